@@ -1,0 +1,74 @@
+#include "cuda/runtime.h"
+
+#include <sstream>
+
+namespace fastconv::cuda {
+
+void throw_cuda(cudaError_t err, const char* call, const char* file, int line) {
+  std::ostringstream m;
+  m << cudaGetErrorName(err) << ": " << cudaGetErrorString(err) << " (in " << call << " at "
+    << file << ":" << line << ")";
+  throw CudaError(m.str());
+}
+
+void throw_cublas(cublasStatus_t st, const char* call, const char* file, int line) {
+  std::ostringstream m;
+  m << cublasGetStatusName(st) << ": " << cublasGetStatusString(st) << " (in " << call << " at "
+    << file << ":" << line << ")";
+  throw CudaError(m.str());
+}
+
+DeviceCount device_count() {
+  int n = 0;
+  cudaError_t err = cudaGetDeviceCount(&n);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky-free error so later calls report their own
+    return {0, std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err)};
+  }
+  if (n == 0) return {0, "the CUDA driver reports no device"};
+  return {n, ""};
+}
+
+DeviceBuffer::DeviceBuffer(std::size_t nbytes) : nbytes_(nbytes) {
+  FC_CUDA_CHECK(cudaMalloc(&ptr_, nbytes == 0 ? 1 : nbytes));
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  if (ptr_) cudaFree(ptr_);  // no throw from a destructor; a failing free leaks at worst
+}
+
+void DeviceBuffer::copy_from_host(const void* src, std::size_t nbytes) {
+  if (nbytes > nbytes_) throw std::length_error("copy larger than the device buffer");
+  FC_CUDA_CHECK(cudaMemcpy(ptr_, src, nbytes, cudaMemcpyHostToDevice));
+}
+
+void DeviceBuffer::copy_to_host(void* dst, std::size_t nbytes) const {
+  if (nbytes > nbytes_) throw std::length_error("copy larger than the device buffer");
+  FC_CUDA_CHECK(cudaMemcpy(dst, ptr_, nbytes, cudaMemcpyDeviceToHost));
+}
+
+void DeviceBuffer::fill_float(float value) {
+  launch_fill(static_cast<float*>(ptr_), nbytes_ / sizeof(float), value, nullptr);
+  FC_CUDA_CHECK(cudaGetLastError());
+  FC_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+cublasHandle_t cublas_handle() {
+  static cublasHandle_t handle = [] {
+    cublasHandle_t h = nullptr;
+    FC_CUBLAS_CHECK(cublasCreate(&h));
+    return h;
+  }();
+  return handle;
+}
+
+int cublas_runtime_version() {
+  // cublasGetProperty needs no device, so it answers on a machine without a driver too.
+  int major = 0, minor = 0, patch = 0;
+  FC_CUBLAS_CHECK(cublasGetProperty(MAJOR_VERSION, &major));
+  FC_CUBLAS_CHECK(cublasGetProperty(MINOR_VERSION, &minor));
+  FC_CUBLAS_CHECK(cublasGetProperty(PATCH_LEVEL, &patch));
+  return major * 10000 + minor * 100 + patch;
+}
+
+}  // namespace fastconv::cuda

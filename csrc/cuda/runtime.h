@@ -1,0 +1,67 @@
+// The CUDA runtime and cuBLAS seen from fastconv: checked calls, device queries, device memory and
+// the cuBLAS handle. Every failure becomes a CudaError carrying the runtime's own error text.
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+namespace fastconv::cuda {
+
+class CudaError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void throw_cuda(cudaError_t err, const char* call, const char* file, int line);
+[[noreturn]] void throw_cublas(cublasStatus_t st, const char* call, const char* file, int line);
+
+#define FC_CUDA_CHECK(call)                                                       \
+  do {                                                                            \
+    cudaError_t fc_err_ = (call);                                                 \
+    if (fc_err_ != cudaSuccess) ::fastconv::cuda::throw_cuda(fc_err_, #call, __FILE__, __LINE__); \
+  } while (0)
+
+#define FC_CUBLAS_CHECK(call)                                                      \
+  do {                                                                             \
+    cublasStatus_t fc_st_ = (call);                                                \
+    if (fc_st_ != CUBLAS_STATUS_SUCCESS)                                           \
+      ::fastconv::cuda::throw_cublas(fc_st_, #call, __FILE__, __LINE__);           \
+  } while (0)
+
+// cudaGetDeviceCount, with the failure (no driver, no device) as a sentence instead of a throw.
+struct DeviceCount {
+  int count;
+  std::string reason;  // empty when count > 0
+};
+DeviceCount device_count();
+
+// Owns one device allocation. (A caching allocator replaces per-buffer cudaMalloc in a later step.)
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(std::size_t nbytes);
+  ~DeviceBuffer();
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  void copy_from_host(const void* src, std::size_t nbytes);
+  void copy_to_host(void* dst, std::size_t nbytes) const;
+  void fill_float(float value);  // a tiny kernel: proves the device code path end to end
+  void* data() const { return ptr_; }
+  std::size_t nbytes() const { return nbytes_; }
+
+ private:
+  void* ptr_ = nullptr;
+  std::size_t nbytes_ = 0;
+};
+
+// One cuBLAS handle for the process, created on first use (which needs a device).
+cublasHandle_t cublas_handle();
+int cublas_runtime_version();
+
+// Launches the fill kernel (fill.cu).
+void launch_fill(float* dst, std::size_t count, float value, cudaStream_t stream);
+
+}  // namespace fastconv::cuda

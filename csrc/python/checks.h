@@ -1,0 +1,69 @@
+// Argument checks for the bindings: every malformed call becomes a TypeError or ValueError that
+// names the argument and says what was expected. Kernels below this layer assume valid input.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+#include <vector>
+
+#include "fastconv/common.h"
+
+namespace fastconv::bind {
+namespace py = pybind11;
+
+enum class DType { f32, f64 };
+
+std::string shape_str(const py::array& a);
+const char* dtype_name(DType dt);
+
+std::vector<index_t> shape_of(const py::array& a);
+
+// A float32/float64, C-contiguous numpy array of the given rank (ndim < 0: any rank). `layout` names the axes for the
+// message, e.g. "(N, C, H, W)".
+py::array float_array(py::handle obj, const char* name, int ndim, const char* layout);
+// The same, but an array that a kernel updates in place: also writeable.
+py::array inout_array(py::handle obj, const char* name, int ndim, const char* layout);
+// An integer (any width) C-contiguous array of the given rank; the caller converts if needed.
+py::array int_array(py::handle obj, const char* name, int ndim, const char* layout);
+
+DType dtype_of(const py::array& a);
+void check_same_dtype(const py::array& a, const char* a_name, const py::array& b,
+                      const char* b_name);
+// "w.shape[1] must be 3 (x's channels); got 5"
+void check_dim(const py::array& a, const char* name, int axis, index_t expected,
+               const char* what);
+void check_shape_like(const py::array& a, const char* name, const py::array& ref,
+                      const char* ref_name);
+
+void check_positive(index_t v, const char* name);
+void check_non_negative(index_t v, const char* name);
+// Output sizes below 1 are the user's geometry error, reported with the numbers that caused it.
+void check_output_size(index_t out, const char* axis, index_t in, index_t k, index_t s, index_t p,
+                       index_t d);
+
+// Outputs are allocated here. In poison mode (tests) they are filled with NaN, or the lowest
+// integer, so that any element a kernel forgets to write fails the comparison.
+void set_poison_outputs(bool on);
+bool poison_outputs();
+
+template <typename T>
+py::array_t<T> new_output(const std::vector<index_t>& shape);
+
+template <typename T>
+T* ptr(py::array& a) {
+  return static_cast<T*>(a.mutable_data());
+}
+template <typename T>
+const T* cptr(const py::array& a) {
+  return static_cast<const T*>(a.data());
+}
+
+// Runs f(T{}) with T the element type float or double.
+template <typename F>
+decltype(auto) with_float(DType dt, F&& f) {
+  if (dt == DType::f32) return f(float{});
+  return f(double{});
+}
+
+}  // namespace fastconv::bind

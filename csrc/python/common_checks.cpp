@@ -1,0 +1,140 @@
+#include "python/checks.h"
+
+#include <cstring>
+#include <limits>
+#include <sstream>
+
+namespace fastconv::bind {
+namespace {
+
+bool g_poison = false;
+
+std::string type_name(py::handle obj) {
+  return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
+}
+
+py::array numpy_array(py::handle obj, const char* name, int ndim, const char* layout) {
+  if (obj.is_none())
+    throw py::type_error(std::string(name) + " must be a numpy array " + layout + ", got None");
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + " must be a numpy array " + layout + ", got " +
+                         type_name(obj));
+  auto a = py::reinterpret_borrow<py::array>(obj);
+  if (ndim >= 0 && a.ndim() != ndim)
+    throw py::value_error(std::string(name) + " must be " + std::to_string(ndim) + "-D " + layout +
+                          "; got shape " + shape_str(a));
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(name) +
+                          " must be C-contiguous; pass numpy.ascontiguousarray(" + name + ")");
+  return a;
+}
+
+}  // namespace
+
+std::string shape_str(const py::array& a) {
+  std::ostringstream s;
+  s << "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
+  s << (a.ndim() == 1 ? ",)" : ")");
+  return s.str();
+}
+
+std::vector<index_t> shape_of(const py::array& a) {
+  return std::vector<index_t>(a.shape(), a.shape() + a.ndim());
+}
+
+const char* dtype_name(DType dt) { return dt == DType::f32 ? "float32" : "float64"; }
+
+DType dtype_of(const py::array& a) {
+  return a.dtype().is(py::dtype::of<float>()) ? DType::f32 : DType::f64;
+}
+
+py::array float_array(py::handle obj, const char* name, int ndim, const char* layout) {
+  auto a = numpy_array(obj, name, ndim, layout);
+  if (!a.dtype().is(py::dtype::of<float>()) && !a.dtype().is(py::dtype::of<double>()))
+    throw py::type_error(std::string(name) + " must have dtype float32 or float64; got " +
+                         py::str(a.dtype()).cast<std::string>());
+  return a;
+}
+
+py::array inout_array(py::handle obj, const char* name, int ndim, const char* layout) {
+  auto a = float_array(obj, name, ndim, layout);
+  if (!a.writeable())
+    throw py::value_error(std::string(name) + " is updated in place and must be writeable");
+  return a;
+}
+
+py::array int_array(py::handle obj, const char* name, int ndim, const char* layout) {
+  auto a = numpy_array(obj, name, ndim, layout);
+  if (a.dtype().kind() != 'i' && a.dtype().kind() != 'u')
+    throw py::type_error(std::string(name) + " must have an integer dtype; got " +
+                         py::str(a.dtype()).cast<std::string>());
+  return a;
+}
+
+void check_same_dtype(const py::array& a, const char* a_name, const py::array& b,
+                      const char* b_name) {
+  if (!a.dtype().is(b.dtype()))
+    throw py::type_error(std::string(a_name) + " has dtype " +
+                         py::str(a.dtype()).cast<std::string>() + " but " + b_name + " has " +
+                         py::str(b.dtype()).cast<std::string>() + "; they must match");
+}
+
+void check_dim(const py::array& a, const char* name, int axis, index_t expected,
+               const char* what) {
+  if (a.shape(axis) != expected)
+    throw py::value_error(std::string(name) + ".shape[" + std::to_string(axis) + "] must be " +
+                          std::to_string(expected) + " (" + what + "); got shape " +
+                          shape_str(a));
+}
+
+void check_shape_like(const py::array& a, const char* name, const py::array& ref,
+                      const char* ref_name) {
+  bool same = a.ndim() == ref.ndim();
+  for (py::ssize_t i = 0; same && i < a.ndim(); ++i) same = a.shape(i) == ref.shape(i);
+  if (!same)
+    throw py::value_error(std::string(name) + " must have the shape of " + ref_name + " " +
+                          shape_str(ref) + "; got " + shape_str(a));
+}
+
+void check_positive(index_t v, const char* name) {
+  if (v < 1)
+    throw py::value_error(std::string(name) + " must be positive; got " + std::to_string(v));
+}
+
+void check_non_negative(index_t v, const char* name) {
+  if (v < 0)
+    throw py::value_error(std::string(name) + " must be >= 0; got " + std::to_string(v));
+}
+
+void check_output_size(index_t out, const char* axis, index_t in, index_t k, index_t s, index_t p,
+                       index_t d) {
+  if (out >= 1) return;
+  std::ostringstream m;
+  m << "output " << axis << " would be " << out << " < 1: input size " << in << " with padding "
+    << p << " is smaller than the kernel's reach " << d * (k - 1) + 1 << " (kernel " << k
+    << ", dilation " << d << ", stride " << s << ")";
+  throw py::value_error(m.str());
+}
+
+void set_poison_outputs(bool on) { g_poison = on; }
+bool poison_outputs() { return g_poison; }
+
+template <typename T>
+py::array_t<T> new_output(const std::vector<index_t>& shape) {
+  std::vector<py::ssize_t> dims(shape.begin(), shape.end());
+  py::array_t<T> out(dims);
+  if (g_poison) {
+    T bad = std::numeric_limits<T>::has_quiet_NaN ? std::numeric_limits<T>::quiet_NaN()
+                                                   : std::numeric_limits<T>::lowest();
+    T* p = out.mutable_data();
+    for (py::ssize_t i = 0; i < out.size(); ++i) p[i] = bad;
+  }
+  return out;
+}
+
+template py::array_t<float> new_output<float>(const std::vector<index_t>&);
+template py::array_t<double> new_output<double>(const std::vector<index_t>&);
+template py::array_t<std::int64_t> new_output<std::int64_t>(const std::vector<index_t>&);
+
+}  // namespace fastconv::bind

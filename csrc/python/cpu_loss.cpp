@@ -1,0 +1,7 @@
+#include "python/cpu_bindings.h"
+
+namespace fastconv::bind {
+
+void bind_loss(pybind11::module_& m) { (void)m; }
+
+}  // namespace fastconv::bind

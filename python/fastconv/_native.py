@@ -1,0 +1,61 @@
+"""Loads the compiled modules: `_C` always, `_cuda` where it was built and its libraries load.
+
+Installed from a wheel, each module finds its shared libraries (OpenBLAS, cuBLAS) through an RPATH
+into the sibling packages in site-packages. In a developer build the modules sit in the source
+tree, so on a failed import the library is loaded by absolute path first and the import retried.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib
+import os
+from types import ModuleType
+
+
+def _preload(path: str) -> None:
+    ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+
+
+def _load_cpu() -> ModuleType:
+    try:
+        return importlib.import_module("fastconv._C")
+    except ImportError as err:
+        if "scipy_openblas" not in str(err):
+            raise
+        import scipy_openblas32
+
+        _preload(os.path.join(scipy_openblas32.get_lib_dir(), "libscipy_openblas.so"))
+        return importlib.import_module("fastconv._C")
+
+
+def _preload_cublas() -> None:
+    import nvidia  # namespace package of the nvidia-* wheels
+
+    for root in nvidia.__path__:
+        lib = os.path.join(root, "cu13", "lib")
+        if os.path.exists(os.path.join(lib, "libcublas.so.13")):
+            _preload(os.path.join(lib, "libcublasLt.so.13"))
+            _preload(os.path.join(lib, "libcublas.so.13"))
+            return
+    raise ImportError("libcublas.so.13 not found in any nvidia package directory")
+
+
+def _load_cuda() -> tuple[ModuleType | None, str]:
+    """The _cuda module, or None and why it is not there."""
+    if not C.build_info()["cuda_built"]:
+        return None, "the CUDA module was not built: " + C.build_info()["cuda_reason"]
+    try:
+        return importlib.import_module("fastconv._cuda"), ""
+    except ImportError as first:
+        try:
+            _preload_cublas()
+            return importlib.import_module("fastconv._cuda"), ""
+        except (ImportError, OSError) as err:
+            return None, (
+                f"the CUDA module is built but failed to load ({first}; {err}); "
+                "is the nvidia-cublas wheel installed? pip install nvidia-cublas==13.1.1.3"
+            )
+
+
+C = _load_cpu()
+CUDA, CUDA_LOAD_ERROR = _load_cuda()

@@ -1,0 +1,81 @@
+"""What was built and what is usable here: build_info, CUDA availability, threads."""
+from __future__ import annotations
+
+import operator
+
+from ._native import C, CUDA, CUDA_LOAD_ERROR
+
+_cuda_status: tuple[bool, str] | None = None
+
+
+def _query_cuda() -> tuple[bool, str]:
+    global _cuda_status
+    if _cuda_status is None:
+        if CUDA is None:
+            _cuda_status = (False, CUDA_LOAD_ERROR)
+        else:
+            ok, reason = CUDA.status()
+            if ok:
+                names = [CUDA.device_properties(i)["name"] for i in range(CUDA.device_count())]
+                reason = f"{len(names)} device(s): " + ", ".join(names)
+            else:
+                reason = "no usable CUDA device: " + reason
+            _cuda_status = (ok, reason)
+    return _cuda_status
+
+
+def cuda_available() -> bool:
+    """True when the CUDA module is built, loads, and sees at least one device."""
+    return _query_cuda()[0]
+
+
+def cuda_status() -> str:
+    """One readable sentence: the devices found, or why CUDA cannot be used here."""
+    return _query_cuda()[1]
+
+
+def build_info() -> dict:
+    """What this installation was built with and what it can use now."""
+    raw = C.build_info()
+    ok, status = _query_cuda()
+    cuda = {
+        "built": raw["cuda_built"],
+        "reason_not_built": "" if raw["cuda_built"] else raw["cuda_reason"],
+        "archs": raw["cuda_archs"].split(",") if raw["cuda_archs"] else [],
+        "nvcc_version": raw["nvcc_version"],
+        "cublas_version_built": raw["cublas_version"],
+        "cublas_version_loaded": _cublas_loaded_version(),
+        "available": ok,
+        "status": status,
+    }
+    return {
+        "version": raw["version"],
+        "compiler": raw["compiler"],
+        "blas": raw["blas"],
+        "blas_version": raw["blas_version"],
+        "blas_config": raw["blas_config"],
+        "openmp_version": raw["openmp"],
+        "num_threads": C.get_num_threads(),
+        "blas_num_threads": C.get_blas_num_threads(),
+        "cuda": cuda,
+    }
+
+
+def _cublas_loaded_version() -> str:
+    if CUDA is None:
+        return ""
+    v = CUDA.cublas_version()
+    return f"{v // 10000}.{v // 100 % 100}.{v % 100}"
+
+
+def set_num_threads(n: int) -> None:
+    """Threads for the CPU kernels: OpenMP loops and OpenBLAS GEMMs alike."""
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"n must be an int, got {type(n).__name__}") from None
+    C.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    return C.get_num_threads()
