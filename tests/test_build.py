@@ -1,0 +1,76 @@
+"""What was built, what is usable, and how the CUDA module behaves without a device."""
+import numpy as np
+import pytest
+
+import fastconv as fc
+from fastconv import _native
+
+
+def test_build_info_describes_the_build():
+    info = fc.build_info()
+    assert info["version"] == fc.__version__
+    assert "OpenBLAS" in info["blas"] and info["blas_version"]
+    assert info["num_threads"] >= 1 and info["openmp_version"] >= 201511
+    cuda = info["cuda"]
+    assert isinstance(cuda["built"], bool) and isinstance(cuda["available"], bool)
+    if cuda["built"]:
+        assert cuda["archs"] and cuda["cublas_version_built"].startswith("13.")
+        assert cuda["reason_not_built"] == ""
+    else:
+        assert cuda["reason_not_built"], "a CPU-only build must say why"
+
+
+def test_cuda_availability_has_a_reason():
+    status = fc.cuda_status()
+    assert isinstance(status, str) and status
+    if not fc.cuda_available():
+        assert "not built" in status or "no usable CUDA device" in status or "failed" in status
+
+
+@pytest.mark.skipif(fc.cuda_available() or _native.CUDA is None,
+                    reason="needs the CUDA module built, on a machine without a usable GPU")
+def test_cuda_module_without_device_raises_cuda_error_text():
+    cuda = _native.CUDA
+    ok, reason = cuda.status()
+    assert not ok and reason.startswith("cuda")  # e.g. cudaErrorInsufficientDriver: ...
+    with pytest.raises(cuda.CudaError, match=r"cudaError\w+: .+ \(in cudaMalloc"):
+        cuda.DeviceBuffer(64)
+    assert issubclass(cuda.CudaError, RuntimeError)
+    assert cuda.cublas_version() // 10000 == 13  # the library loads and answers without a device
+
+
+def test_set_num_threads_round_trip_and_validation():
+    before = fc.get_num_threads()
+    try:
+        fc.set_num_threads(1)
+        assert fc.get_num_threads() == 1 and fc.build_info()["blas_num_threads"] == 1
+    finally:
+        fc.set_num_threads(before)
+    with pytest.raises(ValueError, match="n must be positive"):
+        fc.set_num_threads(0)
+    with pytest.raises(TypeError, match="n must be an int"):
+        fc.set_num_threads(1.5)
+
+
+@pytest.mark.cuda
+def test_device_buffer_round_trip():
+    cuda = _native.CUDA
+    host = np.arange(1000, dtype=np.float32)
+    buf = cuda.DeviceBuffer(host.nbytes)
+    buf.upload(host)
+    back = np.full_like(host, np.nan)
+    buf.download(back)
+    np.testing.assert_array_equal(back, host)
+    buf.fill(2.5)
+    buf.download(back)
+    assert (back == 2.5).all()
+    with pytest.raises(ValueError, match="src"):
+        buf.upload(np.zeros(2000, np.float32))
+
+
+@pytest.mark.cuda
+def test_cublas_handle_and_device_properties():
+    cuda = _native.CUDA
+    cuda.cublas_init()
+    props = cuda.device_properties(0)
+    assert props["compute_capability"] >= (7, 5) and props["total_memory"] > 0
