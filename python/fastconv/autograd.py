@@ -1,0 +1,223 @@
+"""A small reverse-mode autograd in ReNom's shape: nodes record how they were made, `grad()` walks
+the graph backwards and returns a gradient set, and `.update(optimizer)` applies it.
+
+Only values that depend on a Variable are recorded. Layers hand their parameters to the ops as
+Variables only inside `with model.train():` (outside, as constants), so inference builds no graph.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+Backward = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
+
+
+class Node:
+    """An array in the computation graph. Index it or `np.asarray` it like the array it holds."""
+
+    __array_priority__ = 1000  # make `ndarray op Node` defer to Node's reflected operators
+
+    def __init__(self, value: np.ndarray, parents: tuple = (), backward: Backward | None = None):
+        self._value = value
+        self._parents = parents
+        self._backward = backward
+        self._tracked = False
+
+    # ---- the array it holds -------------------------------------------------------------------
+    def as_ndarray(self) -> np.ndarray:
+        """The value as a numpy array (the array itself on the CPU, not a copy)."""
+        return self._value
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is None or dtype == self._value.dtype:
+            return self._value.copy() if copy else self._value
+        return self._value.astype(dtype)
+
+    @property
+    def shape(self) -> tuple:
+        return self._value.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._value.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._value.ndim
+
+    @property
+    def size(self) -> int:
+        return self._value.size
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __getitem__(self, index):
+        """Plain numpy indexing of the value (not recorded): `params.w[i, 0]`, `maps[0, i]`."""
+        return self._value[index]
+
+    def __float__(self) -> float:
+        return float(self._value)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._value!r})"
+
+    # ---- differentiable arithmetic, for user-written losses ----------------------------------
+    def __add__(self, other):
+        return _binary(self, other, np.add, lambda g, a, b: (g, g))
+
+    def __radd__(self, other):
+        return _binary(other, self, np.add, lambda g, a, b: (g, g))
+
+    def __sub__(self, other):
+        return _binary(self, other, np.subtract, lambda g, a, b: (g, -g))
+
+    def __rsub__(self, other):
+        return _binary(other, self, np.subtract, lambda g, a, b: (g, -g))
+
+    def __mul__(self, other):
+        return _binary(self, other, np.multiply, lambda g, a, b: (g * b, g * a))
+
+    def __rmul__(self, other):
+        return _binary(other, self, np.multiply, lambda g, a, b: (g * b, g * a))
+
+    def __truediv__(self, other):
+        return _binary(self, other, np.divide, lambda g, a, b: (g / b, -g * a / (b * b)))
+
+    def __rtruediv__(self, other):
+        return _binary(other, self, np.divide, lambda g, a, b: (g / b, -g * a / (b * b)))
+
+    def __neg__(self):
+        return record(-self._value, (self,), lambda g: (-g,))
+
+    def sum(self, axis=None, keepdims: bool = False) -> "Node":
+        shape = self.shape
+
+        def backward(g):
+            if axis is not None and not keepdims:
+                g = np.expand_dims(g, axis)
+            return (np.broadcast_to(g, shape).copy(),)
+
+        return record(np.asarray(self._value.sum(axis=axis, keepdims=keepdims)), (self,), backward)
+
+    def mean(self, axis=None, keepdims: bool = False) -> "Node":
+        count = self.size if axis is None else np.prod([self.shape[a] for a in np.atleast_1d(axis)])
+        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / float(count))
+
+    def reshape(self, *shape) -> "Node":
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        old = self.shape
+        return record(self._value.reshape(shape), (self,), lambda g: (g.reshape(old),))
+
+    # ---- gradients ------------------------------------------------------------------------------
+    def grad(self, initial=None) -> "Grads":
+        """Back-propagate from this node. `initial` defaults to ones (1 for a scalar loss)."""
+        seed = np.ones_like(self._value) if initial is None else np.asarray(initial, self.dtype)
+        if seed.shape != self.shape:
+            raise ValueError(f"initial must have shape {self.shape}; got {seed.shape}")
+        grads: dict[int, np.ndarray] = {id(self): seed}
+        leaves: dict[int, Variable] = {}
+        for node in _reverse_topological(self):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if isinstance(node, Variable):
+                leaves[id(node)] = node
+                grads[id(node)] = g  # keep: leaves are what the caller asks for
+                continue
+            for parent, pg in zip(node._parents, node._backward(g)):
+                if pg is None or not parent._tracked:
+                    continue
+                pg = _unbroadcast(pg, parent.shape)
+                prev = grads.get(id(parent))
+                grads[id(parent)] = pg if prev is None else prev + pg
+        return Grads({k: (leaves[k], grads[k]) for k in leaves})
+
+
+class Variable(Node):
+    """A leaf whose gradient is tracked. Layers keep their parameters as Variables."""
+
+    def __init__(self, value, *, weight_decay: float | None = None):
+        array = np.array(value, copy=True)
+        if array.dtype.kind != "f":
+            array = array.astype(np.float32)
+        super().__init__(np.ascontiguousarray(array))
+        self._tracked = True
+        self.weight_decay = weight_decay
+
+    def __setitem__(self, index, value):
+        self._value[index] = np.asarray(value)
+
+    def copy_from(self, value) -> None:
+        """Overwrite the value in place (optimisers and `load` keep the same buffer)."""
+        value = np.asarray(value, dtype=self.dtype)
+        if value.shape != self.shape:
+            raise ValueError(f"value must have shape {self.shape}; got {value.shape}")
+        self._value[...] = value
+
+
+class Grads:
+    """The gradients of one backward pass, by Variable."""
+
+    def __init__(self, by_id: dict):
+        self._by_id = by_id
+
+    def get(self, variable: Variable):
+        """The gradient with respect to `variable`, or None if it did not take part."""
+        entry = self._by_id.get(id(variable))
+        return None if entry is None else entry[1]
+
+    def variables(self) -> Iterable[Variable]:
+        return (v for v, _ in self._by_id.values())
+
+    def update(self, optimizer) -> None:
+        """Apply `optimizer` to every Variable that took part (the model's parameters when the
+        graph was built under model.train())."""
+        for variable, g in self._by_id.values():
+            optimizer.step(variable, g)
+
+
+def record(value: np.ndarray, parents: tuple, backward: Backward) -> Node:
+    """Wrap an op's result; keep the graph edge only if some parent is tracked."""
+    node = Node(value)
+    if any(p._tracked for p in parents):
+        node._parents, node._backward, node._tracked = parents, backward, True
+    return node
+
+
+def as_node(x) -> Node:
+    return x if isinstance(x, Node) else Node(np.asarray(x))
+
+
+def _binary(a, b, fn, backward) -> Node:
+    a, b = as_node(a), as_node(b)
+    av, bv = a._value, b._value
+    return record(np.asarray(fn(av, bv)), (a, b), lambda g: backward(g, av, bv))
+
+
+def _unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum a broadcast gradient back down to the operand's shape."""
+    if g.shape == shape:
+        return g
+    g = g.sum(axis=tuple(range(g.ndim - len(shape)))) if g.ndim > len(shape) else g
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+def _reverse_topological(root: Node) -> list:
+    """Tracked nodes reachable from root, each after every node that consumes it (no recursion,
+    so deep graphs cannot overflow the interpreter stack)."""
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen or not node._tracked:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        stack.extend((p, False) for p in node._parents if id(p) not in seen)
+    return order[::-1]

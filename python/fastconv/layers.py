@@ -1,0 +1,252 @@
+"""Layers and Sequential, with ReNom's constructors and defaults. Parameters are created lazily on
+the first call, when the input's size is known; they take part in the graph only under
+`with model.train():`."""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+
+from . import functional as F
+from .autograd import Node, Variable
+from .initializers import GlorotNormal
+
+__all__ = [
+    "Layer",
+    "Conv2d",
+    "MaxPool2d",
+    "AveragePool2d",
+    "Dense",
+    "Relu",
+    "Flatten",
+    "Dropout",
+    "Sequential",
+]
+
+
+class Params(dict):
+    """A layer's parameters by name, also reachable as attributes: `layer.params.w`."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no parameter {name!r} (the layer creates its parameters on "
+                                 "its first call)") from None
+
+
+class Layer:
+    def __init__(self):
+        self.params = Params()
+        self._training = False
+        self._inference = False
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def forward(self, x):
+        raise TypeError(f"{type(self).__name__} must define forward(x)")
+
+    def _param(self, name: str) -> Node:
+        """The Variable while training (so gradients reach it), a constant view of it otherwise."""
+        v = self.params[name]
+        return v if self._training else Node(v.as_ndarray())
+
+    def _children(self) -> list:
+        return []
+
+    def _walk(self):
+        yield self
+        for child in self._children():
+            yield from child._walk()
+
+    @contextlib.contextmanager
+    def train(self):
+        """Record the graph through this model's parameters, so that `loss.grad()` reaches them."""
+        layers = list(self._walk())
+        before = [layer._training for layer in layers]
+        for layer in layers:
+            layer._training = True
+        try:
+            yield self
+        finally:
+            for layer, was in zip(layers, before):
+                layer._training = was
+
+    def set_models(self, inference: bool = False) -> None:
+        """inference=True switches dropout off (evaluation); False switches it back on."""
+        for layer in self._walk():
+            layer._inference = bool(inference)
+
+    def eval(self) -> None:
+        self.set_models(inference=True)
+
+    def parameters(self):
+        for layer in self._walk():
+            yield from layer.params.values()
+
+
+def _param_dtype(x) -> np.dtype:
+    """float64 inputs get float64 parameters (gradient checks); everything else float32."""
+    dtype = np.asarray(x.as_ndarray() if isinstance(x, Node) else x).dtype
+    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+
+
+class _Weighted(Layer):
+    def __init__(self, ignore_bias, initializer, weight_decay):
+        super().__init__()
+        self._ignore_bias = ignore_bias
+        self._initializer = initializer or GlorotNormal()
+        self._weight_decay = weight_decay
+
+    def _create(self, w_shape, b_shape, dtype):
+        self.params["w"] = Variable(self._initializer(w_shape, dtype),
+                                    weight_decay=self._weight_decay)
+        if not self._ignore_bias:
+            self.params["b"] = Variable(np.zeros(b_shape, dtype))
+
+    def _bias(self):
+        return self._param("b") if "b" in self.params else None
+
+
+class Conv2d(_Weighted):
+    def __init__(self, channel=32, filter=3, padding=0, stride=1, dilation=1, ignore_bias=False,
+                 initializer=None, weight_decay=None):
+        super().__init__(ignore_bias, initializer, weight_decay)
+        from .ops import pair  # validate sizes now, not at the first call
+
+        self._channel = int(channel)
+        self._filter = pair(filter, "filter")
+        self._padding, self._stride = pair(padding, "padding"), pair(stride, "stride")
+        self._dilation = pair(dilation, "dilation")
+
+    def forward(self, x):
+        if "w" not in self.params:
+            c = np.shape(x)[1]
+            self._create((self._channel, c, *self._filter), (1, self._channel, 1, 1),
+                         _param_dtype(x))
+        return F.conv2d(x, self._param("w"), self._bias(), self._stride, self._padding,
+                        self._dilation)
+
+
+class Dense(_Weighted):
+    def __init__(self, output_size, input_size=None, ignore_bias=False, initializer=None,
+                 weight_decay=None):
+        super().__init__(ignore_bias, initializer, weight_decay)
+        self._output_size = int(output_size)
+        self._input_size = input_size
+
+    def forward(self, x):
+        if "w" not in self.params:
+            if len(np.shape(x)) != 2:
+                raise ValueError(f"Dense expects input of shape (N, features); got "
+                                 f"{np.shape(x)} (put a Flatten() before it)")
+            self._create((np.shape(x)[1], self._output_size), (1, self._output_size),
+                         _param_dtype(x))
+        return F.dense(x, self._param("w"), self._bias())
+
+
+class MaxPool2d(Layer):
+    def __init__(self, filter=3, padding=0, stride=1, ceil_mode=False):
+        super().__init__()
+        self._args = (filter, stride, padding, ceil_mode)
+
+    def forward(self, x):
+        return F.max_pool2d(x, *self._args)
+
+
+class AveragePool2d(Layer):
+    def __init__(self, filter=3, padding=0, stride=1, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self._args = (filter, stride, padding, ceil_mode, count_include_pad)
+
+    def forward(self, x):
+        return F.average_pool2d(x, *self._args)
+
+
+class Relu(Layer):
+    def forward(self, x):
+        return F.relu(x)
+
+
+class Flatten(Layer):
+    def forward(self, x):
+        return F.flatten(x)
+
+
+class Dropout(Layer):
+    """Active unless the model is in inference mode (set_models(inference=True) or eval())."""
+
+    def __init__(self, dropout_ratio=0.5):
+        super().__init__()
+        if not 0.0 <= float(dropout_ratio) < 1.0:
+            raise ValueError(f"dropout_ratio must be in [0, 1); got {dropout_ratio}")
+        self._ratio = float(dropout_ratio)
+
+    def forward(self, x):
+        if self._inference or self._ratio == 0.0:
+            return x if isinstance(x, Node) else Node(np.asarray(x))
+        return F.dropout(x, self._ratio)
+
+
+class Sequential(Layer):
+    """Layers applied in order; reachable as `model._layers[i]`, `model[i]` and `model.l{i}`."""
+
+    def __init__(self, layers=()):
+        super().__init__()
+        self._layers = []
+        for layer in layers:
+            self.append(layer)
+
+    def append(self, layer: Layer) -> None:
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer must be a fastconv Layer; got {type(layer).__name__}")
+        setattr(self, f"l{len(self._layers)}", layer)
+        self._layers.append(layer)
+
+    def __getitem__(self, index):
+        return self._layers[index]
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def _children(self) -> list:
+        return self._layers
+
+    def forward(self, x):
+        for layer in self._layers:
+            x = layer(x)
+        return x
+
+    def _named_parameters(self):
+        for i, layer in enumerate(self._layers):
+            for name, value in (layer._named_parameters() if isinstance(layer, Sequential)
+                                else layer.params.items()):
+                yield f"l{i}.{name}", value
+
+    def save(self, path) -> None:
+        """Write every parameter to an .npz file, keyed 'l{i}.{name}'."""
+        np.savez(path, **{k: v.as_ndarray() for k, v in self._named_parameters()})
+
+    def load(self, path) -> None:
+        """Read parameters written by save(). Layers not yet called get their parameters from the
+        file; existing ones are overwritten in place (same shapes required)."""
+        with np.load(os.fspath(path)) as data:
+            stored = dict(data)
+        self._load(stored, "")
+        if stored:
+            raise ValueError(f"{path}: entries {sorted(stored)} match no layer of this model")
+
+    def _load(self, stored: dict, prefix: str) -> None:
+        for i, layer in enumerate(self._layers):
+            if isinstance(layer, Sequential):
+                layer._load(stored, f"{prefix}l{i}.")
+                continue
+            for key in [k for k in stored if k.startswith(f"{prefix}l{i}.")]:
+                name, value = key[len(f"{prefix}l{i}."):], stored.pop(key)
+                if name in layer.params:
+                    layer.params[name].copy_from(value)
+                else:
+                    layer.params[name] = Variable(value, weight_decay=getattr(
+                        layer, "_weight_decay", None) if name == "w" else None)
