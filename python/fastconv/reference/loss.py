@@ -19,8 +19,9 @@ def softmax_cross_entropy_forward(z, t):
     t = _dense_targets(z, t)
     m = z.max(axis=1, keepdims=True)
     lse = np.log(np.exp(z - m).sum(axis=1, keepdims=True))
-    # Zero weights contribute nothing even where m - z is inf.
-    terms = np.where(t == 0, 0, t * ((m - z) + lse))
+    # Zero weights contribute nothing, even where m - z is inf (a -inf logit off the target).
+    with np.errstate(invalid="ignore"):
+        terms = np.where(t == 0, 0, t * ((m - z) + lse))
     return np.asarray(terms.sum(axis=1).mean(), dtype=z.dtype)
 
 
