@@ -14,7 +14,8 @@ constexpr index_t kColumnBlock = 64;
 template <typename T>
 void dense_forward(T* y, const T* x, const T* w, const T* b, index_t n, index_t in, index_t out) {
   if (b) {
-#pragma omp parallel for schedule(static) if (n * out > kParallelWork)
+    // Serial on purpose: the fill is In times cheaper than the GEMM, and an OpenMP team that is
+    // still spinning when OpenBLAS starts its own threads slows the GEMM on a small machine.
     for (index_t i = 0; i < n; ++i) {
       T* yi = y + i * out;
 #pragma omp simd
