@@ -91,7 +91,8 @@ std::tuple<index_t, index_t, index_t> channel_view(const py::array& a) {
 py::array float_nd(py::handle obj, const char* name) {
   auto a = float_array(obj, name, -1, "(N, C, ...)");
   if (a.ndim() < 2)
-    throw py::value_error(std::string(name) + " must have at least 2 dimensions (N, C, ...); got shape " +
+    throw py::value_error(std::string(name) +
+                          " must have at least 2 dimensions (N, C, ...); got shape " +
                           shape_str(a));
   if (a.size() == 0)
     throw py::value_error(std::string(name) + " must not be empty; got shape " + shape_str(a));
@@ -104,8 +105,8 @@ py::array bias_add(py::handle x_obj, py::handle b_obj) {
   check_same_dtype(b, "b", x, "x");
   auto [n, c, inner] = channel_view(x);
   if (b.size() != c)
-    throw py::value_error("b must have " + std::to_string(c) + " elements (x's channels C = " +
-                          "x.shape[1]); got shape " + shape_str(b));
+    throw py::value_error("b must have " + std::to_string(c) +
+                          " elements (x's channels C = x.shape[1]); got shape " + shape_str(b));
   return with_float(dtype_of(x), [&](auto tag) -> py::array {
     using T = decltype(tag);
     py::array y = new_output<T>(shape_of(x));
