@@ -1,2 +1,28 @@
-"""Placeholder: filled in by its op family."""
-__all__: list[str] = []
+"""The dense layer (tutorial layout: x (N, In) @ w (In, Out) + b) and bias over channels."""
+from __future__ import annotations
+
+from ._args import backend
+
+__all__ = ["dense_forward", "dense_backward", "bias_add", "bias_grad"]
+
+
+def dense_forward(x, w, b=None):
+    """y (N, Out) = x (N, In) @ w (In, Out) + b, b of shape (Out,) or (1, Out), or None.
+    One GEMM: the output rows start as b and the GEMM accumulates onto them."""
+    return backend(x).dense_forward(x, w, b)
+
+
+def dense_backward(x, w, dy, need_dx=True, need_db=True):
+    """(dx (N, In) = dy @ w^T or None, dw (In, Out) = x^T @ dy, db (Out,) = dy summed over rows or
+    None). db sums each column in row order: the same bits for any thread count."""
+    return backend(x).dense_backward(x, w, dy, bool(need_dx), bool(need_db))
+
+
+def bias_add(x, b):
+    """x (N, C, ...) + b broadcast over axis 1; b holds exactly C elements (any shape)."""
+    return backend(x).bias_add(x, b)
+
+
+def bias_grad(dy):
+    """db (C,) = dy (N, C, ...) summed over every axis but 1, in a fixed order."""
+    return backend(dy, "dy").bias_grad(dy)

@@ -1,2 +1,28 @@
-"""Placeholder: filled in by its op family."""
-__all__: list[str] = []
+"""Reference dense layer and channel bias."""
+import numpy as np
+
+__all__ = ["dense_forward", "dense_backward", "bias_add", "bias_grad"]
+
+
+def dense_forward(x, w, b=None):
+    y = x @ w
+    if b is not None:
+        y = y + np.reshape(b, (1, -1))
+    return y
+
+
+def dense_backward(x, w, dy, need_dx=True, need_db=True):
+    dx = dy @ w.T if need_dx else None
+    db = dy.sum(axis=0) if need_db else None
+    return dx, x.T @ dy, db
+
+
+def bias_add(x, b):
+    shape = [1] * x.ndim
+    shape[1] = x.shape[1]
+    return x + np.reshape(b, shape)
+
+
+def bias_grad(dy):
+    axes = tuple(i for i in range(dy.ndim) if i != 1)
+    return dy.sum(axis=axes)

@@ -1,0 +1,100 @@
+#include "cpu/dense.h"
+
+#include "cpu/blas.h"
+
+namespace fastconv::cpu {
+namespace {
+
+constexpr index_t kParallelWork = index_t(1) << 15;
+// Columns per task in sum_rows: wide enough for SIMD, narrow enough to split Out = 128 in two.
+constexpr index_t kColumnBlock = 64;
+
+}  // namespace
+
+template <typename T>
+void dense_forward(T* y, const T* x, const T* w, const T* b, index_t n, index_t in, index_t out) {
+  if (b) {
+    // Serial on purpose: the fill is In times cheaper than the GEMM, and an OpenMP team that is
+    // still spinning when OpenBLAS starts its own threads slows the GEMM on a small machine.
+    for (index_t i = 0; i < n; ++i) {
+      T* yi = y + i * out;
+#pragma omp simd
+      for (index_t j = 0; j < out; ++j) yi[j] = b[j];
+    }
+  }
+  gemm(false, false, n, out, in, T(1), x, in, w, out, b ? T(1) : T(0), y, out);
+}
+
+template <typename T>
+void sum_rows(T* db, const T* dy, index_t n, index_t out) {
+  const index_t blocks = (out + kColumnBlock - 1) / kColumnBlock;
+  // Parallel over column blocks only: each column is still summed row 0, 1, ..., n-1.
+#pragma omp parallel for schedule(static) if (n * out > kParallelWork)
+  for (index_t blk = 0; blk < blocks; ++blk) {
+    const index_t j0 = blk * kColumnBlock;
+    const index_t j1 = min_i(j0 + kColumnBlock, out);
+    T* d = db + j0;
+#pragma omp simd
+    for (index_t j = j0; j < j1; ++j) d[j - j0] = T(0);
+    for (index_t i = 0; i < n; ++i) {
+      const T* row = dy + i * out;
+#pragma omp simd
+      for (index_t j = j0; j < j1; ++j) d[j - j0] += row[j];
+    }
+  }
+}
+
+template <typename T>
+void dense_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, index_t n,
+                    index_t in, index_t out) {
+  if (dx) gemm(false, true, n, in, out, T(1), dy, out, w, out, T(0), dx, in);
+  gemm(true, false, in, out, n, T(1), x, in, dy, out, T(0), dw, out);
+  if (db) sum_rows(db, dy, n, out);
+}
+
+template <typename T>
+void bias_add(T* y, const T* x, const T* b, index_t n, index_t c, index_t inner) {
+#pragma omp parallel for schedule(static) if (n * c * inner > kParallelWork)
+  for (index_t p = 0; p < n * c; ++p) {
+    const T bc = b[p % c];
+    const T* xp = x + p * inner;
+    T* yp = y + p * inner;
+#pragma omp simd
+    for (index_t k = 0; k < inner; ++k) yp[k] = xp[k] + bc;
+  }
+}
+
+template <typename T>
+void bias_grad(T* db, const T* dy, index_t n, index_t c, index_t inner) {
+  if (inner == 1) {  // (N, C): a column sum, better done a block of columns at a time
+    sum_rows(db, dy, n, c);
+    return;
+  }
+  // One channel per task: its planes are summed in batch order, so the bits never depend on
+  // how the channels are spread over threads.
+#pragma omp parallel for schedule(static) if (n * c * inner > kParallelWork)
+  for (index_t ch = 0; ch < c; ++ch) {
+    T acc = T(0);
+    for (index_t i = 0; i < n; ++i) {
+      const T* plane = dy + (i * c + ch) * inner;
+      T s = T(0);
+#pragma omp simd reduction(+ : s)
+      for (index_t k = 0; k < inner; ++k) s += plane[k];
+      acc += s;
+    }
+    db[ch] = acc;
+  }
+}
+
+#define FC_INSTANTIATE(T)                                                                     \
+  template void dense_forward<T>(T*, const T*, const T*, const T*, index_t, index_t, index_t); \
+  template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, index_t, index_t,  \
+                                  index_t);                                                    \
+  template void sum_rows<T>(T*, const T*, index_t, index_t);                                   \
+  template void bias_add<T>(T*, const T*, const T*, index_t, index_t, index_t);                \
+  template void bias_grad<T>(T*, const T*, index_t, index_t, index_t);
+FC_INSTANTIATE(float)
+FC_INSTANTIATE(double)
+#undef FC_INSTANTIATE
+
+}  // namespace fastconv::cpu

@@ -1,0 +1,172 @@
+import math
+
+import numpy as np
+import pytest
+
+import fastconv as fc
+import fastconv.ops as ops
+import fastconv.reference as ref
+from helpers import DTYPES, assert_close, assert_grad, numerical_grad, rand
+
+fwd = ops.softmax_cross_entropy_forward
+bwd = ops.softmax_cross_entropy_backward
+
+
+def labels(rng, n, c, dtype=np.int64):
+    return rng.integers(0, c, size=n).astype(dtype)
+
+
+def onehot(t, c, dtype):
+    out = np.zeros((t.size, c), dtype=dtype)
+    out[np.arange(t.size), t] = 1
+    return out
+
+
+def soft(rng, n, c, dtype):
+    # Non-negative weights that need not sum to 1, with some exact zeros.
+    w = rng.random((n, c)) * (rng.random((n, c)) > 0.3)
+    return w.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", [1, 2, 10, 1000])
+@pytest.mark.parametrize("n", [1, 37])
+@pytest.mark.parametrize("form", ["labels", "onehot", "soft"])
+def test_softmax_ce_matches_reference(n, c, dtype, form):
+    rng = np.random.default_rng(n * 1000 + c)
+    z = (3 * rand(rng, n, c)).astype(dtype)
+    t = labels(rng, n, c)
+    if form == "onehot":
+        t = onehot(t, c, dtype)
+    elif form == "soft":
+        t = soft(rng, n, c, dtype)
+    loss = fwd(z, t)
+    assert loss.shape == () and loss.dtype == dtype
+    z64 = z.astype(np.float64)
+    t64 = t if form == "labels" else t.astype(np.float64)
+    assert_close(loss, ref.softmax_cross_entropy_forward(z64, t64), reduction=n + c)
+    dz = bwd(z, t, dloss=0.75)
+    assert dz.shape == z.shape and dz.dtype == dtype
+    expected = ref.softmax_cross_entropy_backward(z64, t64, dloss=0.75)
+    # dz = tsum * softmax - t cancels: its rounding error follows the size of the terms (about
+    # t * dloss / N), not of the difference, which can be much smaller.
+    terms = (1.0 if form == "labels" else float(np.abs(t64).max())) * 0.75 / n
+    factor = 16.0 * max(1.0, terms / max(float(np.abs(expected).max()), 1e-30))
+    assert_close(dz, expected, reduction=c, factor=factor)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exact_cases_from_the_issue(dtype):
+    assert float(fwd(np.array([[0, -200]], dtype), np.array([1]))) == 200.0
+    assert float(fwd(np.array([[1e8, 1e8]], dtype), np.array([0]))) == pytest.approx(
+        math.log(2), rel=4 * float(np.finfo(dtype).eps))
+    assert round(float(fwd(np.array([[-20000, -20001]], dtype), np.array([0]))), 4) == 0.3133
+    # Huge logits: the gradient stays finite and sums to zero per row.
+    dz = bwd(np.array([[3e38 if dtype == np.float32 else 1e300, -1e30]], dtype), np.array([1]))
+    assert np.all(np.isfinite(dz))
+    np.testing.assert_array_equal(dz, [[1, -1]])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("form", ["labels", "soft"])
+def test_shift_by_1000_changes_nothing(dtype, form):
+    rng = np.random.default_rng(5)
+    # Multiples of 1/8 in [-8, 8]: z + 1000 is exact in float32, so z - max z is too.
+    z = (rng.integers(-64, 65, size=(13, 10)) / 8).astype(dtype)
+    t = labels(rng, 13, 10) if form == "labels" else soft(rng, 13, 10, dtype)
+    shifted = z + dtype(1000)
+    np.testing.assert_array_equal(shifted - dtype(1000), z)
+    assert fwd(shifted, t).tobytes() == fwd(z, t).tobytes()
+    assert bwd(shifted, t).tobytes() == bwd(z, t).tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_onehot_and_labels_agree_bitwise(dtype):
+    rng = np.random.default_rng(6)
+    z = (4 * rand(rng, 50, 17)).astype(dtype)
+    t = labels(rng, 50, 17)
+    oh = onehot(t, 17, dtype)
+    assert fwd(z, t).tobytes() == fwd(z, oh).tobytes()
+    assert bwd(z, t, 0.5).tobytes() == bwd(z, oh, 0.5).tobytes()
+    # Any integer width is accepted and means the same labels.
+    for int_dtype in (np.int32, np.uint8, np.int16, np.uint64):
+        ti = t.astype(int_dtype)
+        assert fwd(z, ti).tobytes() == fwd(z, t).tobytes()
+        assert bwd(z, ti).tobytes() == bwd(z, t).tobytes()
+
+
+def test_minus_inf_logit_off_target_is_harmless():
+    z = np.array([[0.0, -np.inf, 1.0]], np.float32)
+    for t in (np.array([0]), np.array([[1, 0, 0]], np.float32)):
+        loss = float(fwd(z, t))
+        assert loss == pytest.approx(math.log(1 + math.e), rel=1e-6)
+        dz = bwd(z, t)
+        assert np.all(np.isfinite(dz)) and dz[0, 1] == 0
+
+
+@pytest.mark.parametrize("form", ["labels", "onehot", "soft"])
+def test_softmax_ce_gradient(form):
+    rng = np.random.default_rng(7)
+    z = 2 * rand(rng, 4, 5)
+    t = labels(rng, 4, 5)
+    if form == "onehot":
+        t = onehot(t, 5, np.float64)
+    elif form == "soft":
+        t = soft(rng, 4, 5, np.float64)
+    g = 1.7
+    num = numerical_grad(lambda: float(fwd(z, t)) * g, z)
+    assert_grad(bwd(z, t, dloss=g), num)
+
+
+@pytest.mark.parametrize("form", ["labels", "soft"])
+def test_softmax_ce_deterministic(form):
+    rng = np.random.default_rng(8)
+    z = rand(rng, 300, 1000, dtype=np.float32)  # large enough to run on both threads
+    t = labels(rng, 300, 1000) if form == "labels" else soft(rng, 300, 1000, np.float32)
+
+    def run():
+        return fwd(z, t).tobytes() + bwd(z, t, 0.3).tobytes()
+
+    first = run()
+    assert run() == first
+    try:
+        fc.set_num_threads(1)
+        single = run()
+    finally:
+        fc.set_num_threads(2)
+    assert single == first
+
+
+def _bad_calls():
+    z = np.zeros((3, 4), np.float32)
+    t = np.array([0, 1, 2])
+    return [
+        (ValueError, "z", lambda: fwd(np.zeros(4, np.float32), np.array([0]))),
+        (ValueError, "t", lambda: fwd(z, np.zeros((3, 5), np.float32))),
+        (ValueError, "t", lambda: fwd(z, np.array([0, 1]))),
+        (TypeError, "t", lambda: fwd(z, np.array([0.0, 1.0, 2.0]))),
+        (ValueError, "t", lambda: fwd(z, np.array([0, -1, 2]))),
+        (ValueError, "t", lambda: bwd(z, np.array([0, 4, 2]))),
+        (TypeError, "t", lambda: fwd(z, np.zeros((3, 4), np.float64))),
+        (TypeError, "z", lambda: fwd(np.zeros((3, 4), np.int32), t)),
+        (TypeError, "z", lambda: fwd(None, t)),
+        (TypeError, "z", lambda: bwd([[0.0, 1.0]], [1])),
+        (TypeError, "t", lambda: fwd(z, None)),
+        (TypeError, "t", lambda: fwd(z, [0, 1, 2])),
+        (ValueError, "t", lambda: fwd(z, np.zeros((3, 4, 1), np.float32))),
+        (ValueError, "z", lambda: fwd(np.zeros((4, 3), np.float32).T, t)),
+        (ValueError, "z", lambda: fwd(np.zeros((0, 4), np.float32), np.zeros(0, np.int64))),
+        (ValueError, "z", lambda: bwd(np.zeros((3, 0), np.float32), t)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_calls())))
+def test_softmax_ce_rejects_bad_input(case):
+    err, name, call = _bad_calls()[case]
+    with pytest.raises(err, match=rf"^{name}\b"):
+        call()
+
+
+def test_bad_label_message_names_value_and_row():
+    with pytest.raises(ValueError, match=r"^t holds label 7 at row 2"):
+        fwd(np.zeros((3, 4)), np.array([0, 1, 7]))
