@@ -1,5 +1,7 @@
 #include "cpu/activation.h"
 
+#include "fastconv/rng.h"
+
 namespace fastconv::cpu {
 
 template <typename T>
@@ -14,9 +16,51 @@ void relu_backward(T* dx, const T* dy, const T* y, index_t count) {
   for (index_t i = 0; i < count; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
 }
 
+namespace {
+
+// out[i] = in[i] * scale where element i is kept, else 0. Forward, backward and the mask are this
+// one loop (the mask with in == nullptr), so they cannot disagree about which elements survive.
+template <typename T>
+void dropout_apply(T* out, const T* in, index_t count, double ratio, std::uint64_t seed) {
+  const std::uint64_t key = rng::stream_key(seed);
+  const std::uint32_t threshold = rng::keep_threshold(ratio);
+  const T scale = T(1.0 / (1.0 - ratio));  // in double, then rounded once
+  // The hash is ~10 integer ops per element against one load and one store, so it pays to
+  // parallelise from fairly small sizes.
+#pragma omp parallel for schedule(static) if (count > (1 << 14))
+  for (index_t i = 0; i < count; ++i) {
+    const bool keep = rng::bits24(key, static_cast<std::uint64_t>(i)) >= threshold;
+    const T v = in ? in[i] * scale : scale;
+    out[i] = keep ? v : T(0);
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void dropout_forward(T* y, const T* x, index_t count, double ratio, std::uint64_t seed) {
+  dropout_apply(y, x, count, ratio, seed);
+}
+
+template <typename T>
+void dropout_backward(T* dx, const T* dy, index_t count, double ratio, std::uint64_t seed) {
+  dropout_apply(dx, dy, count, ratio, seed);
+}
+
+template <typename T>
+void dropout_mask(T* mask, index_t count, double ratio, std::uint64_t seed) {
+  dropout_apply(mask, static_cast<const T*>(nullptr), count, ratio, seed);
+}
+
 template void relu_forward<float>(float*, const float*, index_t);
 template void relu_forward<double>(double*, const double*, index_t);
 template void relu_backward<float>(float*, const float*, const float*, index_t);
 template void relu_backward<double>(double*, const double*, const double*, index_t);
+template void dropout_forward<float>(float*, const float*, index_t, double, std::uint64_t);
+template void dropout_forward<double>(double*, const double*, index_t, double, std::uint64_t);
+template void dropout_backward<float>(float*, const float*, index_t, double, std::uint64_t);
+template void dropout_backward<double>(double*, const double*, index_t, double, std::uint64_t);
+template void dropout_mask<float>(float*, index_t, double, std::uint64_t);
+template void dropout_mask<double>(double*, index_t, double, std::uint64_t);
 
 }  // namespace fastconv::cpu
