@@ -1,5 +1,8 @@
 #include "cpu/activation.h"
 
+#include <cstring>
+#include <type_traits>
+
 #include "fastconv/rng.h"
 
 namespace fastconv::cpu {
@@ -18,6 +21,19 @@ void relu_backward(T* dx, const T* dy, const T* y, index_t count) {
 
 namespace {
 
+// keep ? v : 0 without a branch: the keep bit is a coin flip, so a branch mispredicts about half
+// the time (measured: 3x slower). Masking the bits, not multiplying by 0, so a dropped NaN or inf
+// still becomes exactly 0.
+template <typename T>
+inline T keep_or_zero(bool keep, T v) {
+  using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  U u;
+  std::memcpy(&u, &v, sizeof u);
+  u &= U(0) - U(keep);
+  std::memcpy(&v, &u, sizeof u);
+  return v;
+}
+
 // out[i] = in[i] * scale where element i is kept, else 0. Forward, backward and the mask are this
 // one loop (the mask with in == nullptr), so they cannot disagree about which elements survive.
 template <typename T>
@@ -31,7 +47,7 @@ void dropout_apply(T* out, const T* in, index_t count, double ratio, std::uint64
   for (index_t i = 0; i < count; ++i) {
     const bool keep = rng::bits24(key, static_cast<std::uint64_t>(i)) >= threshold;
     const T v = in ? in[i] * scale : scale;
-    out[i] = keep ? v : T(0);
+    out[i] = keep_or_zero(keep, v);
   }
 }
 
