@@ -149,7 +149,7 @@ def test_optim_deterministic_across_threads():
             np.testing.assert_array_equal(a, b)
 
 
-P = np.ones((2, 3))
+P = np.ones((2, 3))  # only ever passed to calls that must fail before writing
 
 
 def z(shape=(2, 3), dtype=np.float64):
@@ -203,6 +203,9 @@ OPTIM_BAD_CALLS = [
     ("v", ValueError, adam(v=z((3, 2)))),
     ("v", TypeError, adam(v=None)),
     ("param", ValueError, adam(param=np.ones((2, 3)).T.copy().T)),
+    ("velocity", ValueError, lambda: SGD(P, z(), P, momentum=0.9)),
+    ("m", ValueError, lambda: ops.adam_update(P, z(), P[...], z(), 1)),
+    ("v", ValueError, lambda: ops.adam_update(np.ones((2, 3)), z(), P, P, 1)),
 ]
 
 

@@ -13,8 +13,8 @@ template <typename T>
 void relu_backward(T* dx, const T* dy, const T* y, index_t count);
 
 // Inverted dropout with a counter-based mask (fastconv/rng.h): element i is kept iff
-// uniform(seed, i) >= ratio, and kept elements are scaled by 1/(1-ratio); dropped ones are exactly 0
-// (a select, not a multiply, so a dropped NaN or inf does not leak through). ratio in [0, 1).
+// uniform(seed, i) >= ratio, and kept elements are scaled by 1/(1-ratio); dropped ones are
+// exactly 0 (a select, not a multiply, so a dropped NaN or inf does not leak). ratio in [0, 1).
 template <typename T>
 void dropout_forward(T* y, const T* x, index_t count, double ratio, std::uint64_t seed);
 

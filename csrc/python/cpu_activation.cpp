@@ -19,7 +19,8 @@ double real_arg(py::handle obj, const char* name) {
   bool ok = !obj.is_none() && !py::isinstance<py::bool_>(obj) &&
             (PyFloat_Check(obj.ptr()) || PyIndex_Check(obj.ptr()) ||
              py::isinstance(obj, py::module_::import("numpy").attr("floating")));
-  if (!ok) throw py::type_error(std::string(name) + " must be a real number, got " + type_name(obj));
+  if (!ok)
+    throw py::type_error(std::string(name) + " must be a real number, got " + type_name(obj));
   return py::cast<double>(py::float_(py::reinterpret_borrow<py::object>(obj)));
 }
 

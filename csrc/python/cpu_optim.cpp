@@ -20,7 +20,8 @@ double real_arg(py::handle obj, const char* name) {
   bool ok = !obj.is_none() && !py::isinstance<py::bool_>(obj) &&
             (PyFloat_Check(obj.ptr()) || PyIndex_Check(obj.ptr()) ||
              py::isinstance(obj, py::module_::import("numpy").attr("floating")));
-  if (!ok) throw py::type_error(std::string(name) + " must be a real number, got " + type_name(obj));
+  if (!ok)
+    throw py::type_error(std::string(name) + " must be a real number, got " + type_name(obj));
   double v = py::cast<double>(py::float_(py::reinterpret_borrow<py::object>(obj)));
   if (!std::isfinite(v))
     throw py::value_error(std::string(name) + " must be finite; got " + num_str(v));
@@ -41,7 +42,8 @@ double beta_arg(py::handle obj, const char* name) {
 }
 
 bool bool_arg(py::handle obj, const char* name) {
-  if (!py::isinstance<py::bool_>(obj) && !py::isinstance(obj, py::module_::import("numpy").attr("bool_")))
+  if (!py::isinstance<py::bool_>(obj) &&
+      !py::isinstance(obj, py::module_::import("numpy").attr("bool_")))
     throw py::type_error(std::string(name) + " must be a bool, got " + type_name(obj));
   return py::cast<bool>(py::bool_(py::reinterpret_borrow<py::object>(obj)));
 }
@@ -71,6 +73,16 @@ py::array like_param(py::handle obj, const char* name, const py::array& param, b
   return a;
 }
 
+// Two arrays the kernel writes must not share memory, or one's update would feed the other's.
+void check_disjoint(const py::array& a, const char* a_name, const py::array& b,
+                    const char* b_name) {
+  auto lo_a = static_cast<const char*>(a.data()), lo_b = static_cast<const char*>(b.data());
+  auto hi_a = lo_a + a.nbytes(), hi_b = lo_b + b.nbytes();
+  if (a.nbytes() > 0 && b.nbytes() > 0 && lo_a < hi_b && lo_b < hi_a)
+    throw py::value_error(std::string(a_name) + " shares memory with " + b_name +
+                          "; each state array needs its own buffer");
+}
+
 void sgd_update(py::handle param_obj, py::handle grad_obj, py::handle velocity_obj,
                 py::handle lr_obj, py::handle momentum_obj, py::handle nesterov_obj,
                 py::handle weight_decay_obj) {
@@ -85,6 +97,7 @@ void sgd_update(py::handle param_obj, py::handle grad_obj, py::handle velocity_o
   py::array velocity;
   if (!velocity_obj.is_none()) {
     velocity = like_param(velocity_obj, "velocity", param, true);
+    check_disjoint(velocity, "velocity", param, "param");
   } else if (momentum != 0) {
     throw py::value_error("velocity is required when momentum != 0 (momentum " +
                           num_str(momentum) + "): pass numpy.zeros_like(param) on the first step");
@@ -92,9 +105,11 @@ void sgd_update(py::handle param_obj, py::handle grad_obj, py::handle velocity_o
   with_float(dtype_of(param), [&](auto t) {
     using T = decltype(t);
     T* vel = momentum != 0 ? ptr<T>(velocity) : nullptr;
-    py::gil_scoped_release nogil;
-    cpu::sgd_update(ptr<T>(param), vel, cptr<T>(grad), param.size(), lr, momentum, nesterov,
-                    weight_decay);
+    {
+      py::gil_scoped_release nogil;
+      cpu::sgd_update(ptr<T>(param), vel, cptr<T>(grad), param.size(), lr, momentum, nesterov,
+                      weight_decay);
+    }
   });
 }
 
@@ -105,6 +120,9 @@ void adam_update(py::handle param_obj, py::handle grad_obj, py::handle m_obj, py
   py::array grad = like_param(grad_obj, "grad", param, false);
   py::array m = like_param(m_obj, "m", param, true);
   py::array v = like_param(v_obj, "v", param, true);
+  check_disjoint(m, "m", param, "param");
+  check_disjoint(v, "v", param, "param");
+  check_disjoint(v, "v", m, "m");
   index_t step = step_arg(step_obj);
   double lr = non_negative_arg(lr_obj, "lr");
   double beta1 = beta_arg(beta1_obj, "beta1");
@@ -114,9 +132,11 @@ void adam_update(py::handle param_obj, py::handle grad_obj, py::handle m_obj, py
   double weight_decay = non_negative_arg(weight_decay_obj, "weight_decay");
   with_float(dtype_of(param), [&](auto t) {
     using T = decltype(t);
-    py::gil_scoped_release nogil;
-    cpu::adam_update(ptr<T>(param), ptr<T>(m), ptr<T>(v), cptr<T>(grad), param.size(), lr, beta1,
-                     beta2, eps, weight_decay, step);
+    {
+      py::gil_scoped_release nogil;
+      cpu::adam_update(ptr<T>(param), ptr<T>(m), ptr<T>(v), cptr<T>(grad), param.size(), lr,
+                       beta1, beta2, eps, weight_decay, step);
+    }
   });
 }
 
