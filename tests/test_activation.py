@@ -31,3 +31,139 @@ def test_relu_nan_passes_and_gradient():
     g = rand(rng, 4, 6)
     num = numerical_grad(lambda: float((ops.relu_forward(x) * g).sum()), x)
     assert_grad(ops.relu_backward(g, ops.relu_forward(x)), num)
+
+
+# ---- dropout -------------------------------------------------------------------------------------
+
+RATIOS = [0.0, 0.1, 0.5, 0.9]
+SEEDS = [0, 1, 12345, 2**63, 2**64 - 1]
+
+
+def test_mix64_is_splitmix64():
+    # The published splitmix64 generator started at state 0 first outputs 0xE220A8397B1DCDAF:
+    # pins the reference's finaliser (and so the kernels', checked bit for bit below) to it.
+    assert int(ref.activation.mix64(ref.activation.GOLDEN)) == 0xE220A8397B1DCDAF
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ratio", RATIOS)
+def test_dropout_mask_matches_reference_bitwise(ratio, dtype):
+    for seed in SEEDS:
+        for shape in [(1,), (7,), (3, 5), (2, 3, 4, 5), (300, 257)]:
+            mask = ops.dropout_mask(shape, ratio, seed, dtype)
+            assert mask.dtype == dtype and mask.shape == shape
+            np.testing.assert_array_equal(mask, ref.dropout_mask(shape, ratio, seed, dtype))
+    # float and double keep exactly the same elements (the decision is an integer comparison)
+    a = ops.dropout_mask((1000,), ratio, 7, np.float32)
+    b = ops.dropout_mask((1000,), ratio, 7, np.float64)
+    np.testing.assert_array_equal(a != 0, b != 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_dropout_matches_reference(shape, dtype):
+    rng = np.random.default_rng(2)
+    x = rand(rng, *shape, dtype=dtype)
+    dy = rand(rng, *shape, dtype=dtype)
+    for ratio, seed in [(0.3, 5), (0.5, 2**64 - 1), (0.9, 0)]:
+        y = ops.dropout_forward(x, ratio, seed)
+        assert y.dtype == dtype
+        assert_close(y, ref.dropout_forward(x.astype(np.float64), ratio, seed))
+        dx = ops.dropout_backward(dy, ratio, seed)
+        assert_close(dx, ref.dropout_backward(dy.astype(np.float64), ratio, seed))
+        # forward and backward use one mask: y = x * mask and dx = dy * mask, elementwise exactly
+        mask = ops.dropout_mask(shape, ratio, seed, dtype)
+        np.testing.assert_array_equal(y, x * mask)
+        np.testing.assert_array_equal(dx, dy * mask)
+
+
+def test_dropout_ratio_zero_is_identity():
+    x = np.array([1.5, -2.0, np.inf, np.nan, 0.0], dtype=np.float32)
+    np.testing.assert_array_equal(ops.dropout_forward(x, 0.0, 3), x)
+    np.testing.assert_array_equal(ops.dropout_backward(x, 0, 3), x)
+
+
+def test_dropout_dropped_elements_are_exact_zeros():
+    x = np.full(4096, np.nan)
+    x[::2] = np.inf
+    y = ops.dropout_forward(x, 0.5, 11)
+    keep = ops.dropout_mask(x.shape, 0.5, 11, np.float64) != 0
+    assert np.all(y[~keep] == 0)
+    assert np.all(np.isnan(y[keep & np.isnan(x)])) and np.all(y[keep & np.isinf(x)] == np.inf)
+
+
+@pytest.mark.parametrize("ratio", [0.1, 0.5, 0.9])
+def test_dropout_kept_fraction(ratio):
+    n = 1_000_000
+    mask = ops.dropout_mask(n, ratio, 2024, np.float64)
+    kept = np.count_nonzero(mask)
+    p = 1 - ratio
+    assert abs(kept / n - p) < 5 * np.sqrt(p * (1 - p) / n)
+    np.testing.assert_array_equal(np.unique(mask), [0.0, 1.0 / (1.0 - ratio)])
+
+
+def test_dropout_seeds_give_uncorrelated_masks():
+    n = 1_000_000
+    bound = 5 / np.sqrt(n)  # correlations of independent masks are ~N(0, 1/n)
+    masks = {s: ops.dropout_mask(n, 0.5, s, np.float32) != 0 for s in (0, 1, 2, 2**32, 2**32 + 1)}
+    for a, b in [(0, 1), (1, 2), (2**32, 2**32 + 1), (0, 2**32)]:
+        assert not np.array_equal(masks[a], masks[b])
+        assert abs(np.corrcoef(masks[a], masks[b])[0, 1]) < bound
+    # neighbouring elements of one mask are uncorrelated too
+    m = masks[0]
+    assert abs(np.corrcoef(m[:-1], m[1:])[0, 1]) < bound
+
+
+def test_dropout_gradient():
+    rng = np.random.default_rng(3)
+    x = rand(rng, 3, 4, 5)
+    g = rand(rng, 3, 4, 5)
+    num = numerical_grad(lambda: float((ops.dropout_forward(x, 0.4, 99) * g).sum()), x)
+    assert_grad(ops.dropout_backward(g, 0.4, 99), num)
+
+
+def test_dropout_deterministic_across_threads():
+    import fastconv as fc
+
+    rng = np.random.default_rng(4)
+    x = rand(rng, 8, 16, 28, 28, dtype=np.float32)  # above the parallel threshold
+    runs = []
+    try:
+        for threads in (1, 2, 2):
+            fc.set_num_threads(threads)
+            runs.append((ops.dropout_forward(x, 0.5, 77), ops.dropout_backward(x, 0.5, 77)))
+    finally:
+        fc.set_num_threads(2)
+    for y, dx in runs[1:]:
+        np.testing.assert_array_equal(y, runs[0][0])
+        np.testing.assert_array_equal(dx, runs[0][1])
+
+
+X32 = np.ones((2, 3), dtype=np.float32)
+
+DROPOUT_BAD_CALLS = [
+    ("x", TypeError, lambda: ops.dropout_forward(np.ones(4, dtype=np.int32), 0.5, 0)),
+    ("x", TypeError, lambda: ops.dropout_forward([1.0, 2.0], 0.5, 0)),
+    ("x", TypeError, lambda: ops.dropout_forward(None, 0.5, 0)),
+    ("dy", ValueError, lambda: ops.dropout_backward(np.ones((4, 4))[:, ::2], 0.5, 0)),
+    ("ratio", ValueError, lambda: ops.dropout_forward(X32, 1.0, 0)),
+    ("ratio", ValueError, lambda: ops.dropout_forward(X32, -0.1, 0)),
+    ("ratio", ValueError, lambda: ops.dropout_backward(X32, float("nan"), 0)),
+    ("ratio", TypeError, lambda: ops.dropout_forward(X32, "0.5", 0)),
+    ("ratio", TypeError, lambda: ops.dropout_forward(X32, None, 0)),
+    ("seed", ValueError, lambda: ops.dropout_forward(X32, 0.5, -1)),
+    ("seed", ValueError, lambda: ops.dropout_forward(X32, 0.5, 2**64)),
+    ("seed", TypeError, lambda: ops.dropout_forward(X32, 0.5, 1.5)),
+    ("seed", TypeError, lambda: ops.dropout_backward(X32, 0.5, None)),
+    ("seed", TypeError, lambda: ops.dropout_mask(4, 0.5, True)),
+    ("dtype", TypeError, lambda: ops.dropout_mask(4, 0.5, 0, np.int32)),
+    ("shape", ValueError, lambda: ops.dropout_mask((2, -1), 0.5, 0)),
+    ("shape", TypeError, lambda: ops.dropout_mask((2, 1.5), 0.5, 0)),
+]
+
+
+@pytest.mark.parametrize("name,exc,call", DROPOUT_BAD_CALLS,
+                         ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(DROPOUT_BAD_CALLS)])
+def test_dropout_bad_input(name, exc, call):
+    with pytest.raises(exc, match=rf"^{name}\b"):
+        call()

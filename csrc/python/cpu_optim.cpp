@@ -1,7 +1,153 @@
+// Bindings for the in-place parameter updates: SGD (momentum, Nesterov, weight decay) and Adam.
+#include <cmath>
+#include <string>
+
+#include "cpu/optim.h"
+#include "python/checks.h"
 #include "python/cpu_bindings.h"
 
 namespace fastconv::bind {
+namespace {
 
-void bind_optim(pybind11::module_& m) { (void)m; }
+std::string type_name(py::handle obj) {
+  return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
+}
+
+std::string num_str(double v) { return py::str(py::float_(v)).cast<std::string>(); }
+
+// A finite Python or numpy real number (bools excluded: lr=True is a bug, not a rate).
+double real_arg(py::handle obj, const char* name) {
+  bool ok = !obj.is_none() && !py::isinstance<py::bool_>(obj) &&
+            (PyFloat_Check(obj.ptr()) || PyIndex_Check(obj.ptr()) ||
+             py::isinstance(obj, py::module_::import("numpy").attr("floating")));
+  if (!ok)
+    throw py::type_error(std::string(name) + " must be a real number, got " + type_name(obj));
+  double v = py::cast<double>(py::float_(py::reinterpret_borrow<py::object>(obj)));
+  if (!std::isfinite(v))
+    throw py::value_error(std::string(name) + " must be finite; got " + num_str(v));
+  return v;
+}
+
+double non_negative_arg(py::handle obj, const char* name) {
+  double v = real_arg(obj, name);
+  if (v < 0) throw py::value_error(std::string(name) + " must be >= 0; got " + num_str(v));
+  return v;
+}
+
+double beta_arg(py::handle obj, const char* name) {
+  double v = real_arg(obj, name);
+  if (!(v >= 0 && v < 1))
+    throw py::value_error(std::string(name) + " must be in [0, 1); got " + num_str(v));
+  return v;
+}
+
+bool bool_arg(py::handle obj, const char* name) {
+  if (!py::isinstance<py::bool_>(obj) &&
+      !py::isinstance(obj, py::module_::import("numpy").attr("bool_")))
+    throw py::type_error(std::string(name) + " must be a bool, got " + type_name(obj));
+  return py::cast<bool>(py::bool_(py::reinterpret_borrow<py::object>(obj)));
+}
+
+index_t step_arg(py::handle obj) {
+  if (obj.is_none() || py::isinstance<py::bool_>(obj) || !PyIndex_Check(obj.ptr()))
+    throw py::type_error("step must be an int (the 1-based count of this update), got " +
+                         type_name(obj));
+  py::int_ v = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
+  if (!v) throw py::error_already_set();
+  long long s = PyLong_AsLongLong(v.ptr());
+  if (s == -1 && PyErr_Occurred()) {
+    PyErr_Clear();
+    throw py::value_error("step is out of range; got " + py::str(v).cast<std::string>());
+  }
+  if (s < 1)
+    throw py::value_error("step must be >= 1 (the 1-based count of this update); got " +
+                          std::to_string(s));
+  return static_cast<index_t>(s);
+}
+
+// A state or gradient array that must match param in shape and dtype.
+py::array like_param(py::handle obj, const char* name, const py::array& param, bool inout) {
+  py::array a = inout ? inout_array(obj, name, -1, "") : float_array(obj, name, -1, "");
+  check_same_dtype(a, name, param, "param");
+  check_shape_like(a, name, param, "param");
+  return a;
+}
+
+// Two arrays the kernel writes must not share memory, or one's update would feed the other's.
+void check_disjoint(const py::array& a, const char* a_name, const py::array& b,
+                    const char* b_name) {
+  auto lo_a = static_cast<const char*>(a.data()), lo_b = static_cast<const char*>(b.data());
+  auto hi_a = lo_a + a.nbytes(), hi_b = lo_b + b.nbytes();
+  if (a.nbytes() > 0 && b.nbytes() > 0 && lo_a < hi_b && lo_b < hi_a)
+    throw py::value_error(std::string(a_name) + " shares memory with " + b_name +
+                          "; each state array needs its own buffer");
+}
+
+void sgd_update(py::handle param_obj, py::handle grad_obj, py::handle velocity_obj,
+                py::handle lr_obj, py::handle momentum_obj, py::handle nesterov_obj,
+                py::handle weight_decay_obj) {
+  py::array param = inout_array(param_obj, "param", -1, "");
+  py::array grad = like_param(grad_obj, "grad", param, false);
+  double lr = non_negative_arg(lr_obj, "lr");
+  double momentum = non_negative_arg(momentum_obj, "momentum");
+  bool nesterov = bool_arg(nesterov_obj, "nesterov");
+  double weight_decay = non_negative_arg(weight_decay_obj, "weight_decay");
+  if (nesterov && momentum == 0)
+    throw py::value_error("nesterov=True needs momentum > 0; got momentum 0");
+  py::array velocity;
+  if (!velocity_obj.is_none()) {
+    velocity = like_param(velocity_obj, "velocity", param, true);
+    check_disjoint(velocity, "velocity", param, "param");
+  } else if (momentum != 0) {
+    throw py::value_error("velocity is required when momentum != 0 (momentum " +
+                          num_str(momentum) + "): pass numpy.zeros_like(param) on the first step");
+  }
+  with_float(dtype_of(param), [&](auto t) {
+    using T = decltype(t);
+    T* vel = momentum != 0 ? ptr<T>(velocity) : nullptr;
+    {
+      py::gil_scoped_release nogil;
+      cpu::sgd_update(ptr<T>(param), vel, cptr<T>(grad), param.size(), lr, momentum, nesterov,
+                      weight_decay);
+    }
+  });
+}
+
+void adam_update(py::handle param_obj, py::handle grad_obj, py::handle m_obj, py::handle v_obj,
+                 py::handle step_obj, py::handle lr_obj, py::handle beta1_obj,
+                 py::handle beta2_obj, py::handle eps_obj, py::handle weight_decay_obj) {
+  py::array param = inout_array(param_obj, "param", -1, "");
+  py::array grad = like_param(grad_obj, "grad", param, false);
+  py::array m = like_param(m_obj, "m", param, true);
+  py::array v = like_param(v_obj, "v", param, true);
+  check_disjoint(m, "m", param, "param");
+  check_disjoint(v, "v", param, "param");
+  check_disjoint(v, "v", m, "m");
+  index_t step = step_arg(step_obj);
+  double lr = non_negative_arg(lr_obj, "lr");
+  double beta1 = beta_arg(beta1_obj, "beta1");
+  double beta2 = beta_arg(beta2_obj, "beta2");
+  double eps = real_arg(eps_obj, "eps");
+  if (!(eps > 0)) throw py::value_error("eps must be > 0; got " + num_str(eps));
+  double weight_decay = non_negative_arg(weight_decay_obj, "weight_decay");
+  with_float(dtype_of(param), [&](auto t) {
+    using T = decltype(t);
+    {
+      py::gil_scoped_release nogil;
+      cpu::adam_update(ptr<T>(param), ptr<T>(m), ptr<T>(v), cptr<T>(grad), param.size(), lr,
+                       beta1, beta2, eps, weight_decay, step);
+    }
+  });
+}
+
+}  // namespace
+
+void bind_optim(pybind11::module_& m) {
+  m.def("sgd_update", &sgd_update, py::arg("param"), py::arg("grad"), py::arg("velocity"),
+        py::arg("lr"), py::arg("momentum"), py::arg("nesterov"), py::arg("weight_decay"));
+  m.def("adam_update", &adam_update, py::arg("param"), py::arg("grad"), py::arg("m"),
+        py::arg("v"), py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
+        py::arg("eps"), py::arg("weight_decay"));
+}
 
 }  // namespace fastconv::bind

@@ -1,9 +1,12 @@
-"""Elementwise activations: relu (and dropout)."""
+"""Elementwise activations: relu and dropout."""
 from __future__ import annotations
 
+import numpy as np
+
+from .._native import C
 from ._args import backend
 
-__all__ = ["relu_forward", "relu_backward"]
+__all__ = ["relu_forward", "relu_backward", "dropout_forward", "dropout_backward", "dropout_mask"]
 
 
 def relu_forward(x):
@@ -14,3 +17,27 @@ def relu_forward(x):
 def relu_backward(dy, y):
     """dx = dy where the forward output y > 0, else 0."""
     return backend(dy, "dy").relu_backward(dy, y)
+
+
+def dropout_forward(x, ratio, seed):
+    """Inverted dropout, any shape: y = x / (1 - ratio) where kept, exactly 0 where dropped.
+
+    Element i (flat, C order) is kept iff uniform(seed, i) >= ratio, with uniform a counter-based
+    hash of (seed, i) (fastconv/rng.h), so the mask depends on nothing else: not on the thread
+    count, the backend or earlier calls. ratio in [0, 1) (0 is the identity); seed an int in
+    [0, 2**64). Nothing is stored: backward recomputes the mask from the same (ratio, seed).
+    """
+    return backend(x).dropout_forward(x, ratio, seed)
+
+
+def dropout_backward(dy, ratio, seed):
+    """dx = dy * mask / (1 - ratio), the mask recomputed from (ratio, seed) as in forward."""
+    return backend(dy, "dy").dropout_backward(dy, ratio, seed)
+
+
+def dropout_mask(shape, ratio, seed, dtype=np.float32):
+    """The scaled mask dropout_forward multiplies by: 1/(1-ratio) where kept, 0 where dropped.
+
+    shape is an int or a tuple of ints; dtype float32 or float64. A numpy (CPU) array.
+    """
+    return C.dropout_mask(shape, ratio, seed, dtype)
