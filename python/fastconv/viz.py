@@ -264,6 +264,9 @@ def plot_history(
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if n == 1:
+            # one point gives a zero-width range, which autoscale pads with fractional ticks
+            ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
         if not keys:
             ax.text(0.5, 0.5, f"no {label} recorded", ha="center", va="center",
                     transform=ax.transAxes, color="gray")
