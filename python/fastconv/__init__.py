@@ -3,7 +3,7 @@
 The API follows ReNom's: `fc.Sequential([fc.Conv2d(...), ...])`, `with model.train():`,
 `loss.grad().update(fc.Sgd(...))`.
 """
-from . import _native, ops, reference
+from . import _native, datasets, ops, reference, viz
 from ._runtime import (
     build_info,
     cuda_available,

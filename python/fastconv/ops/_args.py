@@ -11,7 +11,7 @@ from .._native import C
 
 def pair(value, name: str) -> tuple[int, int]:
     """An int or an (h, w) pair of ints, as a tuple. Ranges are checked by the C++ side."""
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, (bool, np.bool_, str, bytes)):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     try:
         v = operator.index(value)
