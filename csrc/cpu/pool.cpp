@@ -1,6 +1,9 @@
 #include "cpu/pool.h"
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "cpu/workspace.h"
 
@@ -34,9 +37,28 @@ AxisTables axis_tables(std::size_t slot, index_t in, index_t out, index_t k, ind
 }
 
 // Strictly greater keeps the first maximum on ties; the first NaN wins and then nothing beats it.
+// Written as !(v <= best) & (best == best): the same truth table, but no short-circuit for the
+// compiler to turn into a data-dependent branch.
 template <typename T>
 inline bool better(T v, T best) {
-  return v > best || (v != v && best == best);
+  return !(v <= best) & (best == best);
+}
+
+// Which tap wins is data-dependent, so a branch mispredicts often on real data; both the value
+// and the index are selected with a bit mask instead (the value through its bit pattern, since
+// compilers turn a floating-point ?: back into a branch).
+template <typename T>
+inline void take(T& best, index_t& bi, T v, index_t i) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  const bool t = better(v, best);
+  const Bits vmask = Bits(0) - Bits(t);
+  Bits b, c;
+  std::memcpy(&b, &best, sizeof(T));
+  std::memcpy(&c, &v, sizeof(T));
+  b ^= (b ^ c) & vmask;
+  std::memcpy(&best, &b, sizeof(T));
+  const index_t imask = -static_cast<index_t>(t);
+  bi ^= (bi ^ i) & imask;
 }
 
 // Small problems stay on the calling thread: a parallel region costs more than they do.
@@ -58,9 +80,9 @@ void max_plane_2x2(T* yp, index_t* ap, const T* xp, const Pool2dShape& s) {
       const index_t c = 2 * oj;
       T best = r0[c];
       index_t bi = 2 * oi * W + c;
-      if (better(r0[c + 1], best)) best = r0[c + 1], bi = 2 * oi * W + c + 1;
-      if (better(r1[c], best)) best = r1[c], bi = (2 * oi + 1) * W + c;
-      if (better(r1[c + 1], best)) best = r1[c + 1], bi = (2 * oi + 1) * W + c + 1;
+      take(best, bi, r0[c + 1], 2 * oi * W + c + 1);
+      take(best, bi, r1[c], (2 * oi + 1) * W + c);
+      take(best, bi, r1[c + 1], (2 * oi + 1) * W + c + 1);
       yp[oi * s.ow + oj] = best;
       ap[oi * s.ow + oj] = bi;
     }
@@ -71,14 +93,19 @@ template <typename T>
 void max_plane(T* yp, index_t* ap, const T* xp, const Pool2dShape& s, const AxisTables& rows,
                const AxisTables& cols) {
   for (index_t oi = 0; oi < s.oh; ++oi) {
+    const index_t hb = rows.begin[oi], he = rows.end[oi];
     for (index_t oj = 0; oj < s.ow; ++oj) {
       const index_t wb = cols.begin[oj], we = cols.end[oj];
-      index_t bi = rows.begin[oi] * s.w + wb;
+      index_t bi = hb * s.w + wb;
       T best = xp[bi];
-      for (index_t r = rows.begin[oi]; r < rows.end[oi]; ++r) {
+      // Each window row's first maximum on its own short chain, then the rows in order: the
+      // same winner as one raster scan, but the core can overlap the rows.
+      for (index_t r = hb; r < he; ++r) {
         const T* row = xp + r * s.w;
-        for (index_t c = wb; c < we; ++c)
-          if (better(row[c], best)) best = row[c], bi = r * s.w + c;
+        T rb = row[wb];
+        index_t rc = wb;
+        for (index_t c = wb + 1; c < we; ++c) take(rb, rc, row[c], c);
+        take(best, bi, rb, r * s.w + rc);
       }
       yp[oi * s.ow + oj] = best;
       ap[oi * s.ow + oj] = bi;
@@ -111,7 +138,7 @@ void max_back_plane(T* dxp, const T* dyp, const index_t* ap, const Pool2dShape& 
       T acc = T(0);
       for (index_t oi = rows.first[ih]; oi < rows.last[ih]; ++oi)
         for (index_t oj = cols.first[iw]; oj < cols.last[iw]; ++oj)
-          if (ap[oi * s.ow + oj] == me) acc += dyp[oi * s.ow + oj];
+          acc += ap[oi * s.ow + oj] == me ? dyp[oi * s.ow + oj] : T(0);  // +0 leaves acc as is
       dxp[me] = acc;
     }
   }
