@@ -129,17 +129,24 @@ void max_back_plane_2x2(T* dxp, const T* dyp, const index_t* ap, const Pool2dSha
   }
 }
 
+// Output rows outer, input columns inner, accumulating in the dx row: each element still sums
+// its readers in raster order of the outputs, so this is the plain gather with fewer loop trips.
 template <typename T>
 void max_back_plane(T* dxp, const T* dyp, const index_t* ap, const Pool2dShape& s,
                     const AxisTables& rows, const AxisTables& cols) {
   for (index_t ih = 0; ih < s.h; ++ih) {
-    for (index_t iw = 0; iw < s.w; ++iw) {
-      const index_t me = ih * s.w + iw;
-      T acc = T(0);
-      for (index_t oi = rows.first[ih]; oi < rows.last[ih]; ++oi)
+    T* row = dxp + ih * s.w;
+    for (index_t iw = 0; iw < s.w; ++iw) row[iw] = T(0);
+    for (index_t oi = rows.first[ih]; oi < rows.last[ih]; ++oi) {
+      const index_t* arow = ap + oi * s.ow;
+      const T* grow = dyp + oi * s.ow;
+      for (index_t iw = 0; iw < s.w; ++iw) {
+        const index_t me = ih * s.w + iw;
+        T acc = row[iw];
         for (index_t oj = cols.first[iw]; oj < cols.last[iw]; ++oj)
-          acc += ap[oi * s.ow + oj] == me ? dyp[oi * s.ow + oj] : T(0);  // +0 leaves acc as is
-      dxp[me] = acc;
+          acc += arow[oj] == me ? grow[oj] : T(0);  // +0 leaves a sum begun at +0 unchanged
+        row[iw] = acc;
+      }
     }
   }
 }
