@@ -1,2 +1,52 @@
-"""Placeholder: filled in by its op family."""
-__all__: list[str] = []
+"""2-D max and average pooling over NCHW arrays, forward and backward.
+
+Shapes: x (N, C, H, W); y, dy and indices (N, C, OH, OW) with OH, OW from the shared geometry
+(floor by default; with ceil_mode a partial last window is kept when it starts inside the image or
+its left padding). filter, stride and padding take an int or an (h, w) pair; padding is at most
+half the filter. The bindings validate every argument and raise TypeError/ValueError naming it.
+"""
+from __future__ import annotations
+
+from ._args import backend, pair
+
+__all__ = [
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "average_pool2d_forward",
+    "average_pool2d_backward",
+]
+
+
+def max_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False):
+    """(y, indices): the window maxima and, as int64, each one's flat index h * W + w in its
+    (n, c) plane. Padding never wins (as if -inf); ties keep the first maximum in raster order;
+    a window holding NaN gives NaN and the index of its first NaN."""
+    return backend(x).max_pool2d_forward(
+        x, pair(filter, "filter"), pair(stride, "stride"), pair(padding, "padding"), ceil_mode)
+
+
+def max_pool2d_backward(x, dy, indices, filter=3, stride=1, padding=0, ceil_mode=False):
+    """dx (N, C, H, W), x's dtype: each input element receives the sum of dy over the outputs
+    whose index points at it (x gives only the shape and dtype). Deterministic: a gather."""
+    return backend(x).max_pool2d_backward(
+        x, dy, indices, pair(filter, "filter"), pair(stride, "stride"), pair(padding, "padding"),
+        ceil_mode)
+
+
+def average_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False,
+                           count_include_pad=True):
+    """y (N, C, OH, OW): window sums over the image divided by the window's extent within the
+    padded image (count_include_pad=True: padded zeros count) or by its element count within the
+    image (False). Ceil-mode overhang past the padding never counts."""
+    return backend(x).average_pool2d_forward(
+        x, pair(filter, "filter"), pair(stride, "stride"), pair(padding, "padding"), ceil_mode,
+        count_include_pad)
+
+
+def average_pool2d_backward(x, dy, filter=3, stride=1, padding=0, ceil_mode=False,
+                            count_include_pad=True):
+    """dx (N, C, H, W): each input element gathers dy / divisor (the forward's divisor) over the
+    outputs whose windows contain it. x gives only the shape and dtype."""
+    return backend(x).average_pool2d_backward(
+        x, dy, pair(filter, "filter"), pair(stride, "stride"), pair(padding, "padding"),
+        ceil_mode, count_include_pad)

@@ -1,2 +1,112 @@
-"""Placeholder: filled in by its op family."""
-__all__: list[str] = []
+"""Reference 2-D pooling in plain numpy, written from the definitions (independently of the C++
+geometry), looping over kernel taps and vectorised over the batch, channels and outputs.
+
+A window of output o along an axis starts at o * stride - padding and spans `filter` positions.
+Positions in [-padding, size + padding) are the padded image; beyond that is ceil-mode overhang.
+"""
+import numpy as np
+
+from ..ops._args import pair
+
+__all__ = [
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "average_pool2d_forward",
+    "average_pool2d_backward",
+]
+
+
+def _out_size(size, k, s, p, ceil_mode):
+    span = size + 2 * p - k
+    if span < 0:
+        return 0
+    if not ceil_mode:
+        return span // s + 1
+    out = -(-span // s) + 1
+    # The last window must start inside the image or its left padding.
+    while out > 1 and (out - 1) * s - p >= size:
+        out -= 1
+    return out
+
+
+def _geometry(x, filter, stride, padding, ceil_mode):
+    (kh, kw), (sh, sw), (ph, pw) = pair(filter, "filter"), pair(stride, "stride"), pair(
+        padding, "padding")
+    h, w = x.shape[2:]
+    oh, ow = _out_size(h, kh, sh, ph, ceil_mode), _out_size(w, kw, sw, pw, ceil_mode)
+    return kh, kw, sh, sw, ph, pw, oh, ow
+
+
+def _taps(kh, kw, sh, sw, ph, pw, oh, ow):
+    """For each tap (i, j) in raster order: the input rows and columns it reads, (oh,), (ow,)."""
+    for i in range(kh):
+        for j in range(kw):
+            yield np.arange(oh) * sh - ph + i, np.arange(ow) * sw - pw + j
+
+
+def _plane_lookup(x, rows, cols):
+    """x[:, :, rows, cols] as an (N, C, oh, ow) grid, and where (rows, cols) lies in the image."""
+    h, w = x.shape[2:]
+    rin, cin = (rows >= 0) & (rows < h), (cols >= 0) & (cols < w)
+    v = x[:, :, np.clip(rows, 0, h - 1)][:, :, :, np.clip(cols, 0, w - 1)]
+    return v, rin[:, None] & cin[None, :]
+
+
+def max_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False):
+    kh, kw, sh, sw, ph, pw, oh, ow = _geometry(x, filter, stride, padding, ceil_mode)
+    n, c, h, w = x.shape
+    best = np.zeros((n, c, oh, ow), dtype=x.dtype)
+    index = np.full((n, c, oh, ow), -1, dtype=np.int64)
+    for rows, cols in _taps(kh, kw, sh, sw, ph, pw, oh, ow):
+        v, inside = _plane_lookup(x, rows, cols)
+        first = index < 0
+        # Strictly greater keeps the first maximum; the first NaN wins and nothing beats it.
+        gt = (v > best) | (np.isnan(v) & ~np.isnan(best))
+        take = inside & (first | gt)
+        best = np.where(take, v, best)
+        index = np.where(take, (rows[:, None] * w + cols[None, :]), index)
+    return best, index
+
+
+def max_pool2d_backward(x, dy, indices, filter=3, stride=1, padding=0, ceil_mode=False):
+    n, c, h, w = x.shape
+    dx = np.zeros((n * c, h * w), dtype=np.float64)
+    plane = np.arange(n * c)[:, None]
+    np.add.at(dx, (plane, indices.reshape(n * c, -1)), dy.reshape(n * c, -1))
+    return dx.reshape(x.shape).astype(x.dtype)
+
+
+def _divisors(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
+    h, w = x.shape[2:]
+    div = np.zeros((oh, ow))
+    for rows, cols in _taps(kh, kw, sh, sw, ph, pw, oh, ow):
+        if count_include_pad:  # the padded image counts; overhang beyond it does not
+            r, q = (rows >= -ph) & (rows < h + ph), (cols >= -pw) & (cols < w + pw)
+        else:
+            r, q = (rows >= 0) & (rows < h), (cols >= 0) & (cols < w)
+        div += r[:, None] & q[None, :]
+    return div
+
+
+def average_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False,
+                           count_include_pad=True):
+    g = _geometry(x, filter, stride, padding, ceil_mode)
+    n, c = x.shape[:2]
+    total = np.zeros((n, c) + g[-2:])
+    for rows, cols in _taps(*g):
+        v, inside = _plane_lookup(x, rows, cols)
+        total += np.where(inside, v, 0.0)
+    return (total / _divisors(x, *g, count_include_pad)).astype(x.dtype)
+
+
+def average_pool2d_backward(x, dy, filter=3, stride=1, padding=0, ceil_mode=False,
+                            count_include_pad=True):
+    g = _geometry(x, filter, stride, padding, ceil_mode)
+    n, c, h, w = x.shape
+    share = dy.astype(np.float64) / _divisors(x, *g, count_include_pad)
+    dx = np.zeros((n, c, h, w))
+    for rows, cols in _taps(*g):
+        r, q = (rows >= 0) & (rows < h), (cols >= 0) & (cols < w)
+        # Within one tap the outputs read distinct inputs, so plain indexed += is exact.
+        dx[:, :, rows[r][:, None], cols[q][None, :]] += share[:, :, r][:, :, :, q]
+    return dx.astype(x.dtype)

@@ -1,0 +1,277 @@
+#include "cpu/pool.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "cpu/workspace.h"
+
+namespace fastconv::cpu {
+namespace {
+
+// Index tables for one axis, built once per call so that the per-element loops do no division.
+// Per output o: the clipped window [begin, end) and the divisor factor along this axis.
+// Per input i: the outputs [first, last) whose windows contain i (for the gather backward).
+struct AxisTables {
+  const index_t *begin, *end, *extent, *first, *last;
+};
+
+AxisTables axis_tables(std::size_t slot, index_t in, index_t out, index_t k, index_t s, index_t p,
+                       bool count_include_pad) {
+  index_t* t = scratch<index_t>(slot, static_cast<std::size_t>(3 * out + 2 * in));
+  index_t *begin = t, *end = t + out, *extent = t + 2 * out, *first = t + 3 * out,
+          *last = t + 3 * out + in;
+  for (index_t o = 0; o < out; ++o) {
+    const Window w = pool_window(o, k, s, p, in);
+    begin[o] = w.begin;
+    end[o] = w.end;
+    extent[o] = count_include_pad ? w.padded_extent : w.end - w.begin;
+  }
+  for (index_t i = 0; i < in; ++i) {
+    const OutRange r = pool_outputs_reading(i, k, s, p, out);
+    first[i] = r.first;
+    last[i] = r.last;
+  }
+  return {begin, end, extent, first, last};
+}
+
+// Strictly greater keeps the first maximum on ties; the first NaN wins and then nothing beats it.
+// Written as !(v <= best) & (best == best): the same truth table, but no short-circuit for the
+// compiler to turn into a data-dependent branch.
+template <typename T>
+inline bool better(T v, T best) {
+  return !(v <= best) & (best == best);
+}
+
+// Which tap wins is data-dependent, so a branch mispredicts often on real data; both the value
+// and the index are selected with a bit mask instead (the value through its bit pattern, since
+// compilers turn a floating-point ?: back into a branch).
+template <typename T>
+inline void take(T& best, index_t& bi, T v, index_t i) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  const bool t = better(v, best);
+  const Bits vmask = Bits(0) - Bits(t);
+  Bits b, c;
+  std::memcpy(&b, &best, sizeof(T));
+  std::memcpy(&c, &v, sizeof(T));
+  b ^= (b ^ c) & vmask;
+  std::memcpy(&best, &b, sizeof(T));
+  const index_t imask = -static_cast<index_t>(t);
+  bi ^= (bi ^ i) & imask;
+}
+
+// Small problems stay on the calling thread: a parallel region costs more than they do.
+inline bool worth_threads(const Pool2dShape& s) { return s.n * s.c * s.h * s.w > (1 << 15); }
+
+// The common non-overlapping 2x2 stride-2 window with no padding, every window whole.
+inline bool is_2x2_s2(const Pool2dShape& s) {
+  return s.kh == 2 && s.kw == 2 && s.sh == 2 && s.sw == 2 && s.ph == 0 && s.pw == 0 &&
+         2 * s.oh <= s.h && 2 * s.ow <= s.w;
+}
+
+template <typename T>
+void max_plane_2x2(T* yp, index_t* ap, const T* xp, const Pool2dShape& s) {
+  const index_t W = s.w;
+  for (index_t oi = 0; oi < s.oh; ++oi) {
+    const T* r0 = xp + 2 * oi * W;
+    const T* r1 = r0 + W;
+    for (index_t oj = 0; oj < s.ow; ++oj) {
+      const index_t c = 2 * oj;
+      T best = r0[c];
+      index_t bi = 2 * oi * W + c;
+      take(best, bi, r0[c + 1], 2 * oi * W + c + 1);
+      take(best, bi, r1[c], (2 * oi + 1) * W + c);
+      take(best, bi, r1[c + 1], (2 * oi + 1) * W + c + 1);
+      yp[oi * s.ow + oj] = best;
+      ap[oi * s.ow + oj] = bi;
+    }
+  }
+}
+
+template <typename T>
+void max_plane(T* yp, index_t* ap, const T* xp, const Pool2dShape& s, const AxisTables& rows,
+               const AxisTables& cols) {
+  for (index_t oi = 0; oi < s.oh; ++oi) {
+    const index_t hb = rows.begin[oi], he = rows.end[oi];
+    for (index_t oj = 0; oj < s.ow; ++oj) {
+      const index_t wb = cols.begin[oj], we = cols.end[oj];
+      index_t bi = hb * s.w + wb;
+      T best = xp[bi];
+      // Each window row's first maximum on its own short chain, then the rows in order: the
+      // same winner as one raster scan, but the core can overlap the rows.
+      for (index_t r = hb; r < he; ++r) {
+        const T* row = xp + r * s.w;
+        T rb = row[wb];
+        index_t rc = wb;
+        for (index_t c = wb + 1; c < we; ++c) take(rb, rc, row[c], c);
+        take(best, bi, rb, r * s.w + rc);
+      }
+      yp[oi * s.ow + oj] = best;
+      ap[oi * s.ow + oj] = bi;
+    }
+  }
+}
+
+// Each input of a whole 2x2 window is read by that window alone; the rest are read by none.
+template <typename T>
+void max_back_plane_2x2(T* dxp, const T* dyp, const index_t* ap, const Pool2dShape& s) {
+  const index_t W = s.w;
+  for (index_t ih = 0; ih < s.h; ++ih) {
+    T* row = dxp + ih * W;
+    index_t iw = 0;
+    if (ih < 2 * s.oh) {
+      const index_t* arow = ap + (ih / 2) * s.ow;
+      const T* grow = dyp + (ih / 2) * s.ow;
+      for (; iw < 2 * s.ow; ++iw) row[iw] = arow[iw / 2] == ih * W + iw ? grow[iw / 2] : T(0);
+    }
+    for (; iw < W; ++iw) row[iw] = T(0);
+  }
+}
+
+// Output rows outer, input columns inner, accumulating in the dx row: each element still sums
+// its readers in raster order of the outputs, so this is the plain gather with fewer loop trips.
+template <typename T>
+void max_back_plane(T* dxp, const T* dyp, const index_t* ap, const Pool2dShape& s,
+                    const AxisTables& rows, const AxisTables& cols) {
+  for (index_t ih = 0; ih < s.h; ++ih) {
+    T* row = dxp + ih * s.w;
+    for (index_t iw = 0; iw < s.w; ++iw) row[iw] = T(0);
+    for (index_t oi = rows.first[ih]; oi < rows.last[ih]; ++oi) {
+      const index_t* arow = ap + oi * s.ow;
+      const T* grow = dyp + oi * s.ow;
+      for (index_t iw = 0; iw < s.w; ++iw) {
+        const index_t me = ih * s.w + iw;
+        T acc = row[iw];
+        for (index_t oj = cols.first[iw]; oj < cols.last[iw]; ++oj)
+          acc += arow[oj] == me ? grow[oj] : T(0);  // +0 leaves a sum begun at +0 unchanged
+        row[iw] = acc;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void max_pool2d_forward(T* y, index_t* argmax, const T* x, const Pool2dShape& s) {
+  const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
+  const bool fast = is_2x2_s2(s);
+  const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, true);
+  const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, true);
+#pragma omp parallel for schedule(static) if (worth_threads(s))
+  for (index_t pl = 0; pl < planes; ++pl) {
+    T* yp = y + pl * out_plane;
+    index_t* ap = argmax + pl * out_plane;
+    const T* xp = x + pl * in_plane;
+    if (fast)
+      max_plane_2x2(yp, ap, xp, s);
+    else
+      max_plane(yp, ap, xp, s, rows, cols);
+  }
+}
+
+template <typename T>
+void max_pool2d_backward(T* dx, const T* dy, const index_t* argmax, const Pool2dShape& s) {
+  const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
+  const bool fast = is_2x2_s2(s);
+  const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, true);
+  const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, true);
+#pragma omp parallel for schedule(static) if (worth_threads(s))
+  for (index_t pl = 0; pl < planes; ++pl) {
+    T* dxp = dx + pl * in_plane;
+    const T* dyp = dy + pl * out_plane;
+    const index_t* ap = argmax + pl * out_plane;
+    if (fast)
+      max_back_plane_2x2(dxp, dyp, ap, s);
+    else
+      max_back_plane(dxp, dyp, ap, s, rows, cols);
+  }
+}
+
+// Separable: window sums along each input row first (hs, h x ow), then down the rows of each
+// window, so the inner loops run contiguously over output columns.
+template <typename T>
+void average_pool2d_forward(T* y, const T* x, const Pool2dShape& s, bool count_include_pad) {
+  const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
+  const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, count_include_pad);
+  const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, count_include_pad);
+#pragma omp parallel if (worth_threads(s))
+  {
+    T* hs = scratch<T>(0, static_cast<std::size_t>(s.h * s.ow));
+#pragma omp for schedule(static)
+    for (index_t pl = 0; pl < planes; ++pl) {
+      const T* xp = x + pl * in_plane;
+      T* yp = y + pl * out_plane;
+      for (index_t r = 0; r < s.h; ++r) {
+        const T* row = xp + r * s.w;
+        T* hrow = hs + r * s.ow;
+        for (index_t oj = 0; oj < s.ow; ++oj) {
+          T acc = T(0);
+          for (index_t c = cols.begin[oj]; c < cols.end[oj]; ++c) acc += row[c];
+          hrow[oj] = acc;
+        }
+      }
+      for (index_t oi = 0; oi < s.oh; ++oi) {
+        T* yrow = yp + oi * s.ow;
+        const T* h0 = hs + rows.begin[oi] * s.ow;
+        for (index_t oj = 0; oj < s.ow; ++oj) yrow[oj] = h0[oj];
+        for (index_t r = rows.begin[oi] + 1; r < rows.end[oi]; ++r) {
+          const T* hr = hs + r * s.ow;
+          for (index_t oj = 0; oj < s.ow; ++oj) yrow[oj] += hr[oj];
+        }
+        const index_t eh = rows.extent[oi];
+        for (index_t oj = 0; oj < s.ow; ++oj) yrow[oj] /= T(eh * cols.extent[oj]);
+      }
+    }
+  }
+}
+
+// Gather form: g = dy / divisor per output, then each input row sums g over the output rows
+// reading it (v, contiguous over output columns), then each input sums v over its output columns.
+template <typename T>
+void average_pool2d_backward(T* dx, const T* dy, const Pool2dShape& s, bool count_include_pad) {
+  const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
+  const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, count_include_pad);
+  const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, count_include_pad);
+#pragma omp parallel if (worth_threads(s))
+  {
+    T* g = scratch<T>(0, static_cast<std::size_t>(out_plane + s.ow));
+    T* v = g + out_plane;
+#pragma omp for schedule(static)
+    for (index_t pl = 0; pl < planes; ++pl) {
+      const T* dyp = dy + pl * out_plane;
+      T* dxp = dx + pl * in_plane;
+      for (index_t oi = 0; oi < s.oh; ++oi) {
+        const index_t eh = rows.extent[oi];
+        for (index_t oj = 0; oj < s.ow; ++oj)
+          g[oi * s.ow + oj] = dyp[oi * s.ow + oj] / T(eh * cols.extent[oj]);
+      }
+      for (index_t ih = 0; ih < s.h; ++ih) {
+        for (index_t oj = 0; oj < s.ow; ++oj) v[oj] = T(0);
+        for (index_t oi = rows.first[ih]; oi < rows.last[ih]; ++oi) {
+          const T* grow = g + oi * s.ow;
+          for (index_t oj = 0; oj < s.ow; ++oj) v[oj] += grow[oj];
+        }
+        T* row = dxp + ih * s.w;
+        for (index_t iw = 0; iw < s.w; ++iw) {
+          T acc = T(0);
+          for (index_t oj = cols.first[iw]; oj < cols.last[iw]; ++oj) acc += v[oj];
+          row[iw] = acc;
+        }
+      }
+    }
+  }
+}
+
+template void max_pool2d_forward<float>(float*, index_t*, const float*, const Pool2dShape&);
+template void max_pool2d_forward<double>(double*, index_t*, const double*, const Pool2dShape&);
+template void max_pool2d_backward<float>(float*, const float*, const index_t*, const Pool2dShape&);
+template void max_pool2d_backward<double>(double*, const double*, const index_t*,
+                                          const Pool2dShape&);
+template void average_pool2d_forward<float>(float*, const float*, const Pool2dShape&, bool);
+template void average_pool2d_forward<double>(double*, const double*, const Pool2dShape&, bool);
+template void average_pool2d_backward<float>(float*, const float*, const Pool2dShape&, bool);
+template void average_pool2d_backward<double>(double*, const double*, const Pool2dShape&, bool);
+
+}  // namespace fastconv::cpu
