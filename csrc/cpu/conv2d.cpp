@@ -1,0 +1,230 @@
+#include "cpu/conv2d.h"
+
+#include <atomic>
+
+#include "cpu/blas.h"
+#include "cpu/workspace.h"
+
+namespace fastconv::cpu {
+namespace {
+
+// Scratch slots: the im2col columns (reused for their gradient in the backward) and the GEMM
+// result (forward) or the chunk's dy in GEMM layout (backward).
+constexpr std::size_t kColSlot = 0;
+constexpr std::size_t kMatSlot = 1;
+
+std::atomic<std::size_t> g_workspace_limit{std::size_t(16) << 20};
+
+// Below this many elements a parallel region costs more than it saves.
+constexpr index_t kParallelMin = 1 << 14;
+
+// The outputs o in [lo, hi) whose tap t reads inside the image, i.e. 0 <= conv_in_coord(o, t) <
+// in. Along the width this turns the per-element bounds test into one clipped contiguous range.
+struct Span {
+  index_t lo, hi;
+};
+
+Span reading_span(index_t t, index_t s, index_t p, index_t d, index_t in, index_t out) {
+  const index_t base = conv_in_coord(0, t, s, p, d);
+  const index_t lo = base >= 0 ? 0 : (-base + s - 1) / s;
+  const index_t last = in - 1 - base;
+  const index_t hi = last < 0 ? 0 : min_i(out, last / s + 1);
+  return {min_i(lo, hi), hi};
+}
+
+// col (c*kh*kw rows, nb*oh*ow columns; sample j's columns start at j*oh*ow) from the nb samples
+// at x. Each (row, sample) pair fills its own oh*ow run, so the pairs run in parallel.
+template <typename T>
+void im2col(T* col, const T* x, const Conv2dShape& s, index_t nb) {
+  const index_t plane = s.out_plane(), ld = nb * plane, rows = s.col_rows();
+#pragma omp parallel for collapse(2) schedule(static) if (rows * ld > kParallelMin)
+  for (index_t r = 0; r < rows; ++r) {
+    for (index_t j = 0; j < nb; ++j) {
+      const index_t c = r / (s.kh * s.kw), ki = (r / s.kw) % s.kh, kj = r % s.kw;
+      const T* img = x + (j * s.c + c) * s.h * s.w;
+      T* out = col + r * ld + j * plane;
+      const Span sp = reading_span(kj, s.sw, s.pw, s.dw, s.w, s.ow);
+      const index_t iw0 = conv_in_coord(0, kj, s.sw, s.pw, s.dw);
+      for (index_t oh = 0; oh < s.oh; ++oh, out += s.ow) {
+        const index_t ih = conv_in_coord(oh, ki, s.sh, s.ph, s.dh);
+        if (ih < 0 || ih >= s.h) {
+          for (index_t ow = 0; ow < s.ow; ++ow) out[ow] = T(0);
+          continue;
+        }
+        const T* row = img + ih * s.w;
+        for (index_t ow = 0; ow < sp.lo; ++ow) out[ow] = T(0);
+        if (s.sw == 1) {
+          const T* src = row + iw0;  // a contiguous copy: the common stride-1 case
+          for (index_t ow = sp.lo; ow < sp.hi; ++ow) out[ow] = src[ow];
+        } else {
+          for (index_t ow = sp.lo; ow < sp.hi; ++ow) out[ow] = row[iw0 + ow * s.sw];
+        }
+        for (index_t ow = sp.hi; ow < s.ow; ++ow) out[ow] = T(0);
+      }
+    }
+  }
+}
+
+// Gather-form col2im: dx for the nb samples at dx from the column gradient. One thread owns a
+// whole (sample, channel) plane, so there are no write races. Each input element (ih, iw) is the
+// sum, in ascending (ki, kj) order, of the one column entry per tap that read it: the row via
+// conv_out_coord, the column by walking the tap's reading span (the inverse map within the row).
+// The order is fixed, so the result is deterministic and independent of the thread count.
+template <typename T>
+void col2im(T* dx, const T* col, const Conv2dShape& s, index_t nb) {
+  const index_t plane = s.out_plane(), ld = nb * plane;
+#pragma omp parallel for collapse(2) schedule(static) if (nb * s.c * s.h * s.w > kParallelMin)
+  for (index_t j = 0; j < nb; ++j) {
+    for (index_t c = 0; c < s.c; ++c) {
+      T* img = dx + (j * s.c + c) * s.h * s.w;
+      for (index_t ih = 0; ih < s.h; ++ih) {
+        T* drow = img + ih * s.w;
+        for (index_t iw = 0; iw < s.w; ++iw) drow[iw] = T(0);
+        for (index_t ki = 0; ki < s.kh; ++ki) {
+          const index_t oh = conv_out_coord(ih, ki, s.sh, s.ph, s.dh, s.oh);
+          if (oh < 0) continue;
+          for (index_t kj = 0; kj < s.kw; ++kj) {
+            const index_t r = (c * s.kh + ki) * s.kw + kj;
+            const T* src = col + r * ld + j * plane + oh * s.ow;
+            const Span sp = reading_span(kj, s.sw, s.pw, s.dw, s.w, s.ow);
+            const index_t iw0 = conv_in_coord(0, kj, s.sw, s.pw, s.dw);
+            if (s.sw == 1) {
+              T* dst = drow + iw0;
+              for (index_t ow = sp.lo; ow < sp.hi; ++ow) dst[ow] += src[ow];
+            } else {
+              for (index_t ow = sp.lo; ow < sp.hi; ++ow) drow[iw0 + ow * s.sw] += src[ow];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The chunk's GEMM layout (k rows, nb*plane columns) <-> NCHW (nb, k, plane). `bias` (may be
+// null) is added on the way from GEMM layout to NCHW.
+template <typename T>
+void gemm_to_nchw(T* y, const T* m, const T* bias, index_t nb, index_t k, index_t plane) {
+  const index_t ld = nb * plane;
+#pragma omp parallel for collapse(2) schedule(static) if (nb * k * plane > kParallelMin)
+  for (index_t j = 0; j < nb; ++j) {
+    for (index_t kk = 0; kk < k; ++kk) {
+      const T* src = m + kk * ld + j * plane;
+      T* dst = y + (j * k + kk) * plane;
+      const T add = bias ? bias[kk] : T(0);
+      for (index_t p = 0; p < plane; ++p) dst[p] = src[p] + add;
+    }
+  }
+}
+
+template <typename T>
+void nchw_to_gemm(T* m, const T* y, index_t nb, index_t k, index_t plane) {
+  const index_t ld = nb * plane;
+#pragma omp parallel for collapse(2) schedule(static) if (nb * k * plane > kParallelMin)
+  for (index_t j = 0; j < nb; ++j) {
+    for (index_t kk = 0; kk < k; ++kk) {
+      const T* src = y + (j * k + kk) * plane;
+      T* dst = m + kk * ld + j * plane;
+      for (index_t p = 0; p < plane; ++p) dst[p] = src[p];
+    }
+  }
+}
+
+std::size_t bytes_per_sample(const Conv2dShape& s, std::size_t elem_bytes) {
+  return static_cast<std::size_t>((s.col_rows() + s.k) * s.out_plane()) * elem_bytes;
+}
+
+}  // namespace
+
+void set_conv_workspace_limit(std::size_t bytes) { g_workspace_limit.store(bytes); }
+std::size_t conv_workspace_limit() { return g_workspace_limit.load(); }
+
+index_t conv2d_chunk(const Conv2dShape& s, std::size_t elem_bytes) {
+  const std::size_t fit = conv_workspace_limit() / bytes_per_sample(s, elem_bytes);
+  if (fit >= static_cast<std::size_t>(s.n)) return s.n;
+  return fit < 1 ? 1 : static_cast<index_t>(fit);
+}
+
+std::size_t conv2d_scratch_bytes(const Conv2dShape& s, std::size_t elem_bytes) {
+  return static_cast<std::size_t>(conv2d_chunk(s, elem_bytes)) * bytes_per_sample(s, elem_bytes);
+}
+
+// One GEMM per chunk: y_chunk (k x nb*plane) = W (k x c*kh*kw) * col (c*kh*kw x nb*plane).
+// The bias is added in the pass that moves the GEMM result into NCHW: that pass touches every
+// output element anyway, so the bias costs no extra sweep and no bias-initialised buffer. With
+// one sample per chunk the GEMM layout already is NCHW, so the GEMM writes y and the bias is added
+// in place (the same additions, so results do not depend on the chunk size).
+template <typename T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s) {
+  const index_t plane = s.out_plane(), rows = s.col_rows(), chunk = conv2d_chunk(s, sizeof(T));
+  T* col = scratch<T>(kColSlot, static_cast<std::size_t>(rows * chunk * plane));
+  T* mat = chunk > 1 ? scratch<T>(kMatSlot, static_cast<std::size_t>(s.k * chunk * plane)) : nullptr;
+  for (index_t n0 = 0; n0 < s.n; n0 += chunk) {
+    const index_t nb = min_i(chunk, s.n - n0), ld = nb * plane;
+    T* yc = y + n0 * s.k * plane;
+    im2col(col, x + n0 * s.c * s.h * s.w, s, nb);
+    if (nb == 1) {
+      gemm(false, false, s.k, ld, rows, T(1), w, rows, col, ld, T(0), yc, ld);
+      if (b) gemm_to_nchw(yc, yc, b, 1, s.k, plane);
+    } else {
+      gemm(false, false, s.k, ld, rows, T(1), w, rows, col, ld, T(0), mat, ld);
+      gemm_to_nchw(yc, mat, b, nb, s.k, plane);
+    }
+  }
+}
+
+// db: one sum per output channel over (n, oh, ow), in that fixed order, in double (a float sum of
+// n*oh*ow terms would lose digits); parallel over channels only.
+// dW: accumulated sample by sample in batch order (beta = 1 after the first sample), not one GEMM
+// per chunk: a chunk-wide GEMM would sum over nb*oh*ow at once, and its internal blocking would
+// make dW depend on the chunk size (i.e. on the workspace limit) in the last bits. Per sample, dy
+// is already the (k x oh*ow) matrix the GEMM wants, in place.
+// dX: one GEMM per chunk, dcol = W^T * dy_chunk (written over the columns, whose last use was the
+// dW GEMM), then gather-form col2im.
+template <typename T>
+void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy,
+                     const Conv2dShape& s) {
+  const index_t plane = s.out_plane(), rows = s.col_rows(), chunk = conv2d_chunk(s, sizeof(T));
+  if (db) {
+#pragma omp parallel for schedule(static)
+    for (index_t kk = 0; kk < s.k; ++kk) {
+      double acc = 0.0;
+      for (index_t n = 0; n < s.n; ++n) {
+        const T* g = dy + (n * s.k + kk) * plane;
+        for (index_t p = 0; p < plane; ++p) acc += static_cast<double>(g[p]);
+      }
+      db[kk] = static_cast<T>(acc);
+    }
+  }
+  T* col = scratch<T>(kColSlot, static_cast<std::size_t>(rows * chunk * plane));
+  T* mat = dx && chunk > 1 ? scratch<T>(kMatSlot, static_cast<std::size_t>(s.k * chunk * plane))
+                           : nullptr;
+  for (index_t n0 = 0; n0 < s.n; n0 += chunk) {
+    const index_t nb = min_i(chunk, s.n - n0), ld = nb * plane;
+    const T* dyc = dy + n0 * s.k * plane;
+    im2col(col, x + n0 * s.c * s.h * s.w, s, nb);
+    for (index_t j = 0; j < nb; ++j) {
+      gemm(false, true, s.k, rows, plane, T(1), dyc + j * s.k * plane, plane, col + j * plane, ld,
+           n0 + j == 0 ? T(0) : T(1), dw, rows);
+    }
+    if (!dx) continue;
+    const T* g = dyc;  // one sample: NCHW already is the (k x plane) GEMM layout
+    if (nb > 1) {
+      nchw_to_gemm(mat, dyc, nb, s.k, plane);
+      g = mat;
+    }
+    gemm(true, false, rows, ld, s.k, T(1), w, rows, g, ld, T(0), col, ld);
+    col2im(dx + n0 * s.c * s.h * s.w, col, s, nb);
+  }
+}
+
+template void conv2d_forward<float>(float*, const float*, const float*, const float*,
+                                    const Conv2dShape&);
+template void conv2d_forward<double>(double*, const double*, const double*, const double*,
+                                     const Conv2dShape&);
+template void conv2d_backward<float>(float*, float*, float*, const float*, const float*,
+                                     const float*, const Conv2dShape&);
+template void conv2d_backward<double>(double*, double*, double*, const double*, const double*,
+                                      const double*, const Conv2dShape&);
+
+}  // namespace fastconv::cpu
