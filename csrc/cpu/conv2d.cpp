@@ -8,10 +8,8 @@
 namespace fastconv::cpu {
 namespace {
 
-// Scratch slots: the im2col columns (reused for their gradient in the backward) and the GEMM
-// result (forward) or the chunk's dy in GEMM layout (backward).
+// Scratch slot of the im2col columns (reused for their gradient in the backward).
 constexpr std::size_t kColSlot = 0;
-constexpr std::size_t kMatSlot = 1;
 
 std::atomic<std::size_t> g_workspace_limit{std::size_t(16) << 20};
 
@@ -101,37 +99,25 @@ void col2im(T* dx, const T* col, const Conv2dShape& s, index_t nb) {
   }
 }
 
-// The chunk's GEMM layout (k rows, nb*plane columns) <-> NCHW (nb, k, plane). `bias` (may be
-// null) is added on the way from GEMM layout to NCHW.
+// C (m x n) (+)= sum over the reduction, as a fixed sequence of GEMMs over blocks of at most
+// kReduceBlock terms, the first with beta `beta0` and the rest with beta = 1. OpenBLAS blocks a
+// longer reduction differently in its single- and multi-threaded drivers, so a single GEMM's
+// result would depend on the thread count; within one block it does not. `a_step`/`b_step` are
+// the pointer advances per reduction index in A and B as stored.
 template <typename T>
-void gemm_to_nchw(T* y, const T* m, const T* bias, index_t nb, index_t k, index_t plane) {
-  const index_t ld = nb * plane;
-#pragma omp parallel for collapse(2) schedule(static) if (nb * k * plane > kParallelMin)
-  for (index_t j = 0; j < nb; ++j) {
-    for (index_t kk = 0; kk < k; ++kk) {
-      const T* src = m + kk * ld + j * plane;
-      T* dst = y + (j * k + kk) * plane;
-      const T add = bias ? bias[kk] : T(0);
-      for (index_t p = 0; p < plane; ++p) dst[p] = src[p] + add;
-    }
-  }
-}
-
-template <typename T>
-void nchw_to_gemm(T* m, const T* y, index_t nb, index_t k, index_t plane) {
-  const index_t ld = nb * plane;
-#pragma omp parallel for collapse(2) schedule(static) if (nb * k * plane > kParallelMin)
-  for (index_t j = 0; j < nb; ++j) {
-    for (index_t kk = 0; kk < k; ++kk) {
-      const T* src = y + (j * k + kk) * plane;
-      T* dst = m + kk * ld + j * plane;
-      for (index_t p = 0; p < plane; ++p) dst[p] = src[p];
-    }
+void gemm_reduce_blocked(bool ta, bool tb, index_t m, index_t n, index_t red, const T* a,
+                         index_t lda, index_t a_step, const T* b, index_t ldb, index_t b_step,
+                         T beta0, T* c, index_t ldc) {
+  constexpr index_t kReduceBlock = 256;
+  for (index_t r0 = 0; r0 < red; r0 += kReduceBlock) {
+    const index_t len = min_i(kReduceBlock, red - r0);
+    gemm(ta, tb, m, n, len, T(1), a + r0 * a_step, lda, b + r0 * b_step, ldb,
+         r0 == 0 ? beta0 : T(1), c, ldc);
   }
 }
 
 std::size_t bytes_per_sample(const Conv2dShape& s, std::size_t elem_bytes) {
-  return static_cast<std::size_t>((s.col_rows() + s.k) * s.out_plane()) * elem_bytes;
+  return static_cast<std::size_t>(s.col_rows() * s.out_plane()) * elem_bytes;
 }
 
 }  // namespace
@@ -149,38 +135,46 @@ std::size_t conv2d_scratch_bytes(const Conv2dShape& s, std::size_t elem_bytes) {
   return static_cast<std::size_t>(conv2d_chunk(s, elem_bytes)) * bytes_per_sample(s, elem_bytes);
 }
 
-// One GEMM per chunk: y_chunk (k x nb*plane) = W (k x c*kh*kw) * col (c*kh*kw x nb*plane).
-// The bias is added in the pass that moves the GEMM result into NCHW: that pass touches every
-// output element anyway, so the bias costs no extra sweep and no bias-initialised buffer. With
-// one sample per chunk the GEMM layout already is NCHW, so the GEMM writes y and the bias is added
-// in place (the same additions, so results do not depend on the chunk size).
+// Why GEMMs per sample and not one per chunk: OpenBLAS computes the last columns of a GEMM with
+// different kernels, so a chunk-wide GEMM makes a sample's result depend on where it sits in the
+// chunk, i.e. on the workspace limit (measured: ~1.5% of outputs off by an ulp). Per sample, each
+// GEMM has the same operands and shape whatever the chunking, so results are bitwise independent
+// of the workspace limit and of the thread count. Chunks still bound the scratch and batch the
+// im2col/col2im work into one parallel region.
+
+// y_j (k x oh*ow, already NCHW) = W (k x c*kh*kw) * col_j (c*kh*kw x oh*ow), GEMM'd straight into
+// y. The bias is folded in as the initial value of y with beta = 1: no extra pass over y after
+// the GEMM and no GEMM-layout buffer to copy out of.
 template <typename T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s) {
   const index_t plane = s.out_plane(), rows = s.col_rows(), chunk = conv2d_chunk(s, sizeof(T));
   T* col = scratch<T>(kColSlot, static_cast<std::size_t>(rows * chunk * plane));
-  T* mat = chunk > 1 ? scratch<T>(kMatSlot, static_cast<std::size_t>(s.k * chunk * plane)) : nullptr;
   for (index_t n0 = 0; n0 < s.n; n0 += chunk) {
     const index_t nb = min_i(chunk, s.n - n0), ld = nb * plane;
     T* yc = y + n0 * s.k * plane;
     im2col(col, x + n0 * s.c * s.h * s.w, s, nb);
-    if (nb == 1) {
-      gemm(false, false, s.k, ld, rows, T(1), w, rows, col, ld, T(0), yc, ld);
-      if (b) gemm_to_nchw(yc, yc, b, 1, s.k, plane);
-    } else {
-      gemm(false, false, s.k, ld, rows, T(1), w, rows, col, ld, T(0), mat, ld);
-      gemm_to_nchw(yc, mat, b, nb, s.k, plane);
+    if (b) {
+#pragma omp parallel for collapse(2) schedule(static) if (nb * s.k * plane > kParallelMin)
+      for (index_t j = 0; j < nb; ++j) {
+        for (index_t kk = 0; kk < s.k; ++kk) {
+          T* dst = yc + (j * s.k + kk) * plane;
+          for (index_t p = 0; p < plane; ++p) dst[p] = b[kk];
+        }
+      }
+    }
+    for (index_t j = 0; j < nb; ++j) {
+      gemm_reduce_blocked(false, false, s.k, plane, rows, w, rows, 1, col + j * plane, ld, ld,
+                          b ? T(1) : T(0), yc + j * s.k * plane, plane);
     }
   }
 }
 
 // db: one sum per output channel over (n, oh, ow), in that fixed order, in double (a float sum of
 // n*oh*ow terms would lose digits); parallel over channels only.
-// dW: accumulated sample by sample in batch order (beta = 1 after the first sample), not one GEMM
-// per chunk: a chunk-wide GEMM would sum over nb*oh*ow at once, and its internal blocking would
-// make dW depend on the chunk size (i.e. on the workspace limit) in the last bits. Per sample, dy
-// is already the (k x oh*ow) matrix the GEMM wants, in place.
-// dX: one GEMM per chunk, dcol = W^T * dy_chunk (written over the columns, whose last use was the
-// dW GEMM), then gather-form col2im.
+// dW (k x c*kh*kw) += dy_j (k x oh*ow) * col_j^T, sample by sample in batch order (beta = 0 for
+// the first sample only); dy_j is used in place, NCHW already is that layout.
+// dX: dcol_j = W^T * dy_j written over col_j (whose last use was the dW GEMM), then one
+// gather-form col2im for the chunk.
 template <typename T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy,
                      const Conv2dShape& s) {
@@ -197,23 +191,19 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy,
     }
   }
   T* col = scratch<T>(kColSlot, static_cast<std::size_t>(rows * chunk * plane));
-  T* mat = dx && chunk > 1 ? scratch<T>(kMatSlot, static_cast<std::size_t>(s.k * chunk * plane))
-                           : nullptr;
   for (index_t n0 = 0; n0 < s.n; n0 += chunk) {
     const index_t nb = min_i(chunk, s.n - n0), ld = nb * plane;
     const T* dyc = dy + n0 * s.k * plane;
     im2col(col, x + n0 * s.c * s.h * s.w, s, nb);
     for (index_t j = 0; j < nb; ++j) {
-      gemm(false, true, s.k, rows, plane, T(1), dyc + j * s.k * plane, plane, col + j * plane, ld,
-           n0 + j == 0 ? T(0) : T(1), dw, rows);
+      gemm_reduce_blocked(false, true, s.k, rows, plane, dyc + j * s.k * plane, plane, 1,
+                          col + j * plane, ld, 1, n0 + j == 0 ? T(0) : T(1), dw, rows);
     }
     if (!dx) continue;
-    const T* g = dyc;  // one sample: NCHW already is the (k x plane) GEMM layout
-    if (nb > 1) {
-      nchw_to_gemm(mat, dyc, nb, s.k, plane);
-      g = mat;
+    for (index_t j = 0; j < nb; ++j) {
+      gemm_reduce_blocked(true, false, rows, plane, s.k, w, rows, rows, dyc + j * s.k * plane,
+                          plane, plane, T(0), col + j * plane, ld);
     }
-    gemm(true, false, rows, ld, s.k, T(1), w, rows, g, ld, T(0), col, ld);
     col2im(dx + n0 * s.c * s.h * s.w, col, s, nb);
   }
 }

@@ -1,7 +1,7 @@
 // 2-D convolution (cross-correlation), NCHW, by im2col + GEMM over chunks of the batch.
 //   x (n, c, h, w), w (k, c, kh, kw), b (k) or null, y (n, k, oh, ow); geometry in Conv2dShape.
 // Scratch (cpu::scratch) is bounded by the chunk, not the batch: a chunk of nb samples needs
-// (c*kh*kw + k) * nb * oh*ow elements, for the forward and the backward alike.
+// c*kh*kw * nb * oh*ow elements (the columns), for the forward and the backward alike.
 #pragma once
 #include <cstddef>
 
