@@ -8,8 +8,10 @@
 namespace fastconv::cpu {
 namespace {
 
-// Scratch slot of the im2col columns (reused for their gradient in the backward).
+// Scratch slots: the im2col columns (reused for their gradient in the backward) and a group's
+// GEMM-layout matrix (forward: the GEMM result; backward: dy).
 constexpr std::size_t kColSlot = 0;
+constexpr std::size_t kMatSlot = 1;
 
 std::atomic<std::size_t> g_workspace_limit{std::size_t(16) << 20};
 
@@ -101,9 +103,10 @@ void col2im(T* dx, const T* col, const Conv2dShape& s, index_t nb) {
 
 // C (m x n) (+)= sum over the reduction, as a fixed sequence of GEMMs over blocks of at most
 // kReduceBlock terms, the first with beta `beta0` and the rest with beta = 1. OpenBLAS blocks a
-// longer reduction differently in its single- and multi-threaded drivers, so a single GEMM's
-// result would depend on the thread count; within one block it does not. `a_step`/`b_step` are
-// the pointer advances per reduction index in A and B as stored.
+// longer reduction differently in its single- and multi-threaded drivers, so one long GEMM's
+// result depends on the thread count in the last bits. With short blocks float32 results are
+// independent of it (tested); OpenBLAS's float64 kernels still round some edge columns
+// differently per thread split. `a_step`/`b_step`: the pointer advance per reduction index.
 template <typename T>
 void gemm_reduce_blocked(bool ta, bool tb, index_t m, index_t n, index_t red, const T* a,
                          index_t lda, index_t a_step, const T* b, index_t ldb, index_t b_step,
@@ -116,8 +119,59 @@ void gemm_reduce_blocked(bool ta, bool tb, index_t m, index_t n, index_t red, co
   }
 }
 
-std::size_t bytes_per_sample(const Conv2dShape& s, std::size_t elem_bytes) {
+// Rows of a GEMM-layout matrix (k rows of `cols`) start as the bias.
+template <typename T>
+void fill_bias(T* m, const T* bias, index_t k, index_t cols) {
+#pragma omp parallel for schedule(static) if (k * cols > kParallelMin)
+  for (index_t kk = 0; kk < k; ++kk) {
+    T* row = m + kk * cols;
+    for (index_t p = 0; p < cols; ++p) row[p] = bias[kk];
+  }
+}
+
+// A group's GEMM layout (k rows, nb*plane columns) <-> NCHW (nb, k, plane).
+template <typename T>
+void gemm_to_nchw(T* y, const T* m, index_t nb, index_t k, index_t plane) {
+#pragma omp parallel for collapse(2) schedule(static) if (nb * k * plane > kParallelMin)
+  for (index_t j = 0; j < nb; ++j) {
+    for (index_t kk = 0; kk < k; ++kk) {
+      const T* src = m + kk * nb * plane + j * plane;
+      T* dst = y + (j * k + kk) * plane;
+      for (index_t p = 0; p < plane; ++p) dst[p] = src[p];
+    }
+  }
+}
+
+template <typename T>
+void nchw_to_gemm(T* m, const T* y, index_t nb, index_t k, index_t plane) {
+#pragma omp parallel for collapse(2) schedule(static) if (nb * k * plane > kParallelMin)
+  for (index_t j = 0; j < nb; ++j) {
+    for (index_t kk = 0; kk < k; ++kk) {
+      const T* src = y + (j * k + kk) * plane;
+      T* dst = m + kk * nb * plane + j * plane;
+      for (index_t p = 0; p < plane; ++p) dst[p] = src[p];
+    }
+  }
+}
+
+// Samples per GEMM: enough for about kGroupColumns GEMM columns, so that small planes (late
+// layers: 7x7 = 49 columns a sample) still make GEMMs OpenBLAS runs efficiently. It depends on the
+// shape alone, never on the workspace limit: OpenBLAS computes a GEMM's last columns with other
+// kernels, so a sample's result depends (in the last bits) on where it sits in its GEMM. Fixed
+// groups make the results bitwise independent of the chunking.
+index_t conv2d_group(const Conv2dShape& s) {
+  constexpr index_t kGroupColumns = 512;
+  return min_i(s.n, (kGroupColumns + s.out_plane() - 1) / s.out_plane());
+}
+
+// Scratch: the chunk's columns, plus one group's GEMM-layout matrix where a group has > 1 sample.
+std::size_t col_bytes_per_sample(const Conv2dShape& s, std::size_t elem_bytes) {
   return static_cast<std::size_t>(s.col_rows() * s.out_plane()) * elem_bytes;
+}
+
+std::size_t group_matrix_bytes(const Conv2dShape& s, std::size_t elem_bytes) {
+  const index_t g = conv2d_group(s);
+  return g > 1 ? static_cast<std::size_t>(s.k * g * s.out_plane()) * elem_bytes : 0;
 }
 
 }  // namespace
@@ -126,59 +180,58 @@ void set_conv_workspace_limit(std::size_t bytes) { g_workspace_limit.store(bytes
 std::size_t conv_workspace_limit() { return g_workspace_limit.load(); }
 
 index_t conv2d_chunk(const Conv2dShape& s, std::size_t elem_bytes) {
-  const std::size_t fit = conv_workspace_limit() / bytes_per_sample(s, elem_bytes);
-  if (fit >= static_cast<std::size_t>(s.n)) return s.n;
-  return fit < 1 ? 1 : static_cast<index_t>(fit);
+  const index_t g = conv2d_group(s);
+  const std::size_t limit = conv_workspace_limit(), fixed = group_matrix_bytes(s, elem_bytes);
+  const std::size_t per_group = static_cast<std::size_t>(g) * col_bytes_per_sample(s, elem_bytes);
+  const std::size_t groups = limit > fixed ? (limit - fixed) / per_group : 0;
+  const std::size_t whole = static_cast<std::size_t>((s.n + g - 1) / g);
+  // Chunks are whole groups, so group boundaries fall at the same samples for every limit.
+  return min_i(s.n, static_cast<index_t>(groups < 1 ? 1 : groups < whole ? groups : whole) * g);
 }
 
 std::size_t conv2d_scratch_bytes(const Conv2dShape& s, std::size_t elem_bytes) {
-  return static_cast<std::size_t>(conv2d_chunk(s, elem_bytes)) * bytes_per_sample(s, elem_bytes);
+  return static_cast<std::size_t>(conv2d_chunk(s, elem_bytes)) *
+             col_bytes_per_sample(s, elem_bytes) +
+         group_matrix_bytes(s, elem_bytes);
 }
 
-// Why GEMMs per sample and not one per chunk: OpenBLAS computes the last columns of a GEMM with
-// different kernels, so a chunk-wide GEMM makes a sample's result depend on where it sits in the
-// chunk, i.e. on the workspace limit (measured: ~1.5% of outputs off by an ulp). Per sample, each
-// GEMM has the same operands and shape whatever the chunking, so results are bitwise independent
-// of the workspace limit and of the thread count. Chunks still bound the scratch and batch the
-// im2col/col2im work into one parallel region.
-
-// y_j (k x oh*ow, already NCHW) = W (k x c*kh*kw) * col_j (c*kh*kw x oh*ow), GEMM'd straight into
-// y. The bias is folded in as the initial value of y with beta = 1: no extra pass over y after
-// the GEMM and no GEMM-layout buffer to copy out of.
+// Per chunk: one im2col, then one GEMM per group of samples; per group y_g (k x nb*oh*ow) =
+// W (k x c*kh*kw) * col_g (c*kh*kw x nb*oh*ow). The bias is folded in as the GEMM's initial
+// value with beta = 1, so it costs no separate pass over y. A one-sample group's GEMM layout
+// already is NCHW, so it writes y directly; larger groups go through a GEMM-layout matrix.
 template <typename T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s) {
   const index_t plane = s.out_plane(), rows = s.col_rows(), chunk = conv2d_chunk(s, sizeof(T));
+  const index_t group = conv2d_group(s);
   T* col = scratch<T>(kColSlot, static_cast<std::size_t>(rows * chunk * plane));
+  T* mat = group > 1 ? scratch<T>(kMatSlot, static_cast<std::size_t>(s.k * group * plane))
+                     : nullptr;
   for (index_t n0 = 0; n0 < s.n; n0 += chunk) {
     const index_t nb = min_i(chunk, s.n - n0), ld = nb * plane;
-    T* yc = y + n0 * s.k * plane;
     im2col(col, x + n0 * s.c * s.h * s.w, s, nb);
-    if (b) {
-#pragma omp parallel for collapse(2) schedule(static) if (nb * s.k * plane > kParallelMin)
-      for (index_t j = 0; j < nb; ++j) {
-        for (index_t kk = 0; kk < s.k; ++kk) {
-          T* dst = yc + (j * s.k + kk) * plane;
-          for (index_t p = 0; p < plane; ++p) dst[p] = b[kk];
-        }
-      }
-    }
-    for (index_t j = 0; j < nb; ++j) {
-      gemm_reduce_blocked(false, false, s.k, plane, rows, w, rows, 1, col + j * plane, ld, ld,
-                          b ? T(1) : T(0), yc + j * s.k * plane, plane);
+    for (index_t j0 = 0; j0 < nb; j0 += group) {
+      const index_t gb = min_i(group, nb - j0), cols = gb * plane;
+      T* yg = y + (n0 + j0) * s.k * plane;
+      T* dst = gb == 1 ? yg : mat;
+      if (b) fill_bias(dst, b, s.k, cols);
+      gemm_reduce_blocked(false, false, s.k, cols, rows, w, rows, 1, col + j0 * plane, ld, ld,
+                          b ? T(1) : T(0), dst, cols);
+      if (gb > 1) gemm_to_nchw(yg, mat, gb, s.k, plane);
     }
   }
 }
 
 // db: one sum per output channel over (n, oh, ow), in that fixed order, in double (a float sum of
 // n*oh*ow terms would lose digits); parallel over channels only.
-// dW (k x c*kh*kw) += dy_j (k x oh*ow) * col_j^T, sample by sample in batch order (beta = 0 for
-// the first sample only); dy_j is used in place, NCHW already is that layout.
-// dX: dcol_j = W^T * dy_j written over col_j (whose last use was the dW GEMM), then one
-// gather-form col2im for the chunk.
+// Per group g (in batch order): dW (k x c*kh*kw) += dy_g (k x nb*oh*ow) * col_g^T, beta = 0 for
+// the first group only; then dcol_g = W^T * dy_g, written over col_g (its last use was the dW
+// GEMM). A one-sample group uses dy in place (NCHW already is its GEMM layout). Then one
+// gather-form col2im per chunk.
 template <typename T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy,
                      const Conv2dShape& s) {
   const index_t plane = s.out_plane(), rows = s.col_rows(), chunk = conv2d_chunk(s, sizeof(T));
+  const index_t group = conv2d_group(s);
   if (db) {
 #pragma omp parallel for schedule(static)
     for (index_t kk = 0; kk < s.k; ++kk) {
@@ -191,20 +244,26 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy,
     }
   }
   T* col = scratch<T>(kColSlot, static_cast<std::size_t>(rows * chunk * plane));
+  T* mat = group > 1 ? scratch<T>(kMatSlot, static_cast<std::size_t>(s.k * group * plane))
+                     : nullptr;
   for (index_t n0 = 0; n0 < s.n; n0 += chunk) {
     const index_t nb = min_i(chunk, s.n - n0), ld = nb * plane;
-    const T* dyc = dy + n0 * s.k * plane;
     im2col(col, x + n0 * s.c * s.h * s.w, s, nb);
-    for (index_t j = 0; j < nb; ++j) {
-      gemm_reduce_blocked(false, true, s.k, rows, plane, dyc + j * s.k * plane, plane, 1,
-                          col + j * plane, ld, 1, n0 + j == 0 ? T(0) : T(1), dw, rows);
+    for (index_t j0 = 0; j0 < nb; j0 += group) {
+      const index_t gb = min_i(group, nb - j0), cols = gb * plane;
+      const T* g = dy + (n0 + j0) * s.k * plane;
+      if (gb > 1) {
+        nchw_to_gemm(mat, g, gb, s.k, plane);
+        g = mat;
+      }
+      gemm_reduce_blocked(false, true, s.k, rows, cols, g, cols, 1, col + j0 * plane, ld, 1,
+                          n0 + j0 == 0 ? T(0) : T(1), dw, rows);
+      if (dx) {
+        gemm_reduce_blocked(true, false, rows, cols, s.k, w, rows, rows, g, cols, cols, T(0),
+                            col + j0 * plane, ld);
+      }
     }
-    if (!dx) continue;
-    for (index_t j = 0; j < nb; ++j) {
-      gemm_reduce_blocked(true, false, rows, plane, s.k, w, rows, rows, dyc + j * s.k * plane,
-                          plane, plane, T(0), col + j * plane, ld);
-    }
-    col2im(dx + n0 * s.c * s.h * s.w, col, s, nb);
+    if (dx) col2im(dx + n0 * s.c * s.h * s.w, col, s, nb);
   }
 }
 

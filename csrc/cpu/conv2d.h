@@ -1,7 +1,9 @@
 // 2-D convolution (cross-correlation), NCHW, by im2col + GEMM over chunks of the batch.
 //   x (n, c, h, w), w (k, c, kh, kw), b (k) or null, y (n, k, oh, ow); geometry in Conv2dShape.
-// Scratch (cpu::scratch) is bounded by the chunk, not the batch: a chunk of nb samples needs
-// c*kh*kw * nb * oh*ow elements (the columns), for the forward and the backward alike.
+// Samples go through the GEMMs in groups of ceil(512 / (oh*ow)) (1 for planes of 512 or more),
+// fixed by the shape, so results are bitwise independent of the chunking (and, in float32, of
+// the thread count). Scratch (cpu::scratch) is bounded by the chunk, not the batch: the chunk's
+// columns, c*kh*kw * nb * oh*ow elements, plus k * group * oh*ow where a group has > 1 sample.
 #pragma once
 #include <cstddef>
 
@@ -19,8 +21,8 @@ template <typename T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy,
                      const Conv2dShape& s);
 
-// The byte budget for one chunk's scratch (default 16 MiB). A chunk holds at least one sample,
-// so a limit below one sample's need (even 0) means one sample per chunk.
+// The byte budget for one chunk's scratch (default 16 MiB). A chunk holds whole groups, at least
+// one, so a limit below one group's need (even 0) means one group (often one sample) per chunk.
 void set_conv_workspace_limit(std::size_t bytes);
 std::size_t conv_workspace_limit();
 
