@@ -53,10 +53,11 @@ void im2col(T* col, const T* x, const Conv2dShape& s, index_t nb) {
         }
         const T* row = img + ih * s.w;
         for (index_t ow = 0; ow < sp.lo; ++ow) out[ow] = T(0);
-        if (s.sw == 1) {
-          const T* src = row + iw0;  // a contiguous copy: the common stride-1 case
-          for (index_t ow = sp.lo; ow < sp.hi; ++ow) out[ow] = src[ow];
-        } else {
+        if (s.sw == 1 && sp.hi > sp.lo) {
+          const T* src = row + (iw0 + sp.lo);  // a contiguous copy: the common stride-1 case
+          T* dst = out + sp.lo;
+          for (index_t i = 0; i < sp.hi - sp.lo; ++i) dst[i] = src[i];
+        } else if (s.sw > 1) {
           for (index_t ow = sp.lo; ow < sp.hi; ++ow) out[ow] = row[iw0 + ow * s.sw];
         }
         for (index_t ow = sp.hi; ow < s.ow; ++ow) out[ow] = T(0);
@@ -88,10 +89,11 @@ void col2im(T* dx, const T* col, const Conv2dShape& s, index_t nb) {
             const T* src = col + r * ld + j * plane + oh * s.ow;
             const Span sp = reading_span(kj, s.sw, s.pw, s.dw, s.w, s.ow);
             const index_t iw0 = conv_in_coord(0, kj, s.sw, s.pw, s.dw);
-            if (s.sw == 1) {
-              T* dst = drow + iw0;
-              for (index_t ow = sp.lo; ow < sp.hi; ++ow) dst[ow] += src[ow];
-            } else {
+            if (s.sw == 1 && sp.hi > sp.lo) {
+              T* dst = drow + (iw0 + sp.lo);
+              const T* from = src + sp.lo;
+              for (index_t i = 0; i < sp.hi - sp.lo; ++i) dst[i] += from[i];
+            } else if (s.sw > 1) {
               for (index_t ow = sp.lo; ow < sp.hi; ++ow) drow[iw0 + ow * s.sw] += src[ow];
             }
           }

@@ -28,7 +28,9 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
 def conv2d_backward(x, w, dy, stride=1, padding=0, dilation=1, need_dx=True, need_db=True):
     """Gradients of sum(y * dy): (dx or None, dw, db or None); dx like x, dw like w, db (K,).
 
-    Deterministic: bitwise the same for any thread count and any workspace limit.
+    Deterministic: reruns are bitwise equal, and so are results under any workspace limit;
+    float32 results are also bitwise independent of the thread count (float64 GEMMs in
+    OpenBLAS may differ in the last bit between thread counts).
     """
     return backend(x).conv2d_backward(x, w, dy, pair(stride, "stride"), pair(padding, "padding"),
                                       pair(dilation, "dilation"), bool(need_dx), bool(need_db))
