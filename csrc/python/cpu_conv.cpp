@@ -1,7 +1,106 @@
+// Bindings for conv2d forward/backward and its workspace limit.
+#include <string>
+
+#include "cpu/conv2d.h"
+#include "python/checks.h"
 #include "python/cpu_bindings.h"
+#include "python/shapes.h"
 
 namespace fastconv::bind {
+namespace {
 
-void bind_conv(pybind11::module_& m) { (void)m; }
+Conv2dShape checked_shape(py::array& x, py::array& w, py::handle x_obj, py::handle w_obj,
+                          Pair stride, Pair padding, Pair dilation) {
+  x = float_array(x_obj, "x", 4, "(N, C, H, W)");
+  w = float_array(w_obj, "w", 4, "(K, C, kh, kw)");
+  return conv2d_shape(x, w, stride, padding, dilation);
+}
+
+// b may be (K,) or (1, K, 1, 1): the layer stores the latter, plain callers pass the former.
+py::array checked_bias(py::handle b_obj, const py::array& x, const Conv2dShape& s) {
+  auto b = float_array(b_obj, "b", -1, "(K,) or (1, K, 1, 1)");
+  check_same_dtype(b, "b", x, "x");
+  const bool flat = b.ndim() == 1 && b.shape(0) == s.k;
+  const bool nchw = b.ndim() == 4 && b.shape(0) == 1 && b.shape(1) == s.k && b.shape(2) == 1 &&
+                    b.shape(3) == 1;
+  if (!flat && !nchw)
+    throw py::value_error("b must have shape (" + std::to_string(s.k) + ",) or (1, " +
+                          std::to_string(s.k) + ", 1, 1) (w's output channels); got " +
+                          shape_str(b));
+  return b;
+}
+
+py::array conv2d_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj, Pair stride,
+                         Pair padding, Pair dilation) {
+  py::array x, w, b;
+  const Conv2dShape s = checked_shape(x, w, x_obj, w_obj, stride, padding, dilation);
+  const bool has_bias = !b_obj.is_none();
+  if (has_bias) b = checked_bias(b_obj, x, s);
+  return with_float(dtype_of(x), [&](auto t) -> py::array {
+    using T = decltype(t);
+    py::array y = new_output<T>({s.n, s.k, s.oh, s.ow});
+    {
+      py::gil_scoped_release nogil;
+      cpu::conv2d_forward(ptr<T>(y), cptr<T>(x), cptr<T>(w), has_bias ? cptr<T>(b) : nullptr, s);
+    }
+    return y;
+  });
+}
+
+py::tuple conv2d_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj, Pair stride,
+                          Pair padding, Pair dilation, bool need_dx, bool need_db) {
+  py::array x, w;
+  const Conv2dShape s = checked_shape(x, w, x_obj, w_obj, stride, padding, dilation);
+  auto dy = float_array(dy_obj, "dy", 4, "(N, K, OH, OW)");
+  check_same_dtype(dy, "dy", x, "x");
+  const index_t want[4] = {s.n, s.k, s.oh, s.ow};
+  for (int a = 0; a < 4; ++a) {
+    if (dy.shape(a) != want[a])
+      throw py::value_error("dy must have the output's shape (" + std::to_string(s.n) + ", " +
+                            std::to_string(s.k) + ", " + std::to_string(s.oh) + ", " +
+                            std::to_string(s.ow) + "); got " + shape_str(dy));
+  }
+  return with_float(dtype_of(x), [&](auto t) -> py::tuple {
+    using T = decltype(t);
+    py::array dw = new_output<T>(shape_of(w));
+    py::array dx, db;
+    if (need_dx) dx = new_output<T>(shape_of(x));
+    if (need_db) db = new_output<T>({s.k});
+    T* dx_p = need_dx ? ptr<T>(dx) : nullptr;
+    T* db_p = need_db ? ptr<T>(db) : nullptr;
+    {
+      py::gil_scoped_release nogil;
+      cpu::conv2d_backward(dx_p, ptr<T>(dw), db_p, cptr<T>(x), cptr<T>(w), cptr<T>(dy), s);
+    }
+    return py::make_tuple(need_dx ? py::object(dx) : py::none(), dw,
+                          need_db ? py::object(db) : py::none());
+  });
+}
+
+std::size_t conv2d_scratch_bytes(py::handle x_obj, py::handle w_obj, Pair stride, Pair padding,
+                                 Pair dilation) {
+  py::array x, w;
+  const Conv2dShape s = checked_shape(x, w, x_obj, w_obj, stride, padding, dilation);
+  return cpu::conv2d_scratch_bytes(s, dtype_of(x) == DType::f32 ? sizeof(float) : sizeof(double));
+}
+
+void set_conv_workspace_limit(index_t nbytes) {
+  check_non_negative(nbytes, "nbytes");
+  cpu::set_conv_workspace_limit(static_cast<std::size_t>(nbytes));
+}
+
+}  // namespace
+
+void bind_conv(py::module_& m) {
+  m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("w"), py::arg("b"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"));
+  m.def("conv2d_backward", &conv2d_backward, py::arg("x"), py::arg("w"), py::arg("dy"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("need_dx"),
+        py::arg("need_db"));
+  m.def("conv2d_scratch_bytes", &conv2d_scratch_bytes, py::arg("x"), py::arg("w"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"));
+  m.def("set_conv_workspace_limit", &set_conv_workspace_limit, py::arg("nbytes"));
+  m.def("get_conv_workspace_limit", [] { return cpu::conv_workspace_limit(); });
+}
 
 }  // namespace fastconv::bind

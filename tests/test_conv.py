@@ -1,0 +1,247 @@
+import numpy as np
+import pytest
+
+import fastconv as fc
+import fastconv.ops as ops
+import fastconv.reference as ref
+from helpers import DTYPES, assert_close, assert_grad, numerical_grad, rand
+
+# (N, C, H, W, K, kh, kw, stride, padding, dilation, bias)
+CASES = [
+    (1, 1, 5, 5, 1, 1, 1, 1, 0, 1, False),             # smallest: 1x1, one channel, batch 1
+    (2, 3, 7, 9, 4, 3, 3, 1, 1, 1, True),              # the common 3x3 "same" conv
+    (4, 16, 6, 5, 8, 3, 3, 1, 1, 1, True),             # many channels, odd non-square image
+    (3, 3, 9, 7, 5, 5, 5, 1, 2, 1, True),
+    (2, 3, 11, 10, 2, 7, 7, 1, 3, 1, True),            # 7x7, padding half the kernel
+    (2, 4, 8, 9, 3, 2, 5, 1, (1, 2), 1, True),         # non-square kernel
+    (2, 3, 13, 6, 4, 7, 1, 1, (3, 0), 1, False),
+    (2, 3, 10, 11, 4, 2, 2, 3, 0, 1, True),            # stride > kernel: inputs skipped
+    (2, 3, 11, 12, 4, 2, 2, (3, 4), 1, 1, False),
+    (2, 3, 9, 9, 4, 3, 3, 2, 1, 2, True),              # dilation 2 with stride and padding
+    (1, 5, 13, 11, 2, 3, 3, 1, 3, 3, True),            # dilation 3
+    (5, 3, 7, 7, 6, 4, 4, 2, 2, 1, True),              # even kernel
+    (2, 1, 6, 8, 16, 3, 3, 1, 1, 1, False),            # 1 -> 16 channels
+    (2, 16, 5, 7, 1, 1, 1, 1, 0, 1, True),             # 16 -> 1 channel, 1x1
+    (3, 2, 8, 10, 3, 3, 2, (2, 1), (1, 0), (1, 2), True),  # every pair mixed
+    (1, 3, 1, 9, 2, 1, 3, 1, (0, 1), 1, True),         # a one-row image
+    (6, 3, 5, 5, 4, 5, 5, 1, 0, 1, True),              # kernel covers the image: 1x1 output
+    (2, 2, 7, 9, 3, 6, 3, 1, (3, 1), 1, True),
+]
+
+
+def _pairs(v):
+    return (v, v) if isinstance(v, int) else v
+
+
+def _data(case, dtype, seed=0):
+    n, c, h, w_, k, kh, kw, stride, padding, dilation, bias = case
+    rng = np.random.default_rng(seed)
+    x = rand(rng, n, c, h, w_, dtype=dtype)
+    w = rand(rng, k, c, kh, kw, dtype=dtype)
+    b = rand(rng, k, dtype=dtype) if bias else None
+    geo = dict(stride=stride, padding=padding, dilation=dilation)
+    return x, w, b, geo
+
+
+def _f64(a):
+    return None if a is None else a.astype(np.float64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "x{}x{}x{}x{}-k{}x{}x{}-s{}-p{}-d{}-b{}".format(*c))
+def test_conv2d_matches_reference(case, dtype):
+    x, w, b, geo = _data(case, dtype)
+    n, c, _, _, k, kh, kw = case[:7]
+    y = ops.conv2d_forward(x, w, b, **geo)
+    y_ref = ref.conv2d_forward(_f64(x), _f64(w), _f64(b), **geo)
+    assert y.dtype == dtype and y.shape == y_ref.shape
+    assert_close(y, y_ref, reduction=c * kh * kw)
+
+    dy = rand(np.random.default_rng(1), *y.shape, dtype=dtype)
+    dx, dw, db = ops.conv2d_backward(x, w, dy, **geo)
+    dx_r, dw_r, db_r = ref.conv2d_backward(_f64(x), _f64(w), _f64(dy), **geo)
+    plane = y.shape[2] * y.shape[3]
+    assert dx.dtype == dw.dtype == db.dtype == dtype
+    assert_close(dx, dx_r, reduction=k * kh * kw)
+    assert_close(dw, dw_r, reduction=n * plane)
+    assert_close(db, db_r, reduction=n * plane)
+
+
+GRAD_CASES = [
+    (2, 2, 5, 6, 3, 3, 2, 1, 1, 1, True),
+    (2, 2, 7, 8, 3, 3, 3, 2, (1, 2), (2, 1), True),    # stride 2 + padding + dilation
+    (1, 3, 6, 5, 2, 2, 2, (1, 2), 0, 2, True),
+]
+
+
+@pytest.mark.parametrize("case", GRAD_CASES)
+def test_conv2d_gradients_finite_differences(case):
+    x, w, b, geo = _data(case, np.float64, seed=3)
+    g = rand(np.random.default_rng(4), *ops.conv2d_forward(x, w, b, **geo).shape)
+
+    def loss():
+        return float((ops.conv2d_forward(x, w, b, **geo) * g).sum())
+
+    dx, dw, db = ops.conv2d_backward(x, w, g, **geo)
+    assert_grad(dx, numerical_grad(loss, x))
+    assert_grad(dw, numerical_grad(loss, w))
+    assert_grad(db, numerical_grad(loss, b))
+
+
+def test_stride_beyond_kernel_leaves_unread_inputs_zero():
+    x, w, _, geo = _data((2, 3, 10, 11, 4, 2, 2, 3, 0, 1, False), np.float64)
+    dy = rand(np.random.default_rng(2), *ops.conv2d_forward(x, w, **geo).shape)
+    dx, _, _ = ops.conv2d_backward(x, w, dy, **geo)
+    oh, ow = dy.shape[2:]
+    rows = {o * 3 + t for o in range(oh) for t in range(2)}
+    cols = {o * 3 + t for o in range(ow) for t in range(2)}
+    read = np.zeros(x.shape[2:], bool)
+    read[np.ix_(sorted(rows), sorted(cols))] = True
+    assert (~read).sum() > 0
+    assert np.all(dx[:, :, ~read] == 0.0)
+    assert np.all(dx[:, :, read] != 0.0)
+
+
+def test_bias_shapes_and_optional_gradients():
+    x, w, b, geo = _data((2, 3, 6, 7, 4, 3, 3, 1, 1, 1, True), np.float32)
+    y1 = ops.conv2d_forward(x, w, b, **geo)
+    y4 = ops.conv2d_forward(x, w, b.reshape(1, 4, 1, 1), **geo)
+    np.testing.assert_array_equal(y1, y4)
+    dy = np.ones_like(y1)
+    dx, dw, db = ops.conv2d_backward(x, w, dy, **geo)
+    assert db.shape == (4,)
+    none_dx, dw2, none_db = ops.conv2d_backward(x, w, dy, need_dx=False, need_db=False, **geo)
+    assert none_dx is None and none_db is None
+    np.testing.assert_array_equal(dw, dw2)
+
+
+def _run_all(x, w, b, dy, geo):
+    y = ops.conv2d_forward(x, w, b, **geo)
+    return (y, *ops.conv2d_backward(x, w, dy, **geo))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_chunking_is_bitwise_invisible(dtype):
+    # Planes of >= 512 outputs: one sample per GEMM, so a tiny limit means one sample per chunk.
+    x, w, b, geo = _data((5, 3, 23, 24, 4, 3, 3, 1, 1, 1, True), dtype)
+    dy = rand(np.random.default_rng(5), 5, 4, 23, 24, dtype=dtype)
+    per_sample = 3 * 3 * 3 * 23 * 24 * np.dtype(dtype).itemsize   # im2col columns
+    old = ops.get_conv_workspace_limit()
+    try:
+        whole = _run_all(x, w, b, dy, geo)
+        assert ops.conv2d_scratch_bytes(x, w, **geo) == 5 * per_sample
+        ops.set_conv_workspace_limit(1)
+        assert ops.conv2d_scratch_bytes(x, w, **geo) == per_sample
+        single = _run_all(x, w, b, dy, geo)
+        ops.set_conv_workspace_limit(3 * per_sample)   # chunks of 3 and 2
+        assert ops.conv2d_scratch_bytes(x, w, **geo) == 3 * per_sample
+        three = _run_all(x, w, b, dy, geo)
+    finally:
+        ops.set_conv_workspace_limit(old)
+    assert ops.get_conv_workspace_limit() == old
+    for a, s, t in zip(whole, single, three):
+        np.testing.assert_array_equal(a, s)
+        np.testing.assert_array_equal(a, t)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_chunking_small_planes_bitwise_invisible(dtype):
+    # 9x10 planes: several samples share a GEMM; chunks hold whole groups, so results still
+    # match whatever the limit, and scratch still shrinks.
+    x, w, b, geo = _data((13, 4, 9, 10, 6, 3, 3, 1, 1, 1, True), dtype)
+    dy = rand(np.random.default_rng(7), 13, 6, 9, 10, dtype=dtype)
+    old = ops.get_conv_workspace_limit()
+    try:
+        whole = _run_all(x, w, b, dy, geo)
+        big = ops.conv2d_scratch_bytes(x, w, **geo)
+        ops.set_conv_workspace_limit(1)
+        assert ops.conv2d_scratch_bytes(x, w, **geo) < big
+        tiny = _run_all(x, w, b, dy, geo)
+    finally:
+        ops.set_conv_workspace_limit(old)
+    for a, s in zip(whole, tiny):
+        np.testing.assert_array_equal(a, s)
+
+
+DETERMINISM_CASES = [
+    (4, 8, 16, 15, 8, 3, 3, 1, 1, 1, True),
+    (2, 32, 20, 21, 16, 3, 3, 1, 1, 1, True),   # reductions > 256 (c*kh*kw and oh*ow): blocked
+    (3, 5, 17, 19, 7, 5, 4, 2, 2, (1, 2), True),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_deterministic_across_runs(dtype):
+    x, w, b, geo = _data(DETERMINISM_CASES[1], dtype)
+    dy = rand(np.random.default_rng(6), *ops.conv2d_forward(x, w, b, **geo).shape, dtype=dtype)
+    for a, s in zip(_run_all(x, w, b, dy, geo), _run_all(x, w, b, dy, geo)):
+        np.testing.assert_array_equal(a, s)
+
+
+# float32 only: OpenBLAS's float64 GEMM rounds the last columns differently when it splits the
+# work across threads (measured on SkylakeX kernels), which no caller-side blocking removes.
+@pytest.mark.parametrize("case", DETERMINISM_CASES)
+def test_float32_independent_of_thread_count(case):
+    x, w, b, geo = _data(case, np.float32)
+    dy = rand(np.random.default_rng(6), *ops.conv2d_forward(x, w, b, **geo).shape,
+              dtype=np.float32)
+    try:
+        fc.set_num_threads(1)
+        one = _run_all(x, w, b, dy, geo)
+        fc.set_num_threads(2)
+        two = _run_all(x, w, b, dy, geo)
+    finally:
+        fc.set_num_threads(2)
+    for a, s in zip(one, two):
+        np.testing.assert_array_equal(a, s)
+
+
+def _bad_calls():
+    f32 = np.float32
+    x = np.zeros((2, 3, 8, 8), f32)
+    w = np.zeros((4, 3, 3, 3), f32)
+    dy = np.zeros((2, 4, 6, 6), f32)
+    fwd, bwd = ops.conv2d_forward, ops.conv2d_backward
+    return [
+        ("x-ndim", lambda: fwd(x[0], w), ValueError, "x"),
+        ("w-ndim", lambda: fwd(x, w[0]), ValueError, "w"),
+        ("dy-ndim", lambda: bwd(x, w, dy[0]), ValueError, "dy"),
+        ("w-int", lambda: fwd(x, w.astype(np.int32)), TypeError, "w"),
+        ("x-int", lambda: fwd(x.astype(np.int64), w), TypeError, "x"),
+        ("w-f64", lambda: fwd(x, w.astype(np.float64)), TypeError, "w"),
+        ("dy-f64", lambda: bwd(x, w, dy.astype(np.float64)), TypeError, "dy"),
+        ("channels", lambda: fwd(x, np.zeros((4, 2, 3, 3), f32)), ValueError, "w"),
+        ("output<1", lambda: fwd(x, np.zeros((4, 3, 9, 3), f32)), ValueError, "output"),
+        ("output<1-dil", lambda: fwd(x, w, dilation=4), ValueError, "output"),
+        ("stride0", lambda: fwd(x, w, stride=0), ValueError, "stride"),
+        ("stride-neg", lambda: fwd(x, w, stride=(1, -2)), ValueError, "stride"),
+        ("padding-neg", lambda: fwd(x, w, padding=-1), ValueError, "padding"),
+        ("dilation0", lambda: fwd(x, w, dilation=0), ValueError, "dilation"),
+        ("x-noncontig", lambda: fwd(x[:, :, :, ::2], np.zeros((4, 3, 2, 2), f32)), ValueError, "x"),
+        ("w-noncontig", lambda: fwd(x, np.zeros((3, 4, 3, 3), f32).transpose(1, 0, 2, 3)),
+         ValueError, "w"),
+        ("b-size", lambda: fwd(x, w, np.zeros(5, f32)), ValueError, "b"),
+        ("b-shape", lambda: fwd(x, w, np.zeros((4, 1), f32)), ValueError, "b"),
+        ("b-dtype", lambda: fwd(x, w, np.zeros(4, np.float64)), TypeError, "b"),
+        ("dy-shape", lambda: bwd(x, w, np.zeros((2, 4, 6, 5), f32)), ValueError, "dy"),
+        ("dy-shape-stride", lambda: bwd(x, w, dy, stride=2), ValueError, "dy"),
+        ("x-None", lambda: fwd(None, w), TypeError, "x"),
+        ("x-None-bwd", lambda: bwd(None, w, dy), TypeError, "x"),
+        ("w-list", lambda: fwd(x, w.tolist()), TypeError, "w"),
+        ("dy-list", lambda: bwd(x, w, dy.tolist()), TypeError, "dy"),
+        ("stride-3", lambda: fwd(x, w, stride=(1, 1, 1)), ValueError, "stride"),
+        ("stride-bool", lambda: fwd(x, w, stride=True), TypeError, "stride"),
+        ("padding-float", lambda: fwd(x, w, padding=1.5), TypeError, "padding"),
+        ("scratch-dilation", lambda: ops.conv2d_scratch_bytes(x, w, dilation=(1, 0)),
+         ValueError, "dilation"),
+        ("limit-neg", lambda: ops.set_conv_workspace_limit(-1), ValueError, "nbytes"),
+    ]
+
+
+BAD = _bad_calls()
+
+
+@pytest.mark.parametrize("call,exc,match", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_conv2d_rejects_malformed_calls(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
