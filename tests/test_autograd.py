@@ -20,6 +20,7 @@ def test_sequential_gradients_match_finite_differences():
     x = fc.Variable(rng.standard_normal((2, 2, 7, 9)))
     labels = np.array([1, 3])
     model = small_model()
+    model(x)  # create the parameters first: their initialisation also draws from np.random
 
     def loss():
         np.random.seed(5)  # the Dropout layer draws its seed here: the same mask every call

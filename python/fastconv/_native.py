@@ -57,5 +57,10 @@ def _load_cuda() -> tuple[ModuleType | None, str]:
             )
 
 
+# OpenMP threads that spin after a parallel loop steal the cores OpenBLAS's own threads need for
+# the GEMM that follows: on 2 cores that made a training step 5x slower. Passive waiting unless the
+# user chose otherwise (libgomp reads this once, when _C first loads it).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 C = _load_cpu()
 CUDA, CUDA_LOAD_ERROR = _load_cuda()
