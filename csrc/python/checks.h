@@ -15,6 +15,12 @@ namespace py = pybind11;
 enum class DType { f32, f64 };
 
 std::string shape_str(const py::array& a);
+std::string type_name(py::handle obj);
+
+// Scalars. pybind11's own casters would take None or a bool silently, so these check the type:
+// a finite real number (Python or numpy; bools refused: lr=True is a bug, not a rate) and a bool.
+double real_arg(py::handle obj, const char* name);
+bool bool_arg(py::handle obj, const char* name);
 const char* dtype_name(DType dt);
 
 std::vector<index_t> shape_of(const py::array& a);

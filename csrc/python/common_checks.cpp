@@ -1,5 +1,6 @@
 #include "python/checks.h"
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <sstream>
@@ -8,10 +9,6 @@ namespace fastconv::bind {
 namespace {
 
 bool g_poison = false;
-
-std::string type_name(py::handle obj) {
-  return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
-}
 
 py::array numpy_array(py::handle obj, const char* name, int ndim, const char* layout) {
   if (obj.is_none())
@@ -37,6 +34,30 @@ std::string shape_str(const py::array& a) {
   for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
   s << (a.ndim() == 1 ? ",)" : ")");
   return s.str();
+}
+
+std::string type_name(py::handle obj) {
+  return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
+}
+
+double real_arg(py::handle obj, const char* name) {
+  bool ok = !obj.is_none() && !py::isinstance<py::bool_>(obj) &&
+            (PyFloat_Check(obj.ptr()) || PyIndex_Check(obj.ptr()) ||
+             py::isinstance(obj, py::module_::import("numpy").attr("floating")));
+  if (!ok)
+    throw py::type_error(std::string(name) + " must be a real number, got " + type_name(obj));
+  double v = py::cast<double>(py::float_(py::reinterpret_borrow<py::object>(obj)));
+  if (!std::isfinite(v))
+    throw py::value_error(std::string(name) + " must be finite; got " +
+                          py::str(py::float_(v)).cast<std::string>());
+  return v;
+}
+
+bool bool_arg(py::handle obj, const char* name) {
+  if (!py::isinstance<py::bool_>(obj) &&
+      !py::isinstance(obj, py::module_::import("numpy").attr("bool_")))
+    throw py::type_error(std::string(name) + " must be a bool, got " + type_name(obj));
+  return py::cast<bool>(py::bool_(py::reinterpret_borrow<py::object>(obj)));
 }
 
 std::vector<index_t> shape_of(const py::array& a) {

@@ -10,20 +10,6 @@
 namespace fastconv::bind {
 namespace {
 
-std::string type_name(py::handle obj) {
-  return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
-}
-
-// A Python or numpy real number (bools excluded: dropout(x, True, ...) is a bug, not a ratio).
-double real_arg(py::handle obj, const char* name) {
-  bool ok = !obj.is_none() && !py::isinstance<py::bool_>(obj) &&
-            (PyFloat_Check(obj.ptr()) || PyIndex_Check(obj.ptr()) ||
-             py::isinstance(obj, py::module_::import("numpy").attr("floating")));
-  if (!ok)
-    throw py::type_error(std::string(name) + " must be a real number, got " + type_name(obj));
-  return py::cast<double>(py::float_(py::reinterpret_borrow<py::object>(obj)));
-}
-
 double ratio_arg(py::handle obj) {
   double r = real_arg(obj, "ratio");
   if (!(r >= 0.0 && r < 1.0))  // also rejects NaN

@@ -9,24 +9,7 @@
 namespace fastconv::bind {
 namespace {
 
-std::string type_name(py::handle obj) {
-  return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
-}
-
 std::string num_str(double v) { return py::str(py::float_(v)).cast<std::string>(); }
-
-// A finite Python or numpy real number (bools excluded: lr=True is a bug, not a rate).
-double real_arg(py::handle obj, const char* name) {
-  bool ok = !obj.is_none() && !py::isinstance<py::bool_>(obj) &&
-            (PyFloat_Check(obj.ptr()) || PyIndex_Check(obj.ptr()) ||
-             py::isinstance(obj, py::module_::import("numpy").attr("floating")));
-  if (!ok)
-    throw py::type_error(std::string(name) + " must be a real number, got " + type_name(obj));
-  double v = py::cast<double>(py::float_(py::reinterpret_borrow<py::object>(obj)));
-  if (!std::isfinite(v))
-    throw py::value_error(std::string(name) + " must be finite; got " + num_str(v));
-  return v;
-}
 
 double non_negative_arg(py::handle obj, const char* name) {
   double v = real_arg(obj, name);
@@ -39,13 +22,6 @@ double beta_arg(py::handle obj, const char* name) {
   if (!(v >= 0 && v < 1))
     throw py::value_error(std::string(name) + " must be in [0, 1); got " + num_str(v));
   return v;
-}
-
-bool bool_arg(py::handle obj, const char* name) {
-  if (!py::isinstance<py::bool_>(obj) &&
-      !py::isinstance(obj, py::module_::import("numpy").attr("bool_")))
-    throw py::type_error(std::string(name) + " must be a bool, got " + type_name(obj));
-  return py::cast<bool>(py::bool_(py::reinterpret_borrow<py::object>(obj)));
 }
 
 index_t step_arg(py::handle obj) {

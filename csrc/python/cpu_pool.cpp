@@ -10,14 +10,6 @@
 namespace fastconv::bind {
 namespace {
 
-// A Python or numpy bool: pybind11's bool caster would take None or 1 silently.
-bool flag(py::handle obj, const char* name) {
-  if (py::isinstance<py::bool_>(obj)) return obj.cast<bool>();
-  if (py::isinstance(obj, py::module_::import("numpy").attr("bool_"))) return obj.cast<bool>();
-  throw py::type_error(std::string(name) + " must be a bool; got " +
-                       py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>());
-}
-
 // An array laid out like the pooling output: (N, C, OH, OW) of x's batch and channels.
 void check_out_shape(const py::array& a, const char* name, const Pool2dShape& s) {
   check_dim(a, name, 0, s.n, "x's batch");
@@ -32,7 +24,7 @@ std::vector<index_t> in_shape(const Pool2dShape& s) { return {s.n, s.c, s.h, s.w
 py::tuple max_pool2d_forward(py::handle x_obj, Pair filter, Pair stride, Pair padding,
                              py::handle ceil_obj) {
   auto x = float_array(x_obj, "x", 4, "(N, C, H, W)");
-  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, flag(ceil_obj, "ceil_mode"));
+  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
   return with_float(dtype_of(x), [&](auto t) -> py::tuple {
     using T = decltype(t);
     py::array y = new_output<T>(out_shape(s));
@@ -51,7 +43,7 @@ py::array max_pool2d_backward(py::handle x_obj, py::handle dy_obj, py::handle id
   auto dy = float_array(dy_obj, "dy", 4, "(N, C, OH, OW)");
   auto idx = int_array(idx_obj, "indices", 4, "(N, C, OH, OW)");
   check_same_dtype(dy, "dy", x, "x");
-  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, flag(ceil_obj, "ceil_mode"));
+  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
   check_out_shape(dy, "dy", s);
   check_out_shape(idx, "indices", s);
   // Other integer widths are widened; a stray index cannot fault, it just never matches.
@@ -71,8 +63,8 @@ py::array max_pool2d_backward(py::handle x_obj, py::handle dy_obj, py::handle id
 py::array average_pool2d_forward(py::handle x_obj, Pair filter, Pair stride, Pair padding,
                                  py::handle ceil_obj, py::handle cip_obj) {
   auto x = float_array(x_obj, "x", 4, "(N, C, H, W)");
-  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, flag(ceil_obj, "ceil_mode"));
-  const bool cip = flag(cip_obj, "count_include_pad");
+  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
+  const bool cip = bool_arg(cip_obj, "count_include_pad");
   return with_float(dtype_of(x), [&](auto t) -> py::array {
     using T = decltype(t);
     py::array y = new_output<T>(out_shape(s));
@@ -89,8 +81,8 @@ py::array average_pool2d_backward(py::handle x_obj, py::handle dy_obj, Pair filt
   auto x = float_array(x_obj, "x", 4, "(N, C, H, W)");
   auto dy = float_array(dy_obj, "dy", 4, "(N, C, OH, OW)");
   check_same_dtype(dy, "dy", x, "x");
-  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, flag(ceil_obj, "ceil_mode"));
-  const bool cip = flag(cip_obj, "count_include_pad");
+  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
+  const bool cip = bool_arg(cip_obj, "count_include_pad");
   check_out_shape(dy, "dy", s);
   return with_float(dtype_of(x), [&](auto t) -> py::array {
     using T = decltype(t);
