@@ -120,47 +120,33 @@ def _run_all(x, w, b, dy, geo):
     return (y, *ops.conv2d_backward(x, w, dy, **geo))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_chunking_is_bitwise_invisible(dtype):
-    # Planes of >= 512 outputs: one sample per GEMM, so a tiny limit means one sample per chunk.
-    x, w, b, geo = _data((5, 3, 23, 24, 4, 3, 3, 1, 1, 1, True), dtype)
-    dy = rand(np.random.default_rng(5), 5, 4, 23, 24, dtype=dtype)
-    per_sample = 3 * 3 * 3 * 23 * 24 * np.dtype(dtype).itemsize   # im2col columns
-    old = ops.get_conv_workspace_limit()
+def test_scratch_is_bounded_by_a_group_per_thread_not_the_batch():
+    # Planes of >= 512 outputs: one sample per group. Scratch = per thread one sample's columns,
+    # plus up to 8 partial weight gradients: the same for a batch of 8 and of 64.
+    geo = dict(stride=1, padding=1, dilation=1)
+    w = np.zeros((4, 3, 3, 3), np.float32)
+    columns, partial = 3 * 3 * 3 * 23 * 24 * 4, 4 * 27 * 4
     try:
-        whole = _run_all(x, w, b, dy, geo)
-        assert ops.conv2d_scratch_bytes(x, w, **geo) == 5 * per_sample
-        ops.set_conv_workspace_limit(1)
-        assert ops.conv2d_scratch_bytes(x, w, **geo) == per_sample
-        single = _run_all(x, w, b, dy, geo)
-        ops.set_conv_workspace_limit(3 * per_sample)   # chunks of 3 and 2
-        assert ops.conv2d_scratch_bytes(x, w, **geo) == 3 * per_sample
-        three = _run_all(x, w, b, dy, geo)
+        for threads in (1, 2):
+            fc.set_num_threads(threads)
+            sizes = [ops.conv2d_scratch_bytes(np.zeros((n, 3, 23, 24), np.float32), w, **geo)
+                     for n in (1, 8, 64)]
+            assert sizes == [columns + partial, threads * columns + 8 * partial,
+                             threads * columns + 8 * partial]
     finally:
-        ops.set_conv_workspace_limit(old)
-    assert ops.get_conv_workspace_limit() == old
-    for a, s, t in zip(whole, single, three):
-        np.testing.assert_array_equal(a, s)
-        np.testing.assert_array_equal(a, t)
+        fc.set_num_threads(2)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_chunking_small_planes_bitwise_invisible(dtype):
-    # 9x10 planes: several samples share a GEMM; chunks hold whole groups, so results still
-    # match whatever the limit, and scratch still shrinks.
-    x, w, b, geo = _data((13, 4, 9, 10, 6, 3, 3, 1, 1, 1, True), dtype)
+def test_small_planes_share_a_gemm(dtype):
+    # 9x10 planes: six samples share a GEMM (and a partial group of one is left over).
+    case = (13, 4, 9, 10, 6, 3, 3, 1, 1, 1, True)
+    x, w, b, geo = _data(case, dtype)
     dy = rand(np.random.default_rng(7), 13, 6, 9, 10, dtype=dtype)
-    old = ops.get_conv_workspace_limit()
-    try:
-        whole = _run_all(x, w, b, dy, geo)
-        big = ops.conv2d_scratch_bytes(x, w, **geo)
-        ops.set_conv_workspace_limit(1)
-        assert ops.conv2d_scratch_bytes(x, w, **geo) < big
-        tiny = _run_all(x, w, b, dy, geo)
-    finally:
-        ops.set_conv_workspace_limit(old)
-    for a, s in zip(whole, tiny):
-        np.testing.assert_array_equal(a, s)
+    got = _run_all(x, w, b, dy, geo)
+    want = (ref.conv2d_forward(x, w, b, **geo), *ref.conv2d_backward(x, w, dy, **geo))
+    for a, e in zip(got, want):
+        assert_close(a, e, reduction=4 * 9 * 13 * 90)
 
 
 DETERMINISM_CASES = [
@@ -235,7 +221,6 @@ def _bad_calls():
         ("padding-float", lambda: fwd(x, w, padding=1.5), TypeError, "padding"),
         ("scratch-dilation", lambda: ops.conv2d_scratch_bytes(x, w, dilation=(1, 0)),
          ValueError, "dilation"),
-        ("limit-neg", lambda: ops.set_conv_workspace_limit(-1), ValueError, "nbytes"),
     ]
 
 

@@ -29,13 +29,18 @@ void gemm(bool ta, bool tb, index_t m, index_t n, index_t k, float alpha, const 
 void gemm(bool ta, bool tb, index_t m, index_t n, index_t k, double alpha, const double* a,
           index_t lda, const double* b, index_t ldb, double beta, double* c, index_t ldc) {
   // OpenBLAS's threaded dgemm rounds the last bit differently with 1 and 2 threads (its sgemm does
-  // not). float64 is for gradient checks, where reproducibility beats speed: one thread. (This
-  // OpenBLAS build does not export the thread-local setter, so the global count is swapped.)
-  const int before = scipy_openblas_get_num_threads();
-  if (before != 1) scipy_openblas_set_num_threads(1);
+  // not). float64 is for gradient checks, where reproducibility beats speed: one thread.
+  SingleThreadedBlas one;
   scipy_cblas_dgemm(CblasRowMajor, op(ta), op(tb), checked(m), checked(n), checked(k), alpha, a,
                     checked(lda), b, checked(ldb), beta, c, checked(ldc));
-  if (before != 1) scipy_openblas_set_num_threads(before);
+}
+
+SingleThreadedBlas::SingleThreadedBlas() : before_(scipy_openblas_get_num_threads()) {
+  if (before_ != 1) scipy_openblas_set_num_threads(1);
+}
+
+SingleThreadedBlas::~SingleThreadedBlas() {
+  if (before_ != 1) scipy_openblas_set_num_threads(before_);
 }
 
 void set_num_threads(int n) {

@@ -12,6 +12,20 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, double al
           const double* a, index_t lda, const double* b, index_t ldb, double beta, double* c,
           index_t ldc);
 
+// For an OpenMP loop whose iterations each call GEMMs: while it lives, OpenBLAS runs every call on
+// the calling thread, so the two thread pools do not fight over the cores, and each GEMM's result
+// cannot depend on how many threads there are.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas();
+  ~SingleThreadedBlas();
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int before_;
+};
+
 // OpenMP and OpenBLAS keep separate thread pools; fastconv sets both to the same count.
 void set_num_threads(int n);
 int num_threads();

@@ -1,4 +1,4 @@
-// Bindings for conv2d forward/backward and its workspace limit.
+// Bindings for conv2d forward/backward and its scratch size.
 #include <string>
 
 #include "cpu/conv2d.h"
@@ -84,11 +84,6 @@ std::size_t conv2d_scratch_bytes(py::handle x_obj, py::handle w_obj, Pair stride
   return cpu::conv2d_scratch_bytes(s, dtype_of(x) == DType::f32 ? sizeof(float) : sizeof(double));
 }
 
-void set_conv_workspace_limit(index_t nbytes) {
-  check_non_negative(nbytes, "nbytes");
-  cpu::set_conv_workspace_limit(static_cast<std::size_t>(nbytes));
-}
-
 }  // namespace
 
 void bind_conv(py::module_& m) {
@@ -99,8 +94,6 @@ void bind_conv(py::module_& m) {
         py::arg("need_db"));
   m.def("conv2d_scratch_bytes", &conv2d_scratch_bytes, py::arg("x"), py::arg("w"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"));
-  m.def("set_conv_workspace_limit", &set_conv_workspace_limit, py::arg("nbytes"));
-  m.def("get_conv_workspace_limit", [] { return cpu::conv_workspace_limit(); });
 }
 
 }  // namespace fastconv::bind
