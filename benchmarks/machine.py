@@ -66,7 +66,7 @@ def peaks(quick: bool) -> dict:
     copy's bandwidth (read + write; the GB/s reference; numpy copies on one thread)."""
     from fastconv import ops
 
-    n = 512 if quick else 2048
+    n = 1024 if quick else 2048
     reps = 3 if quick else 7
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)

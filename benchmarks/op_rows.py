@@ -43,7 +43,8 @@ class Row:
         self.scratch = scratch      # conv: bytes of im2col scratch one call uses
         self.shape = shape
         self._builders = builders   # {impl family: fn(device) -> callable}
-        self.reference_skip = unit == "GFLOP/s" and work > REFERENCE_MAX_FLOPS
+        self.reference_skip = (unit == "GFLOP/s" and work > REFERENCE_MAX_FLOPS
+                               and "numpy" in builders)
 
     def make(self, impl, device):
         family = "torch" if impl.startswith("torch") else impl

@@ -20,7 +20,8 @@ def cell_text(cell: dict) -> str:
     if "value" in cell:  # derived rows: a plain number in the row's unit
         v = cell["value"]
         return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
-    text = f"{_time(cell['median_s'])} · {cell['rate']:.3g} {cell['unit']} · {cell['pct_peak']:.0f}%"
+    text = (f"{_time(cell['median_s'])} · {cell['rate']:.3g} {cell['unit']} · "
+            f"{cell['pct_peak']:.0f}%")
     return text + (f" ({cell['reps']}×)" if cell.get("capped") else "")
 
 
@@ -50,6 +51,13 @@ def header_lines(h: dict, peaks: dict, overhead: dict | None) -> list[str]:
     return lines
 
 
+def breakdown_text(b: dict) -> str:
+    total = sum(b.values())
+    return ("Training-step breakdown (the same kernels called directly; median seconds per step, "
+            f"sum {_time(total)}): " + ", ".join(f"{name} {_time(s)} ({100 * s / total:.0f}%)"
+                                                 for name, s in b.items()))
+
+
 def markdown(results: dict) -> str:
     devices = results["header"]["devices"]
     impls = [i for d in devices for i in (("fastconv", "torch", "numpy") if d == "cpu" else
@@ -69,6 +77,8 @@ def markdown(results: dict) -> str:
             cells.append(f"{r:.2f}" if isinstance(r, float) else (r or ""))
         cells.append(f"{row['scratch_bytes']:,}" if row.get("scratch_bytes") is not None else "")
         out.append("| " + " | ".join(cells) + " |")
+    if results.get("step_breakdown_s"):
+        out += ["", breakdown_text(results["step_breakdown_s"])]
     mem = results.get("memory")
     if mem:
         out += ["", memory_text(mem)]
@@ -98,7 +108,8 @@ def plot(results: dict, path: str) -> bool:
     except ImportError:
         return False
     bars = [(f"{row['name']} [{d}]", row["ratios"][d]) for row in results["rows"]
-            for d in RATIO_PAIRS if isinstance(row["ratios"].get(d), float)]
+            for d in RATIO_PAIRS
+            if row["kind"] != "derived" and isinstance(row["ratios"].get(d), float)]
     if not bars:
         return False
     names, values = zip(*bars[::-1])

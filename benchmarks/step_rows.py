@@ -109,38 +109,81 @@ def rows(quick: bool) -> list[Row]:
     ]
 
 
-def raw_step(model, x, t):
+def raw_step(model, x, t, clock=None):
     """The kernel calls one training step of `model` makes, straight through fastconv.ops on
     preallocated inputs and parameters (copies, with their own velocities): no layers, no graph,
-    no optimiser objects."""
+    no optimiser objects. With a `clock` dict, each kernel's seconds are appended under its name
+    (the step breakdown)."""
     from fastconv import ops
 
     params = [np.array(v.as_ndarray()) for v in model.parameters()]
     vel = [np.zeros_like(p) for p in params]
     w1, b1, w2, b2, w3, b3, w4, b4 = params
     n = x.shape[0]
+    k = _timed(clock)
 
     def step():
-        a1 = ops.relu_forward(ops.conv2d_forward(x, w1, b1, 1, 1))
-        a2 = ops.relu_forward(ops.conv2d_forward(a1, w2, b2, 1, 1))
-        p, idx = ops.max_pool2d_forward(a2, 2, 2, 0, False)
+        a1 = k("conv1 fwd", ops.conv2d_forward, x, w1, b1, 1, 1)
+        a1 = k("relu fwd", ops.relu_forward, a1)
+        a2 = k("conv2 fwd", ops.conv2d_forward, a1, w2, b2, 1, 1)
+        a2 = k("relu fwd", ops.relu_forward, a2)
+        p, idx = k("maxpool fwd", ops.max_pool2d_forward, a2, 2, 2, 0, False)
         seed = int(np.random.randint(0, 2**62, dtype=np.int64))
-        f = ops.dropout_forward(p, 0.5, seed).reshape(n, -1)
-        a3 = ops.relu_forward(ops.dense_forward(f, w3, b3))
-        z = ops.dense_forward(a3, w4, b4)
-        ops.softmax_cross_entropy_forward(z, t)
-        dz = ops.softmax_cross_entropy_backward(z, t, 1.0)
-        da3, dw4, db4 = ops.dense_backward(a3, w4, dz)
-        df, dw3, db3 = ops.dense_backward(f, w3, ops.relu_backward(da3, a3))
-        dp = ops.dropout_backward(df.reshape(p.shape), 0.5, seed)
-        da2 = ops.max_pool2d_backward(a2, dp, idx, 2, 2, 0, False)
-        da1, dw2, db2 = ops.conv2d_backward(a1, w2, ops.relu_backward(da2, a2), 1, 1)
-        _, dw1, db1 = ops.conv2d_backward(x, w1, ops.relu_backward(da1, a1), 1, 1,
-                                          need_dx=False)
+        f = k("dropout fwd", ops.dropout_forward, p, 0.5, seed).reshape(n, -1)
+        a3 = k("relu fwd", ops.relu_forward, k("dense1 fwd", ops.dense_forward, f, w3, b3))
+        z = k("dense2 fwd", ops.dense_forward, a3, w4, b4)
+        k("softmax_ce fwd", ops.softmax_cross_entropy_forward, z, t)
+        dz = k("softmax_ce bwd", ops.softmax_cross_entropy_backward, z, t, 1.0)
+        da3, dw4, db4 = k("dense2 bwd", ops.dense_backward, a3, w4, dz)
+        dh = k("relu bwd", ops.relu_backward, da3, a3)
+        df, dw3, db3 = k("dense1 bwd", ops.dense_backward, f, w3, dh)
+        dp = k("dropout bwd", ops.dropout_backward, df.reshape(p.shape), 0.5, seed)
+        da2 = k("maxpool bwd", ops.max_pool2d_backward, a2, dp, idx, 2, 2, 0, False)
+        dy2 = k("relu bwd", ops.relu_backward, da2, a2)
+        da1, dw2, db2 = k("conv2 bwd", ops.conv2d_backward, a1, w2, dy2, 1, 1)
+        dy1 = k("relu bwd", ops.relu_backward, da1, a1)
+        _, dw1, db1 = k("conv1 bwd (dW)", ops.conv2d_backward, x, w1, dy1, 1, 1, need_dx=False)
         grads = (dw1, db1, dw2, db2, dw3, db3, dw4, db4)
         for prm, g, v in zip(params, grads, vel):
-            ops.sgd_update(prm, g.reshape(prm.shape), v, lr=LR, momentum=MOMENTUM, nesterov=True)
+            k("sgd", ops.sgd_update, prm, g.reshape(prm.shape), v, lr=LR, momentum=MOMENTUM,
+              nesterov=True)
     return step
+
+
+def _timed(clock):
+    if clock is None:
+        return lambda name, fn, *a, **kw: fn(*a, **kw)
+    import time
+
+    def call(name, fn, *a, **kw):
+        start = time.perf_counter()
+        out = fn(*a, **kw)
+        clock.setdefault(name, []).append(time.perf_counter() - start)
+        return out
+    return call
+
+
+def breakdown(quick: bool, warmup: int, repeat: int) -> dict:
+    """Seconds per step spent in each kernel of the bare step (kernels of one name summed within
+    a step, then the median over steps), largest first."""
+    n, _ = batches(quick)
+    x, t = _data(n, 44)
+    model, _ = fastconv_model(x)
+    clock = {}
+    step = raw_step(model, x, t, clock)
+    for _ in range(warmup):
+        step()
+    clock.clear()
+    for _ in range(repeat):
+        step()
+    per_step = {}
+    for name, ts in clock.items():
+        c = len(ts) // repeat  # calls of this kernel per step
+        per_step[name] = [sum(ts[i * c:(i + 1) * c]) for i in range(repeat)]
+    import timing
+
+    med = {name: timing.median(v) for name, v in per_step.items()}
+    return dict(sorted(med.items(), key=lambda kv: -kv[1]))
 
 
 def python_overhead(quick: bool, device, warmup: int, repeat: int) -> dict:
