@@ -41,6 +41,7 @@ class Device:
         self.name = name
         self.torch = torch
         self.impls = CPU_IMPLS if name == "cpu" else CUDA_IMPLS
+        self.skip = set()  # columns left out with --impls
 
     def tensor(self, array: np.ndarray):
         """A torch tensor on this device holding a copy of `array`."""
@@ -59,6 +60,8 @@ class Device:
 
     def available(self, impl: str) -> str | None:
         """None when `impl` can run here, else the text its cell shows."""
+        if impl in self.skip:
+            return "not run"
         if impl.startswith("torch") and self.torch is None:
             return "no torch"
         if impl == "fastconv_cuda":

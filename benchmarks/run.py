@@ -29,6 +29,10 @@ def parse(argv):
     p.add_argument("--repeat", type=int, default=None,
                    help="timed repetitions per cell (default 10; --quick 3)")
     p.add_argument("--warmup", type=int, default=None, help="untimed calls first (default 2)")
+    p.add_argument("--impls", metavar="LIST", default=None,
+                   help="comma-separated columns to run, e.g. 'torch' to time PyTorch in a "
+                        "process of its own (fastconv, torch, numpy, fastconv_cuda, torch_cudnn, "
+                        "torch_nocudnn; default all)")
     p.add_argument("--only", metavar="PATTERN", default=None,
                    help="rows whose id or name matches this regex (or contains it)")
     p.add_argument("--json", metavar="PATH", help="write every number here")
@@ -76,6 +80,13 @@ def main(argv=None) -> int:
         return 0 if mem["ok"] else 1
 
     devices = dev.select(args.device, torch)
+    if args.impls:
+        wanted = {i.strip() for i in args.impls.split(",") if i.strip()}
+        unknown = wanted - set(dev.TITLES)
+        if unknown:
+            raise SystemExit(f"--impls: unknown {sorted(unknown)}; choose from {list(dev.TITLES)}")
+        for d in devices:
+            d.skip = set(d.impls) - wanted
     script = os.path.relpath(os.path.abspath(__file__))
     header = machine.header(torch, devices, threads, omp_policy_user, [script] + argv)
     peaks = machine.peaks(args.quick)
@@ -91,8 +102,8 @@ def main(argv=None) -> int:
         print(f"[bench] {row.name}", file=sys.stderr, flush=True)
         results["rows"].append(measure_row(row, devices, warmup, repeat, peaks, args.quick))
     results["rows"] += derived_rows(results["rows"], args.quick)
-    if any(r.id == "step" for r in rows) and any(d.name == "cpu" for d in devices):
-        cpu = next(d for d in devices if d.name == "cpu")
+    cpu = next((d for d in devices if d.name == "cpu"), None)
+    if any(r.id == "step" for r in rows) and cpu is not None and "fastconv" not in cpu.skip:
         results["python_overhead"] = step_rows.python_overhead(args.quick, cpu, warmup, repeat)
         results["step_breakdown_s"] = step_rows.breakdown(args.quick, warmup, repeat)
 
