@@ -20,8 +20,9 @@ def cell_text(cell: dict) -> str:
     if "value" in cell:  # derived rows: a plain number in the row's unit
         v = cell["value"]
         return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
-    text = (f"{_time(cell['median_s'])} · {cell['rate']:.3g} {cell['unit']} · "
-            f"{cell['pct_peak']:.0f}%")
+    text = f"{_time(cell['median_s'])} · {cell['rate']:.3g} {cell['unit']}"
+    if cell["pct_peak"] is not None:
+        text += f" · {cell['pct_peak']:.0f}%"
     return text + (f" ({cell['reps']}×)" if cell.get("capped") else "")
 
 

@@ -145,7 +145,9 @@ def measure_row(row, devices, warmup, repeat, peaks, quick) -> dict:
         rate = row.work / med
         return {"status": "ok", "device": device.name, "median_s": med, "reps": len(times),
                 "times_s": times, "rate": rate / 1e9, "unit": row.unit,
-                "pct_peak": 100.0 * rate / peak, "capped": capped}
+                # The peaks are the CPU's: a GPU cell gets no percentage.
+                "pct_peak": 100.0 * rate / peak if device.name == "cpu" else None,
+                "capped": capped}
 
     for device in devices:
         fns = {}
