@@ -1,0 +1,273 @@
+"""The op rows: each op's shapes from the issue, its work (FLOPs or bytes moved), and how every
+implementation runs it. A row's `make(impl, device)` returns a no-argument callable, or None
+where that implementation has no such op."""
+from __future__ import annotations
+
+import numpy as np
+
+# (N, Cin, H, W, Cout, k, stride, pad)
+CONV_SHAPES = [
+    (64, 1, 28, 28, 32, 3, 1, 1),
+    (64, 32, 28, 28, 64, 3, 1, 1),
+    (32, 64, 56, 56, 128, 3, 1, 1),
+    (16, 128, 28, 28, 256, 3, 2, 1),
+    (8, 3, 224, 224, 64, 7, 2, 3),
+]
+# (N, C, H, W, k, stride, pad)
+POOL_SHAPES = [(64, 64, 28, 28, 2, 2, 0), (32, 128, 56, 56, 3, 2, 1)]
+SCE_SHAPES = [(64, 10), (4096, 1000)]
+DENSE_SHAPE = (64, 12544, 128)
+
+# The numpy reference is skipped where one call would take many seconds (im2col in numpy).
+REFERENCE_MAX_FLOPS = 4e9
+
+
+def _out(h, k, s, p):
+    return (h + 2 * p - k) // s + 1
+
+
+def _quick_n(n):
+    return max(1, n // 16)
+
+
+def _quick_hw(h):
+    return h // 2 if h >= 56 else h
+
+
+class Row:
+    def __init__(self, id, name, kind, direction, unit, work, builders, scratch=None,
+                 shape=None):
+        self.id, self.name, self.kind, self.direction = id, name, kind, direction
+        self.unit = unit            # "GFLOP/s" or "GB/s"
+        self.work = work            # FLOPs or bytes per call
+        self.scratch = scratch      # conv: bytes of im2col scratch one call uses
+        self.shape = shape
+        self._builders = builders   # {impl family: fn(device) -> callable}
+        self.reference_skip = (unit == "GFLOP/s" and work > REFERENCE_MAX_FLOPS
+                               and "numpy" in builders)
+
+    def make(self, impl, device):
+        family = "torch" if impl.startswith("torch") else impl
+        build = self._builders.get(family)
+        return None if build is None else build(device)
+
+
+class _Inputs:
+    """Random inputs made once per op and shared by its forward and backward rows."""
+
+    def __init__(self, **arrays):
+        self.np = arrays
+        self._torch = {}
+
+    def t(self, device):
+        if device.name not in self._torch:
+            self._torch[device.name] = {k: device.tensor(v) for k, v in self.np.items()}
+        return self._torch[device.name]
+
+
+def conv_rows(quick: bool) -> list[Row]:
+    rows = []
+    for i, (n, c, h, w, k, f, s, p) in enumerate(CONV_SHAPES, 1):
+        if quick:
+            n, h, w = _quick_n(n), _quick_hw(h), _quick_hw(w)
+        oh, ow = _out(h, f, s, p), _out(w, f, s, p)
+        rng = np.random.default_rng(i)
+        inp = _Inputs(x=rng.standard_normal((n, c, h, w), dtype=np.float32),
+                      w=rng.standard_normal((k, c, f, f), dtype=np.float32) * 0.1,
+                      b=rng.standard_normal(k, dtype=np.float32),
+                      dy=rng.standard_normal((n, k, oh, ow), dtype=np.float32))
+        from fastconv import ops
+        scratch = ops.conv2d_scratch_bytes(inp.np["x"], inp.np["w"], s, p)
+        flops = 2.0 * n * k * c * f * f * oh * ow
+        name = f"conv2d {n}x{c}x{h}x{w} -> {k}, {f}x{f} s{s} p{p}"
+        rows.append(Row(f"conv{i}.fwd", name + " fwd", "conv", "fwd", "GFLOP/s", flops,
+                        _conv_fwd(inp, s, p), scratch, (n, c, h, w, k, f, s, p)))
+        rows.append(Row(f"conv{i}.bwd", name + " bwd (dX+dW+db)", "conv", "bwd", "GFLOP/s",
+                        2 * flops, _conv_bwd(inp, s, p, k), scratch, (n, c, h, w, k, f, s, p)))
+    return rows
+
+
+def _np_impls(fn_name, args_fn):
+    from fastconv import ops, reference
+
+    def of(module):
+        fn = getattr(module, fn_name)
+        return lambda device: (lambda: fn(*args_fn()))
+    return {"fastconv": of(ops), "numpy": of(reference)}
+
+
+def _conv_fwd(inp, s, p):
+    a = inp.np
+    impls = _np_impls("conv2d_forward", lambda: (a["x"], a["w"], a["b"], s, p))
+
+    def torch_fwd(device):
+        F, t = device.torch.nn.functional, inp.t(device)
+        return lambda: F.conv2d(t["x"], t["w"], t["b"], s, p)
+    impls["torch"] = torch_fwd
+    return impls
+
+
+def _conv_bwd(inp, s, p, k):
+    a = inp.np
+    impls = _np_impls("conv2d_backward", lambda: (a["x"], a["w"], a["dy"], s, p))
+
+    def torch_bwd(device):
+        # The kernel autograd runs for a conv, without building a graph: dX, dW and db.
+        aten, t = device.torch.ops.aten, inp.t(device)
+        return lambda: aten.convolution_backward(t["dy"], t["x"], t["w"], [k], [s, s], [p, p],
+                                                 [1, 1], False, [0, 0], 1, [True, True, True])
+    impls["torch"] = torch_bwd
+    return impls
+
+
+def pool_rows(quick: bool) -> list[Row]:
+    rows = []
+    for i, (n, c, h, w, f, s, p) in enumerate(POOL_SHAPES, 1):
+        if quick:
+            n, h, w = _quick_n(n), _quick_hw(h), _quick_hw(w)
+        oh, ow = _out(h, f, s, p), _out(w, f, s, p)
+        rng = np.random.default_rng(10 + i)
+        x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+        dy = rng.standard_normal((n, c, oh, ow), dtype=np.float32)
+        from fastconv import ops
+        _, idx = ops.max_pool2d_forward(x, f, s, p)
+        inp = _Inputs(x=x, dy=dy, idx=idx)
+        xb, yb = x.nbytes, dy.nbytes
+        geo = f"{n}x{c}x{h}x{w}, {f}x{f} s{s} p{p}"
+        # Bytes: every input read once and every output written once (max pool: + int64 indices).
+        rows += [
+            Row(f"maxpool{i}.fwd", f"max_pool2d {geo} fwd", "pool", "fwd", "GB/s",
+                xb + yb + idx.nbytes, _maxpool_fwd(inp, f, s, p)),
+            Row(f"maxpool{i}.bwd", f"max_pool2d {geo} bwd", "pool", "bwd", "GB/s",
+                yb + idx.nbytes + xb, _maxpool_bwd(inp, f, s, p)),
+            Row(f"avgpool{i}.fwd", f"avg_pool2d {geo} fwd", "pool", "fwd", "GB/s", xb + yb,
+                _avgpool_fwd(inp, f, s, p)),
+            Row(f"avgpool{i}.bwd", f"avg_pool2d {geo} bwd", "pool", "bwd", "GB/s", yb + xb,
+                _avgpool_bwd(inp, f, s, p)),
+        ]
+    return rows
+
+
+def _maxpool_fwd(inp, f, s, p):
+    impls = _np_impls("max_pool2d_forward", lambda: (inp.np["x"], f, s, p))
+
+    def torch_fwd(device):
+        F, t = device.torch.nn.functional, inp.t(device)
+        return lambda: F.max_pool2d(t["x"], f, s, p, return_indices=True)
+    impls["torch"] = torch_fwd
+    return impls
+
+
+def _maxpool_bwd(inp, f, s, p):
+    a = inp.np
+    impls = _np_impls("max_pool2d_backward", lambda: (a["x"], a["dy"], a["idx"], f, s, p))
+
+    def torch_bwd(device):
+        aten, t = device.torch.ops.aten, inp.t(device)
+        return lambda: aten.max_pool2d_with_indices_backward(
+            t["dy"], t["x"], [f, f], [s, s], [p, p], [1, 1], False, t["idx"])
+    impls["torch"] = torch_bwd
+    return impls
+
+
+def _avgpool_fwd(inp, f, s, p):
+    impls = _np_impls("average_pool2d_forward", lambda: (inp.np["x"], f, s, p))
+
+    def torch_fwd(device):
+        F, t = device.torch.nn.functional, inp.t(device)
+        return lambda: F.avg_pool2d(t["x"], f, s, p, count_include_pad=True)
+    impls["torch"] = torch_fwd
+    return impls
+
+
+def _avgpool_bwd(inp, f, s, p):
+    a = inp.np
+    impls = _np_impls("average_pool2d_backward", lambda: (a["x"], a["dy"], f, s, p))
+
+    def torch_bwd(device):
+        aten, t = device.torch.ops.aten, inp.t(device)
+        return lambda: aten.avg_pool2d_backward(t["dy"], t["x"], [f, f], [s, s], [p, p], False,
+                                                True, None)
+    impls["torch"] = torch_bwd
+    return impls
+
+
+def sce_rows(quick: bool) -> list[Row]:
+    rows = []
+    for i, (n, c) in enumerate(SCE_SHAPES, 1):
+        if quick:
+            n = max(8, n // 16)
+        rng = np.random.default_rng(20 + i)
+        z = rng.standard_normal((n, c), dtype=np.float32) * 3
+        t = rng.integers(0, c, n).astype(np.int64)
+        inp = _Inputs(z=z, t=t)
+        name = f"softmax_cross_entropy {n}x{c} labels"
+        rows += [
+            Row(f"sce{i}.fwd", name + " fwd", "loss", "fwd", "GB/s", z.nbytes + t.nbytes,
+                _sce_fwd(inp)),
+            Row(f"sce{i}.bwd", name + " bwd", "loss", "bwd", "GB/s", 2 * z.nbytes + t.nbytes,
+                _sce_bwd(inp)),
+        ]
+    return rows
+
+
+def _sce_fwd(inp):
+    impls = _np_impls("softmax_cross_entropy_forward", lambda: (inp.np["z"], inp.np["t"]))
+
+    def torch_fwd(device):
+        F, t = device.torch.nn.functional, inp.t(device)
+        return lambda: F.cross_entropy(t["z"], t["t"])
+    impls["torch"] = torch_fwd
+    return impls
+
+
+def _sce_bwd(inp):
+    impls = _np_impls("softmax_cross_entropy_backward", lambda: (inp.np["z"], inp.np["t"]))
+
+    def torch_bwd(device):
+        # What autograd runs for cross_entropy's backward: nll_loss's, then log_softmax's (the
+        # forward's log-softmax is saved, as autograd would have it).
+        torch, t = device.torch, inp.t(device)
+        aten = torch.ops.aten
+        ls = torch.log_softmax(t["z"], 1)
+        one = torch.ones((), dtype=ls.dtype, device=ls.device)
+        total = torch.tensor(float(ls.shape[0]), dtype=ls.dtype, device=ls.device)
+
+        def run():
+            g = aten.nll_loss_backward(one, ls, t["t"], None, 1, -100, total)
+            return aten._log_softmax_backward_data(g, ls, 1, ls.dtype)
+        return run
+    impls["torch"] = torch_bwd
+    return impls
+
+
+def dense_rows(quick: bool) -> list[Row]:
+    n, fin, fout = DENSE_SHAPE
+    if quick:
+        n = _quick_n(n)
+    rng = np.random.default_rng(30)
+    w = rng.standard_normal((fin, fout), dtype=np.float32) * 0.01
+    inp = _Inputs(x=rng.standard_normal((n, fin), dtype=np.float32), w=w,
+                  wt=np.ascontiguousarray(w.T),  # PyTorch's Linear keeps (out, in)
+                  b=rng.standard_normal(fout, dtype=np.float32),
+                  dy=rng.standard_normal((n, fout), dtype=np.float32))
+    flops = 2.0 * n * fin * fout
+    name = f"dense {n}x{fin} -> {fout}"
+    a = inp.np
+    fwd = _np_impls("dense_forward", lambda: (a["x"], a["w"], a["b"]))
+    bwd = _np_impls("dense_backward", lambda: (a["x"], a["w"], a["dy"]))
+
+    def torch_fwd(device):
+        F, t = device.torch.nn.functional, inp.t(device)
+        return lambda: F.linear(t["x"], t["wt"], t["b"])
+
+    def torch_bwd(device):
+        t = inp.t(device)
+        return lambda: (t["dy"].mm(t["wt"]), t["dy"].t().mm(t["x"]), t["dy"].sum(0))
+    fwd["torch"], bwd["torch"] = torch_fwd, torch_bwd
+    return [Row("dense.fwd", name + " fwd", "dense", "fwd", "GFLOP/s", flops, fwd),
+            Row("dense.bwd", name + " bwd (dX+dW+db)", "dense", "bwd", "GFLOP/s", 2 * flops, bwd)]
+
+
+def all_rows(quick: bool) -> list[Row]:
+    return conv_rows(quick) + pool_rows(quick) + sce_rows(quick) + dense_rows(quick)
