@@ -121,11 +121,12 @@ def _run_all(x, w, b, dy, geo):
 
 
 def test_scratch_is_bounded_by_a_group_per_thread_not_the_batch():
-    # Planes of >= 512 outputs: one sample per group. Scratch = per thread one sample's columns,
-    # plus up to 8 partial weight gradients: the same for a batch of 8 and of 64.
+    # Planes of >= 512 outputs: one sample per group. Scratch = per thread one sample's columns
+    # and GEMM-layout output, plus up to 8 partial weight gradients: the same for a batch of 8
+    # and of 64.
     geo = dict(stride=1, padding=1, dilation=1)
     w = np.zeros((4, 3, 3, 3), np.float32)
-    columns, partial = 3 * 3 * 3 * 23 * 24 * 4, 4 * 27 * 4
+    columns, partial = (3 * 3 * 3 + 4) * 23 * 24 * 4, 4 * 27 * 4
     try:
         for threads in (1, 2):
             fc.set_num_threads(threads)
@@ -147,6 +148,38 @@ def test_small_planes_share_a_gemm(dtype):
     want = (ref.conv2d_forward(x, w, b, **geo), *ref.conv2d_backward(x, w, dy, **geo))
     for a, e in zip(got, want):
         assert_close(a, e, reduction=4 * 9 * 13 * 90)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", [(3, 4, 11, 9, 5, 3, 3, 1, 1, 1, True),
+                                  (13, 4, 9, 10, 6, 3, 3, 2, 1, 1, True),
+                                  (2, 3, 23, 24, 4, 3, 3, 1, 1, 1, False)])
+def test_fused_relu_matches_conv_then_relu(case, dtype):
+    x, w, b, geo = _data(case, dtype)
+    y = ops.conv2d_forward(x, w, b, relu=True, **geo)
+    assert_close(y, ref.conv2d_forward(x, w, b, relu=True, **geo), reduction=case[1] * 9)
+    assert (y >= 0).all()
+    g = rand(np.random.default_rng(3), *y.shape, dtype=dtype)
+    got = ops.conv2d_backward(x, w, g, relu_y=y, **geo)
+    # The unfused chain: relu's backward, then the convolution's.
+    masked = ops.relu_backward(g, y)
+    want = ops.conv2d_backward(x, w, masked, **geo)
+    for a, e in zip(got, want):
+        np.testing.assert_array_equal(a, e)
+
+
+def test_fused_relu_gradient_matches_finite_differences():
+    x, w, b, geo = _data((2, 3, 7, 8, 4, 3, 3, 2, 1, 1, True), np.float64)
+    g = rand(np.random.default_rng(4), *ops.conv2d_forward(x, w, b, **geo).shape)
+
+    def loss():
+        return float((ops.conv2d_forward(x, w, b, relu=True, **geo) * g).sum())
+
+    y = ops.conv2d_forward(x, w, b, relu=True, **geo)
+    dx, dw, db = ops.conv2d_backward(x, w, g, relu_y=y, **geo)
+    assert_grad(dx, numerical_grad(loss, x))
+    assert_grad(dw, numerical_grad(loss, w))
+    assert_grad(db, numerical_grad(loss, b))
 
 
 DETERMINISM_CASES = [
@@ -221,6 +254,10 @@ def _bad_calls():
         ("padding-float", lambda: fwd(x, w, padding=1.5), TypeError, "padding"),
         ("scratch-dilation", lambda: ops.conv2d_scratch_bytes(x, w, dilation=(1, 0)),
          ValueError, "dilation"),
+        ("relu-None", lambda: fwd(x, w, relu=None), TypeError, "relu"),
+        ("relu_y-shape", lambda: bwd(x, w, dy, relu_y=dy[:1]), ValueError, "relu_y"),
+        ("relu_y-dtype", lambda: bwd(x, w, dy, relu_y=dy.astype(np.float64)), TypeError,
+         "relu_y"),
     ]
 
 

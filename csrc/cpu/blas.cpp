@@ -18,6 +18,34 @@ blasint checked(index_t v) {
 
 CBLAS_TRANSPOSE op(bool t) { return t ? CblasTrans : CblasNoTrans; }
 
+// Runs once, when _C loads: from then on every OpenBLAS call stays on its calling thread.
+const bool g_single_threaded_blas = [] {
+  scipy_openblas_set_num_threads(1);
+  return true;
+}();
+
+// Tile sizes for C: halve the longer side (in multiples of 16) until there are at least 8 tiles
+// or the tiles are 64 wide, so any thread count up to 8 finds work, and tiles stay big enough
+// for OpenBLAS's kernels. A function of the shape alone.
+struct Tiles {
+  index_t tm, tn;
+};
+
+Tiles tiles_for(index_t m, index_t n) {
+  constexpr index_t kWanted = 8, kSmallest = 64;
+  auto halve = [](index_t v) { return (v / 2 + 15) / 16 * 16; };
+  index_t tm = m, tn = n;
+  while (((m + tm - 1) / tm) * ((n + tn - 1) / tn) < kWanted) {
+    if (tn >= tm && tn > kSmallest)
+      tn = halve(tn);
+    else if (tm > kSmallest)
+      tm = halve(tm);
+    else
+      break;
+  }
+  return {tm, tn};
+}
+
 }  // namespace
 
 void gemm(bool ta, bool tb, index_t m, index_t n, index_t k, float alpha, const float* a,
@@ -28,26 +56,32 @@ void gemm(bool ta, bool tb, index_t m, index_t n, index_t k, float alpha, const 
 
 void gemm(bool ta, bool tb, index_t m, index_t n, index_t k, double alpha, const double* a,
           index_t lda, const double* b, index_t ldb, double beta, double* c, index_t ldc) {
-  // OpenBLAS's threaded dgemm rounds the last bit differently with 1 and 2 threads (its sgemm does
-  // not). float64 is for gradient checks, where reproducibility beats speed: one thread.
-  SingleThreadedBlas one;
   scipy_cblas_dgemm(CblasRowMajor, op(ta), op(tb), checked(m), checked(n), checked(k), alpha, a,
                     checked(lda), b, checked(ldb), beta, c, checked(ldc));
 }
 
-SingleThreadedBlas::SingleThreadedBlas() : before_(scipy_openblas_get_num_threads()) {
-  if (before_ != 1) scipy_openblas_set_num_threads(1);
+template <typename T>
+void gemm_parallel(bool ta, bool tb, index_t m, index_t n, index_t k, T alpha, const T* a,
+                   index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  const Tiles t = tiles_for(m, n);
+  const index_t rows = (m + t.tm - 1) / t.tm, count = rows * ((n + t.tn - 1) / t.tn);
+#pragma omp parallel for schedule(dynamic, 1) if (count > 1)
+  for (index_t tile = 0; tile < count; ++tile) {
+    const index_t i0 = (tile % rows) * t.tm, j0 = (tile / rows) * t.tn;
+    const index_t tm = min_i(t.tm, m - i0), tn = min_i(t.tn, n - j0);
+    // Rows i0.. of op(A) and columns j0.. of op(B), wherever transposition put them.
+    const T* at = ta ? a + i0 : a + i0 * lda;
+    const T* bt = tb ? b + j0 * ldb : b + j0;
+    gemm(ta, tb, tm, tn, k, alpha, at, lda, bt, ldb, beta, c + i0 * ldc + j0, ldc);
+  }
 }
 
-SingleThreadedBlas::~SingleThreadedBlas() {
-  if (before_ != 1) scipy_openblas_set_num_threads(before_);
-}
+template void gemm_parallel<float>(bool, bool, index_t, index_t, index_t, float, const float*,
+                                   index_t, const float*, index_t, float, float*, index_t);
+template void gemm_parallel<double>(bool, bool, index_t, index_t, index_t, double, const double*,
+                                    index_t, const double*, index_t, double, double*, index_t);
 
-void set_num_threads(int n) {
-  omp_set_num_threads(n);
-  scipy_openblas_set_num_threads(n);
-}
-
+void set_num_threads(int n) { omp_set_num_threads(n); }
 int num_threads() { return omp_get_max_threads(); }
 int blas_num_threads() { return scipy_openblas_get_num_threads(); }
 const char* blas_config() { return scipy_openblas_get_config(); }

@@ -1,10 +1,16 @@
 // The one door to the CPU BLAS (OpenBLAS from the scipy-openblas32 wheel).
+//
+// One thread pool: OpenBLAS always runs single-threaded on the calling thread, and fastconv's
+// OpenMP threads supply the parallelism. Two pools on the same cores fight (OpenBLAS's workers
+// spin after a call while OpenMP's loops want the cores), and a GEMM whose work is split by
+// OpenBLAS rounds differently with the thread count. gemm_parallel splits C into tiles fixed by
+// the shape alone, so its result is bitwise the same on any number of threads.
 #pragma once
 #include "fastconv/common.h"
 
 namespace fastconv::cpu {
 
-// Row-major C (m x n) = alpha * op(A) (m x k) * op(B) (k x n) + beta * C.
+// Row-major C (m x n) = alpha * op(A) (m x k) * op(B) (k x n) + beta * C, on the calling thread.
 // lda/ldb/ldc are the row strides of A, B and C as stored (before op).
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha, const float* a,
           index_t lda, const float* b, index_t ldb, float beta, float* c, index_t ldc);
@@ -12,22 +18,12 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, double al
           const double* a, index_t lda, const double* b, index_t ldb, double beta, double* c,
           index_t ldc);
 
-// For an OpenMP loop whose iterations each call GEMMs: while it lives, OpenBLAS runs every call on
-// the calling thread, so the two thread pools do not fight over the cores, and each GEMM's result
-// cannot depend on how many threads there are.
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas();
-  ~SingleThreadedBlas();
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+// The same product, its tiles of C computed in parallel (call it outside a parallel region).
+template <typename T>
+void gemm_parallel(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha,
+                   const T* a, index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc);
 
- private:
-  int before_;
-};
-
-// OpenMP and OpenBLAS keep separate thread pools; fastconv sets both to the same count.
-void set_num_threads(int n);
+void set_num_threads(int n);  // OpenMP threads; OpenBLAS stays at one
 int num_threads();
 int blas_num_threads();
 const char* blas_config();

@@ -135,6 +135,24 @@ void nchw_to_gemm(T* m, const T* y, index_t nb, index_t k, index_t plane) {
   }
 }
 
+// ReLU in place: x < 0 -> 0, NaN passes (the same rule as relu_forward).
+template <typename T>
+void clamp_negative(T* v, index_t count) {
+  for (index_t i = 0; i < count; ++i) v[i] = v[i] < T(0) ? T(0) : v[i];
+}
+
+// The ReLU's gradient mask on a group's GEMM-layout dy: zero where the forward output was not > 0.
+template <typename T>
+void mask_by_nchw(T* m, const T* y, index_t nb, index_t k, index_t plane) {
+  for (index_t j = 0; j < nb; ++j) {
+    for (index_t kk = 0; kk < k; ++kk) {
+      const T* yr = y + (j * k + kk) * plane;
+      T* mr = m + kk * nb * plane + j * plane;
+      for (index_t p = 0; p < plane; ++p) mr[p] = yr[p] > T(0) ? mr[p] : T(0);
+    }
+  }
+}
+
 // Samples per GEMM: enough for about kGroupColumns GEMM columns, so that small planes (late
 // layers: 7x7 = 49 columns a sample) still make GEMMs OpenBLAS runs efficiently. It depends on the
 // shape alone: OpenBLAS computes a GEMM's last columns with other kernels, so a sample's result
@@ -152,10 +170,11 @@ index_t group_count(const Conv2dShape& s) {
 
 index_t slice_count(const Conv2dShape& s) { return min_i(kMaxSlices, group_count(s)); }
 
-// One thread's scratch: a group's columns, plus its GEMM-layout matrix when it has > 1 sample.
+// One thread's scratch, at most: a group's columns and its GEMM-layout matrix (used when the
+// group has > 1 sample, or for a ReLU-masked dy).
 std::size_t thread_scratch_elems(const Conv2dShape& s) {
-  const index_t g = conv2d_group(s), cols = g * s.out_plane();
-  return static_cast<std::size_t>(s.col_rows() * cols + (g > 1 ? s.k * cols : 0));
+  const index_t cols = conv2d_group(s) * s.out_plane();
+  return static_cast<std::size_t>((s.col_rows() + s.k) * cols);
 }
 
 }  // namespace
@@ -166,16 +185,16 @@ std::size_t conv2d_scratch_bytes(const Conv2dShape& s, std::size_t elem_bytes) {
   return (threads * thread_scratch_elems(s) + partials) * elem_bytes;
 }
 
-// Groups of samples run in parallel, one thread each, with single-threaded GEMMs: a group's
+// Groups of samples run in parallel, one thread each, with (single-threaded) GEMMs: a group's
 // columns (c*kh*kw x nb*oh*ow) stay in that core's cache between im2col and the GEMM, and a
 // sample's result is the same whichever thread computes it. Per group y_g (k x nb*oh*ow) =
 // W (k x c*kh*kw) * col_g, with the bias folded in as the GEMM's initial value (beta = 1). A
-// one-sample group's GEMM layout already is NCHW, so it writes y directly.
+// one-sample group's GEMM layout already is NCHW, so it writes y directly. With `relu` the
+// result is clamped at 0 while the group is still in cache, saving the activation a pass.
 template <typename T>
-void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s) {
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s, bool relu) {
   const index_t plane = s.out_plane(), rows = s.col_rows(), group = conv2d_group(s);
   const index_t groups = group_count(s), in_sample = s.c * s.h * s.w, out_sample = s.k * plane;
-  SingleThreadedBlas one_blas_thread;
 #pragma omp parallel
   {
     T* col = scratch<T>(kColSlot, static_cast<std::size_t>(rows * group * plane));
@@ -189,6 +208,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
       im2col(col, x + n0 * in_sample, s, nb);
       if (b) fill_bias(dst, b, s.k, cols);
       gemm(false, false, s.k, cols, rows, T(1), w, rows, col, cols, b ? T(1) : T(0), dst, cols);
+      if (relu) clamp_negative(dst, s.k * cols);
       if (nb > 1) gemm_to_nchw(yg, mat, nb, s.k, plane);
     }
   }
@@ -199,8 +219,10 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
 // dW: the groups fall into at most kMaxSlices fixed slices of the batch; one thread sums a slice
 // (dW_s += dy_g * col_g^T, group after group), then the slices are added in order. dX: per group
 // dcol_g = W^T * dy_g, written over col_g (its last use was the dW GEMM), then a gather col2im.
+// With relu_y (the output of a forward with relu), dy first passes the ReLU's gradient mask
+// (dy where relu_y > 0), group by group in cache, instead of in a separate pass.
 template <typename T>
-void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy,
+void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, const T* relu_y,
                      const Conv2dShape& s) {
   const index_t plane = s.out_plane(), rows = s.col_rows(), group = conv2d_group(s);
   const index_t groups = group_count(s), slices = slice_count(s);
@@ -211,7 +233,9 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy,
       double acc = 0.0;
       for (index_t n = 0; n < s.n; ++n) {
         const T* g = dy + (n * s.k + kk) * plane;
-        for (index_t p = 0; p < plane; ++p) acc += static_cast<double>(g[p]);
+        const T* r = relu_y ? relu_y + (n * s.k + kk) * plane : nullptr;
+        for (index_t p = 0; p < plane; ++p)
+          acc += (!r || r[p] > T(0)) ? static_cast<double>(g[p]) : 0.0;
       }
       db[kk] = static_cast<T>(acc);
     }
@@ -219,20 +243,21 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy,
   T* partial = slices > 1 ? scratch<T>(kPartialSlot, static_cast<std::size_t>(slices * wsize))
                           : dw;
   {
-    SingleThreadedBlas one_blas_thread;
 #pragma omp parallel
     {
       T* col = scratch<T>(kColSlot, static_cast<std::size_t>(rows * group * plane));
-      T* mat = group > 1 ? scratch<T>(kMatSlot, static_cast<std::size_t>(s.k * group * plane))
-                         : nullptr;
+      T* mat = group > 1 || relu_y
+                   ? scratch<T>(kMatSlot, static_cast<std::size_t>(s.k * group * plane))
+                   : nullptr;
 #pragma omp for schedule(dynamic, 1)
       for (index_t sl = 0; sl < slices; ++sl) {
         T* dw_slice = partial + sl * wsize;
         for (index_t g = sl * groups / slices; g < (sl + 1) * groups / slices; ++g) {
           const index_t n0 = g * group, nb = min_i(group, s.n - n0), cols = nb * plane;
           const T* dyg = dy + n0 * out_sample;
-          if (nb > 1) {
+          if (nb > 1 || relu_y) {
             nchw_to_gemm(mat, dyg, nb, s.k, plane);
+            if (relu_y) mask_by_nchw(mat, relu_y + n0 * out_sample, nb, s.k, plane);
             dyg = mat;
           }
           im2col(col, x + n0 * in_sample, s, nb);
@@ -257,12 +282,12 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy,
 }
 
 template void conv2d_forward<float>(float*, const float*, const float*, const float*,
-                                    const Conv2dShape&);
+                                    const Conv2dShape&, bool);
 template void conv2d_forward<double>(double*, const double*, const double*, const double*,
-                                     const Conv2dShape&);
+                                     const Conv2dShape&, bool);
 template void conv2d_backward<float>(float*, float*, float*, const float*, const float*,
-                                     const float*, const Conv2dShape&);
+                                     const float*, const float*, const Conv2dShape&);
 template void conv2d_backward<double>(double*, double*, double*, const double*, const double*,
-                                      const double*, const Conv2dShape&);
+                                      const double*, const double*, const Conv2dShape&);
 
 }  // namespace fastconv::cpu

@@ -12,14 +12,16 @@
 
 namespace fastconv::cpu {
 
-// y = conv(x, w) + b. b may be null (no bias).
+// y = conv(x, w) + b, or relu(conv(x, w) + b) with `relu`. b may be null (no bias).
 template <typename T>
-void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s);
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s,
+                    bool relu = false);
 
 // Gradients of sum(y * dy). dx and db may be null (not wanted); dw is always written.
 //   dx (n, c, h, w), dw (k, c, kh, kw), db (k); dy (n, k, oh, ow).
+// relu_y: null, or the output of conv2d_forward with relu, whose mask then applies to dy.
 template <typename T>
-void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy,
+void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, const T* relu_y,
                      const Conv2dShape& s);
 
 // The scratch bytes a call uses (all threads together).

@@ -14,15 +14,14 @@ constexpr index_t kColumnBlock = 64;
 template <typename T>
 void dense_forward(T* y, const T* x, const T* w, const T* b, index_t n, index_t in, index_t out) {
   if (b) {
-    // Serial on purpose: the fill is In times cheaper than the GEMM, and an OpenMP team that is
-    // still spinning when OpenBLAS starts its own threads slows the GEMM on a small machine.
+    // Serial: the fill is In times cheaper than the GEMM, not worth a parallel region.
     for (index_t i = 0; i < n; ++i) {
       T* yi = y + i * out;
 #pragma omp simd
       for (index_t j = 0; j < out; ++j) yi[j] = b[j];
     }
   }
-  gemm(false, false, n, out, in, T(1), x, in, w, out, b ? T(1) : T(0), y, out);
+  gemm_parallel(false, false, n, out, in, T(1), x, in, w, out, b ? T(1) : T(0), y, out);
 }
 
 template <typename T>
@@ -47,8 +46,8 @@ void sum_rows(T* db, const T* dy, index_t n, index_t out) {
 template <typename T>
 void dense_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, index_t n,
                     index_t in, index_t out) {
-  if (dx) gemm(false, true, n, in, out, T(1), dy, out, w, out, T(0), dx, in);
-  gemm(true, false, in, out, n, T(1), x, in, dy, out, T(0), dw, out);
+  if (dx) gemm_parallel(false, true, n, in, out, T(1), dy, out, w, out, T(0), dx, in);
+  gemm_parallel(true, false, in, out, n, T(1), x, in, dy, out, T(0), dw, out);
   if (db) sum_rows(db, dy, n, out);
 }
 

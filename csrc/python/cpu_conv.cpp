@@ -31,7 +31,8 @@ py::array checked_bias(py::handle b_obj, const py::array& x, const Conv2dShape& 
 }
 
 py::array conv2d_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj, Pair stride,
-                         Pair padding, Pair dilation) {
+                         Pair padding, Pair dilation, py::handle relu_obj) {
+  const bool relu = bool_arg(relu_obj, "relu");
   py::array x, w, b;
   const Conv2dShape s = checked_shape(x, w, x_obj, w_obj, stride, padding, dilation);
   const bool has_bias = !b_obj.is_none();
@@ -41,14 +42,16 @@ py::array conv2d_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj, P
     py::array y = new_output<T>({s.n, s.k, s.oh, s.ow});
     {
       py::gil_scoped_release nogil;
-      cpu::conv2d_forward(ptr<T>(y), cptr<T>(x), cptr<T>(w), has_bias ? cptr<T>(b) : nullptr, s);
+      cpu::conv2d_forward(ptr<T>(y), cptr<T>(x), cptr<T>(w), has_bias ? cptr<T>(b) : nullptr, s,
+                          relu);
     }
     return y;
   });
 }
 
 py::tuple conv2d_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj, Pair stride,
-                          Pair padding, Pair dilation, bool need_dx, bool need_db) {
+                          Pair padding, Pair dilation, bool need_dx, bool need_db,
+                          py::handle relu_y_obj) {
   py::array x, w;
   const Conv2dShape s = checked_shape(x, w, x_obj, w_obj, stride, padding, dilation);
   auto dy = float_array(dy_obj, "dy", 4, "(N, K, OH, OW)");
@@ -60,8 +63,16 @@ py::tuple conv2d_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
                             std::to_string(s.k) + ", " + std::to_string(s.oh) + ", " +
                             std::to_string(s.ow) + "); got " + shape_str(dy));
   }
+  py::array relu_y;  // a default py::array is an empty array, not null: test relu_y_obj instead
+  const bool fused_relu = !relu_y_obj.is_none();
+  if (fused_relu) {
+    relu_y = float_array(relu_y_obj, "relu_y", 4, "(N, K, OH, OW)");
+    check_same_dtype(relu_y, "relu_y", dy, "dy");
+    check_shape_like(relu_y, "relu_y", dy, "dy");
+  }
   return with_float(dtype_of(x), [&](auto t) -> py::tuple {
     using T = decltype(t);
+    const T* relu_y_p = fused_relu ? cptr<T>(relu_y) : nullptr;
     py::array dw = new_output<T>(shape_of(w));
     py::array dx, db;
     if (need_dx) dx = new_output<T>(shape_of(x));
@@ -70,7 +81,8 @@ py::tuple conv2d_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
     T* db_p = need_db ? ptr<T>(db) : nullptr;
     {
       py::gil_scoped_release nogil;
-      cpu::conv2d_backward(dx_p, ptr<T>(dw), db_p, cptr<T>(x), cptr<T>(w), cptr<T>(dy), s);
+      cpu::conv2d_backward(dx_p, ptr<T>(dw), db_p, cptr<T>(x), cptr<T>(w), cptr<T>(dy), relu_y_p,
+                           s);
     }
     return py::make_tuple(need_dx ? py::object(dx) : py::none(), dw,
                           need_db ? py::object(db) : py::none());
@@ -88,10 +100,10 @@ std::size_t conv2d_scratch_bytes(py::handle x_obj, py::handle w_obj, Pair stride
 
 void bind_conv(py::module_& m) {
   m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("w"), py::arg("b"),
-        py::arg("stride"), py::arg("padding"), py::arg("dilation"));
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("relu"));
   m.def("conv2d_backward", &conv2d_backward, py::arg("x"), py::arg("w"), py::arg("dy"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("need_dx"),
-        py::arg("need_db"));
+        py::arg("need_db"), py::arg("relu_y"));
   m.def("conv2d_scratch_bytes", &conv2d_scratch_bytes, py::arg("x"), py::arg("w"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"));
 }

@@ -35,18 +35,20 @@ def _grad(g: np.ndarray, like: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(g, dtype=like.dtype)
 
 
-def conv2d(x, w, b=None, stride=1, padding=0, dilation=1) -> Node:
-    """Cross-correlation of x (N, C, H, W) with w (K, C, kh, kw), plus bias b (1, K, 1, 1)."""
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, relu=False) -> Node:
+    """Cross-correlation of x (N, C, H, W) with w (K, C, kh, kw), plus bias b (1, K, 1, 1).
+    relu=True gives relu(conv2d(...)) in one fused kernel, forward and backward."""
     xn, wn = as_node(x), as_node(w)
     bn = None if b is None else as_node(b)
     wv = _value(wn)
     xv = _value(xn, wv.dtype)
     bv = None if bn is None else _value(bn, wv.dtype)
-    y = ops.conv2d_forward(xv, wv, bv, stride, padding, dilation)
+    y = ops.conv2d_forward(xv, wv, bv, stride, padding, dilation, relu=relu)
 
     def backward(g):
         dx, dw, db = ops.conv2d_backward(xv, wv, _grad(g, y), stride, padding, dilation,
-                                         need_dx=xn._tracked, need_db=bn is not None)
+                                         need_dx=xn._tracked, need_db=bn is not None,
+                                         relu_y=y if relu else None)
         return (dx, dw) if bn is None else (dx, dw, db.reshape(bn.shape))
 
     return record(y, (xn, wn) if bn is None else (xn, wn, bn), backward)

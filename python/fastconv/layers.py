@@ -121,13 +121,13 @@ class Conv2d(_Weighted):
         self._padding, self._stride = pair(padding, "padding"), pair(stride, "stride")
         self._dilation = pair(dilation, "dilation")
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
         if "w" not in self.params:
             c = np.shape(x)[1]
             self._create((self._channel, c, *self._filter), (1, self._channel, 1, 1),
                          _param_dtype(x))
         return F.conv2d(x, self._param("w"), self._bias(), self._stride, self._padding,
-                        self._dilation)
+                        self._dilation, relu=relu)
 
 
 class Dense(_Weighted):
@@ -215,8 +215,17 @@ class Sequential(Layer):
         return self._layers
 
     def forward(self, x):
-        for layer in self._layers:
-            x = layer(x)
+        i, layers = 0, self._layers
+        while i < len(layers):
+            if (isinstance(layers[i], Conv2d) and i + 1 < len(layers)
+                    and type(layers[i + 1]) is Relu):
+                # Conv2d then Relu: one fused kernel each way instead of an extra pass over the
+                # activation (same values; the Relu layer's own forward is skipped).
+                x = layers[i].forward(x, relu=True)
+                i += 2
+            else:
+                x = layers[i](x)
+                i += 1
         return x
 
     def _named_parameters(self):

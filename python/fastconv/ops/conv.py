@@ -16,20 +16,28 @@ __all__ = [
 ]
 
 
-def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
-    """y[n, k] = sum_c x[n, c] (*) w[k, c] + b[k]; y has shape (N, K, OH, OW)."""
+def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, relu=False):
+    """y[n, k] = sum_c x[n, c] (*) w[k, c] + b[k]; y has shape (N, K, OH, OW).
+
+    relu=True returns max(y, 0), fused: the ReLU runs on each group of samples while it is in
+    cache instead of as a separate pass over the activation."""
     return backend(x).conv2d_forward(x, w, b, pair(stride, "stride"), pair(padding, "padding"),
-                                      pair(dilation, "dilation"))
+                                      pair(dilation, "dilation"), relu)
 
 
-def conv2d_backward(x, w, dy, stride=1, padding=0, dilation=1, need_dx=True, need_db=True):
+def conv2d_backward(x, w, dy, stride=1, padding=0, dilation=1, need_dx=True, need_db=True,
+                    relu_y=None):
     """Gradients of sum(y * dy): (dx or None, dw, db or None); dx like x, dw like w, db (K,).
+
+    relu_y: the output of conv2d_forward(..., relu=True); dy is then the gradient with respect to
+    that output, and the ReLU's mask (relu_y > 0) is applied inside the kernel.
 
     Deterministic: reruns are bitwise equal, and results are bitwise independent of the thread
     count.
     """
     return backend(x).conv2d_backward(x, w, dy, pair(stride, "stride"), pair(padding, "padding"),
-                                      pair(dilation, "dilation"), bool(need_dx), bool(need_db))
+                                      pair(dilation, "dilation"), bool(need_dx), bool(need_db),
+                                      relu_y)
 
 
 def conv2d_scratch_bytes(x, w, stride=1, padding=0, dilation=1) -> int:

@@ -27,7 +27,7 @@ def _tap(ki, kj, sh, sw, dh, dw, oh, ow):
             slice(kj * dw, kj * dw + sw * (ow - 1) + 1, sw))
 
 
-def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
+def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, relu=False):
     sh, sw, ph, pw, dh, dw, oh, ow = _geometry(x, w, stride, padding, dilation)
     k, _, kh, kw = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -38,10 +38,13 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
             y += np.einsum("nchw,kc->nkhw", patch, w[:, :, ki, kj])
     if b is not None:
         y += np.reshape(b, (1, k, 1, 1))
-    return y
+    return np.where(y < 0, np.zeros_like(y), y) if relu else y
 
 
-def conv2d_backward(x, w, dy, stride=1, padding=0, dilation=1, need_dx=True, need_db=True):
+def conv2d_backward(x, w, dy, stride=1, padding=0, dilation=1, need_dx=True, need_db=True,
+                    relu_y=None):
+    if relu_y is not None:  # the fused ReLU's gradient: dy only where its output was positive
+        dy = np.where(relu_y > 0, dy, np.zeros_like(dy))
     sh, sw, ph, pw, dh, dw, oh, ow = _geometry(x, w, stride, padding, dilation)
     _, _, kh, kw = w.shape
     n, c, h, wd = x.shape
