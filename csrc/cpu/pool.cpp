@@ -113,20 +113,29 @@ void max_plane(T* yp, index_t* ap, const T* xp, const Pool2dShape& s, const Axis
   }
 }
 
-// Each input of a whole 2x2 window is read by that window alone; the rest are read by none.
+// Each input of a whole 2x2 window is read by that window alone; the rest are read by none. So
+// each window writes its four inputs (the gradient at its argmax, zeros elsewhere), with the
+// argmax turned into an offset inside the window instead of compared against every input.
 template <typename T>
 void max_back_plane_2x2(T* dxp, const T* dyp, const index_t* ap, const Pool2dShape& s) {
   const index_t W = s.w;
-  for (index_t ih = 0; ih < s.h; ++ih) {
-    T* row = dxp + ih * W;
-    index_t iw = 0;
-    if (ih < 2 * s.oh) {
-      const index_t* arow = ap + (ih / 2) * s.ow;
-      const T* grow = dyp + (ih / 2) * s.ow;
-      for (; iw < 2 * s.ow; ++iw) row[iw] = arow[iw / 2] == ih * W + iw ? grow[iw / 2] : T(0);
+  for (index_t oi = 0; oi < s.oh; ++oi) {
+    T* r0 = dxp + 2 * oi * W;
+    T* r1 = r0 + W;
+    const index_t* arow = ap + oi * s.ow;
+    const T* grow = dyp + oi * s.ow;
+    for (index_t oj = 0; oj < s.ow; ++oj) {
+      const index_t at = arow[oj] - (2 * oi * W + 2 * oj);  // 0, 1, W or W + 1
+      const T g = grow[oj];
+      r0[2 * oj] = at == 0 ? g : T(0);
+      r0[2 * oj + 1] = at == 1 ? g : T(0);
+      r1[2 * oj] = at == W ? g : T(0);
+      r1[2 * oj + 1] = at == W + 1 ? g : T(0);
     }
-    for (; iw < W; ++iw) row[iw] = T(0);
+    for (index_t iw = 2 * s.ow; iw < W; ++iw) r0[iw] = r1[iw] = T(0);  // an odd last column
   }
+  for (index_t ih = 2 * s.oh; ih < s.h; ++ih)  // an odd last row
+    for (index_t iw = 0; iw < W; ++iw) dxp[ih * W + iw] = T(0);
 }
 
 // Output rows outer, input columns inner, accumulating in the dx row: each element still sums
