@@ -1,5 +1,9 @@
 #include "cpu/conv2d.h"
 
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
 #include "cpu/blas.h"
 #include "cpu/workspace.h"
 
@@ -141,16 +145,57 @@ void clamp_negative(T* v, index_t count) {
   for (index_t i = 0; i < count; ++i) v[i] = v[i] < T(0) ? T(0) : v[i];
 }
 
-// The ReLU's gradient mask on a group's GEMM-layout dy: zero where the forward output was not > 0.
+// v where y > 0, else +0, without a branch: ReLU masks are half zeros in no pattern, which a
+// branch mispredicts every other element. The comparison becomes an all-ones/all-zeros mask.
 template <typename T>
-void mask_by_nchw(T* m, const T* y, index_t nb, index_t k, index_t plane) {
+inline T keep_if_positive(T y, T v) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  Bits b;
+  std::memcpy(&b, &v, sizeof b);
+  b &= Bits(0) - Bits(y > T(0));
+  std::memcpy(&v, &b, sizeof b);
+  return v;
+}
+
+// A group's dy in GEMM layout, through the ReLU's gradient mask when relu_y is given (zero where
+// the forward output was not > 0): one pass, while the group is in cache.
+template <typename T>
+void dy_to_gemm(T* m, const T* dy, const T* relu_y, index_t nb, index_t k, index_t plane) {
+  if (!relu_y) return nchw_to_gemm(m, dy, nb, k, plane);
   for (index_t j = 0; j < nb; ++j) {
     for (index_t kk = 0; kk < k; ++kk) {
-      const T* yr = y + (j * k + kk) * plane;
-      T* mr = m + kk * nb * plane + j * plane;
-      for (index_t p = 0; p < plane; ++p) mr[p] = yr[p] > T(0) ? mr[p] : T(0);
+      const T* src = dy + (j * k + kk) * plane;
+      const T* yr = relu_y + (j * k + kk) * plane;
+      T* dst = m + kk * nb * plane + j * plane;
+      for (index_t p = 0; p < plane; ++p) dst[p] = keep_if_positive(yr[p], src[p]);
     }
   }
+}
+
+// Bias gradients sum n*oh*ow terms in double, in kLanes interleaved partial sums (so the adds
+// can overlap and vectorise) that are combined in a fixed order: deterministic on any thread
+// count. With `mask`, a term counts only where the fused ReLU's output was > 0.
+constexpr index_t kLanes = 8;
+
+template <typename T>
+void add_lanes(double* acc, const T* v, const T* mask, index_t count) {
+  index_t p = 0;
+  if (mask) {
+    for (; p + kLanes <= count; p += kLanes)
+      for (index_t l = 0; l < kLanes; ++l)
+        acc[l] += static_cast<double>(keep_if_positive(mask[p + l], v[p + l]));
+    for (; p < count; ++p) acc[p % kLanes] += static_cast<double>(keep_if_positive(mask[p], v[p]));
+  } else {
+    for (; p + kLanes <= count; p += kLanes)
+      for (index_t l = 0; l < kLanes; ++l) acc[l] += static_cast<double>(v[p + l]);
+    for (; p < count; ++p) acc[p % kLanes] += static_cast<double>(v[p]);
+  }
+}
+
+inline double combine_lanes(const double* acc) {
+  double total = 0.0;
+  for (index_t l = 0; l < kLanes; ++l) total += acc[l];
+  return total;
 }
 
 // Samples per GEMM: enough for about kGroupColumns GEMM columns, so that small planes (late
@@ -214,8 +259,8 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
   }
 }
 
-// db: one sum per output channel over (n, oh, ow), in that fixed order, in double (a float sum of
-// n*oh*ow terms would lose digits); parallel over channels only.
+// db: one sum per output channel over (n, oh, ow) in double (a float sum of n*oh*ow terms would
+// lose digits), in fixed lanes; parallel over channels only.
 // dW: the groups fall into at most kMaxSlices fixed slices of the batch; one thread sums a slice
 // (dW_s += dy_g * col_g^T, group after group), then the slices are added in order. dX: per group
 // dcol_g = W^T * dy_g, written over col_g (its last use was the dW GEMM), then a gather col2im.
@@ -230,14 +275,15 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, c
   if (db) {
 #pragma omp parallel for schedule(static)
     for (index_t kk = 0; kk < s.k; ++kk) {
-      double acc = 0.0;
+      double acc[kLanes] = {};
       for (index_t n = 0; n < s.n; ++n) {
-        const T* g = dy + (n * s.k + kk) * plane;
-        const T* r = relu_y ? relu_y + (n * s.k + kk) * plane : nullptr;
-        for (index_t p = 0; p < plane; ++p)
-          acc += (!r || r[p] > T(0)) ? static_cast<double>(g[p]) : 0.0;
+        const index_t at = (n * s.k + kk) * plane;
+        if (relu_y)
+          add_lanes(acc, dy + at, relu_y + at, plane);
+        else
+          add_lanes(acc, dy + at, static_cast<const T*>(nullptr), plane);
       }
-      db[kk] = static_cast<T>(acc);
+      db[kk] = static_cast<T>(combine_lanes(acc));
     }
   }
   T* partial = slices > 1 ? scratch<T>(kPartialSlot, static_cast<std::size_t>(slices * wsize))
@@ -256,8 +302,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, c
           const index_t n0 = g * group, nb = min_i(group, s.n - n0), cols = nb * plane;
           const T* dyg = dy + n0 * out_sample;
           if (nb > 1 || relu_y) {
-            nchw_to_gemm(mat, dyg, nb, s.k, plane);
-            if (relu_y) mask_by_nchw(mat, relu_y + n0 * out_sample, nb, s.k, plane);
+            dy_to_gemm(mat, dyg, relu_y ? relu_y + n0 * out_sample : nullptr, nb, s.k, plane);
             dyg = mat;
           }
           im2col(col, x + n0 * in_sample, s, nb);
