@@ -1,0 +1,60 @@
+// A GPU array: shape, dtype and device memory from the caching allocator. This is the only array
+// type the CUDA bindings take and return; kernels below them see raw pointers, as on the CPU.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "fastconv/common.h"
+
+namespace fastconv::cuda {
+
+enum class DType : std::uint8_t { f32, f64, i64 };
+
+std::size_t dtype_size(DType dt);
+const char* dtype_name(DType dt);  // numpy's names: "float32", "float64", "int64"
+
+class DeviceArray {
+ public:
+  // Uninitialised device memory of the given shape (from the caching allocator, on stream()).
+  DeviceArray(std::vector<index_t> shape, DType dtype);
+
+  const std::vector<index_t>& shape() const { return shape_; }
+  index_t dim(int axis) const { return shape_[static_cast<std::size_t>(axis)]; }
+  int ndim() const { return static_cast<int>(shape_.size()); }
+  index_t size() const;  // number of elements
+  std::size_t nbytes() const { return static_cast<std::size_t>(size()) * dtype_size(dtype_); }
+  DType dtype() const { return dtype_; }
+
+  void* raw() const { return storage_.get(); }
+  template <typename T>
+  T* data() const {
+    return static_cast<T*>(storage_.get());
+  }
+
+  // The same memory seen with another shape of equal size (no copy).
+  DeviceArray reshaped(std::vector<index_t> shape) const;
+
+  // Host <-> device on stream(), synchronous for the host side (the host buffer is usable after).
+  void copy_from_host(const void* src, std::size_t nbytes);
+  void copy_to_host(void* dst, std::size_t nbytes) const;
+
+  // Wrap memory owned elsewhere (DLPack / __cuda_array_interface__ imports): `keep` holds the
+  // owner alive for as long as any DeviceArray views the memory.
+  static DeviceArray borrow(void* ptr, std::vector<index_t> shape, DType dtype,
+                            std::shared_ptr<void> keep);
+
+ private:
+  DeviceArray() = default;
+  std::vector<index_t> shape_;
+  DType dtype_ = DType::f32;
+  std::shared_ptr<void> storage_;  // frees to the caching allocator (or releases the owner)
+};
+
+// The one stream every fastconv launch and copy goes on (created on first use).
+cudaStream_t stream();
+
+}  // namespace fastconv::cuda
