@@ -422,6 +422,22 @@ py::dict stats_dict() {
   return out;
 }
 
+// Test hook for cuda::gemm's row-major convention: c = alpha * op(a) @ op(b) + beta * c, in place.
+void gemm_hook(bool trans_a, bool trans_b, float alpha, const DeviceArray& a, const DeviceArray& b,
+               float beta, DeviceArray& c) {
+  const DeviceArray* args[] = {&a, &b, &c};
+  const char* names[] = {"a", "b", "c"};
+  for (int i = 0; i < 3; ++i)
+    if (args[i]->dtype() != CDType::f32 || args[i]->ndim() != 2)
+      throw py::type_error(std::string(names[i]) + " must be a 2-d float32 DeviceArray");
+  const index_t m = trans_a ? a.dim(1) : a.dim(0), k = trans_a ? a.dim(0) : a.dim(1);
+  const index_t kb = trans_b ? b.dim(1) : b.dim(0), n = trans_b ? b.dim(0) : b.dim(1);
+  if (kb != k) throw py::value_error("b's inner size must equal a's");
+  if (c.dim(0) != m || c.dim(1) != n) throw py::value_error("c must be (m, n)");
+  cuda::gemm(trans_a, trans_b, m, n, k, alpha, a.data<float>(), a.dim(1), b.data<float>(),
+             b.dim(1), beta, c.data<float>(), c.dim(1));
+}
+
 }  // namespace
 
 void bind_device_array(py::module_& m) {
@@ -479,6 +495,9 @@ void bind_device_array(py::module_& m) {
   m.def("set_tf32", [](py::handle on) { cuda::set_tf32(bool_arg(on, "on")); }, py::arg("on"),
         "Use TF32 tensor cores in float32 GEMMs (sm_80+). Needs no device.");
   m.def("tf32", &cuda::tf32);
+  m.def("_gemm", &gemm_hook, py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"),
+        py::arg("a"), py::arg("b"), py::arg("beta"), py::arg("c"),
+        "Test hook: c = alpha * op(a) @ op(b) + beta * c through cuda::gemm (row-major).");
   m.def("stream_handle", [] { return handle_of(cuda::stream()); },
         "The integer handle of the one stream fastconv queues all its work on.");
 }
