@@ -22,8 +22,8 @@ SHAPES = [(), (0,), (1,), (7,), (3, 5), (2, 0, 3), (2, 3, 4, 5), (16, 32, 28, 28
 def host(shape, dtype, seed=0):
     rng = np.random.default_rng(seed)
     if np.dtype(dtype).kind == "i":
-        return rng.integers(-(2**40), 2**40, size=shape, dtype=np.int64)
-    return rng.standard_normal(shape).astype(dtype)
+        return np.asarray(rng.integers(-(2**40), 2**40, size=shape, dtype=np.int64))
+    return np.asarray(rng.standard_normal(shape), dtype=dtype)  # an array even for shape ()
 
 
 def capsule_name(cap):
@@ -321,8 +321,9 @@ def test_dlpack_round_trip_with_torch(dtype):
     back = CUDA.from_dlpack(t)
     assert back.ptr == d.ptr and back.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(back.to_numpy(), x)
-    # torch's writes show through fastconv's view of the same memory.
+    # torch's writes show through fastconv's view of the same memory (once torch's stream is done).
     t.add_(1)
+    torch.cuda.synchronize()
     np.testing.assert_array_equal(d.to_numpy(), x + 1)
     # __cuda_array_interface__ too
     u = torch.as_tensor(d, device="cuda")
@@ -335,7 +336,7 @@ def test_from_dlpack_shares_torch_memory_and_keeps_it_alive():
     t = torch.arange(12, dtype=torch.float32, device="cuda").reshape(3, 4)
     a = CUDA.from_dlpack(t)
     assert a.shape == (3, 4) and a.dtype == np.float32 and a.ptr == t.data_ptr()
-    t.mul_(2)  # on torch's stream; to_numpy runs on ours, so this also checks the ordering
+    t.mul_(2)  # on torch's stream; to_numpy runs on ours, hence the synchronize
     torch.cuda.synchronize()
     np.testing.assert_array_equal(a.to_numpy(), np.arange(12, dtype=np.float32).reshape(3, 4) * 2)
     a.fill(-1.0)  # written through fastconv, read through torch

@@ -180,10 +180,30 @@ py::dict cuda_array_interface(const DeviceArray& d) {
 
 // What a capsule we hand out owns: a DeviceArray (its share of the storage) and the shape and
 // strides arrays the DLTensor points into.
+//
+// When the consumer releases it, the block may go back to our cache and be reused by work on our
+// stream while the consumer's last kernels on its own stream still read it. Where the consumer
+// named the legacy or per-thread default stream (handles that are always valid; torch's default),
+// the release makes our stream wait for everything queued there so far. A consumer on a stream of
+// its own must synchronise before it drops the tensor (the stream may be gone by then).
 struct ExportCtx {
   DeviceArray array;
   std::vector<std::int64_t> shape;
   std::vector<std::int64_t> strides;
+  cudaStream_t consumer = nullptr;
+  bool fence_on_release = false;
+
+  explicit ExportCtx(DeviceArray a) : array(std::move(a)) {}
+  ~ExportCtx() {
+    if (!fence_on_release || array.nbytes() == 0) return;
+    // Best effort, never throwing: at process exit the runtime may already be gone.
+    cudaEvent_t ev = nullptr;
+    if (cudaEventCreateWithFlags(&ev, cudaEventDisableTiming) == cudaSuccess) {
+      if (cudaEventRecord(ev, consumer) == cudaSuccess) cudaStreamWaitEvent(cuda::stream(), ev, 0);
+      cudaEventDestroy(ev);
+    }
+    cudaGetLastError();
+  }
 };
 
 dl::DLDataType dl_dtype(CDType dt) {
@@ -218,18 +238,25 @@ void capsule_destructor(PyObject* capsule, const char* name) {
   if (m && m->deleter) m->deleter(m);
 }
 
+// The DLPack `stream` argument: the consumer's stream, or nullopt-like {false} for -1 (no sync).
+struct ConsumerStream {
+  bool sync;
+  cudaStream_t stream;
+};
+
+ConsumerStream consumer_stream(py::handle stream_obj) {
+  if (stream_obj.is_none()) return {true, cudaStreamLegacy};  // the spec: the legacy default
+  const auto v = index_arg(stream_obj, "stream");
+  if (v == -1) return {false, nullptr};  // the consumer asks for no synchronisation
+  if (v == 0)
+    throw py::value_error("stream 0 is ambiguous for CUDA; use 1 (legacy default) or 2 (per-thread)");
+  if (v == 1) return {true, cudaStreamLegacy};
+  if (v == 2) return {true, cudaStreamPerThread};
+  return {true, reinterpret_cast<cudaStream_t>(v)};
+}
+
 // Makes work queued so far on our stream visible to `consumer` (the DLPack stream protocol).
-void order_for_consumer(py::handle stream_obj) {
-  cudaStream_t consumer = nullptr;
-  if (stream_obj.is_none()) {
-    consumer = cudaStreamLegacy;  // the spec: None means the legacy default stream
-  } else {
-    const auto v = index_arg(stream_obj, "stream");
-    if (v == -1) return;  // the consumer asks for no synchronisation
-    if (v == 0) throw py::value_error("stream 0 is ambiguous for CUDA; use 1 (legacy default) or 2 (per-thread)");
-    consumer = v == 1 ? cudaStreamLegacy : v == 2 ? cudaStreamPerThread
-                                                  : reinterpret_cast<cudaStream_t>(v);
-  }
+void order_for_consumer(cudaStream_t consumer) {
   cudaStream_t ours = cuda::stream();
   if (consumer == ours) return;
   cudaEvent_t ev = nullptr;
@@ -251,15 +278,19 @@ py::object dlpack_export(const DeviceArray& d, py::handle stream_obj, py::handle
       throw py::buffer_error("DeviceArray lives on CUDA device " + std::to_string(device) +
                              "; it cannot be exported to dl_device " + py::repr(dl_device).cast<std::string>());
   }
-  if (d.nbytes() > 0) order_for_consumer(stream_obj);
+  const ConsumerStream consumer = consumer_stream(stream_obj);
+  if (consumer.sync && d.nbytes() > 0) order_for_consumer(consumer.stream);
   bool versioned = false;
   if (!max_version.is_none()) {
     auto mv = py::reinterpret_borrow<py::tuple>(max_version);
     versioned = mv.size() >= 1 && mv[0].cast<int>() >= 1;
   }
 
-  auto ctx = std::make_unique<ExportCtx>(ExportCtx{d, {}, {}});
+  auto ctx = std::make_unique<ExportCtx>(d);
   ctx->shape.assign(d.shape().begin(), d.shape().end());
+  ctx->consumer = consumer.stream;
+  ctx->fence_on_release = consumer.sync && (consumer.stream == cudaStreamLegacy ||
+                                            consumer.stream == cudaStreamPerThread);
   if (versioned) {
     auto m = std::make_unique<dl::DLManagedTensorVersioned>();
     m->version = {1, 0};

@@ -30,7 +30,8 @@ def to_device(array):
         return array
     if not cuda_available():
         raise RuntimeError(f"to_device needs a usable CUDA GPU: {cuda_status()}")
-    return _native.CUDA.from_numpy(np.ascontiguousarray(array))
+    # np.asarray(order="C"), unlike np.ascontiguousarray, keeps 0-d arrays 0-d.
+    return _native.CUDA.from_numpy(np.asarray(array, order="C"))
 
 
 def to_host(x) -> np.ndarray:
