@@ -125,6 +125,8 @@ def test_argument_errors_name_the_argument():
         CUDA.empty("12")
     with pytest.raises(TypeError, match="shape must be an int or a sequence of ints"):
         CUDA.empty((2, 1.5))
+    with pytest.raises(ValueError, match="shape .* has too many elements"):
+        CUDA.empty((2**40, 2**40))
     with pytest.raises(TypeError, match="on must be a bool"):
         CUDA.set_tf32(None)
     with pytest.raises(TypeError, match="obj must support DLPack"):

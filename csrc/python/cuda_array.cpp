@@ -102,8 +102,9 @@ std::vector<index_t> shape_arg(py::handle obj, const char* name, index_t infer_t
     } else if (shape[i] < 0) {
       throw py::value_error(std::string(name) + " must hold non-negative sizes, got " +
                             py::repr(obj).cast<std::string>());
-    } else {
-      known *= shape[i];
+    } else if (__builtin_mul_overflow(known, shape[i], &known) || known > (index_t(1) << 58)) {
+      throw py::value_error(std::string(name) + " " + py::repr(obj).cast<std::string>() +
+                            " has too many elements");
     }
   }
   if (inferred >= 0) {
@@ -273,7 +274,7 @@ py::object dlpack_export(const DeviceArray& d, py::handle stream_obj, py::handle
   if (!copy.is_none() && bool_arg(copy, "copy"))
     throw py::buffer_error("DeviceArray.__dlpack__ cannot export a copy (copy=True)");
   if (!dl_device.is_none()) {
-    auto dev = py::reinterpret_borrow<py::tuple>(dl_device);
+    py::tuple dev(py::reinterpret_borrow<py::object>(dl_device));  // any sequence
     if (dev.size() != 2 || dev[0].cast<int>() != dl::kDLCUDA || dev[1].cast<int>() != device)
       throw py::buffer_error("DeviceArray lives on CUDA device " + std::to_string(device) +
                              "; it cannot be exported to dl_device " + py::repr(dl_device).cast<std::string>());
@@ -282,7 +283,7 @@ py::object dlpack_export(const DeviceArray& d, py::handle stream_obj, py::handle
   if (consumer.sync && d.nbytes() > 0) order_for_consumer(consumer.stream);
   bool versioned = false;
   if (!max_version.is_none()) {
-    auto mv = py::reinterpret_borrow<py::tuple>(max_version);
+    py::tuple mv(py::reinterpret_borrow<py::object>(max_version));
     versioned = mv.size() >= 1 && mv[0].cast<int>() >= 1;
   }
 
