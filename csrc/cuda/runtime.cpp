@@ -29,39 +29,6 @@ DeviceCount device_count() {
   return {n, ""};
 }
 
-DeviceBuffer::DeviceBuffer(std::size_t nbytes) : nbytes_(nbytes) {
-  FC_CUDA_CHECK(cudaMalloc(&ptr_, nbytes == 0 ? 1 : nbytes));
-}
-
-DeviceBuffer::~DeviceBuffer() {
-  if (ptr_) cudaFree(ptr_);  // no throw from a destructor; a failing free leaks at worst
-}
-
-void DeviceBuffer::copy_from_host(const void* src, std::size_t nbytes) {
-  if (nbytes > nbytes_) throw std::length_error("copy larger than the device buffer");
-  FC_CUDA_CHECK(cudaMemcpy(ptr_, src, nbytes, cudaMemcpyHostToDevice));
-}
-
-void DeviceBuffer::copy_to_host(void* dst, std::size_t nbytes) const {
-  if (nbytes > nbytes_) throw std::length_error("copy larger than the device buffer");
-  FC_CUDA_CHECK(cudaMemcpy(dst, ptr_, nbytes, cudaMemcpyDeviceToHost));
-}
-
-void DeviceBuffer::fill_float(float value) {
-  launch_fill(static_cast<float*>(ptr_), nbytes_ / sizeof(float), value, nullptr);
-  FC_CUDA_CHECK(cudaGetLastError());
-  FC_CUDA_CHECK(cudaDeviceSynchronize());
-}
-
-cublasHandle_t cublas_handle() {
-  static cublasHandle_t handle = [] {
-    cublasHandle_t h = nullptr;
-    FC_CUBLAS_CHECK(cublasCreate(&h));
-    return h;
-  }();
-  return handle;
-}
-
 int cublas_runtime_version() {
   // cublasGetProperty needs no device, so it answers on a machine without a driver too.
   int major = 0, minor = 0, patch = 0;

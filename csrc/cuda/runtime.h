@@ -1,5 +1,6 @@
-// The CUDA runtime and cuBLAS seen from fastconv: checked calls, device queries, device memory and
-// the cuBLAS handle. Every failure becomes a CudaError carrying the runtime's own error text.
+// The CUDA runtime and cuBLAS seen from fastconv: checked calls, device queries and the cuBLAS
+// handle (device memory: allocator.h and device_array.h). Every failure becomes a CudaError
+// carrying the runtime's own error text.
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -38,26 +39,8 @@ struct DeviceCount {
 };
 DeviceCount device_count();
 
-// Owns one device allocation. (A caching allocator replaces per-buffer cudaMalloc in a later step.)
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(std::size_t nbytes);
-  ~DeviceBuffer();
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-
-  void copy_from_host(const void* src, std::size_t nbytes);
-  void copy_to_host(void* dst, std::size_t nbytes) const;
-  void fill_float(float value);  // a tiny kernel: proves the device code path end to end
-  void* data() const { return ptr_; }
-  std::size_t nbytes() const { return nbytes_; }
-
- private:
-  void* ptr_ = nullptr;
-  std::size_t nbytes_ = 0;
-};
-
-// One cuBLAS handle for the process, created on first use (which needs a device).
+// One cuBLAS handle for the process, created on first use (which needs a device): bound to the
+// fastconv stream, with its workspace from the caching allocator (context.h/.cpp).
 cublasHandle_t cublas_handle();
 int cublas_runtime_version();
 

@@ -1,31 +1,16 @@
-// fastconv._cuda: the GPU side. For now: device queries, device buffers with host copies, the
-// cuBLAS handle, and CUDA failures as Python exceptions. Kernels arrive in later steps.
+// fastconv._cuda: the GPU side. Here: device queries, the cuBLAS handle and CUDA failures as Python
+// exceptions; device arrays (cuda_array.cpp) and the kernels (bind_cuda_kernels) register below.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include "cuda/runtime.h"
 #include "fastconv/build_config.h"
-#include "python/checks.h"
+#include "python/cuda_bindings.h"
 
 namespace py = pybind11;
 using namespace fastconv::cuda;
 
 namespace {
-
-py::array host_array(py::handle obj, const char* name) {
-  if (!py::isinstance<py::array>(obj))
-    throw py::type_error(std::string(name) + " must be a numpy array");
-  auto a = py::reinterpret_borrow<py::array>(obj);
-  if (!(a.flags() & py::array::c_style))
-    throw py::value_error(std::string(name) + " must be C-contiguous");
-  return a;
-}
-
-void check_fits(const DeviceBuffer& b, const py::array& a, const char* name) {
-  if (static_cast<std::size_t>(a.nbytes()) > b.nbytes())
-    throw py::value_error(std::string(name) + " has " + std::to_string(a.nbytes()) +
-                          " bytes but the buffer holds " + std::to_string(b.nbytes()));
-}
 
 py::dict device_properties(int index) {
   cudaDeviceProp p{};
@@ -41,7 +26,7 @@ py::dict device_properties(int index) {
 }  // namespace
 
 PYBIND11_MODULE(_cuda, m) {
-  m.doc() = "fastconv CUDA runtime: devices, device memory, cuBLAS";
+  m.doc() = "fastconv CUDA runtime: devices, device arrays, cuBLAS, kernels";
   static py::exception<CudaError> cuda_error(m, "CudaError", PyExc_RuntimeError);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
@@ -57,7 +42,8 @@ PYBIND11_MODULE(_cuda, m) {
     return py::make_tuple(d.count > 0, d.reason);
   }, "(available, reason): the reason says why no device is usable, or is empty.");
   m.def("device_properties", &device_properties, py::arg("index") = 0);
-  m.def("synchronize", [] { FC_CUDA_CHECK(cudaDeviceSynchronize()); });
+  m.def("synchronize", [] { FC_CUDA_CHECK(cudaDeviceSynchronize()); },
+        "Wait for all queued GPU work (fastconv's stream included).");
   m.def("cublas_version", &cublas_runtime_version,
         "Version of the cuBLAS library loaded at run time, as major*10000 + minor*100 + patch.");
   m.def("cublas_init", [] { (void)cublas_handle(); },
@@ -70,26 +56,7 @@ PYBIND11_MODULE(_cuda, m) {
   m.attr("built_archs") = FASTCONV_CUDA_ARCHS;
   m.attr("built_cublas_version") = FASTCONV_CUBLAS_VERSION;
 
-  py::class_<DeviceBuffer>(m, "DeviceBuffer", "Raw device memory with host copies.")
-      .def(py::init([](py::ssize_t nbytes) {
-             fastconv::bind::check_non_negative(nbytes, "nbytes");
-             return new DeviceBuffer(static_cast<std::size_t>(nbytes));
-           }), py::arg("nbytes"))
-      .def_property_readonly("nbytes", &DeviceBuffer::nbytes)
-      .def_property_readonly("ptr", [](const DeviceBuffer& b) {
-        return reinterpret_cast<std::uintptr_t>(b.data());
-      })
-      .def("upload", [](DeviceBuffer& b, py::handle src) {
-        auto a = host_array(src, "src");
-        check_fits(b, a, "src");
-        b.copy_from_host(a.data(), a.nbytes());
-      }, py::arg("src"), "Copy a host array's bytes to the start of the buffer.")
-      .def("download", [](const DeviceBuffer& b, py::handle dst) {
-        auto a = host_array(dst, "dst");
-        if (!a.writeable()) throw py::value_error("dst must be writeable");
-        check_fits(b, a, "dst");
-        b.copy_to_host(a.mutable_data(), a.nbytes());
-      }, py::arg("dst"), "Copy the buffer's first dst.nbytes bytes into dst.")
-      .def("fill", &DeviceBuffer::fill_float, py::arg("value"),
-           "Fill the buffer with a float32 value.");
+
+  fastconv::bind::bind_device_array(m);
+  fastconv::bind::bind_cuda_kernels(m);
 }

@@ -12,7 +12,10 @@ from ._runtime import (
     is_cuda_active,
     set_cuda_active,
     set_num_threads,
+    set_tf32,
+    tf32,
 )
+from .device import is_device_array, to_device, to_host
 from .autograd import Grads, Node, Variable
 from .functional import (
     average_pool2d,

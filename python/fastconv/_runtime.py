@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import operator
 
+import numpy as np
+
 from ._native import C, CUDA, CUDA_LOAD_ERROR
 
 _cuda_status: tuple[bool, str] | None = None
@@ -79,6 +81,26 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> int:
     return C.get_num_threads()
+
+
+_tf32 = False
+
+
+def set_tf32(on: bool) -> None:
+    """TF32 tensor cores for float32 GEMMs on the GPU (sm_80 and newer): faster, ~10-bit mantissa
+    products. Off by default. The choice is stored even where no GPU is usable (it then affects
+    nothing); CPU kernels never use TF32."""
+    global _tf32
+    if not isinstance(on, (bool, np.bool_)):
+        raise TypeError(f"on must be a bool, got {type(on).__name__}")
+    _tf32 = bool(on)
+    if CUDA is not None:
+        CUDA.set_tf32(_tf32)
+
+
+def tf32() -> bool:
+    """Whether float32 GEMMs on the GPU use TF32 (see set_tf32)."""
+    return CUDA.tf32() if CUDA is not None else _tf32
 
 
 _cuda_active = False

@@ -6,7 +6,7 @@ from types import ModuleType
 
 import numpy as np
 
-from .._native import C
+from .._native import C, CUDA
 
 
 def pair(value, name: str) -> tuple[int, int]:
@@ -33,9 +33,12 @@ def pair(value, name: str) -> tuple[int, int]:
 
 
 def backend(x, name: str = "x") -> ModuleType:
-    """The kernel module for where `x` lives. Numpy arrays run on the CPU."""
+    """The kernel module for where `x` lives: numpy arrays run on the CPU (`_C`), DeviceArrays
+    on the GPU (`_cuda`, whose kernels have the same names and signatures)."""
     if isinstance(x, np.ndarray):
         return C
-    if x is None:
-        raise TypeError(f"{name} must be a numpy array, got None")
-    raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
+    # A DeviceArray exists only where _cuda loaded, so CUDA is not None whenever this matches.
+    if CUDA is not None and isinstance(x, CUDA.DeviceArray):
+        return CUDA
+    got = "None" if x is None else type(x).__name__
+    raise TypeError(f"{name} must be a numpy array or a fastconv DeviceArray, got {got}")

@@ -1,0 +1,41 @@
+// A caching device allocator: cudaMalloc only when no cached block fits, never cudaFree per step.
+//
+// A training step allocates and frees the same set of activation and gradient sizes every
+// iteration; cudaMalloc/cudaFree synchronise the device and cost tens of microseconds each, so
+// freed blocks go to a free list keyed by their rounded size and the next request of that size
+// takes one back. Sizes are rounded up to 512 B multiples up to 1 MiB and to whole MiB above,
+// so recurring requests land in the same list while a block never wastes more than 512 B (small)
+// or 1 MiB (large); a request takes only a block of exactly its rounded size (no splitting).
+//
+// Reuse without events is safe because every fastconv launch and copy runs on the one stream
+// (stream() in device_array.h): a block freed on the host after work was queued that reads it is
+// handed out again only to work queued after that, on the same stream, so the device runs the
+// two in order. Memory touched by another stream (a DLPack import) is never ours to cache.
+#pragma once
+#include <cstddef>
+
+namespace fastconv::cuda {
+
+struct AllocatorStats {
+  std::size_t bytes_in_use = 0;   // rounded sizes of blocks handed out and not yet returned
+  std::size_t bytes_cached = 0;   // rounded sizes of blocks in the free lists
+  std::size_t peak_bytes_in_use = 0;
+  std::size_t malloc_calls = 0;   // cudaMalloc calls that succeeded, ever
+  std::size_t free_calls = 0;     // cudaFree calls (empty_cache, or a retry after out-of-memory)
+  std::size_t allocations = 0;    // allocate() calls with a non-zero size, ever
+  std::size_t cache_hits = 0;     // of those, served from a free list
+};
+
+// Device memory for at least `nbytes` bytes (256-byte aligned, as cudaMalloc's). nbytes == 0 gives
+// nullptr without touching the device. On out-of-memory the cache is released and the cudaMalloc
+// retried once before the CudaError propagates.
+void* device_allocate(std::size_t nbytes);
+// Returns a block from device_allocate to its free list (nullptr is ignored). Never throws.
+void device_free(void* ptr);
+// cudaFree every cached block (blocks in use are untouched).
+void empty_cache();
+AllocatorStats allocator_stats();
+// The size a request of nbytes is rounded up to (the free list it uses).
+std::size_t allocation_size(std::size_t nbytes);
+
+}  // namespace fastconv::cuda

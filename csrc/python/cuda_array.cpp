@@ -1,0 +1,537 @@
+// fastconv._cuda.DeviceArray and the functions that make one: from numpy, empty/zeros, and the
+// zero-copy exchanges with other GPU libraries (__cuda_array_interface__ v3, DLPack both ways).
+// Also the allocator statistics and the TF32 switch.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "cuda/allocator.h"
+#include "cuda/context.h"
+#include "cuda/device_array.h"
+#include "cuda/runtime.h"
+#include "python/checks.h"
+#include "python/cuda_bindings.h"
+#include "python/dlpack.h"
+
+namespace py = pybind11;
+
+namespace fastconv::bind {
+namespace {
+
+using cuda::DeviceArray;
+using CDType = cuda::DType;
+namespace dl = fastconv::dlpack;
+
+// ---- dtypes and shapes -------------------------------------------------------------------------
+
+// Hosts with CUDA GPUs (x86-64, aarch64) are little-endian: native order is '=' or '<'.
+bool native_order(char byteorder) {
+  return byteorder == '=' || byteorder == '|' || byteorder == '<';
+}
+
+// The fastconv dtype of a numpy dtype, or a TypeError naming the argument.
+CDType cdtype_of(const py::dtype& dt, const char* name) {
+  if (native_order(dt.byteorder())) {
+    if (dt.kind() == 'f' && dt.itemsize() == 4) return CDType::f32;
+    if (dt.kind() == 'f' && dt.itemsize() == 8) return CDType::f64;
+    if (dt.kind() == 'i' && dt.itemsize() == 8) return CDType::i64;
+  }
+  throw py::type_error(std::string(name) + " must be float32, float64 or int64, got " +
+                       py::str(py::handle(reinterpret_cast<PyObject*>(dt.ptr()))).cast<std::string>());
+}
+
+CDType dtype_arg(py::handle obj, const char* name) {
+  py::dtype dt;
+  try {
+    dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(obj));
+  } catch (py::error_already_set&) {
+    throw py::type_error(std::string(name) + " must be a numpy dtype or its name, got " +
+                         py::repr(obj).cast<std::string>());
+  }
+  return cdtype_of(dt, name);
+}
+
+py::dtype numpy_dtype(CDType dt) {
+  switch (dt) {
+    case CDType::f32: return py::dtype::of<float>();
+    case CDType::f64: return py::dtype::of<double>();
+    case CDType::i64: return py::dtype::of<std::int64_t>();
+  }
+  throw std::logic_error("unknown dtype");
+}
+
+const char* typestr(CDType dt) {  // __array_interface__ spelling, little-endian (CUDA hosts are)
+  switch (dt) {
+    case CDType::f32: return "<f4";
+    case CDType::f64: return "<f8";
+    case CDType::i64: return "<i8";
+  }
+  return "";
+}
+
+index_t index_arg(py::handle obj, const char* name) {
+  if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr()))
+    throw py::type_error(std::string(name) + " must be an int or a sequence of ints, got " +
+                         type_name(obj));
+  return py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr())).cast<index_t>();
+}
+
+// An int or a sequence of ints; -1 (once) is inferred from `infer_total` when that is >= 0.
+std::vector<index_t> shape_arg(py::handle obj, const char* name, index_t infer_total = -1) {
+  std::vector<index_t> shape;
+  if (PyIndex_Check(obj.ptr()) && !PyBool_Check(obj.ptr())) {
+    shape.push_back(index_arg(obj, name));
+  } else if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj)) {
+    for (py::handle item : py::reinterpret_borrow<py::sequence>(obj))
+      shape.push_back(index_arg(item, name));
+  } else {
+    throw py::type_error(std::string(name) + " must be an int or a sequence of ints, got " +
+                         type_name(obj));
+  }
+  int inferred = -1;
+  index_t known = 1;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1 && infer_total >= 0 && inferred < 0) {
+      inferred = static_cast<int>(i);
+    } else if (shape[i] < 0) {
+      throw py::value_error(std::string(name) + " must hold non-negative sizes, got " +
+                            py::repr(obj).cast<std::string>());
+    } else if (__builtin_mul_overflow(known, shape[i], &known) || known > (index_t(1) << 58)) {
+      throw py::value_error(std::string(name) + " " + py::repr(obj).cast<std::string>() +
+                            " has too many elements");
+    }
+  }
+  if (inferred >= 0) {
+    if (known == 0 || infer_total % known != 0)
+      throw py::value_error("cannot reshape an array of " + std::to_string(infer_total) +
+                            " elements to " + py::repr(obj).cast<std::string>());
+    shape[static_cast<std::size_t>(inferred)] = infer_total / known;
+  }
+  return shape;
+}
+
+py::tuple shape_tuple(const std::vector<index_t>& shape) {
+  py::tuple t(shape.size());
+  for (std::size_t i = 0; i < shape.size(); ++i) t[i] = py::int_(shape[i]);
+  return t;
+}
+
+std::uintptr_t handle_of(cudaStream_t s) { return reinterpret_cast<std::uintptr_t>(s); }
+
+int current_device() {
+  int d = 0;
+  FC_CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+
+// ---- numpy ---------------------------------------------------------------------------------------
+
+DeviceArray from_numpy(py::handle obj) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error("array must be a numpy array, got " + type_name(obj));
+  auto a = py::reinterpret_borrow<py::array>(obj);
+  const CDType dt = cdtype_of(a.dtype(), "array");
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error("array must be C-contiguous (np.ascontiguousarray makes it so)");
+  std::vector<index_t> shape(a.shape(), a.shape() + a.ndim());
+  DeviceArray d(std::move(shape), dt);
+  {
+    py::gil_scoped_release nogil;
+    d.copy_from_host(a.data(), static_cast<std::size_t>(a.nbytes()));
+  }
+  return d;
+}
+
+py::array to_numpy(const DeviceArray& d) {
+  py::array out(numpy_dtype(d.dtype()), std::vector<py::ssize_t>(d.shape().begin(), d.shape().end()));
+  {
+    py::gil_scoped_release nogil;
+    d.copy_to_host(out.mutable_data(), d.nbytes());
+  }
+  return out;
+}
+
+DeviceArray zeros(py::handle shape, py::handle dtype) {
+  DeviceArray d(shape_arg(shape, "shape"), dtype_arg(dtype, "dtype"));
+  if (d.nbytes() > 0) FC_CUDA_CHECK(cudaMemsetAsync(d.raw(), 0, d.nbytes(), cuda::stream()));
+  return d;
+}
+
+// ---- __cuda_array_interface__ ---------------------------------------------------------------------
+
+py::dict cuda_array_interface(const DeviceArray& d) {
+  py::dict cai;
+  cai["shape"] = shape_tuple(d.shape());
+  cai["typestr"] = typestr(d.dtype());
+  cai["data"] = py::make_tuple(reinterpret_cast<std::uintptr_t>(d.raw()), false);
+  cai["strides"] = py::none();  // C-contiguous
+  cai["version"] = 3;
+  // Consumers order their reads after our queued work by synchronising with this stream.
+  cai["stream"] = handle_of(cuda::stream());
+  return cai;
+}
+
+// ---- DLPack export ----------------------------------------------------------------------------------
+
+// What a capsule we hand out owns: a DeviceArray (its share of the storage) and the shape and
+// strides arrays the DLTensor points into.
+//
+// When the consumer releases it, the block may go back to our cache and be reused by work on our
+// stream while the consumer's last kernels on its own stream still read it. Where the consumer
+// named the legacy or per-thread default stream (handles that are always valid; torch's default),
+// the release makes our stream wait for everything queued there so far. A consumer on a stream of
+// its own must synchronise before it drops the tensor (the stream may be gone by then).
+struct ExportCtx {
+  DeviceArray array;
+  std::vector<std::int64_t> shape;
+  std::vector<std::int64_t> strides;
+  cudaStream_t consumer = nullptr;
+  bool fence_on_release = false;
+
+  explicit ExportCtx(DeviceArray a) : array(std::move(a)) {}
+  ~ExportCtx() {
+    if (!fence_on_release || array.nbytes() == 0) return;
+    // Best effort, never throwing: at process exit the runtime may already be gone.
+    cudaEvent_t ev = nullptr;
+    if (cudaEventCreateWithFlags(&ev, cudaEventDisableTiming) == cudaSuccess) {
+      if (cudaEventRecord(ev, consumer) == cudaSuccess) cudaStreamWaitEvent(cuda::stream(), ev, 0);
+      cudaEventDestroy(ev);
+    }
+    cudaGetLastError();
+  }
+};
+
+dl::DLDataType dl_dtype(CDType dt) {
+  switch (dt) {
+    case CDType::f32: return {dl::kDLFloat, 32, 1};
+    case CDType::f64: return {dl::kDLFloat, 64, 1};
+    case CDType::i64: return {dl::kDLInt, 64, 1};
+  }
+  return {};
+}
+
+dl::DLTensor describe(ExportCtx& ctx, int device) {
+  const std::size_t nd = ctx.shape.size();
+  ctx.strides.assign(nd, 1);
+  for (std::size_t i = nd; i-- > 1;) ctx.strides[i - 1] = ctx.strides[i] * ctx.shape[i];
+  dl::DLTensor t{};
+  t.data = ctx.array.raw();
+  t.device = {dl::kDLCUDA, device};
+  t.ndim = static_cast<std::int32_t>(nd);
+  t.dtype = dl_dtype(ctx.array.dtype());
+  t.shape = nd ? ctx.shape.data() : nullptr;
+  t.strides = nd ? ctx.strides.data() : nullptr;
+  t.byte_offset = 0;
+  return t;
+}
+
+// Runs when a capsule dies: if no consumer took it (the name is unchanged), we still own it.
+template <typename Managed>
+void capsule_destructor(PyObject* capsule, const char* name) {
+  if (!PyCapsule_IsValid(capsule, name)) return;  // consumed: the consumer calls the deleter
+  auto* m = static_cast<Managed*>(PyCapsule_GetPointer(capsule, name));
+  if (m && m->deleter) m->deleter(m);
+}
+
+// The DLPack `stream` argument: the consumer's stream, or nullopt-like {false} for -1 (no sync).
+struct ConsumerStream {
+  bool sync;
+  cudaStream_t stream;
+};
+
+ConsumerStream consumer_stream(py::handle stream_obj) {
+  if (stream_obj.is_none()) return {true, cudaStreamLegacy};  // the spec: the legacy default
+  const auto v = index_arg(stream_obj, "stream");
+  if (v == -1) return {false, nullptr};  // the consumer asks for no synchronisation
+  if (v == 0)
+    throw py::value_error("stream 0 is ambiguous for CUDA; use 1 (legacy default) or 2 (per-thread)");
+  if (v == 1) return {true, cudaStreamLegacy};
+  if (v == 2) return {true, cudaStreamPerThread};
+  return {true, reinterpret_cast<cudaStream_t>(v)};
+}
+
+// Makes work queued so far on our stream visible to `consumer` (the DLPack stream protocol).
+void order_for_consumer(cudaStream_t consumer) {
+  cudaStream_t ours = cuda::stream();
+  if (consumer == ours) return;
+  cudaEvent_t ev = nullptr;
+  FC_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+  cudaError_t err = cudaEventRecord(ev, ours);
+  if (err == cudaSuccess) err = cudaStreamWaitEvent(consumer, ev, 0);
+  cudaEventDestroy(ev);  // released once the wait has happened
+  FC_CUDA_CHECK(err);
+}
+
+py::object dlpack_export(const DeviceArray& d, py::handle stream_obj, py::handle max_version,
+                         py::handle dl_device, py::handle copy) {
+  const int device = current_device();
+  if (!copy.is_none() && bool_arg(copy, "copy"))
+    throw py::buffer_error("DeviceArray.__dlpack__ cannot export a copy (copy=True)");
+  if (!dl_device.is_none()) {
+    py::tuple dev(py::reinterpret_borrow<py::object>(dl_device));  // any sequence
+    if (dev.size() != 2 || dev[0].cast<int>() != dl::kDLCUDA || dev[1].cast<int>() != device)
+      throw py::buffer_error("DeviceArray lives on CUDA device " + std::to_string(device) +
+                             "; it cannot be exported to dl_device " + py::repr(dl_device).cast<std::string>());
+  }
+  const ConsumerStream consumer = consumer_stream(stream_obj);
+  if (consumer.sync && d.nbytes() > 0) order_for_consumer(consumer.stream);
+  bool versioned = false;
+  if (!max_version.is_none()) {
+    py::tuple mv(py::reinterpret_borrow<py::object>(max_version));
+    versioned = mv.size() >= 1 && mv[0].cast<int>() >= 1;
+  }
+
+  auto ctx = std::make_unique<ExportCtx>(d);
+  ctx->shape.assign(d.shape().begin(), d.shape().end());
+  ctx->consumer = consumer.stream;
+  ctx->fence_on_release = consumer.sync && (consumer.stream == cudaStreamLegacy ||
+                                            consumer.stream == cudaStreamPerThread);
+  if (versioned) {
+    auto m = std::make_unique<dl::DLManagedTensorVersioned>();
+    m->version = {1, 0};
+    m->flags = 0;
+    m->dl_tensor = describe(*ctx, device);
+    m->deleter = [](dl::DLManagedTensorVersioned* self) {
+      delete static_cast<ExportCtx*>(self->manager_ctx);
+      delete self;
+    };
+    m->manager_ctx = ctx.get();
+    PyObject* cap = PyCapsule_New(m.get(), "dltensor_versioned", [](PyObject* c) {
+      capsule_destructor<dl::DLManagedTensorVersioned>(c, "dltensor_versioned");
+    });
+    if (!cap) throw py::error_already_set();
+    ctx.release();
+    m.release();
+    return py::reinterpret_steal<py::object>(cap);
+  }
+  auto m = std::make_unique<dl::DLManagedTensor>();
+  m->dl_tensor = describe(*ctx, device);
+  m->deleter = [](dl::DLManagedTensor* self) {
+    delete static_cast<ExportCtx*>(self->manager_ctx);
+    delete self;
+  };
+  m->manager_ctx = ctx.get();
+  PyObject* cap = PyCapsule_New(m.get(), "dltensor", [](PyObject* c) {
+    capsule_destructor<dl::DLManagedTensor>(c, "dltensor");
+  });
+  if (!cap) throw py::error_already_set();
+  ctx.release();
+  m.release();
+  return py::reinterpret_steal<py::object>(cap);
+}
+
+// ---- DLPack import ------------------------------------------------------------------------------------
+
+bool python_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
+}
+
+// Calls the producer's deleter when the last DeviceArray viewing its memory dies, with the GIL
+// (a producer's deleter may touch Python objects; we may be on a thread without it). During
+// interpreter shutdown the memory is left to the process exit instead.
+template <typename Managed>
+std::shared_ptr<void> keep_alive(Managed* m) {
+  return std::shared_ptr<void>(m, [](void* p) {
+    auto* mt = static_cast<Managed*>(p);
+    if (!mt->deleter || !Py_IsInitialized() || python_finalizing()) return;
+    PyGILState_STATE g = PyGILState_Ensure();
+    mt->deleter(mt);
+    PyGILState_Release(g);
+  });
+}
+
+CDType cdtype_of_dl(const dl::DLDataType& t) {
+  if (t.lanes == 1 && t.code == dl::kDLFloat && t.bits == 32) return CDType::f32;
+  if (t.lanes == 1 && t.code == dl::kDLFloat && t.bits == 64) return CDType::f64;
+  if (t.lanes == 1 && t.code == dl::kDLInt && t.bits == 64) return CDType::i64;
+  throw py::type_error("obj has DLPack dtype (code " + std::to_string(t.code) + ", bits " +
+                       std::to_string(t.bits) + ", lanes " + std::to_string(t.lanes) +
+                       "); fastconv takes float32, float64 or int64");
+}
+
+// Checks a producer's tensor and returns its shape; throws (leaving the capsule unconsumed).
+std::vector<index_t> checked_shape(const dl::DLTensor& t, CDType* dtype) {
+  if (t.device.device_type != dl::kDLCUDA && t.device.device_type != dl::kDLCUDAManaged)
+    throw py::value_error("obj must live on a CUDA device, not DLPack device type " +
+                          std::to_string(t.device.device_type) + " (use from_numpy for host arrays)");
+  if (t.device.device_id != current_device())
+    throw py::value_error("obj lives on CUDA device " + std::to_string(t.device.device_id) +
+                          " but fastconv uses device " + std::to_string(current_device()));
+  *dtype = cdtype_of_dl(t.dtype);
+  if (t.ndim < 0) throw py::value_error("obj has a negative ndim");
+  std::vector<index_t> shape(t.shape, t.shape + t.ndim);
+  index_t total = 1;
+  for (index_t s : shape) total *= s;
+  if (t.strides && total > 0) {
+    index_t expect = 1;
+    for (int i = t.ndim; i-- > 0;) {
+      if (shape[static_cast<std::size_t>(i)] != 1 && t.strides[i] != expect)
+        throw py::value_error("obj must be C-contiguous (call .contiguous() on a torch tensor)");
+      expect *= shape[static_cast<std::size_t>(i)];
+    }
+  }
+  return shape;
+}
+
+template <typename Managed>
+DeviceArray import_managed(py::capsule& cap, const char* name, const char* used_name) {
+  auto* m = static_cast<Managed*>(PyCapsule_GetPointer(cap.ptr(), name));
+  if (!m) throw py::error_already_set();
+  if constexpr (std::is_same_v<Managed, dl::DLManagedTensorVersioned>) {
+    if (m->version.major != 1)
+      throw py::value_error("obj uses DLPack " + std::to_string(m->version.major) +
+                            ".x; fastconv reads 1.x");
+    if (m->flags & dl::kFlagReadOnly)
+      throw py::value_error("obj is read-only; fastconv kernels write their arrays");
+  }
+  CDType dt;
+  std::vector<index_t> shape = checked_shape(m->dl_tensor, &dt);
+  void* data = static_cast<char*>(m->dl_tensor.data) + m->dl_tensor.byte_offset;
+  // From here we own the tensor: the rename tells the capsule's destructor to leave it alone.
+  if (PyCapsule_SetName(cap.ptr(), used_name) != 0) throw py::error_already_set();
+  return DeviceArray::borrow(data, std::move(shape), dt, keep_alive(m));
+}
+
+DeviceArray from_dlpack(py::handle obj) {
+  if (py::isinstance<DeviceArray>(obj)) return obj.cast<DeviceArray>();  // a view, no copy
+  py::object cap_obj;
+  if (PyCapsule_CheckExact(obj.ptr())) {
+    cap_obj = py::reinterpret_borrow<py::object>(obj);
+  } else {
+    if (!py::hasattr(obj, "__dlpack__"))
+      throw py::type_error("obj must support DLPack (__dlpack__), e.g. a torch CUDA tensor; got " +
+                           type_name(obj));
+    if (py::hasattr(obj, "__dlpack_device__")) {
+      py::tuple dev = obj.attr("__dlpack_device__")();
+      const int type = dev[0].cast<int>();
+      if (type != dl::kDLCUDA && type != dl::kDLCUDAManaged)
+        throw py::value_error("obj must live on a CUDA device, not DLPack device type " +
+                              std::to_string(type) + " (use from_numpy for host arrays)");
+    }
+    // The producer orders its pending writes before our later work on this stream.
+    cap_obj = obj.attr("__dlpack__")(py::arg("stream") = handle_of(cuda::stream()));
+  }
+  auto cap = py::reinterpret_borrow<py::capsule>(cap_obj);
+  if (PyCapsule_IsValid(cap.ptr(), "dltensor"))
+    return import_managed<dl::DLManagedTensor>(cap, "dltensor", "used_dltensor");
+  if (PyCapsule_IsValid(cap.ptr(), "dltensor_versioned"))
+    return import_managed<dl::DLManagedTensorVersioned>(cap, "dltensor_versioned",
+                                                        "used_dltensor_versioned");
+  throw py::value_error("obj gave no unconsumed DLPack capsule (was it already used?)");
+}
+
+// ---- the rest ---------------------------------------------------------------------------------------
+
+std::string repr(const DeviceArray& d) {
+  std::ostringstream s;
+  s << "DeviceArray(shape=(";
+  for (int i = 0; i < d.ndim(); ++i) s << (i ? ", " : "") << d.dim(i);
+  if (d.ndim() == 1) s << ",";
+  s << "), dtype=" << cuda::dtype_name(d.dtype()) << ")";
+  return s.str();
+}
+
+py::dict stats_dict() {
+  const cuda::AllocatorStats st = cuda::allocator_stats();
+  py::dict out;
+  out["bytes_in_use"] = st.bytes_in_use;
+  out["bytes_cached"] = st.bytes_cached;
+  out["peak_bytes_in_use"] = st.peak_bytes_in_use;
+  out["malloc_calls"] = st.malloc_calls;
+  out["free_calls"] = st.free_calls;
+  out["allocations"] = st.allocations;
+  out["cache_hits"] = st.cache_hits;
+  return out;
+}
+
+// Test hook for cuda::gemm's row-major convention: c = alpha * op(a) @ op(b) + beta * c, in place.
+void gemm_hook(bool trans_a, bool trans_b, float alpha, const DeviceArray& a, const DeviceArray& b,
+               float beta, DeviceArray& c) {
+  const DeviceArray* args[] = {&a, &b, &c};
+  const char* names[] = {"a", "b", "c"};
+  for (int i = 0; i < 3; ++i)
+    if (args[i]->dtype() != CDType::f32 || args[i]->ndim() != 2)
+      throw py::type_error(std::string(names[i]) + " must be a 2-d float32 DeviceArray");
+  const index_t m = trans_a ? a.dim(1) : a.dim(0), k = trans_a ? a.dim(0) : a.dim(1);
+  const index_t kb = trans_b ? b.dim(1) : b.dim(0), n = trans_b ? b.dim(0) : b.dim(1);
+  if (kb != k) throw py::value_error("b's inner size must equal a's");
+  if (c.dim(0) != m || c.dim(1) != n) throw py::value_error("c must be (m, n)");
+  cuda::gemm(trans_a, trans_b, m, n, k, alpha, a.data<float>(), a.dim(1), b.data<float>(),
+             b.dim(1), beta, c.data<float>(), c.dim(1));
+}
+
+}  // namespace
+
+void bind_device_array(py::module_& m) {
+  py::class_<DeviceArray>(m, "DeviceArray",
+                          "A C-contiguous array in GPU memory (float32, float64 or int64). Make one "
+                          "with from_numpy, empty, zeros or from_dlpack; .to_numpy() copies it back.")
+      .def_property_readonly("shape", [](const DeviceArray& d) { return shape_tuple(d.shape()); })
+      .def_property_readonly("dtype", [](const DeviceArray& d) { return numpy_dtype(d.dtype()); })
+      .def_property_readonly("size", &DeviceArray::size)
+      .def_property_readonly("ndim", &DeviceArray::ndim)
+      .def_property_readonly("nbytes", &DeviceArray::nbytes)
+      .def_property_readonly("ptr", [](const DeviceArray& d) {
+        return reinterpret_cast<std::uintptr_t>(d.raw());
+      }, "The device address (0 for an empty array).")
+      .def("to_numpy", &to_numpy, "Copy to a new numpy array (waits for queued work).")
+      .def("reshape", [](const DeviceArray& d, py::args args) {
+        py::handle spec = args.size() == 1 ? args[0] : py::handle(args);
+        return d.reshaped(shape_arg(spec, "shape", d.size()));
+      }, "The same memory with another shape of equal size (one -1 is inferred); no copy.")
+      .def("fill", [](DeviceArray& d, py::handle value) {
+        if (d.dtype() != CDType::f32)
+          throw py::type_error("fill needs a float32 array, this one is " +
+                               std::string(cuda::dtype_name(d.dtype())));
+        const float v = static_cast<float>(real_arg(value, "value"));
+        cuda::launch_fill(d.data<float>(), static_cast<std::size_t>(d.size()), v, cuda::stream());
+        FC_CUDA_CHECK(cudaGetLastError());
+      }, py::arg("value"), "Set every element of a float32 array to value (in place, async).")
+      .def("__len__", [](const DeviceArray& d) {
+        if (d.ndim() == 0) throw py::type_error("len() of a 0-d DeviceArray");
+        return d.dim(0);
+      })
+      .def("__repr__", &repr)
+      .def_property_readonly("__cuda_array_interface__", &cuda_array_interface)
+      .def("__dlpack__", &dlpack_export, py::arg("stream") = py::none(), py::kw_only(),
+           py::arg("max_version") = py::none(), py::arg("dl_device") = py::none(),
+           py::arg("copy") = py::none(),
+           "A DLPack capsule viewing this memory (keeps it alive until the consumer is done).")
+      .def("__dlpack_device__", [](const DeviceArray&) {
+        return py::make_tuple(static_cast<int>(dl::kDLCUDA), current_device());
+      });
+
+  m.def("from_numpy", &from_numpy, py::arg("array"),
+        "Copy a C-contiguous float32/float64/int64 numpy array to the GPU.");
+  m.def("empty", [](py::handle shape, py::handle dtype) {
+    return DeviceArray(shape_arg(shape, "shape"), dtype_arg(dtype, "dtype"));
+  }, py::arg("shape"), py::arg("dtype") = "float32", "Uninitialised device memory.");
+  m.def("zeros", &zeros, py::arg("shape"), py::arg("dtype") = "float32");
+  m.def("from_dlpack", &from_dlpack, py::arg("obj"),
+        "View another library's CUDA array (anything with __dlpack__, or a DLPack capsule) "
+        "without a copy; the producer's memory stays alive while the DeviceArray does.");
+  m.def("allocator_stats", &stats_dict,
+        "The caching allocator's counters: bytes_in_use, bytes_cached, peak_bytes_in_use, "
+        "malloc_calls, free_calls, allocations, cache_hits.");
+  m.def("empty_cache", &cuda::empty_cache, "Return every cached (unused) block to the driver.");
+  m.def("set_tf32", [](py::handle on) { cuda::set_tf32(bool_arg(on, "on")); }, py::arg("on"),
+        "Use TF32 tensor cores in float32 GEMMs (sm_80+). Needs no device.");
+  m.def("tf32", &cuda::tf32);
+  m.def("_gemm", &gemm_hook, py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"),
+        py::arg("a"), py::arg("b"), py::arg("beta"), py::arg("c"),
+        "Test hook: c = alpha * op(a) @ op(b) + beta * c through cuda::gemm (row-major).");
+  m.def("stream_handle", [] { return handle_of(cuda::stream()); },
+        "The integer handle of the one stream fastconv queues all its work on.");
+}
+
+}  // namespace fastconv::bind

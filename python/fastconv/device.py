@@ -1,0 +1,43 @@
+"""Moving arrays between the host (numpy) and the GPU (fastconv._cuda.DeviceArray).
+
+A DeviceArray is C-contiguous float32, float64 or int64 memory on the GPU; `fastconv.ops` runs
+the CUDA kernels on it and the CPU kernels on numpy arrays. It also speaks
+`__cuda_array_interface__` and DLPack, so `torch.from_dlpack(x)` or `cupy.asarray(x)` view it
+without a copy, and `fastconv._cuda.from_dlpack(t)` views a torch CUDA tensor.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _native
+from ._runtime import cuda_available, cuda_status
+
+__all__ = ["to_device", "to_host", "is_device_array"]
+
+
+def is_device_array(x) -> bool:
+    """True for a fastconv DeviceArray (always False where the CUDA module is not loaded)."""
+    return _native.CUDA is not None and isinstance(x, _native.CUDA.DeviceArray)
+
+
+def to_device(array):
+    """A DeviceArray holding a copy of `array` (numpy or anything np.asarray takes).
+
+    A DeviceArray is returned as it is. Non-contiguous input is made contiguous first; the dtype
+    must be float32, float64 or int64. Raises RuntimeError, with the reason, where no GPU is usable.
+    """
+    if is_device_array(array):
+        return array
+    if not cuda_available():
+        raise RuntimeError(f"to_device needs a usable CUDA GPU: {cuda_status()}")
+    # np.asarray(order="C"), unlike np.ascontiguousarray, keeps 0-d arrays 0-d.
+    return _native.CUDA.from_numpy(np.asarray(array, order="C"))
+
+
+def to_host(x) -> np.ndarray:
+    """A numpy array: a DeviceArray is copied to the host, a numpy array is returned as it is."""
+    if isinstance(x, np.ndarray):
+        return x
+    if is_device_array(x):
+        return x.to_numpy()
+    raise TypeError(f"x must be a numpy array or a DeviceArray, got {type(x).__name__}")
