@@ -685,7 +685,8 @@ py::object gather_batch(py::handle data_obj, py::handle idx_obj) {
     throw py::value_error("data must have at least 1 dimension (rows, ...); got shape " +
                           shape_str(data));
   const index_t rows_in = data.dim(0);
-  const index_t row = rows_in == 0 ? 0 : data.size() / rows_in;
+  index_t row = 1;  // elements per row
+  for (int i = 1; i < data.ndim(); ++i) row *= data.dim(i);
   std::optional<DeviceArray> uploaded;
   const DeviceArray* idx = nullptr;
   if (py::isinstance<py::array>(idx_obj)) {
