@@ -1,0 +1,26 @@
+// 2-D convolution (cross-correlation), NCHW, float32, on the GPU: im2col + one cuBLAS GEMM per
+// group of samples, the twin of csrc/cpu/conv2d.h (same arguments, same geometry header).
+//   x (n, c, h, w), w (k, c, kh, kw), b (k) or null, y (n, k, oh, ow).
+// Samples go through the GEMMs in groups whose im2col columns fit kColumnBudget floats (at least
+// one sample), fixed by the shape alone; scratch is one group's columns plus its GEMM-layout
+// output, never the whole batch. Everything is queued on stream(); nothing synchronises.
+#pragma once
+#include <cstddef>
+
+#include "fastconv/geometry.h"
+
+namespace fastconv::cuda {
+
+// y = conv(x, w) + b, or relu(conv(x, w) + b) with `relu`. b may be null (no bias).
+void conv2d_forward(float* y, const float* x, const float* w, const float* b,
+                    const Conv2dShape& s, bool relu = false);
+
+// Gradients of sum(y * dy). dx and db may be null (not wanted); dw is always written.
+// relu_y: null, or the output of conv2d_forward with relu, whose mask then applies to dy.
+void conv2d_backward(float* dx, float* dw, float* db, const float* x, const float* w,
+                     const float* dy, const float* relu_y, const Conv2dShape& s);
+
+// The scratch bytes a call uses (the forward and backward use the same amount at most).
+std::size_t conv2d_scratch_bytes(const Conv2dShape& s);
+
+}  // namespace fastconv::cuda

@@ -1,0 +1,18 @@
+// The dense (fully connected) layer on the GPU, float32: the twin of csrc/cpu/dense.h.
+//   x (N, In), w (In, Out), b (Out) -> y (N, Out) = x @ w + b
+#pragma once
+#include "fastconv/common.h"
+
+namespace fastconv::cuda {
+
+// y = x @ w + b as one GEMM: y starts as b in every row and the GEMM adds with beta = 1.
+// b may be null (no bias).
+void dense_forward(float* y, const float* x, const float* w, const float* b, index_t n,
+                   index_t in, index_t out);
+
+// dx (N, In) = dy @ w^T, dw (In, Out) = x^T @ dy, db (Out) = sum over rows of dy (one block per
+// column, fixed order). dx and db may be null (not wanted).
+void dense_backward(float* dx, float* dw, float* db, const float* x, const float* w,
+                    const float* dy, index_t n, index_t in, index_t out);
+
+}  // namespace fastconv::cuda

@@ -1,0 +1,144 @@
+// Pooling on the GPU, the twin of csrc/cpu/pool.cpp. The CPU builds per-axis index tables once a
+// call to save divisions; here each thread asks geometry.h directly (pool_window,
+// pool_outputs_reading), which is the same arithmetic without the table.
+//
+// Determinism: every output (forward) and every input element (backward) has exactly one writer
+// thread, which sums its terms in the CPU's order: raster order of the window for max, row sums
+// then rows for the average, output rows then columns for the gathers. So reruns are bitwise
+// equal, and the average pooling's arithmetic is the CPU's operation for operation.
+#include "cuda/pool.h"
+
+#include "cuda/device_array.h"
+#include "cuda/kernels_common.cuh"
+
+namespace fastconv::cuda {
+namespace {
+
+// The CPU's rule: strictly greater replaces (first maximum wins ties); the first NaN wins and
+// then nothing replaces it.
+__device__ __forceinline__ bool better(float v, float best) { return !(v <= best) && best == best; }
+
+// The divisor factor of output o along one axis.
+__device__ __forceinline__ index_t divisor_extent(const Window& w, bool count_include_pad) {
+  return count_include_pad ? w.padded_extent : w.end - w.begin;
+}
+
+__global__ void max_forward_kernel(float* y, index_t* argmax, const float* x, Pool2dShape s) {
+  FC_GRID_LOOP(e, s.n * s.c * s.oh * s.ow) {
+    const index_t oj = e % s.ow, oi = (e / s.ow) % s.oh, plane = e / (s.oh * s.ow);
+    const float* xp = x + plane * s.h * s.w;
+    const Window wh = pool_window(oi, s.kh, s.sh, s.ph, s.h);
+    const Window ww = pool_window(oj, s.kw, s.sw, s.pw, s.w);
+    // Only clipped (in-image) positions are scanned, so padding never wins.
+    index_t bi = wh.begin * s.w + ww.begin;
+    float best = xp[bi];
+    for (index_t r = wh.begin; r < wh.end; ++r) {
+      for (index_t c = ww.begin; c < ww.end; ++c) {
+        const float v = xp[r * s.w + c];
+        if (better(v, best)) {
+          best = v;
+          bi = r * s.w + c;
+        }
+      }
+    }
+    y[e] = best;
+    argmax[e] = bi;
+  }
+}
+
+// Each input (ih, iw) sums, over the outputs whose windows contain it in raster order, dy where
+// that output's argmax is this input (+0 otherwise, which leaves a sum begun at +0 unchanged).
+__global__ void max_backward_kernel(float* dx, const float* dy, const index_t* argmax,
+                                    Pool2dShape s) {
+  FC_GRID_LOOP(e, s.n * s.c * s.h * s.w) {
+    const index_t iw = e % s.w, ih = (e / s.w) % s.h, plane = e / (s.h * s.w);
+    const OutRange rows = pool_outputs_reading(ih, s.kh, s.sh, s.ph, s.oh);
+    const OutRange cols = pool_outputs_reading(iw, s.kw, s.sw, s.pw, s.ow);
+    const float* dyp = dy + plane * s.oh * s.ow;
+    const index_t* ap = argmax + plane * s.oh * s.ow;
+    const index_t me = ih * s.w + iw;
+    float acc = 0.0f;
+    for (index_t oi = rows.first; oi < rows.last; ++oi)
+      for (index_t oj = cols.first; oj < cols.last; ++oj)
+        acc = __fadd_rn(acc, ap[oi * s.ow + oj] == me ? dyp[oi * s.ow + oj] : 0.0f);
+    dx[e] = acc;
+  }
+}
+
+// The CPU sums each window row first (over its columns, from 0), then the rows in order
+// starting from the first row's sum, then divides by eh * ew formed as an integer.
+__global__ void avg_forward_kernel(float* y, const float* x, Pool2dShape s,
+                                   bool count_include_pad) {
+  FC_GRID_LOOP(e, s.n * s.c * s.oh * s.ow) {
+    const index_t oj = e % s.ow, oi = (e / s.ow) % s.oh, plane = e / (s.oh * s.ow);
+    const float* xp = x + plane * s.h * s.w;
+    const Window wh = pool_window(oi, s.kh, s.sh, s.ph, s.h);
+    const Window ww = pool_window(oj, s.kw, s.sw, s.pw, s.w);
+    float acc = 0.0f;
+    for (index_t r = wh.begin; r < wh.end; ++r) {
+      float row = 0.0f;
+      for (index_t c = ww.begin; c < ww.end; ++c) row = __fadd_rn(row, xp[r * s.w + c]);
+      acc = r == wh.begin ? row : __fadd_rn(acc, row);
+    }
+    const index_t div = divisor_extent(wh, count_include_pad) * divisor_extent(ww, count_include_pad);
+    y[e] = __fdiv_rn(acc, float(div));
+  }
+}
+
+// The CPU's order: per output column oj, v = sum over the output rows reading ih of dy / divisor
+// (from 0); then the input sums v over the output columns reading iw (from 0).
+__global__ void avg_backward_kernel(float* dx, const float* dy, Pool2dShape s,
+                                    bool count_include_pad) {
+  FC_GRID_LOOP(e, s.n * s.c * s.h * s.w) {
+    const index_t iw = e % s.w, ih = (e / s.w) % s.h, plane = e / (s.h * s.w);
+    const OutRange rows = pool_outputs_reading(ih, s.kh, s.sh, s.ph, s.oh);
+    const OutRange cols = pool_outputs_reading(iw, s.kw, s.sw, s.pw, s.ow);
+    const float* dyp = dy + plane * s.oh * s.ow;
+    float acc = 0.0f;
+    for (index_t oj = cols.first; oj < cols.last; ++oj) {
+      const index_t ew = divisor_extent(pool_window(oj, s.kw, s.sw, s.pw, s.w), count_include_pad);
+      float v = 0.0f;
+      for (index_t oi = rows.first; oi < rows.last; ++oi) {
+        const index_t eh =
+            divisor_extent(pool_window(oi, s.kh, s.sh, s.ph, s.h), count_include_pad);
+        v = __fadd_rn(v, __fdiv_rn(dyp[oi * s.ow + oj], float(eh * ew)));
+      }
+      acc = __fadd_rn(acc, v);
+    }
+    dx[e] = acc;
+  }
+}
+
+}  // namespace
+
+void max_pool2d_forward(float* y, index_t* argmax, const float* x, const Pool2dShape& s) {
+  const index_t count = s.n * s.c * s.oh * s.ow;
+  if (count == 0) return;
+  max_forward_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(y, argmax, x, s);
+  FC_LAUNCH_CHECK();
+}
+
+void max_pool2d_backward(float* dx, const float* dy, const index_t* argmax, const Pool2dShape& s) {
+  const index_t count = s.n * s.c * s.h * s.w;
+  if (count == 0) return;
+  max_backward_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(dx, dy, argmax, s);
+  FC_LAUNCH_CHECK();
+}
+
+void average_pool2d_forward(float* y, const float* x, const Pool2dShape& s,
+                            bool count_include_pad) {
+  const index_t count = s.n * s.c * s.oh * s.ow;
+  if (count == 0) return;
+  avg_forward_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(y, x, s, count_include_pad);
+  FC_LAUNCH_CHECK();
+}
+
+void average_pool2d_backward(float* dx, const float* dy, const Pool2dShape& s,
+                             bool count_include_pad) {
+  const index_t count = s.n * s.c * s.h * s.w;
+  if (count == 0) return;
+  avg_backward_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(dx, dy, s, count_include_pad);
+  FC_LAUNCH_CHECK();
+}
+
+}  // namespace fastconv::cuda

@@ -1,0 +1,216 @@
+// Softmax cross-entropy on the GPU, the twin of csrc/cpu/softmax_ce.cpp.
+//
+// Launch: one warp per row, kRowWarps warps a block, blocks looping over rows (grid-stride), so
+// a row's lanes always run together and may shuffle. Each lane walks columns lane, lane + 32, ...
+// keeping an online (max m, sum s of exp(z - m)); the lanes are merged by an xor butterfly. Then:
+//   forward:  the row's loss in logsumexp form into a per-row buffer; one block reduces the
+//             buffer to the mean in a fixed tree (no atomics on the loss);
+//   backward: a second pass writes dz from exp(z - m), the merged s and the targets.
+// Determinism: each lane's terms and the butterfly's pairing are fixed by the lane number, and
+// each butterfly step adds the same two values on both partners (float + commutes), so every run
+// and every lane sees the same bits. The only atomic is the bad-label flag (an atomicMin of a
+// row number: its final value does not depend on the order).
+#include "cuda/softmax_ce.h"
+
+#include <limits>
+
+#include "cuda/device_array.h"
+#include "cuda/elementwise.h"
+#include "cuda/kernels_common.cuh"
+
+namespace fastconv::cuda {
+namespace {
+
+constexpr std::int64_t kNoBadRow = std::numeric_limits<std::int64_t>::max();
+
+// s * exp(mi - m) with an empty part (s == 0, e.g. a lane with no columns, m = -inf) adding
+// exactly 0 instead of 0 * exp(-inf + inf) = NaN.
+__device__ __forceinline__ float rescale(float s, float mi, float m) {
+  return s == 0.0f ? 0.0f : s * expf(mi - m);
+}
+
+struct MaxSum {
+  float m, s;
+};
+
+// The row's max and sum of exp(z - max), on every lane of the warp.
+__device__ __forceinline__ MaxSum row_max_sum(const float* zi, index_t c, int lane) {
+  float m = -INFINITY, s = 0.0f;
+  for (index_t j = lane; j < c; j += kWarp) {
+    const float v = zi[j];
+    if (v > m) {
+      s = rescale(s, m, v) + 1.0f;
+      m = v;
+    } else if (v != -INFINITY) {
+      s += expf(v - m);  // NaN logits land here and make s NaN: the loss propagates NaN
+    }
+  }
+  for (int o = kWarp / 2; o > 0; o /= 2) {
+    const float m2 = __shfl_xor_sync(0xffffffffu, m, o);
+    const float s2 = __shfl_xor_sync(0xffffffffu, s, o);
+    const float mn = fmaxf(m, m2);
+    s = rescale(s, m, mn) + rescale(s2, m2, mn);
+    m = mn;
+  }
+  return {m, s};
+}
+
+__device__ __forceinline__ bool bad_label(std::int64_t y, index_t c) { return y < 0 || y >= c; }
+
+__device__ __forceinline__ void report_bad_row(unsigned long long* first_bad, index_t row) {
+  atomicMin(first_bad, static_cast<unsigned long long>(row));
+}
+
+// Rows handled by this warp: row, row + all warps, ...
+#define FC_ROW_LOOP(row, n)                                                            \
+  for (index_t row = blockIdx.x * index_t(kRowWarps) + threadIdx.x / kWarp; row < (n); \
+       row += index_t(gridDim.x) * kRowWarps)
+
+__global__ void forward_dense_kernel(float* rows, const float* z, const float* t, index_t n,
+                                     index_t c) {
+  const int lane = threadIdx.x % kWarp;
+  FC_ROW_LOOP(i, n) {
+    const float* zi = z + i * c;
+    const float* ti = t + i * c;
+    const MaxSum ms = row_max_sum(zi, c, lane);
+    const float lse = logf(ms.s);
+    float acc = 0.0f;
+    // Zero weights are skipped so a -inf logit off the target gives 0, not 0 * inf = NaN.
+    for (index_t j = lane; j < c; j += kWarp)
+      acc += ti[j] == 0.0f ? 0.0f : ti[j] * ((ms.m - zi[j]) + lse);
+    acc = warp_sum(acc);
+    if (lane == 0) rows[i] = acc;
+  }
+}
+
+__global__ void forward_labels_kernel(float* rows, const float* z, const std::int64_t* labels,
+                                      index_t n, index_t c, unsigned long long* first_bad) {
+  const int lane = threadIdx.x % kWarp;
+  FC_ROW_LOOP(i, n) {
+    const float* zi = z + i * c;
+    const MaxSum ms = row_max_sum(zi, c, lane);
+    const std::int64_t y = labels[i];
+    if (lane == 0) {
+      if (bad_label(y, c)) {
+        report_bad_row(first_bad, i);
+        rows[i] = NAN;
+      } else {
+        rows[i] = (ms.m - zi[y]) + logf(ms.s);
+      }
+    }
+  }
+}
+
+// loss = sum(rows) / n: each thread sums a fixed stride of rows in double, then the fixed tree.
+__global__ void mean_kernel(float* loss, const float* rows, index_t n) {
+  __shared__ double buf[kReduceBlock];
+  double acc = 0.0;
+  for (index_t i = threadIdx.x; i < n; i += kReduceBlock) acc += static_cast<double>(rows[i]);
+  const double total = block_sum(acc, buf);
+  if (threadIdx.x == 0) *loss = static_cast<float>(total / static_cast<double>(n));
+}
+
+// Soft targets need not sum to 1: d/dz of sum_c t_c * (lse - z_c) is tsum * softmax - t.
+__global__ void backward_dense_kernel(float* dz, const float* z, const float* t, float scale,
+                                      index_t n, index_t c) {
+  const int lane = threadIdx.x % kWarp;
+  FC_ROW_LOOP(i, n) {
+    const float* zi = z + i * c;
+    const float* ti = t + i * c;
+    float* di = dz + i * c;
+    const MaxSum ms = row_max_sum(zi, c, lane);
+    float tsum = 0.0f;
+    for (index_t j = lane; j < c; j += kWarp) tsum += ti[j];
+    tsum = warp_sum(tsum);
+    const float p = tsum / ms.s;
+    for (index_t j = lane; j < c; j += kWarp) di[j] = (expf(zi[j] - ms.m) * p - ti[j]) * scale;
+  }
+}
+
+// The dense form with a one-hot row (tsum = 1). A bad label is reported and matches no column.
+__global__ void backward_labels_kernel(float* dz, const float* z, const std::int64_t* labels,
+                                       float scale, index_t n, index_t c,
+                                       unsigned long long* first_bad) {
+  const int lane = threadIdx.x % kWarp;
+  FC_ROW_LOOP(i, n) {
+    const float* zi = z + i * c;
+    float* di = dz + i * c;
+    const MaxSum ms = row_max_sum(zi, c, lane);
+    const std::int64_t y = labels[i];
+    if (lane == 0 && bad_label(y, c)) report_bad_row(first_bad, i);
+    const float p = 1.0f / ms.s;
+    for (index_t j = lane; j < c; j += kWarp)
+      di[j] = (expf(zi[j] - ms.m) * p - (j == y ? 1.0f : 0.0f)) * scale;
+  }
+}
+
+#undef FC_ROW_LOOP
+
+unsigned row_blocks(index_t n) {
+  const index_t want = (n + kRowWarps - 1) / kRowWarps;
+  return static_cast<unsigned>(want < 1 ? 1 : (want < kMaxBlocks ? want : kMaxBlocks));
+}
+
+constexpr int kRowThreads = kRowWarps * kWarp;
+
+// A one-element device flag starting at "no bad row"; read() waits for the stream.
+class BadRowFlag {
+ public:
+  BadRowFlag() : flag_({1}, DType::i64) { fill(flag_.data<std::int64_t>(), 1, kNoBadRow); }
+  unsigned long long* ptr() const {
+    return reinterpret_cast<unsigned long long*>(flag_.data<std::int64_t>());
+  }
+  index_t read() const {
+    std::int64_t v = kNoBadRow;
+    flag_.copy_to_host(&v, sizeof v);
+    return v == kNoBadRow ? -1 : v;
+  }
+
+ private:
+  DeviceArray flag_;
+};
+
+void reduce_mean(float* loss, const float* rows, index_t n) {
+  mean_kernel<<<1, kReduceBlock, 0, stream()>>>(loss, rows, n);
+  FC_LAUNCH_CHECK();
+}
+
+}  // namespace
+
+void softmax_ce_forward(float* loss, const float* z, const float* t, index_t n, index_t c) {
+  DeviceArray rows({n}, DType::f32);
+  forward_dense_kernel<<<row_blocks(n), kRowThreads, 0, stream()>>>(rows.data<float>(), z, t, n,
+                                                                    c);
+  FC_LAUNCH_CHECK();
+  reduce_mean(loss, rows.data<float>(), n);
+}
+
+index_t softmax_ce_forward(float* loss, const float* z, const std::int64_t* labels, index_t n,
+                           index_t c) {
+  DeviceArray rows({n}, DType::f32);
+  BadRowFlag bad;
+  forward_labels_kernel<<<row_blocks(n), kRowThreads, 0, stream()>>>(rows.data<float>(), z,
+                                                                     labels, n, c, bad.ptr());
+  FC_LAUNCH_CHECK();
+  reduce_mean(loss, rows.data<float>(), n);
+  return bad.read();
+}
+
+void softmax_ce_backward(float* dz, const float* z, const float* t, float dloss, index_t n,
+                         index_t c) {
+  const float scale = dloss / float(n);  // as the CPU: in the array's precision
+  backward_dense_kernel<<<row_blocks(n), kRowThreads, 0, stream()>>>(dz, z, t, scale, n, c);
+  FC_LAUNCH_CHECK();
+}
+
+index_t softmax_ce_backward(float* dz, const float* z, const std::int64_t* labels, float dloss,
+                            index_t n, index_t c) {
+  const float scale = dloss / float(n);
+  BadRowFlag bad;
+  backward_labels_kernel<<<row_blocks(n), kRowThreads, 0, stream()>>>(dz, z, labels, scale, n, c,
+                                                                      bad.ptr());
+  FC_LAUNCH_CHECK();
+  return bad.read();
+}
+
+}  // namespace fastconv::cuda
