@@ -12,7 +12,7 @@
 
 #include "cuda/device_array.h"
 #include "cuda/elementwise.h"
-#include "cuda/gemm.h"
+#include "cuda/context.h"
 #include "cuda/kernels_common.cuh"
 
 namespace fastconv::cuda {

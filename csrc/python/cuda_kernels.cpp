@@ -24,13 +24,10 @@
 #include "cuda/pool.h"
 #include "cuda/softmax_ce.h"
 #include "python/checks.h"
+#include "python/cuda_bindings.h"
 #include "python/shapes.h"
 
 namespace fastconv::bind {
-
-// Declared by cuda_bindings.h (the module's registration list); repeated here until it lands.
-void bind_cuda_kernels(pybind11::module_& m);
-
 namespace {
 
 using cuda::DeviceArray;
