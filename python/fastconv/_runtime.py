@@ -107,21 +107,16 @@ _cuda_active = False
 
 
 def set_cuda_active(active: bool = True) -> None:
-    """Ask for the GPU. Where none is usable, warn and stay on the CPU (as ReNom does)."""
+    """Put parameters that layers create from now on, and the inputs they receive, on the GPU.
+    Where no GPU is usable, warn and stay on the CPU (as ReNom does)."""
     global _cuda_active
     import warnings
 
-    if not active:
-        _cuda_active = False
-        return
-    if not cuda_available():
+    if active and not cuda_available():
         warnings.warn(f"CUDA is not available ({cuda_status()}); staying on the CPU",
                       RuntimeWarning, stacklevel=2)
         return
-    # The device kernels (the GPU issue) are not part of this version: say so instead of
-    # pretending to run there.
-    warnings.warn("this fastconv version trains on the CPU only; the CUDA kernels are not "
-                  "built into the layers yet", RuntimeWarning, stacklevel=2)
+    _cuda_active = bool(active)
 
 
 def is_cuda_active() -> bool:

@@ -10,6 +10,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from .device import is_device_array, to_device, to_host
+
 Backward = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
 
 
@@ -26,13 +28,14 @@ class Node:
 
     # ---- the array it holds -------------------------------------------------------------------
     def as_ndarray(self) -> np.ndarray:
-        """The value as a numpy array (the array itself on the CPU, not a copy)."""
-        return self._value
+        """The value as a numpy array: the array itself on the CPU, a copy from the GPU."""
+        return to_host(self._value)
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is None or dtype == self._value.dtype:
-            return self._value.copy() if copy else self._value
-        return self._value.astype(dtype)
+        value = self.as_ndarray()
+        if dtype is None or dtype == value.dtype:
+            return value.copy() if copy else value
+        return value.astype(dtype)
 
     @property
     def shape(self) -> tuple:
@@ -55,15 +58,21 @@ class Node:
 
     def __getitem__(self, index):
         """Plain numpy indexing of the value (not recorded): `params.w[i, 0]`, `maps[0, i]`."""
-        return self._value[index]
+        return self.as_ndarray()[index]
 
     def __float__(self) -> float:
-        return float(self._value)
+        return float(self.as_ndarray())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._value!r})"
 
     # ---- differentiable arithmetic, for user-written losses ----------------------------------
+    def _host_value(self) -> np.ndarray:
+        if is_device_array(self._value):
+            raise TypeError("node arithmetic runs on the CPU only; for a GPU node use the "
+                            "fastconv ops (or node.as_ndarray() for a host copy)")
+        return self._value
+
     def __add__(self, other):
         return _binary(self, other, np.add, lambda g, a, b: (g, g))
 
@@ -89,7 +98,7 @@ class Node:
         return _binary(other, self, np.divide, lambda g, a, b: (g / b, -g * a / (b * b)))
 
     def __neg__(self):
-        return record(-self._value, (self,), lambda g: (-g,))
+        return record(-self._host_value(), (self,), lambda g: (-g,))
 
     def sum(self, axis=None, keepdims: bool = False) -> "Node":
         shape = self.shape
@@ -99,7 +108,8 @@ class Node:
                 g = np.expand_dims(g, axis)
             return (np.broadcast_to(g, shape).copy(),)
 
-        return record(np.asarray(self._value.sum(axis=axis, keepdims=keepdims)), (self,), backward)
+        return record(np.asarray(self._host_value().sum(axis=axis, keepdims=keepdims)), (self,),
+                      backward)
 
     def mean(self, axis=None, keepdims: bool = False) -> "Node":
         count = self.size if axis is None else np.prod([self.shape[a] for a in np.atleast_1d(axis)])
@@ -109,14 +119,20 @@ class Node:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         old = self.shape
-        return record(self._value.reshape(shape), (self,), lambda g: (g.reshape(old),))
+        return record(self._value.reshape(*shape), (self,), lambda g: (g.reshape(*old),))
 
     # ---- gradients ------------------------------------------------------------------------------
     def grad(self, initial=None) -> "Grads":
         """Back-propagate from this node. `initial` defaults to ones (1 for a scalar loss)."""
-        seed = np.ones_like(self._value) if initial is None else np.asarray(initial, self.dtype)
-        if seed.shape != self.shape:
-            raise ValueError(f"initial must have shape {self.shape}; got {seed.shape}")
+        # The seed stays on the host even for a GPU node: the loss's backward needs only its
+        # value, and ops that need a device gradient upload it (functional._grad).
+        shape, dtype = tuple(self.shape), np.dtype(self.dtype)
+        if initial is None:
+            seed = np.ones(shape, dtype)
+        else:
+            seed = np.asarray(to_host(initial) if is_device_array(initial) else initial, dtype)
+            if seed.shape != shape:
+                raise ValueError(f"initial must have shape {shape}; got {seed.shape}")
         grads: dict[int, np.ndarray] = {id(self): seed}
         leaves: dict[int, Variable] = {}
         for node in _reverse_topological(self):
@@ -132,7 +148,7 @@ class Node:
                     continue
                 pg = _unbroadcast(pg, parent.shape)
                 prev = grads.get(id(parent))
-                grads[id(parent)] = pg if prev is None else prev + pg
+                grads[id(parent)] = pg if prev is None else _add(prev, pg)
         return Grads({k: (leaves[k], grads[k]) for k in leaves})
 
 
@@ -140,22 +156,35 @@ class Variable(Node):
     """A leaf whose gradient is tracked. Layers keep their parameters as Variables."""
 
     def __init__(self, value, *, weight_decay: float | None = None):
-        array = np.array(value, copy=True)
-        if array.dtype.kind != "f":
-            array = array.astype(np.float32)
-        super().__init__(np.ascontiguousarray(array))
+        if is_device_array(value):
+            array = value  # layers on the GPU hand over a fresh device copy
+        else:
+            array = np.array(value, copy=True)
+            if array.dtype.kind != "f":
+                array = array.astype(np.float32)
+            array = np.ascontiguousarray(array)
+        super().__init__(array)
         self._tracked = True
         self.weight_decay = weight_decay
 
     def __setitem__(self, index, value):
-        self._value[index] = np.asarray(value)
+        if is_device_array(self._value):
+            host = self.as_ndarray().copy()
+            host[index] = np.asarray(value)
+            self.copy_from(host)
+        else:
+            self._value[index] = np.asarray(value)
 
     def copy_from(self, value) -> None:
-        """Overwrite the value in place (optimisers and `load` keep the same buffer)."""
-        value = np.asarray(value, dtype=self.dtype)
-        if value.shape != self.shape:
-            raise ValueError(f"value must have shape {self.shape}; got {value.shape}")
-        self._value[...] = value
+        """Overwrite the value (in place on the CPU; on the GPU with a fresh upload, which is the
+        same to the optimiser, whose state is kept by Variable)."""
+        value = np.asarray(to_host(value) if is_device_array(value) else value, dtype=self.dtype)
+        if value.shape != tuple(self.shape):
+            raise ValueError(f"value must have shape {tuple(self.shape)}; got {value.shape}")
+        if is_device_array(self._value):
+            self._value = to_device(value)
+        else:
+            self._value[...] = value
 
 
 class Grads:
@@ -188,18 +217,31 @@ def record(value: np.ndarray, parents: tuple, backward: Backward) -> Node:
 
 
 def as_node(x) -> Node:
-    return x if isinstance(x, Node) else Node(np.asarray(x))
+    if isinstance(x, Node):
+        return x
+    return Node(x if is_device_array(x) else np.asarray(x))
 
 
 def _binary(a, b, fn, backward) -> Node:
     a, b = as_node(a), as_node(b)
     av, bv = a._value, b._value
+    if is_device_array(av) or is_device_array(bv):
+        raise TypeError("node arithmetic runs on the CPU only; for a GPU node use the fastconv "
+                        "ops (or node.as_ndarray() for a host copy)")
     return record(np.asarray(fn(av, bv)), (a, b), lambda g: backward(g, av, bv))
+
+
+def _add(a, b):
+    """Two gradients of one node. Layers never fan out, so on the GPU this is rare enough to go
+    through the host."""
+    if is_device_array(a) or is_device_array(b):
+        return to_device(to_host(a) + to_host(b))
+    return a + b
 
 
 def _unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum a broadcast gradient back down to the operand's shape."""
-    if g.shape == shape:
+    if tuple(g.shape) == tuple(shape):
         return g
     g = g.sum(axis=tuple(range(g.ndim - len(shape)))) if g.ndim > len(shape) else g
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)

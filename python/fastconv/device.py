@@ -12,7 +12,7 @@ import numpy as np
 from . import _native
 from ._runtime import cuda_available, cuda_status
 
-__all__ = ["to_device", "to_host", "is_device_array"]
+__all__ = ["to_device", "to_host", "is_device_array", "zeros_like"]
 
 
 def is_device_array(x) -> bool:
@@ -41,3 +41,11 @@ def to_host(x) -> np.ndarray:
     if is_device_array(x):
         return x.to_numpy()
     raise TypeError(f"x must be a numpy array or a DeviceArray, got {type(x).__name__}")
+
+
+def zeros_like(x):
+    """Zeros of x's shape and dtype, where x lives (optimiser state)."""
+    if is_device_array(x):
+        return _native.CUDA.zeros(tuple(x.shape), np.dtype(x.dtype).name)
+    return np.zeros_like(x)
+

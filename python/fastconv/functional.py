@@ -6,6 +6,7 @@ import numpy as np
 
 from . import ops
 from .autograd import Node, as_node, record
+from .device import is_device_array, to_device, to_host
 
 __all__ = [
     "conv2d",
@@ -19,10 +20,15 @@ __all__ = [
 ]
 
 
-def _value(node: Node, dtype=None) -> np.ndarray:
-    """The node's array as the kernels need it: float, C-contiguous, of `dtype` when given.
-    Data that arrives as uint8 pixels or float64 is converted here, once, not in every kernel."""
+def _value(node: Node, dtype=None, device: bool = False):
+    """The node's array as the kernels need it: float, C-contiguous, of `dtype` when given, and on
+    the GPU when `device` (the op's parameters live there). Data that arrives as uint8 pixels or
+    float64 is converted here, once, not in every kernel."""
     v = node._value
+    if is_device_array(v):
+        return v  # the CUDA bindings check dtype and shape, naming the argument
+    if device:
+        return to_device(np.ascontiguousarray(v, dtype=np.float32))
     if dtype is None:
         dtype = v.dtype if v.dtype.kind == "f" else np.float32
     if v.dtype != dtype or not v.flags.c_contiguous:
@@ -30,8 +36,10 @@ def _value(node: Node, dtype=None) -> np.ndarray:
     return v
 
 
-def _grad(g: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """A gradient from user arithmetic may be a broadcast view or another dtype."""
+def _grad(g, like):
+    """A gradient from user arithmetic may be a broadcast view, another dtype, or on the host."""
+    if is_device_array(like):
+        return g if is_device_array(g) else to_device(np.ascontiguousarray(g, np.float32))
     return np.ascontiguousarray(g, dtype=like.dtype)
 
 
@@ -41,8 +49,9 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, relu=False) -> Node:
     xn, wn = as_node(x), as_node(w)
     bn = None if b is None else as_node(b)
     wv = _value(wn)
-    xv = _value(xn, wv.dtype)
-    bv = None if bn is None else _value(bn, wv.dtype)
+    on_gpu = is_device_array(wv)
+    xv = _value(xn, wv.dtype, on_gpu)
+    bv = None if bn is None else _value(bn, wv.dtype, on_gpu)
     y = ops.conv2d_forward(xv, wv, bv, stride, padding, dilation, relu=relu)
 
     def backward(g):
@@ -86,8 +95,9 @@ def dense(x, w, b=None) -> Node:
     xn, wn = as_node(x), as_node(w)
     bn = None if b is None else as_node(b)
     wv = _value(wn)
-    xv = _value(xn, wv.dtype)
-    bv = None if bn is None else _value(bn, wv.dtype)
+    on_gpu = is_device_array(wv)
+    xv = _value(xn, wv.dtype, on_gpu)
+    bv = None if bn is None else _value(bn, wv.dtype, on_gpu)
     y = ops.dense_forward(xv, wv, bv)
 
     def backward(g):
@@ -109,7 +119,7 @@ def flatten(x) -> Node:
     xn = as_node(x)
     if xn._tracked:
         return xn.reshape(xn.shape[0], -1)
-    return Node(_value(xn).reshape(xn.shape[0], -1))
+    return Node(_value(xn).reshape(xn.shape[0], -1))  # numpy and DeviceArray alike
 
 
 def dropout(x, dropout_ratio=0.5, seed=None) -> Node:
@@ -126,9 +136,13 @@ def softmax_cross_entropy(z, t) -> Node:
     """Mean over the batch of logsumexp(z) - z[t]; t is one-hot (N, C) or integer labels (N,)."""
     zn = as_node(z)
     zv = _value(zn)
-    tv = np.asarray(t.as_ndarray() if isinstance(t, Node) else t)
-    if tv.dtype.kind == "f" or tv.ndim == 2:
-        tv = np.ascontiguousarray(tv, dtype=zv.dtype)
+    tv = t._value if isinstance(t, Node) else t
+    if not is_device_array(tv):
+        tv = np.asarray(tv)
+        if tv.dtype.kind == "f" or tv.ndim == 2:
+            tv = np.ascontiguousarray(tv, dtype=np.dtype(zv.dtype))
+        if is_device_array(zv):  # labels follow the logits to the GPU
+            tv = to_device(tv if tv.dtype.kind == "f" else np.asarray(tv, np.int64))
     loss = ops.softmax_cross_entropy_forward(zv, tv)
     return record(loss, (zn,),
-                  lambda g: (ops.softmax_cross_entropy_backward(zv, tv, float(g)),))
+                  lambda g: (ops.softmax_cross_entropy_backward(zv, tv, float(to_host(g))),))

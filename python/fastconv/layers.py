@@ -9,7 +9,9 @@ import os
 import numpy as np
 
 from . import functional as F
+from ._runtime import is_cuda_active
 from .autograd import Node, Variable
+from .device import is_device_array, to_device
 from .initializers import GlorotNormal
 
 __all__ = [
@@ -51,7 +53,7 @@ class Layer:
     def _param(self, name: str) -> Node:
         """The Variable while training (so gradients reach it), a constant view of it otherwise."""
         v = self.params[name]
-        return v if self._training else Node(v.as_ndarray())
+        return v if self._training else Node(v._value)
 
     def _children(self) -> list:
         return []
@@ -88,9 +90,18 @@ class Layer:
 
 
 def _param_dtype(x) -> np.dtype:
-    """float64 inputs get float64 parameters (gradient checks); everything else float32."""
-    dtype = np.asarray(x.as_ndarray() if isinstance(x, Node) else x).dtype
-    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+    """float64 inputs get float64 parameters (gradient checks) on the CPU; everything else, and
+    everything on the GPU, float32."""
+    value = x._value if isinstance(x, Node) else x
+    dtype = np.dtype(value.dtype) if hasattr(value, "dtype") else np.asarray(value).dtype
+    if is_cuda_active() or dtype != np.float64:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _new_parameter(value: np.ndarray, weight_decay=None) -> Variable:
+    """A parameter where the layers live now: the GPU after fc.set_cuda_active(True)."""
+    return Variable(to_device(value) if is_cuda_active() else value, weight_decay=weight_decay)
 
 
 class _Weighted(Layer):
@@ -101,10 +112,9 @@ class _Weighted(Layer):
         self._weight_decay = weight_decay
 
     def _create(self, w_shape, b_shape, dtype):
-        self.params["w"] = Variable(self._initializer(w_shape, dtype),
-                                    weight_decay=self._weight_decay)
+        self.params["w"] = _new_parameter(self._initializer(w_shape, dtype), self._weight_decay)
         if not self._ignore_bias:
-            self.params["b"] = Variable(np.zeros(b_shape, dtype))
+            self.params["b"] = _new_parameter(np.zeros(b_shape, dtype))
 
     def _bias(self):
         return self._param("b") if "b" in self.params else None
@@ -186,7 +196,9 @@ class Dropout(Layer):
 
     def forward(self, x):
         if self._inference or self._ratio == 0.0:
-            return x if isinstance(x, Node) else Node(np.asarray(x))
+            if isinstance(x, Node):
+                return x
+            return Node(x if is_device_array(x) else np.asarray(x))
         return F.dropout(x, self._ratio)
 
 
@@ -257,5 +269,5 @@ class Sequential(Layer):
                 if name in layer.params:
                     layer.params[name].copy_from(value)
                 else:
-                    layer.params[name] = Variable(value, weight_decay=getattr(
+                    layer.params[name] = _new_parameter(value, getattr(
                         layer, "_weight_decay", None) if name == "w" else None)

@@ -7,6 +7,7 @@ import weakref
 import numpy as np
 
 from . import ops
+from .device import is_device_array, zeros_like
 
 __all__ = ["Sgd", "Adam"]
 
@@ -18,6 +19,10 @@ def _check_lr(lr) -> float:
     return lr
 
 
+def _contiguous(grad):
+    return grad if is_device_array(grad) else np.ascontiguousarray(grad)
+
+
 class Optimizer:
     def __init__(self):
         self._state = weakref.WeakKeyDictionary()
@@ -25,8 +30,7 @@ class Optimizer:
     def _slots(self, variable, count):
         state = self._state.get(variable)
         if state is None:
-            state = self._state[variable] = [np.zeros_like(variable.as_ndarray())
-                                              for _ in range(count)]
+            state = self._state[variable] = [zeros_like(variable._value) for _ in range(count)]
         return state
 
     def step(self, variable, grad) -> None:
@@ -47,7 +51,7 @@ class Sgd(Optimizer):
 
     def step(self, variable, grad) -> None:
         velocity = self._slots(variable, 1)[0] if self.momentum else None
-        ops.sgd_update(variable.as_ndarray(), np.ascontiguousarray(grad), velocity, lr=self.lr,
+        ops.sgd_update(variable._value, _contiguous(grad), velocity, lr=self.lr,
                        momentum=self.momentum, nesterov=self.nesterov,
                        weight_decay=variable.weight_decay or 0.0)
 
@@ -65,6 +69,6 @@ class Adam(Optimizer):
         m, v = self._slots(variable, 2)
         t = self._steps.get(variable, 0) + 1
         self._steps[variable] = t
-        ops.adam_update(variable.as_ndarray(), np.ascontiguousarray(grad), m, v, t, lr=self.lr,
+        ops.adam_update(variable._value, _contiguous(grad), m, v, t, lr=self.lr,
                         beta1=self.b, beta2=self.g, eps=self.epsilon,
                         weight_decay=variable.weight_decay or 0.0)

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 import fastconv as fc
-from fastconv import datasets, viz
+from fastconv import _native, datasets, viz
 
 
 def tutorial_cnn() -> fc.Sequential:
@@ -39,40 +39,63 @@ def make_optimizer(name: str, lr: float | None):
 
 def resolve_device(device: str) -> str:
     if device == "cpu":
+        fc.set_cuda_active(False)
         return "cpu"
     if device not in ("cuda", "auto"):
         raise ValueError(f"--device must be cpu, cuda or auto; got {device!r}")
-    if device == "cuda":
-        fc.set_cuda_active(True)  # warns and stays on the CPU where it cannot help
+    if device == "cuda" or fc.cuda_available():
+        fc.set_cuda_active(True)  # --device cuda warns and stays on the CPU where it cannot help
     return "cuda" if fc.is_cuda_active() else "cpu"
 
 
-def evaluate(model, images, labels, batch_size: int = 1000) -> tuple[float, float]:
+class Dataset:
+    """Images and labels where training runs. On the GPU the whole set is uploaded once and
+    batches are gathered there, so a step sends only its indices down and nothing back but the
+    loss that the progress bar shows."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, device: str):
+        self.count = len(images)
+        self.labels = labels
+        if device == "cuda":
+            self._images = fc.to_device(np.ascontiguousarray(images, np.float32))
+            self._labels = fc.to_device(np.asarray(labels, np.int64))
+        else:
+            self._images, self._labels = images, labels
+
+    def batch(self, idx: np.ndarray):
+        if fc.is_device_array(self._images):
+            gather = _native.CUDA.gather_batch
+            return gather(self._images, idx), gather(self._labels, idx)
+        return self._images[idx], self._labels[idx]
+
+
+def evaluate(model, data: Dataset, batch_size: int = 1000) -> tuple[float, float]:
     """(mean loss, accuracy) with dropout off; the model is switched back afterwards."""
     model.set_models(inference=True)
     try:
         total_loss, correct = 0.0, 0
-        for start in range(0, len(images), batch_size):
-            x, t = images[start:start + batch_size], labels[start:start + batch_size]
+        for start in range(0, data.count, batch_size):
+            idx = np.arange(start, min(start + batch_size, data.count))
+            x, t = data.batch(idx)
             z = model(x)
-            total_loss += float(fc.softmax_cross_entropy(z, t)) * len(x)
-            correct += int((z.as_ndarray().argmax(axis=1) == t).sum())
+            total_loss += float(fc.softmax_cross_entropy(z, t)) * len(idx)
+            correct += int((z.as_ndarray().argmax(axis=1) == data.labels[idx]).sum())
     finally:
         model.set_models(inference=False)
-    return total_loss / len(images), correct / len(images)
+    return total_loss / data.count, correct / data.count
 
 
-def train_epoch(model, opt, images, labels, batch_size, rng, desc) -> tuple[float, int]:
+def train_epoch(model, opt, data: Dataset, batch_size, rng, desc) -> tuple[float, int]:
     from tqdm import tqdm
 
-    order = rng.permutation(len(images))
-    steps = len(images) // batch_size
+    order = rng.permutation(data.count)
+    steps = data.count // batch_size
     bar = tqdm(range(steps), desc=desc, leave=True, file=sys.stdout, dynamic_ncols=True)
     total = 0.0
     for j in bar:
-        idx = order[j * batch_size:(j + 1) * batch_size]
+        x, t = data.batch(order[j * batch_size:(j + 1) * batch_size])
         with model.train():
-            loss = fc.softmax_cross_entropy(model(images[idx]), labels[idx])
+            loss = fc.softmax_cross_entropy(model(x), t)
         loss.grad().update(opt)
         value = float(loss)
         total += value
@@ -142,15 +165,17 @@ def main(argv=None) -> int:
     print(f"device: {device}, threads: {fc.get_num_threads()}, optimizer: {args.optimizer}")
     os.makedirs(args.out, exist_ok=True)
 
+    train_set = Dataset(data.train_images, data.train_labels, device)
+    test_set = Dataset(data.test_images, data.test_labels, device)
     model, opt = tutorial_cnn(), make_optimizer(args.optimizer, args.lr)
     history, seen, train_seconds = [], 0, 0.0
     for epoch in range(args.epochs):
         start = time.perf_counter()
-        train_loss, count = train_epoch(model, opt, data.train_images, data.train_labels,
-                                        args.batch_size, rng, f"epoch {epoch:03d}")
+        train_loss, count = train_epoch(model, opt, train_set, args.batch_size, rng,
+                                        f"epoch {epoch:03d}")
         seconds = time.perf_counter() - start
         seen, train_seconds = seen + count, train_seconds + seconds
-        val_loss, val_acc = evaluate(model, data.test_images, data.test_labels)
+        val_loss, val_acc = evaluate(model, test_set)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                         "val_accuracy": val_acc, "seconds": seconds,
                         "images_per_second": count / seconds})

