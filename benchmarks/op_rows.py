@@ -1,6 +1,8 @@
 """The op rows: each op's shapes from the issue, its work (FLOPs or bytes moved), and how every
 implementation runs it. A row's `make(impl, device)` returns a no-argument callable, or None
-where that implementation has no such op."""
+where that implementation has no such op. fastconv's CUDA column calls the same fastconv.ops
+function as its CPU column, on DeviceArray copies of the same inputs (the ops dispatch on where
+the array lives)."""
 from __future__ import annotations
 
 import numpy as np
@@ -58,11 +60,30 @@ class _Inputs:
     def __init__(self, **arrays):
         self.np = arrays
         self._torch = {}
+        self._fc = {}
 
     def t(self, device):
         if device.name not in self._torch:
             self._torch[device.name] = {k: device.tensor(v) for k, v in self.np.items()}
         return self._torch[device.name]
+
+    def d(self, device):
+        """fastconv's inputs on `device`: the numpy arrays, or DeviceArray copies (made once)."""
+        if device.name not in self._fc:
+            self._fc[device.name] = {k: device.array(v) for k, v in self.np.items()}
+        return self._fc[device.name]
+
+
+def _tried(call):
+    """One call of a GPU op before its timing: an op that raises gets an 'error (...)' cell (the
+    GPU check counts it as a failure) instead of ending the whole run."""
+    from devices import Unavailable
+
+    try:
+        call()
+    except Exception as e:  # noqa: BLE001 -- any failure becomes the cell's text
+        text = " ".join(str(e).split())[:120]
+        raise Unavailable(f"error ({type(e).__name__}: {text})") from e
 
 
 def conv_rows(quick: bool) -> list[Row]:
@@ -87,18 +108,28 @@ def conv_rows(quick: bool) -> list[Row]:
     return rows
 
 
-def _np_impls(fn_name, args_fn):
+def _np_impls(fn_name, inp, names, *consts):
+    """fastconv (CPU), fastconv CUDA and the numpy reference: fastconv.ops.<fn_name> (or
+    reference.<fn_name>) on the inputs `names` of `inp`, then the constant arguments."""
     from fastconv import ops, reference
 
-    def of(module):
+    def of(module, where):
         fn = getattr(module, fn_name)
-        return lambda device: (lambda: fn(*args_fn()))
-    return {"fastconv": of(ops), "numpy": of(reference)}
+
+        def build(device):
+            arrays = inp.np if where == "host" else inp.d(device)
+            args = [arrays[k] for k in names] + list(consts)
+            call = lambda: fn(*args)  # noqa: E731
+            if where == "device":
+                _tried(call)
+            return call
+        return build
+    return {"fastconv": of(ops, "host"), "fastconv_cuda": of(ops, "device"),
+            "numpy": of(reference, "host")}
 
 
 def _conv_fwd(inp, s, p):
-    a = inp.np
-    impls = _np_impls("conv2d_forward", lambda: (a["x"], a["w"], a["b"], s, p))
+    impls = _np_impls("conv2d_forward", inp, ("x", "w", "b"), s, p)
 
     def torch_fwd(device):
         F, t = device.torch.nn.functional, inp.t(device)
@@ -108,8 +139,7 @@ def _conv_fwd(inp, s, p):
 
 
 def _conv_bwd(inp, s, p, k):
-    a = inp.np
-    impls = _np_impls("conv2d_backward", lambda: (a["x"], a["w"], a["dy"], s, p))
+    impls = _np_impls("conv2d_backward", inp, ("x", "w", "dy"), s, p)
 
     def torch_bwd(device):
         # The kernel autograd runs for a conv, without building a graph: dX, dW and db.
@@ -149,7 +179,7 @@ def pool_rows(quick: bool) -> list[Row]:
 
 
 def _maxpool_fwd(inp, f, s, p):
-    impls = _np_impls("max_pool2d_forward", lambda: (inp.np["x"], f, s, p))
+    impls = _np_impls("max_pool2d_forward", inp, ("x",), f, s, p)
 
     def torch_fwd(device):
         F, t = device.torch.nn.functional, inp.t(device)
@@ -159,8 +189,8 @@ def _maxpool_fwd(inp, f, s, p):
 
 
 def _maxpool_bwd(inp, f, s, p):
-    a = inp.np
-    impls = _np_impls("max_pool2d_backward", lambda: (a["x"], a["dy"], a["idx"], f, s, p))
+    # The CPU forward's indices serve the device too: both kernels pick the same element.
+    impls = _np_impls("max_pool2d_backward", inp, ("x", "dy", "idx"), f, s, p)
 
     def torch_bwd(device):
         aten, t = device.torch.ops.aten, inp.t(device)
@@ -171,7 +201,7 @@ def _maxpool_bwd(inp, f, s, p):
 
 
 def _avgpool_fwd(inp, f, s, p):
-    impls = _np_impls("average_pool2d_forward", lambda: (inp.np["x"], f, s, p))
+    impls = _np_impls("average_pool2d_forward", inp, ("x",), f, s, p)
 
     def torch_fwd(device):
         F, t = device.torch.nn.functional, inp.t(device)
@@ -181,8 +211,7 @@ def _avgpool_fwd(inp, f, s, p):
 
 
 def _avgpool_bwd(inp, f, s, p):
-    a = inp.np
-    impls = _np_impls("average_pool2d_backward", lambda: (a["x"], a["dy"], f, s, p))
+    impls = _np_impls("average_pool2d_backward", inp, ("x", "dy"), f, s, p)
 
     def torch_bwd(device):
         aten, t = device.torch.ops.aten, inp.t(device)
@@ -212,7 +241,7 @@ def sce_rows(quick: bool) -> list[Row]:
 
 
 def _sce_fwd(inp):
-    impls = _np_impls("softmax_cross_entropy_forward", lambda: (inp.np["z"], inp.np["t"]))
+    impls = _np_impls("softmax_cross_entropy_forward", inp, ("z", "t"))
 
     def torch_fwd(device):
         F, t = device.torch.nn.functional, inp.t(device)
@@ -222,7 +251,7 @@ def _sce_fwd(inp):
 
 
 def _sce_bwd(inp):
-    impls = _np_impls("softmax_cross_entropy_backward", lambda: (inp.np["z"], inp.np["t"]))
+    impls = _np_impls("softmax_cross_entropy_backward", inp, ("z", "t"))
 
     def torch_bwd(device):
         # What autograd runs for cross_entropy's backward: nll_loss's, then log_softmax's (the
@@ -253,9 +282,8 @@ def dense_rows(quick: bool) -> list[Row]:
                   dy=rng.standard_normal((n, fout), dtype=np.float32))
     flops = 2.0 * n * fin * fout
     name = f"dense {n}x{fin} -> {fout}"
-    a = inp.np
-    fwd = _np_impls("dense_forward", lambda: (a["x"], a["w"], a["b"]))
-    bwd = _np_impls("dense_backward", lambda: (a["x"], a["w"], a["dy"]))
+    fwd = _np_impls("dense_forward", inp, ("x", "w", "b"))
+    bwd = _np_impls("dense_backward", inp, ("x", "w", "dy"))
 
     def torch_fwd(device):
         F, t = device.torch.nn.functional, inp.t(device)

@@ -6,6 +6,7 @@ GPU. Prints a markdown table; --json writes every number, --plot a PNG of fastco
     python benchmarks/run.py --threads 2 --json bench.json --plot benchmarks/ratios.png
     python benchmarks/run.py --quick            # seconds-long smoke run (CI)
     python benchmarks/run.py --memory 200       # RSS over 200 training steps must not grow
+    python benchmarks/run.py --device cuda --tf32   # the GPU columns, TF32 on in both frameworks
 
 FASTCONV_BENCH_NO_TORCH=1 hides PyTorch (its columns then read "no torch").
 """
@@ -24,6 +25,9 @@ def parse(argv):
                    help="small sizes, few repetitions: a smoke run of a few seconds")
     p.add_argument("--device", choices=("cpu", "cuda", "all"), default="all",
                    help="where to run (all: the CPU, and the GPU where one is usable)")
+    p.add_argument("--tf32", action="store_true",
+                   help="TF32 for float32 GEMMs/convolutions on the GPU, in fastconv and PyTorch "
+                        "alike (default: off in both)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for fastconv, PyTorch and numpy (default: fastconv's)")
     p.add_argument("--repeat", type=int, default=None,
@@ -88,8 +92,16 @@ def main(argv=None) -> int:
         for d in devices:
             d.skip = set(d.impls) - wanted
     script = os.path.relpath(os.path.abspath(__file__))
+    dev.set_tf32(args.tf32, torch, devices)
     header = machine.header(torch, devices, threads, omp_policy_user, [script] + argv)
     peaks = machine.peaks(args.quick)
+    gpu = next((d for d in devices if d.name == "cuda"), None)
+    note = dev.unusable_note(devices)
+    if note:
+        print(f"[bench] {note}", file=sys.stderr, flush=True)
+    elif gpu is not None:
+        print("[bench] GPU peaks", file=sys.stderr, flush=True)
+        gpu.peaks = peaks["cuda"] = dev.gpu_peaks(gpu, args.quick)
     repeat = args.repeat or (3 if args.quick else 10)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
 
@@ -107,13 +119,25 @@ def main(argv=None) -> int:
         results["python_overhead"] = step_rows.python_overhead(args.quick, cpu, warmup, repeat)
         results["step_breakdown_s"] = step_rows.breakdown(args.quick, warmup, repeat)
 
-    print(report.markdown(results))
+    print(with_gpu_lines(report.markdown(results), results, note))
     if args.json:
         report.write_json(results, args.json)
     if args.plot and not report.plot(results, args.plot):
         print(f"--plot: nothing written to {args.plot} (no PyTorch ratios, or no matplotlib)",
               file=sys.stderr)
     return 0
+
+
+def with_gpu_lines(text, results, note):
+    """report.markdown's header knows the CPU's peaks only: the GPU's go right after them."""
+    extra = ([f"- {note}"] if note else []) + (
+        [__import__("devices").gpu_peak_line(results["peaks"]["cuda"])]
+        if "cuda" in results["peaks"] else [])
+    if not extra:
+        return text
+    lines = text.split("\n")
+    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("- peaks:")), 0)
+    return "\n".join(lines[:at] + extra + lines[at:])
 
 
 def select_rows(pattern, quick):
@@ -134,6 +158,7 @@ def select_rows(pattern, quick):
 
 def measure_row(row, devices, warmup, repeat, peaks, quick) -> dict:
     import timing
+    from devices import Unavailable, gpu_peak
 
     peak = peaks["sgemm_gflops"] * 1e9 if row.unit == "GFLOP/s" else peaks["copy_gbs"] * 1e9
     out = {"id": row.id, "name": row.name, "kind": row.kind, "direction": row.direction,
@@ -143,10 +168,11 @@ def measure_row(row, devices, warmup, repeat, peaks, quick) -> dict:
     def cell(times, device, capped=False):
         med = timing.median(times)
         rate = row.work / med
+        # Each device's cells against that device's own measured peaks.
+        ref = peak if device.name == "cpu" else gpu_peak(device.peaks or {}, row.unit)
         return {"status": "ok", "device": device.name, "median_s": med, "reps": len(times),
                 "times_s": times, "rate": rate / 1e9, "unit": row.unit,
-                # The peaks are the CPU's: a GPU cell gets no percentage.
-                "pct_peak": 100.0 * rate / peak if device.name == "cpu" else None,
+                "pct_peak": 100.0 * rate / ref if ref else None,
                 "capped": capped}
 
     for device in devices:
@@ -155,7 +181,12 @@ def measure_row(row, devices, warmup, repeat, peaks, quick) -> dict:
             why = device.available(impl)
             if why is None and impl == "numpy" and row.reference_skip:
                 why = "skipped (slow)"
-            fn = None if why else row.make(impl, device)
+            fn = None
+            if not why:
+                try:
+                    fn = row.make(impl, device)
+                except Unavailable as e:
+                    why = str(e)
             if why is None and fn is None:
                 why = "n/a"
             if why:

@@ -1,10 +1,14 @@
 """End-to-end rows: one training step of the tutorial's CNN (forward, backward, SGD with Nesterov
 momentum) and inference on a large batch, in fastconv and in a PyTorch twin; and the same step as
-bare fastconv.ops calls, to estimate what the Python layer (layers, autograd, optimiser) costs."""
+bare fastconv.ops calls, to estimate what the Python layer (layers, autograd, optimiser) costs.
+On the GPU, fastconv's model is built under fc.set_cuda_active(True) and fed DeviceArrays."""
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
+from devices import Unavailable
 from op_rows import Row
 
 STEP_BATCH, INFER_BATCH, EPOCH_IMAGES = 64, 1000, 56000
@@ -50,6 +54,72 @@ def fastconv_step(model, opt, x, t):
             loss = fc.softmax_cross_entropy(model(x), t)
         loss.grad().update(opt)
     return step
+
+
+def _on_host(value) -> bool:
+    return isinstance(getattr(value, "_value", value), np.ndarray)
+
+
+# What a Python layer that cannot (yet) run on the GPU raises; its cell then says why.
+_NOT_YET = (NotImplementedError, TypeError, RuntimeError, ValueError, AttributeError)
+
+
+def _cuda_active(fn):
+    """`fn` run with fc.set_cuda_active(True), the previous setting restored afterwards, so the
+    CPU rows and the step breakdown never see the GPU setting (costs microseconds per call)."""
+    import fastconv as fc
+
+    def run():
+        was = fc.is_cuda_active()
+        fc.set_cuda_active(True)
+        try:
+            return fn()
+        finally:
+            fc.set_cuda_active(was)
+    return run
+
+
+def fastconv_cuda_model(x, device):
+    """fastconv's model with its parameters on the GPU and `x` as a DeviceArray, built under
+    fc.set_cuda_active(True) (restored afterwards). Raises Unavailable, with the reason, where the
+    Python layer cannot do that (yet): an error, a warning that it stays on the CPU, or parameters
+    that are numpy arrays after the first call."""
+    import fastconv as fc
+
+    was_active = fc.is_cuda_active()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fc.set_cuda_active(True)
+        if not fc.is_cuda_active():
+            said = "; ".join(str(w.message) for w in caught) or "is_cuda_active() is False"
+            raise Unavailable(f"n/a (set_cuda_active(True): {_short(said)})")
+        xd = device.array(x)
+        model, opt = fastconv_model(xd)
+        host = [i for i, p in enumerate(model.parameters()) if _on_host(p)]
+        if host:
+            raise Unavailable(f"n/a (parameters {host} stayed on the host)")
+        return model, opt, xd
+    except _NOT_YET as e:
+        raise Unavailable(f"n/a ({type(e).__name__}: {_short(e)})") from e
+    finally:
+        fc.set_cuda_active(was_active)
+
+
+def _short(e, n=120) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
+def _tried(fn):
+    """`fn` under set_cuda_active(True), run once now, so that a failure becomes an
+    'n/a (reason)' cell instead of ending the run in the middle of the timing."""
+    fn = _cuda_active(fn)
+    try:
+        fn()
+    except _NOT_YET as e:
+        raise Unavailable(f"n/a ({type(e).__name__}: {_short(e)})") from e
+    return fn
 
 
 def torch_model(torch):
@@ -101,11 +171,22 @@ def rows(quick: bool) -> list[Row]:
         model.set_models(inference=True)
         return lambda: model(xi)
 
+    def fc_cuda_step(device):
+        model, opt, xd = fastconv_cuda_model(x, device)
+        return _tried(fastconv_step(model, opt, xd, device.array(t)))
+
+    def fc_cuda_infer(device):
+        model, _, xd = fastconv_cuda_model(xi, device)
+        model.set_models(inference=True)
+        return _tried(lambda: model(xd))
+
     return [
         Row("step", f"training step, batch {n} (fwd+bwd+SGD)", "step", "step", "GFLOP/s", train,
-            {"fastconv": fc_step, "torch": lambda d: _torch_step(d, x, t)}),
+            {"fastconv": fc_step, "fastconv_cuda": fc_cuda_step,
+             "torch": lambda d: _torch_step(d, x, t)}),
         Row("inference", f"inference, batch {m}", "step", "fwd", "GFLOP/s", infer,
-            {"fastconv": fc_infer, "torch": lambda d: _torch_infer(d, xi)}),
+            {"fastconv": fc_infer, "fastconv_cuda": fc_cuda_infer,
+             "torch": lambda d: _torch_infer(d, xi)}),
     ]
 
 

