@@ -1,0 +1,76 @@
+"""The whole training step on the GPU against the CPU: same initial weights, same dropout masks
+(the RNG is a function of seed and element index on both), so 20 steps must track each other.
+Marked cuda: skipped, with the reason, where no GPU is usable."""
+import numpy as np
+import pytest
+
+import fastconv as fc
+from fastconv import _native, train
+
+pytestmark = pytest.mark.cuda
+
+
+def _run(on_gpu, x, t, steps):
+    fc.set_cuda_active(on_gpu)
+    try:
+        np.random.seed(7)  # initial weights and dropout seeds: identical draws on both runs
+        model, opt = train.tutorial_cnn(), fc.Sgd(lr=0.01, momentum=0.9)
+        xs = fc.to_device(x) if on_gpu else x
+        ts = fc.to_device(t) if on_gpu else t
+        losses = []
+        for _ in range(steps):
+            with model.train():
+                loss = fc.softmax_cross_entropy(model(xs), ts)
+            loss.grad().update(opt)
+            losses.append(float(loss))
+        return losses, [p.as_ndarray() for p in model.parameters()]
+    finally:
+        fc.set_cuda_active(False)
+
+
+@pytest.fixture(autouse=True)
+def tf32_off():
+    before = fc.tf32()
+    fc.set_tf32(False)
+    yield
+    fc.set_tf32(before)
+
+
+def test_twenty_gpu_steps_track_the_cpu():
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 1, 28, 28), dtype=np.float32)
+    t = rng.integers(0, 10, 32).astype(np.int64)
+    cpu_losses, cpu_params = _run(False, x, t, 20)
+    gpu_losses, gpu_params = _run(True, x, t, 20)
+    np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=2e-3, atol=1e-4)
+    for g, c in zip(gpu_params, cpu_params):
+        scale = float(np.abs(c).max())
+        np.testing.assert_allclose(g, c, rtol=1e-2, atol=1e-3 * scale)
+
+
+def test_device_memory_flat_over_1000_steps():
+    rng = np.random.default_rng(1)
+    x = fc.to_device(rng.random((16, 1, 28, 28), dtype=np.float32))
+    t = fc.to_device(rng.integers(0, 10, 16).astype(np.int64))
+    fc.set_cuda_active(True)
+    try:
+        np.random.seed(0)
+        model, opt = train.tutorial_cnn(), fc.Sgd(lr=0.01, momentum=0.9)
+
+        def step():
+            with model.train():
+                loss = fc.softmax_cross_entropy(model(x), t)
+            loss.grad().update(opt)
+
+        for _ in range(10):
+            step()
+        _native.CUDA.synchronize()
+        before = _native.CUDA.allocator_stats()
+        for _ in range(1000):
+            step()
+        _native.CUDA.synchronize()
+        after = _native.CUDA.allocator_stats()
+    finally:
+        fc.set_cuda_active(False)
+    assert after["bytes_in_use"] == before["bytes_in_use"]
+    assert after["malloc_calls"] == before["malloc_calls"]  # every block came from the cache
