@@ -14,6 +14,9 @@ namespace py = pybind11;
 
 enum class DType { f32, f64 };
 
+using Dims = std::vector<index_t>;
+
+std::string dims_str(const Dims& d);  // "(2, 3)", "(4,)"
 std::string shape_str(const py::array& a);
 std::string type_name(py::handle obj);
 
@@ -36,11 +39,16 @@ py::array int_array(py::handle obj, const char* name, int ndim, const char* layo
 DType dtype_of(const py::array& a);
 void check_same_dtype(const py::array& a, const char* a_name, const py::array& b,
                       const char* b_name);
-// "w.shape[1] must be 3 (x's channels); got 5"
+// "w.shape[1] must be 3 (x's channels); got shape (...)". On shapes, so that the CPU bindings
+// (numpy arrays) and the CUDA bindings (device arrays) word their errors alike.
+void check_dim(const Dims& shape, const char* name, int axis, index_t expected, const char* what);
+void check_shape_like(const Dims& shape, const char* name, const Dims& ref, const char* ref_name);
 void check_dim(const py::array& a, const char* name, int axis, index_t expected,
                const char* what);
 void check_shape_like(const py::array& a, const char* name, const py::array& ref,
                       const char* ref_name);
+// A conv bias: exactly k elements, as (k,) or (1, k, 1, 1).
+void check_conv_bias(const Dims& shape, index_t k);
 
 void check_positive(index_t v, const char* name);
 void check_non_negative(index_t v, const char* name);

@@ -28,13 +28,15 @@ py::array numpy_array(py::handle obj, const char* name, int ndim, const char* la
 
 }  // namespace
 
-std::string shape_str(const py::array& a) {
+std::string dims_str(const Dims& d) {
   std::ostringstream s;
   s << "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
-  s << (a.ndim() == 1 ? ",)" : ")");
+  for (std::size_t i = 0; i < d.size(); ++i) s << (i ? ", " : "") << d[i];
+  s << (d.size() == 1 ? ",)" : ")");
   return s.str();
 }
+
+std::string shape_str(const py::array& a) { return dims_str(shape_of(a)); }
 
 std::string type_name(py::handle obj) {
   return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
@@ -101,21 +103,37 @@ void check_same_dtype(const py::array& a, const char* a_name, const py::array& b
                          py::str(b.dtype()).cast<std::string>() + "; they must match");
 }
 
-void check_dim(const py::array& a, const char* name, int axis, index_t expected,
-               const char* what) {
-  if (a.shape(axis) != expected)
+void check_dim(const Dims& shape, const char* name, int axis, index_t expected, const char* what) {
+  if (shape[static_cast<std::size_t>(axis)] != expected)
     throw py::value_error(std::string(name) + ".shape[" + std::to_string(axis) + "] must be " +
                           std::to_string(expected) + " (" + what + "); got shape " +
-                          shape_str(a));
+                          dims_str(shape));
+}
+
+void check_shape_like(const Dims& shape, const char* name, const Dims& ref,
+                      const char* ref_name) {
+  if (shape != ref)
+    throw py::value_error(std::string(name) + " must have the shape of " + ref_name + " " +
+                          dims_str(ref) + "; got " + dims_str(shape));
+}
+
+void check_dim(const py::array& a, const char* name, int axis, index_t expected,
+               const char* what) {
+  check_dim(shape_of(a), name, axis, expected, what);
 }
 
 void check_shape_like(const py::array& a, const char* name, const py::array& ref,
                       const char* ref_name) {
-  bool same = a.ndim() == ref.ndim();
-  for (py::ssize_t i = 0; same && i < a.ndim(); ++i) same = a.shape(i) == ref.shape(i);
-  if (!same)
-    throw py::value_error(std::string(name) + " must have the shape of " + ref_name + " " +
-                          shape_str(ref) + "; got " + shape_str(a));
+  check_shape_like(shape_of(a), name, shape_of(ref), ref_name);
+}
+
+void check_conv_bias(const Dims& d, index_t k) {
+  const bool flat = d.size() == 1 && d[0] == k;
+  const bool nchw = d.size() == 4 && d[0] == 1 && d[1] == k && d[2] == 1 && d[3] == 1;
+  if (!flat && !nchw)
+    throw py::value_error("b must have shape (" + std::to_string(k) + ",) or (1, " +
+                          std::to_string(k) + ", 1, 1) (w's output channels); got " +
+                          dims_str(d));
 }
 
 void check_positive(index_t v, const char* name) {

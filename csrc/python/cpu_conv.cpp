@@ -20,13 +20,7 @@ Conv2dShape checked_shape(py::array& x, py::array& w, py::handle x_obj, py::hand
 py::array checked_bias(py::handle b_obj, const py::array& x, const Conv2dShape& s) {
   auto b = float_array(b_obj, "b", -1, "(K,) or (1, K, 1, 1)");
   check_same_dtype(b, "b", x, "x");
-  const bool flat = b.ndim() == 1 && b.shape(0) == s.k;
-  const bool nchw = b.ndim() == 4 && b.shape(0) == 1 && b.shape(1) == s.k && b.shape(2) == 1 &&
-                    b.shape(3) == 1;
-  if (!flat && !nchw)
-    throw py::value_error("b must have shape (" + std::to_string(s.k) + ",) or (1, " +
-                          std::to_string(s.k) + ", 1, 1) (w's output channels); got " +
-                          shape_str(b));
+  check_conv_bias(shape_of(b), s.k);
   return b;
 }
 

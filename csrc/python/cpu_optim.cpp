@@ -3,43 +3,12 @@
 #include <string>
 
 #include "cpu/optim.h"
+#include "python/args.h"
 #include "python/checks.h"
 #include "python/cpu_bindings.h"
 
 namespace fastconv::bind {
 namespace {
-
-std::string num_str(double v) { return py::str(py::float_(v)).cast<std::string>(); }
-
-double non_negative_arg(py::handle obj, const char* name) {
-  double v = real_arg(obj, name);
-  if (v < 0) throw py::value_error(std::string(name) + " must be >= 0; got " + num_str(v));
-  return v;
-}
-
-double beta_arg(py::handle obj, const char* name) {
-  double v = real_arg(obj, name);
-  if (!(v >= 0 && v < 1))
-    throw py::value_error(std::string(name) + " must be in [0, 1); got " + num_str(v));
-  return v;
-}
-
-index_t step_arg(py::handle obj) {
-  if (obj.is_none() || py::isinstance<py::bool_>(obj) || !PyIndex_Check(obj.ptr()))
-    throw py::type_error("step must be an int (the 1-based count of this update), got " +
-                         type_name(obj));
-  py::int_ v = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
-  if (!v) throw py::error_already_set();
-  long long s = PyLong_AsLongLong(v.ptr());
-  if (s == -1 && PyErr_Occurred()) {
-    PyErr_Clear();
-    throw py::value_error("step is out of range; got " + py::str(v).cast<std::string>());
-  }
-  if (s < 1)
-    throw py::value_error("step must be >= 1 (the 1-based count of this update); got " +
-                          std::to_string(s));
-  return static_cast<index_t>(s);
-}
 
 // A state or gradient array that must match param in shape and dtype.
 py::array like_param(py::handle obj, const char* name, const py::array& param, bool inout) {

@@ -23,6 +23,7 @@
 #include "cuda/elementwise.h"
 #include "cuda/pool.h"
 #include "cuda/softmax_ce.h"
+#include "python/args.h"
 #include "python/checks.h"
 #include "python/cuda_bindings.h"
 #include "python/shapes.h"
@@ -34,14 +35,6 @@ using cuda::DeviceArray;
 using DevType = cuda::DType;
 
 // ---- arguments ------------------------------------------------------------------------------
-
-std::string dims_str(const std::vector<index_t>& d) {
-  std::ostringstream s;
-  s << "(";
-  for (std::size_t i = 0; i < d.size(); ++i) s << (i ? ", " : "") << d[i];
-  s << (d.size() == 1 ? ",)" : ")");
-  return s.str();
-}
 
 std::string shape_str(const DeviceArray& a) { return dims_str(a.shape()); }
 
@@ -91,27 +84,24 @@ DeviceArray& int64_dev(py::handle obj, const char* name, int ndim, const char* l
   return a;
 }
 
-// "w.shape[1] must be 3 (x's channels); got shape (...)", as checks.h's check_dim.
+// The shared shape checks (checks.h, shapes.h), for device arrays.
+using bind::check_dim;
+using bind::check_shape_like;
+using bind::pool2d_shape;
+
 void check_dim(const DeviceArray& a, const char* name, int axis, index_t expected,
                const char* what) {
-  if (a.dim(axis) != expected)
-    throw py::value_error(std::string(name) + ".shape[" + std::to_string(axis) + "] must be " +
-                          std::to_string(expected) + " (" + what + "); got shape " +
-                          shape_str(a));
+  check_dim(a.shape(), name, axis, expected, what);
 }
 
 void check_shape_like(const DeviceArray& a, const char* name, const DeviceArray& ref,
                       const char* ref_name) {
-  if (a.shape() != ref.shape())
-    throw py::value_error(std::string(name) + " must have the shape of " + ref_name + " " +
-                          shape_str(ref) + "; got " + shape_str(a));
+  check_shape_like(a.shape(), name, ref.shape(), ref_name);
 }
 
-void check_pair(const Pair& p, const char* name, index_t least) {
-  if (p[0] < least || p[1] < least)
-    throw py::value_error(std::string(name) + " must be >= " + std::to_string(least) +
-                          " in both dimensions; got (" + std::to_string(p[0]) + ", " +
-                          std::to_string(p[1]) + ")");
+Pool2dShape pool2d_shape(const DeviceArray& x, Pair filter, Pair stride, Pair padding,
+                         bool ceil_mode) {
+  return pool2d_shape(x.shape(), filter, stride, padding, ceil_mode);
 }
 
 // Outputs: device memory from the caching allocator; in poison mode (tests) NaN, or the lowest
@@ -138,73 +128,19 @@ T* mp(const DeviceArray& a) {
   return a.data<T>();
 }
 
-// ---- shapes (shapes.h's conv2d_shape / pool2d_shape, for device arrays) ---------------------
-
-Conv2dShape conv2d_shape(const DeviceArray& x, const DeviceArray& w, Pair stride, Pair padding,
-                         Pair dilation) {
-  check_dim(w, "w", 1, x.dim(1), "x's channels");
-  check_pair(stride, "stride", 1);
-  check_pair(padding, "padding", 0);
-  check_pair(dilation, "dilation", 1);
-  check_positive(x.dim(0), "x.shape[0] (batch)");
-  check_positive(x.dim(1), "x.shape[1] (channels)");
-  check_positive(w.dim(0), "w.shape[0] (output channels)");
-  check_positive(w.dim(2), "w.shape[2] (kernel height)");
-  check_positive(w.dim(3), "w.shape[3] (kernel width)");
-  Conv2dShape s{};
-  s.n = x.dim(0), s.c = x.dim(1), s.h = x.dim(2), s.w = x.dim(3);
-  s.k = w.dim(0), s.kh = w.dim(2), s.kw = w.dim(3);
-  s.sh = stride[0], s.sw = stride[1], s.ph = padding[0], s.pw = padding[1];
-  s.dh = dilation[0], s.dw = dilation[1];
-  s.oh = conv_out_size(s.h, s.kh, s.sh, s.ph, s.dh);
-  s.ow = conv_out_size(s.w, s.kw, s.sw, s.pw, s.dw);
-  check_output_size(s.oh, "height", s.h, s.kh, s.sh, s.ph, s.dh);
-  check_output_size(s.ow, "width", s.w, s.kw, s.sw, s.pw, s.dw);
-  return s;
-}
-
-Pool2dShape pool2d_shape(const DeviceArray& x, Pair filter, Pair stride, Pair padding,
-                         bool ceil_mode) {
-  check_pair(filter, "filter", 1);
-  check_pair(stride, "stride", 1);
-  check_pair(padding, "padding", 0);
-  if (2 * padding[0] > filter[0] || 2 * padding[1] > filter[1])
-    throw py::value_error("padding must be at most half the filter size; got padding (" +
-                          std::to_string(padding[0]) + ", " + std::to_string(padding[1]) +
-                          ") for filter (" + std::to_string(filter[0]) + ", " +
-                          std::to_string(filter[1]) + ")");
-  check_positive(x.dim(0), "x.shape[0] (batch)");
-  check_positive(x.dim(1), "x.shape[1] (channels)");
-  Pool2dShape s{};
-  s.n = x.dim(0), s.c = x.dim(1), s.h = x.dim(2), s.w = x.dim(3);
-  s.kh = filter[0], s.kw = filter[1], s.sh = stride[0], s.sw = stride[1];
-  s.ph = padding[0], s.pw = padding[1];
-  s.oh = pool_out_size(s.h, s.kh, s.sh, s.ph, ceil_mode);
-  s.ow = pool_out_size(s.w, s.kw, s.sw, s.pw, ceil_mode);
-  check_output_size(s.oh, "height", s.h, s.kh, s.sh, s.ph, 1);
-  check_output_size(s.ow, "width", s.w, s.kw, s.sw, s.pw, 1);
-  return s;
-}
-
 // ---- conv2d ---------------------------------------------------------------------------------
 
 Conv2dShape checked_conv(py::handle x_obj, py::handle w_obj, Pair stride, Pair padding,
                          Pair dilation, const DeviceArray** x, const DeviceArray** w) {
   *x = &float_dev(x_obj, "x", 4, "(N, C, H, W)");
   *w = &float_dev(w_obj, "w", 4, "(K, C, kh, kw)");
-  return conv2d_shape(**x, **w, stride, padding, dilation);
+  return conv2d_shape((*x)->shape(), (*w)->shape(), stride, padding, dilation);
 }
 
 // b may be (K,) or (1, K, 1, 1), as on the CPU.
 const DeviceArray& checked_conv_bias(py::handle b_obj, const Conv2dShape& s) {
   const DeviceArray& b = float_dev(b_obj, "b", -1, "(K,) or (1, K, 1, 1)");
-  const auto& d = b.shape();
-  const bool flat = d.size() == 1 && d[0] == s.k;
-  const bool nchw = d.size() == 4 && d[0] == 1 && d[1] == s.k && d[2] == 1 && d[3] == 1;
-  if (!flat && !nchw)
-    throw py::value_error("b must have shape (" + std::to_string(s.k) + ",) or (1, " +
-                          std::to_string(s.k) + ", 1, 1) (w's output channels); got " +
-                          shape_str(b));
+  check_conv_bias(b.shape(), s.k);
   return b;
 }
 
@@ -474,46 +410,6 @@ py::object bias_grad(py::handle dy_obj) {
 
 // ---- relu and dropout -----------------------------------------------------------------------
 
-double ratio_arg(py::handle obj) {
-  double r = real_arg(obj, "ratio");
-  if (!(r >= 0.0 && r < 1.0))
-    throw py::value_error("ratio must be in [0, 1); got " + std::to_string(r));
-  return r;
-}
-
-std::uint64_t seed_arg(py::handle obj) {
-  if (obj.is_none() || py::isinstance<py::bool_>(obj) || !PyIndex_Check(obj.ptr()))
-    throw py::type_error("seed must be a non-negative int < 2**64, got " + type_name(obj));
-  py::int_ v = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
-  if (!v) throw py::error_already_set();
-  std::string text = py::str(v).cast<std::string>();
-  if (PyObject_RichCompareBool(v.ptr(), py::int_(0).ptr(), Py_LT) == 1)
-    throw py::value_error("seed must be a non-negative int < 2**64; got " + text);
-  unsigned long long s = PyLong_AsUnsignedLongLong(v.ptr());
-  if (s == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
-    PyErr_Clear();
-    throw py::value_error("seed must be a non-negative int < 2**64; got " + text);
-  }
-  return static_cast<std::uint64_t>(s);
-}
-
-std::vector<index_t> shape_arg(py::handle obj) {
-  std::vector<index_t> shape;
-  if (!obj.is_none() && !py::isinstance<py::bool_>(obj) && PyIndex_Check(obj.ptr())) {
-    shape.push_back(py::cast<index_t>(py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()))));
-  } else if (py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)) {
-    for (py::handle d : obj) {
-      if (py::isinstance<py::bool_>(d) || !PyIndex_Check(d.ptr()))
-        throw py::type_error("shape must hold ints, got " + type_name(d));
-      shape.push_back(py::cast<index_t>(py::reinterpret_steal<py::int_>(PyNumber_Index(d.ptr()))));
-    }
-  } else {
-    throw py::type_error("shape must be an int or a tuple of ints, got " + type_name(obj));
-  }
-  for (index_t d : shape) check_non_negative(d, "shape entries");
-  return shape;
-}
-
 // The mask's dtype: float32 only on the GPU.
 void check_mask_dtype(py::handle obj) {
   py::dtype dt;
@@ -574,38 +470,6 @@ py::object dropout_mask(py::handle shape_obj, py::handle ratio_obj, py::handle s
 }
 
 // ---- optimizers -----------------------------------------------------------------------------
-
-std::string num_str(double v) { return py::str(py::float_(v)).cast<std::string>(); }
-
-double non_negative_arg(py::handle obj, const char* name) {
-  double v = real_arg(obj, name);
-  if (v < 0) throw py::value_error(std::string(name) + " must be >= 0; got " + num_str(v));
-  return v;
-}
-
-double beta_arg(py::handle obj, const char* name) {
-  double v = real_arg(obj, name);
-  if (!(v >= 0 && v < 1))
-    throw py::value_error(std::string(name) + " must be in [0, 1); got " + num_str(v));
-  return v;
-}
-
-index_t step_arg(py::handle obj) {
-  if (obj.is_none() || py::isinstance<py::bool_>(obj) || !PyIndex_Check(obj.ptr()))
-    throw py::type_error("step must be an int (the 1-based count of this update), got " +
-                         type_name(obj));
-  py::int_ v = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
-  if (!v) throw py::error_already_set();
-  long long s = PyLong_AsLongLong(v.ptr());
-  if (s == -1 && PyErr_Occurred()) {
-    PyErr_Clear();
-    throw py::value_error("step is out of range; got " + py::str(v).cast<std::string>());
-  }
-  if (s < 1)
-    throw py::value_error("step must be >= 1 (the 1-based count of this update); got " +
-                          std::to_string(s));
-  return static_cast<index_t>(s);
-}
 
 const DeviceArray& like_param(py::handle obj, const char* name, const DeviceArray& param) {
   const DeviceArray& a = float_dev(obj, name, -1, "");
