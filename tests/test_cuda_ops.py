@@ -33,8 +33,7 @@ def _poison_gpu_outputs():
 
 @pytest.fixture
 def tf32_off():
-    if hasattr(CUDA, "set_tf32"):
-        CUDA.set_tf32(False)
+    CUDA.set_tf32(False)
     yield
 
 
@@ -130,8 +129,6 @@ def test_conv2d_many_groups_accumulate_dw_in_batch_order(tf32_off):
 
 
 def test_conv2d_tf32_within_its_own_tolerance():
-    if not hasattr(CUDA, "set_tf32"):
-        pytest.skip("this build has no TF32 switch")
     case = (4, 32, 16, 16, 32, 3, 3, 1, 1, 1, True)
     x, w, b, st, pa, di = _conv_data(case, seed=5)
     cpu_y = C.conv2d_forward(x, w, b, st, pa, di, False)
