@@ -13,6 +13,7 @@ from ._runtime import is_cuda_active
 from .autograd import Node, Variable
 from .device import is_device_array, to_device
 from .initializers import GlorotNormal
+from .ops import pair
 
 __all__ = [
     "Layer",
@@ -124,9 +125,8 @@ class Conv2d(_Weighted):
     def __init__(self, channel=32, filter=3, padding=0, stride=1, dilation=1, ignore_bias=False,
                  initializer=None, weight_decay=None):
         super().__init__(ignore_bias, initializer, weight_decay)
-        from .ops import pair  # validate sizes now, not at the first call
-
         self._channel = int(channel)
+        # Sizes are checked now, not at the first call.
         self._filter = pair(filter, "filter")
         self._padding, self._stride = pair(padding, "padding"), pair(stride, "stride")
         self._dilation = pair(dilation, "dilation")
