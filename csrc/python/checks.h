@@ -47,6 +47,10 @@ void check_dim(const py::array& a, const char* name, int axis, index_t expected,
                const char* what);
 void check_shape_like(const py::array& a, const char* name, const py::array& ref,
                       const char* ref_name);
+// Two buffers a kernel writes must not overlap, or one's update would feed the other's (either
+// backend: raw address ranges).
+void check_disjoint(const void* a, std::size_t a_bytes, const char* a_name, const void* b,
+                    std::size_t b_bytes, const char* b_name);
 // A conv bias: exactly k elements, as (k,) or (1, k, 1, 1).
 void check_conv_bias(const Dims& shape, index_t k);
 

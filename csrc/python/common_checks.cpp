@@ -127,6 +127,14 @@ void check_shape_like(const py::array& a, const char* name, const py::array& ref
   check_shape_like(shape_of(a), name, shape_of(ref), ref_name);
 }
 
+void check_disjoint(const void* a, std::size_t a_bytes, const char* a_name, const void* b,
+                    std::size_t b_bytes, const char* b_name) {
+  auto lo_a = static_cast<const char*>(a), lo_b = static_cast<const char*>(b);
+  if (a_bytes > 0 && b_bytes > 0 && lo_a < lo_b + b_bytes && lo_b < lo_a + a_bytes)
+    throw py::value_error(std::string(a_name) + " shares memory with " + b_name +
+                          "; each state array needs its own buffer");
+}
+
 void check_conv_bias(const Dims& d, index_t k) {
   const bool flat = d.size() == 1 && d[0] == k;
   const bool nchw = d.size() == 4 && d[0] == 1 && d[1] == k && d[2] == 1 && d[3] == 1;

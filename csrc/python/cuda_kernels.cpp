@@ -477,14 +477,9 @@ const DeviceArray& like_param(py::handle obj, const char* name, const DeviceArra
   return a;
 }
 
-// Two arrays the kernel writes must not share memory, or one's update would feed the other's.
 void check_disjoint(const DeviceArray& a, const char* a_name, const DeviceArray& b,
                     const char* b_name) {
-  auto lo_a = static_cast<const char*>(a.raw()), lo_b = static_cast<const char*>(b.raw());
-  auto hi_a = lo_a + a.nbytes(), hi_b = lo_b + b.nbytes();
-  if (a.nbytes() > 0 && b.nbytes() > 0 && lo_a < hi_b && lo_b < hi_a)
-    throw py::value_error(std::string(a_name) + " shares memory with " + b_name +
-                          "; each state array needs its own buffer");
+  bind::check_disjoint(a.raw(), a.nbytes(), a_name, b.raw(), b.nbytes(), b_name);
 }
 
 void sgd_update(py::handle param_obj, py::handle grad_obj, py::handle velocity_obj,
