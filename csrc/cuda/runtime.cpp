@@ -1,21 +1,17 @@
 #include "cuda/runtime.h"
 
-#include <sstream>
+#include "fastconv/text.h"
 
 namespace fastconv::cuda {
 
 void throw_cuda(cudaError_t err, const char* call, const char* file, int line) {
-  std::ostringstream m;
-  m << cudaGetErrorName(err) << ": " << cudaGetErrorString(err) << " (in " << call << " at "
-    << file << ":" << line << ")";
-  throw CudaError(m.str());
+  throw CudaError(text::cat(cudaGetErrorName(err), ": ", cudaGetErrorString(err), " (in ", call,
+                            " at ", file, ":", line, ")"));
 }
 
 void throw_cublas(cublasStatus_t st, const char* call, const char* file, int line) {
-  std::ostringstream m;
-  m << cublasGetStatusName(st) << ": " << cublasGetStatusString(st) << " (in " << call << " at "
-    << file << ":" << line << ")";
-  throw CudaError(m.str());
+  throw CudaError(text::cat(cublasGetStatusName(st), ": ", cublasGetStatusString(st), " (in ",
+                            call, " at ", file, ":", line, ")"));
 }
 
 DeviceCount device_count() {

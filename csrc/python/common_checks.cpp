@@ -3,7 +3,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <sstream>
+
+#include "fastconv/text.h"
 
 namespace fastconv::bind {
 namespace {
@@ -28,13 +29,7 @@ py::array numpy_array(py::handle obj, const char* name, int ndim, const char* la
 
 }  // namespace
 
-std::string dims_str(const Dims& d) {
-  std::ostringstream s;
-  s << "(";
-  for (std::size_t i = 0; i < d.size(); ++i) s << (i ? ", " : "") << d[i];
-  s << (d.size() == 1 ? ",)" : ")");
-  return s.str();
-}
+std::string dims_str(const Dims& d) { return text::tuple_str(d); }
 
 std::string shape_str(const py::array& a) { return dims_str(shape_of(a)); }
 
@@ -157,11 +152,10 @@ void check_non_negative(index_t v, const char* name) {
 void check_output_size(index_t out, const char* axis, index_t in, index_t k, index_t s, index_t p,
                        index_t d) {
   if (out >= 1) return;
-  std::ostringstream m;
-  m << "output " << axis << " would be " << out << " < 1: input size " << in << " with padding "
-    << p << " is smaller than the kernel's reach " << d * (k - 1) + 1 << " (kernel " << k
-    << ", dilation " << d << ", stride " << s << ")";
-  throw py::value_error(m.str());
+  throw py::value_error(text::cat("output ", axis, " would be ", out, " < 1: input size ", in,
+                                  " with padding ", p, " is smaller than the kernel's reach ",
+                                  d * (k - 1) + 1, " (kernel ", k, ", dilation ", d, ", stride ",
+                                  s, ")"));
 }
 
 void set_poison_outputs(bool on) { g_poison = on; }

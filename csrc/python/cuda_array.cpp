@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -15,6 +14,7 @@
 #include "cuda/context.h"
 #include "cuda/device_array.h"
 #include "cuda/runtime.h"
+#include "fastconv/text.h"
 #include "python/checks.h"
 #include "python/cuda_bindings.h"
 #include "python/dlpack.h"
@@ -433,12 +433,10 @@ DeviceArray from_dlpack(py::handle obj) {
 // ---- the rest ---------------------------------------------------------------------------------------
 
 std::string repr(const DeviceArray& d) {
-  std::ostringstream s;
-  s << "DeviceArray(shape=(";
-  for (int i = 0; i < d.ndim(); ++i) s << (i ? ", " : "") << d.dim(i);
-  if (d.ndim() == 1) s << ",";
-  s << "), dtype=" << cuda::dtype_name(d.dtype()) << ")";
-  return s.str();
+  std::vector<index_t> dims;
+  for (int i = 0; i < d.ndim(); ++i) dims.push_back(d.dim(i));
+  return text::cat("DeviceArray(shape=", text::tuple_str(dims), ", dtype=",
+                   cuda::dtype_name(d.dtype()), ")");
 }
 
 py::dict stats_dict() {
