@@ -47,3 +47,13 @@ def assert_grad(analytic, numeric, rtol: float = 1e-5):
     """Analytic float64 gradient against central differences (error ~ eps^2 + roundoff/eps)."""
     scale = max(float(np.abs(numeric).max()), 1e-12)
     np.testing.assert_allclose(analytic, numeric, rtol=rtol, atol=rtol * scale)
+
+
+def raises_exactly(exc, message: str):
+    """pytest.raises that checks the whole message, not a fragment: a malformed call must say
+    which argument, what it got and what was expected, and a truncated message must fail."""
+    import re
+
+    import pytest
+
+    return pytest.raises(exc, match="^" + re.escape(message) + "$")
