@@ -42,3 +42,11 @@ def backend(x, name: str = "x") -> ModuleType:
         return CUDA
     got = "None" if x is None else type(x).__name__
     raise TypeError(f"{name} must be a numpy array or a fastconv DeviceArray, got {got}")
+
+
+def flag(value, name: str) -> bool:
+    """A bool argument: True/False or a numpy bool. Anything else is refused rather than judged
+    by its truth value (need_dx='no' is a bug, not a yes)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be a bool; got {type(value).__name__} {value!r}")
