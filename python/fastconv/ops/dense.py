@@ -1,4 +1,8 @@
-"""The dense layer (tutorial layout: x (N, In) @ w (In, Out) + b) and bias over channels."""
+"""The dense layer (tutorial layout: x (N, In) @ w (In, Out) + b) and bias over channels.
+
+All arrays share one float dtype, float32 or float64; any other dtype, integers and bools included,
+is a TypeError naming the argument and its dtype: this layer does not cast.
+"""
 from __future__ import annotations
 
 from ._args import backend, flag

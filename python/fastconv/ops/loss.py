@@ -1,4 +1,7 @@
-"""Softmax cross-entropy, fused: the loss from logits in logsumexp form, and its gradient."""
+"""Softmax cross-entropy, fused: the loss from logits in logsumexp form, and its gradient.
+
+Logits are float32 or float64 (no casting: other dtypes are a TypeError naming z and its dtype).
+"""
 from __future__ import annotations
 
 import numpy as np
