@@ -3,7 +3,7 @@ import pytest
 
 import fastconv.ops as ops
 import fastconv.reference as ref
-from helpers import DTYPES, assert_close, assert_grad, numerical_grad, rand
+from helpers import DTYPES, assert_close, assert_grad, numerical_grad, raises_exactly, rand
 
 SHAPES = [(1,), (7,), (3, 5), (2, 3, 4, 5), (1, 1, 1, 1), (300, 257)]
 
@@ -140,30 +140,104 @@ def test_dropout_deterministic_across_threads():
 
 
 X32 = np.ones((2, 3), dtype=np.float32)
+X_ARRAY = "x must be a numpy array or a fastconv DeviceArray, got "
+X_DTYPE = "x must have dtype float32 or float64; got "
+SEED = "seed must be a non-negative int < 2**64"
+OOM = "out of memory allocating {} bytes for a float32 output of shape ({},)"
 
-DROPOUT_BAD_CALLS = [
-    ("x", TypeError, lambda: ops.dropout_forward(np.ones(4, dtype=np.int32), 0.5, 0)),
-    ("x", TypeError, lambda: ops.dropout_forward([1.0, 2.0], 0.5, 0)),
-    ("x", TypeError, lambda: ops.dropout_forward(None, 0.5, 0)),
-    ("dy", ValueError, lambda: ops.dropout_backward(np.ones((4, 4))[:, ::2], 0.5, 0)),
-    ("ratio", ValueError, lambda: ops.dropout_forward(X32, 1.0, 0)),
-    ("ratio", ValueError, lambda: ops.dropout_forward(X32, -0.1, 0)),
-    ("ratio", ValueError, lambda: ops.dropout_backward(X32, float("nan"), 0)),
-    ("ratio", TypeError, lambda: ops.dropout_forward(X32, "0.5", 0)),
-    ("ratio", TypeError, lambda: ops.dropout_forward(X32, None, 0)),
-    ("seed", ValueError, lambda: ops.dropout_forward(X32, 0.5, -1)),
-    ("seed", ValueError, lambda: ops.dropout_forward(X32, 0.5, 2**64)),
-    ("seed", TypeError, lambda: ops.dropout_forward(X32, 0.5, 1.5)),
-    ("seed", TypeError, lambda: ops.dropout_backward(X32, 0.5, None)),
-    ("seed", TypeError, lambda: ops.dropout_mask(4, 0.5, True)),
-    ("dtype", TypeError, lambda: ops.dropout_mask(4, 0.5, 0, np.int32)),
-    ("shape", ValueError, lambda: ops.dropout_mask((2, -1), 0.5, 0)),
-    ("shape", TypeError, lambda: ops.dropout_mask((2, 1.5), 0.5, 0)),
+BAD_CALLS = [
+    # relu: fc.relu(None) used to return [nan]
+    (TypeError, X_ARRAY + "None", lambda: ops.relu_forward(None)),
+    (TypeError, X_ARRAY + "list", lambda: ops.relu_forward([1.0, -1.0])),
+    (TypeError, X_ARRAY + "float32", lambda: ops.relu_forward(np.float32(3))),
+    (TypeError, X_ARRAY + "int", lambda: ops.relu_forward(3)),
+    (TypeError, X_DTYPE + "complex128", lambda: ops.relu_forward(np.zeros(3, complex))),
+    (TypeError, X_DTYPE + "object", lambda: ops.relu_forward(np.zeros(3, object))),
+    (TypeError, X_DTYPE + "<U1", lambda: ops.relu_forward(np.array(["a"]))),
+    (TypeError, X_DTYPE + "bool", lambda: ops.relu_forward(np.zeros(3, bool))),
+    (TypeError, X_DTYPE + "int64", lambda: ops.relu_forward(np.zeros(3, np.int64))),
+    (TypeError, X_DTYPE + "uint8", lambda: ops.relu_forward(np.zeros(3, np.uint8))),
+    (ValueError, "x must be C-contiguous (pass numpy.ascontiguousarray(x)); got shape (4, 2) "
+     "with strides (32, 16)", lambda: ops.relu_forward(np.zeros((4, 4))[:, ::2])),
+    (ValueError, "y must have the shape of dy (3,); got (4,)",
+     lambda: ops.relu_backward(np.zeros(3), np.zeros(4))),
+    (TypeError, "y must have the dtype of dy (float64); got float32",
+     lambda: ops.relu_backward(np.zeros(3), np.zeros(3, np.float32))),
+    (TypeError, "y must be a numpy array, got None", lambda: ops.relu_backward(np.zeros(3), None)),
+    (TypeError, "y must have dtype float32 or float64; got complex128",
+     lambda: ops.relu_backward(np.zeros(3), np.zeros(3, complex))),
+    (TypeError, "dy must be a numpy array or a fastconv DeviceArray, got list",
+     lambda: ops.relu_backward([0.0], np.zeros(1))),
+    # dropout
+    (TypeError, X_DTYPE + "int32", lambda: ops.dropout_forward(np.ones(4, dtype=np.int32), 0.5, 0)),
+    (TypeError, X_DTYPE + "complex64",
+     lambda: ops.dropout_forward(np.ones(4, np.complex64), 0.5, 0)),
+    (TypeError, X_DTYPE + "bool", lambda: ops.dropout_forward(np.ones(4, bool), 0.5, 0)),
+    (TypeError, X_ARRAY + "list", lambda: ops.dropout_forward([1.0, 2.0], 0.5, 0)),
+    (TypeError, X_ARRAY + "None", lambda: ops.dropout_forward(None, 0.5, 0)),
+    (TypeError, "dy must have dtype float32 or float64; got object",
+     lambda: ops.dropout_backward(np.ones(4, object), 0.5, 0)),
+    (ValueError, "dy must be C-contiguous (pass numpy.ascontiguousarray(dy)); got shape (4, 2) "
+     "with strides (32, 16)", lambda: ops.dropout_backward(np.ones((4, 4))[:, ::2], 0.5, 0)),
+    (ValueError, "ratio must be in [0, 1); got 1.0", lambda: ops.dropout_forward(X32, 1.0, 0)),
+    (ValueError, "ratio must be in [0, 1); got -0.1", lambda: ops.dropout_forward(X32, -0.1, 0)),
+    (ValueError, "ratio must be in [0, 1); got 1.5", lambda: ops.dropout_mask(3, 1.5, 0)),
+    (ValueError, "ratio must be finite; got nan",
+     lambda: ops.dropout_backward(X32, float("nan"), 0)),
+    (TypeError, "ratio must be a real number, got str", lambda: ops.dropout_forward(X32, "0.5", 0)),
+    (TypeError, "ratio must be a real number, got NoneType",
+     lambda: ops.dropout_forward(X32, None, 0)),
+    (ValueError, SEED + "; got -1", lambda: ops.dropout_forward(X32, 0.5, -1)),
+    (ValueError, SEED + "; got 18446744073709551616",
+     lambda: ops.dropout_forward(X32, 0.5, 2**64)),
+    (TypeError, SEED + ", got float", lambda: ops.dropout_forward(X32, 0.5, 1.5)),
+    (TypeError, SEED + ", got NoneType", lambda: ops.dropout_backward(X32, 0.5, None)),
+    (TypeError, SEED + ", got bool", lambda: ops.dropout_mask(4, 0.5, True)),
+    (TypeError, "dtype must be float32 or float64, got int32",
+     lambda: ops.dropout_mask(4, 0.5, 0, np.int32)),
+    (TypeError, "dtype must be float32 or float64, got float16",
+     lambda: ops.dropout_mask(4, 0.5, 0, "float16")),
+    (TypeError, "dtype must be float32 or float64, got str",
+     lambda: ops.dropout_mask(4, 0.5, 0, "not a dtype")),
+    # dropout_mask's shape: every entry an int64 size, and the element count too
+    (ValueError, "shape[1] must be an int in [0, 2**63); got -1",
+     lambda: ops.dropout_mask((2, -1), 0.5, 0)),
+    (ValueError, "shape must be an int in [0, 2**63); got -3",
+     lambda: ops.dropout_mask(-3, 0.5, 0)),
+    (ValueError, "shape[0] must be an int in [0, 2**63); got 9223372036854775808",
+     lambda: ops.dropout_mask((2**63,), 0.5, 0)),
+    (ValueError, "shape must be an int in [0, 2**63); got 9223372036854775808",
+     lambda: ops.dropout_mask(2**63, 0.5, 0)),
+    (ValueError, "shape[0] must be an int in [0, 2**63); got -1180591620717411303424",
+     lambda: ops.dropout_mask([-2**70], 0.5, 0)),
+    (ValueError, "shape must hold fewer than 2**63 elements in all; got (4294967296, 4294967296)",
+     lambda: ops.dropout_mask((2**32, 2**32), 0.5, 0)),
+    (TypeError, "shape[1] must be an int; got float", lambda: ops.dropout_mask((2, 1.5), 0.5, 0)),
+    (TypeError, "shape[1] must be an int; got bool", lambda: ops.dropout_mask((2, True), 0.5, 0)),
+    (TypeError, "shape[0] must be an int; got NoneType", lambda: ops.dropout_mask([None], 0.5, 0)),
+    (TypeError, "shape must be an int or a tuple of ints; got NoneType",
+     lambda: ops.dropout_mask(None, 0.5, 0)),
+    (TypeError, "shape must be an int or a tuple of ints; got str",
+     lambda: ops.dropout_mask("3", 0.5, 0)),
+    (TypeError, "shape must be an int or a tuple of ints; got bool",
+     lambda: ops.dropout_mask(True, 0.5, 0)),
+    # sizes that fit in int64 but not in memory: a MemoryError with the bytes asked for
+    (MemoryError, OOM.format("more than 9223372036854775807", 2**62),
+     lambda: ops.dropout_mask((2**62,), 0.5, 0)),
+    # 512 TiB: more than a 47- or 48-bit user address space holds, whatever the overcommit policy
+    (MemoryError, OOM.format(2**49, 2**47), lambda: ops.dropout_mask(2**47, 0.5, 0)),
 ]
 
 
-@pytest.mark.parametrize("name,exc,call", DROPOUT_BAD_CALLS,
-                         ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(DROPOUT_BAD_CALLS)])
-def test_dropout_bad_input(name, exc, call):
-    with pytest.raises(exc, match=rf"^{name}\b"):
+@pytest.mark.parametrize("case", range(len(BAD_CALLS)))
+def test_activation_bad_input(case):
+    err, message, call = BAD_CALLS[case]
+    with raises_exactly(err, message):
         call()
+
+
+def test_dropout_mask_takes_numpy_ints_and_lists():
+    expected = ops.dropout_mask((2, 3), 0.5, 4)
+    np.testing.assert_array_equal(ops.dropout_mask([np.int64(2), np.uint8(3)], 0.5, 4), expected)
+    assert ops.dropout_mask((), 0.5, 4).shape == ()
+    assert ops.dropout_mask((0, 5), 0.5, 4).shape == (0, 5)

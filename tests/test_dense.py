@@ -4,7 +4,8 @@ import pytest
 import fastconv as fc
 import fastconv.ops as ops
 import fastconv.reference as ref
-from helpers import DTYPES, assert_close, assert_grad, numerical_grad, rand
+from fastconv._native import C
+from helpers import DTYPES, assert_close, assert_grad, numerical_grad, raises_exactly, rand
 
 SIZES = [1, 7, 129]
 
@@ -116,36 +117,102 @@ def test_dense_and_bias_deterministic():
     assert single == first
 
 
-def _bad_calls():
-    f32 = np.float32
-    x, w, dy = np.zeros((4, 3), f32), np.zeros((3, 5), f32), np.zeros((4, 5), f32)
-    img = np.zeros((2, 3, 4, 4), f32)
-    return [
-        (ValueError, "w", lambda: ops.dense_forward(x, np.zeros((4, 5), f32))),
-        (ValueError, "b", lambda: ops.dense_forward(x, w, np.zeros(4, f32))),
-        (ValueError, "b", lambda: ops.dense_forward(x, w, np.zeros((5, 1), f32))),
-        (TypeError, "b", lambda: ops.dense_forward(x, w, np.zeros(5, np.float64))),
-        (ValueError, "dy", lambda: ops.dense_backward(x, w, np.zeros((4, 6), f32))),
-        (ValueError, "dy", lambda: ops.dense_backward(x, w, np.zeros((3, 5), f32))),
-        (TypeError, "dy", lambda: ops.dense_backward(x, w, np.zeros((4, 5), np.float64))),
-        (ValueError, "x", lambda: ops.dense_forward(np.zeros((3, 4), f32).T, w)),
-        (TypeError, "x", lambda: ops.dense_forward(np.zeros((4, 3), np.int32), w)),
-        (TypeError, "x", lambda: ops.dense_forward(None, w)),
-        (TypeError, "w", lambda: ops.dense_forward(x, [[1.0] * 5] * 3)),
-        (TypeError, "w", lambda: ops.dense_backward(x, w.astype(np.float64), dy)),
-        (ValueError, "x", lambda: ops.dense_forward(np.zeros(3, f32), w)),
-        (ValueError, "x", lambda: ops.dense_forward(np.zeros((4, 0), f32), np.zeros((0, 5), f32))),
-        (ValueError, "x", lambda: ops.bias_add(np.zeros(3, f32), np.zeros(3, f32))),
-        (ValueError, "b", lambda: ops.bias_add(img, np.zeros(4, f32))),
-        (TypeError, "b", lambda: ops.bias_add(img, [0.0, 0.0, 0.0])),
-        (ValueError, "dy", lambda: ops.bias_grad(np.zeros(3, f32))),
-        (TypeError, "dy", lambda: ops.bias_grad(None)),
-        (TypeError, "dy", lambda: ops.bias_grad(np.zeros((2, 3), np.int64))),
-    ]
+F32 = np.float32
+X, W, DY = np.zeros((4, 3), F32), np.zeros((3, 5), F32), np.zeros((4, 5), F32)
+IMG = np.zeros((2, 3, 4, 4), F32)
+B_SHAPE = "b must have shape (5,) or (1, 5) (w's outputs Out); got "
+X_ARRAY = "x must be a numpy array or a fastconv DeviceArray, got "
+X_DTYPE = "x must have dtype float32 or float64; got "
+W_DTYPE = "w must have dtype float32 or float64; got "
+
+BAD_CALLS = [
+    # shapes
+    (ValueError, "w.shape[0] must be 3 (x's inputs In); got shape (4, 5)",
+     lambda: ops.dense_forward(X, np.zeros((4, 5), F32))),
+    (ValueError, B_SHAPE + "(4,)", lambda: ops.dense_forward(X, W, np.zeros(4, F32))),
+    (ValueError, B_SHAPE + "(5, 1)", lambda: ops.dense_forward(X, W, np.zeros((5, 1), F32))),
+    (ValueError, "dy.shape[1] must be 5 (w's outputs Out); got shape (4, 6)",
+     lambda: ops.dense_backward(X, W, np.zeros((4, 6), F32))),
+    (ValueError, "dy.shape[0] must be 4 (x's batch N); got shape (3, 5)",
+     lambda: ops.dense_backward(X, W, np.zeros((3, 5), F32))),
+    (ValueError, "x must be C-contiguous (pass numpy.ascontiguousarray(x)); got shape (4, 3) "
+     "with strides (4, 16)", lambda: ops.dense_forward(np.zeros((3, 4), F32).T, W)),
+    (ValueError, "b must be C-contiguous (pass numpy.ascontiguousarray(b)); got shape (5,) "
+     "with strides (8,)", lambda: ops.dense_forward(X, W, np.zeros((5, 2), F32)[:, 0])),
+    (ValueError, "x must be 2-D (N, In); got shape (3,)",
+     lambda: ops.dense_forward(np.zeros(3, F32), W)),
+    (ValueError, "x.shape[1] (the inputs In) must be positive; got 0",
+     lambda: ops.dense_forward(np.zeros((4, 0), F32), np.zeros((0, 5), F32))),
+    (ValueError, "x.shape[0] (the batch N) must be positive; got 0",
+     lambda: ops.dense_backward(np.zeros((0, 3), F32), W, np.zeros((0, 5), F32))),
+    (ValueError, "w.shape[1] (the outputs Out) must be positive; got 0",
+     lambda: ops.dense_forward(X, np.zeros((3, 0), F32))),
+    (ValueError, "x must have at least 2 dimensions (N, C, ...); got shape (3,)",
+     lambda: ops.bias_add(np.zeros(3, F32), np.zeros(3, F32))),
+    (ValueError, "b must have 3 elements (x's channels C = x.shape[1]); got shape (4,)",
+     lambda: ops.bias_add(IMG, np.zeros(4, F32))),
+    (ValueError, "dy must have at least 2 dimensions (N, C, ...); got shape (3,)",
+     lambda: ops.bias_grad(np.zeros(3, F32))),
+    (ValueError, "dy must not be empty; got shape (2, 0)",
+     lambda: ops.bias_grad(np.zeros((2, 0), F32))),
+    # dtypes
+    (TypeError, "b must have the dtype of x (float32); got float64",
+     lambda: ops.dense_forward(X, W, np.zeros(5, np.float64))),
+    (TypeError, "dy must have the dtype of x (float32); got float64",
+     lambda: ops.dense_backward(X, W, np.zeros((4, 5), np.float64))),
+    (TypeError, "w must have the dtype of x (float32); got float64",
+     lambda: ops.dense_backward(X, W.astype(np.float64), DY)),
+    (TypeError, "b must have the dtype of x (float32); got float64",
+     lambda: ops.bias_add(IMG, np.zeros(3))),
+    (TypeError, X_DTYPE + "int32", lambda: ops.dense_forward(np.zeros((4, 3), np.int32), W)),
+    (TypeError, X_DTYPE + "int64", lambda: ops.bias_add(np.zeros((2, 3), np.int64), np.zeros(3))),
+    (TypeError, X_DTYPE + "bool", lambda: ops.dense_forward(np.zeros((4, 3), bool), W)),
+    (TypeError, X_DTYPE + "complex128", lambda: ops.dense_forward(np.zeros((4, 3), complex), W)),
+    (TypeError, X_DTYPE + "object", lambda: ops.dense_backward(np.zeros((4, 3), object), W, DY)),
+    (TypeError, X_DTYPE + "<U1", lambda: ops.dense_forward(np.zeros((4, 3), "U1"), W)),
+    (TypeError, W_DTYPE + "complex128", lambda: ops.dense_forward(X, np.zeros((3, 5), complex))),
+    (TypeError, W_DTYPE + "object", lambda: ops.dense_forward(X, np.zeros((3, 5), object))),
+    (TypeError, W_DTYPE + "<U2", lambda: ops.dense_forward(X, np.zeros((3, 5), "U2"))),
+    (TypeError, W_DTYPE + "bool", lambda: ops.dense_forward(X, np.zeros((3, 5), bool))),
+    (TypeError, W_DTYPE + "int64", lambda: ops.dense_forward(X, np.zeros((3, 5), np.int64))),
+    (TypeError, "dy must have dtype float32 or float64; got int64",
+     lambda: ops.bias_grad(np.zeros((2, 3), np.int64))),
+    # non-arrays
+    (TypeError, X_ARRAY + "None", lambda: ops.dense_forward(None, W)),
+    (TypeError, X_ARRAY + "list", lambda: ops.dense_forward([[1.0] * 3] * 4, W)),
+    (TypeError, X_ARRAY + "float", lambda: ops.bias_add(1.0, np.zeros(1, F32))),
+    (TypeError, "w must be a numpy array (In, Out), got list",
+     lambda: ops.dense_forward(X, [[1.0] * 5] * 3)),
+    (TypeError, "w must be a numpy array (In, Out), got float", lambda: ops.dense_forward(X, 2.0)),
+    (TypeError, "w must be a numpy array (In, Out), got None",
+     lambda: ops.dense_backward(X, None, DY)),
+    (TypeError, "dy must be a numpy array (N, Out), got tuple",
+     lambda: ops.dense_backward(X, W, (1.0,))),
+    (TypeError, "b must be a numpy array (Out,) or (1, Out), got list",
+     lambda: ops.dense_forward(X, W, [0.0] * 5)),
+    (TypeError, "b must be a numpy array with C elements, got list",
+     lambda: ops.bias_add(IMG, [0.0, 0.0, 0.0])),
+    (TypeError, "dy must be a numpy array or a fastconv DeviceArray, got None",
+     lambda: ops.bias_grad(None)),
+    # need_dx / need_db are strict bools: need_dx='no' used to mean yes
+    (TypeError, "need_dx must be a bool; got str 'no'",
+     lambda: ops.dense_backward(X, W, DY, need_dx="no")),
+    (TypeError, "need_db must be a bool; got int 1",
+     lambda: ops.dense_backward(X, W, DY, need_db=1)),
+    (TypeError, "need_dx must be a bool; got NoneType None",
+     lambda: ops.dense_backward(X, W, DY, need_dx=None)),
+    (TypeError, "need_db must be a bool, got str",
+     lambda: C.dense_backward(X, W, DY, True, "no")),
+]
 
 
-@pytest.mark.parametrize("case", range(len(_bad_calls())))
+@pytest.mark.parametrize("case", range(len(BAD_CALLS)))
 def test_dense_and_bias_reject_bad_input(case):
-    err, name, call = _bad_calls()[case]
-    with pytest.raises(err, match=rf"^{name}\b"):
+    err, message, call = BAD_CALLS[case]
+    with raises_exactly(err, message):
         call()
+
+
+def test_need_flags_take_numpy_bools():
+    dx, dw, db = ops.dense_backward(X, W, DY, need_dx=np.False_, need_db=np.True_)
+    assert dx is None and dw.shape == (3, 5) and db.shape == (5,)

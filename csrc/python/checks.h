@@ -19,6 +19,10 @@ using Dims = std::vector<index_t>;
 std::string dims_str(const Dims& d);  // "(2, 3)", "(4,)"
 std::string shape_str(const py::array& a);
 std::string type_name(py::handle obj);
+// A value in its shortest round-trip form in its own precision: -0.1f as "-0.1" (not
+// "-0.10000000149011612"), -1.0 as "-1". Locale-free (std::to_chars).
+std::string float_str(float v);
+std::string float_str(double v);
 
 // Scalars. pybind11's own casters would take None or a bool silently, so these check the type:
 // a finite real number (Python or numpy; bools refused: lr=True is a bug, not a rate) and a bool.
@@ -28,8 +32,8 @@ const char* dtype_name(DType dt);
 
 std::vector<index_t> shape_of(const py::array& a);
 
-// A float32/float64, C-contiguous numpy array of the given rank (ndim < 0: any rank). `layout` names the axes for the
-// message, e.g. "(N, C, H, W)".
+// A float32/float64, C-contiguous numpy array of the given rank (ndim < 0: any rank). `layout`
+// names the axes for the message, e.g. "(N, C, H, W)", or is "" where there is nothing to name.
 py::array float_array(py::handle obj, const char* name, int ndim, const char* layout);
 // The same, but an array that a kernel updates in place: also writeable.
 py::array inout_array(py::handle obj, const char* name, int ndim, const char* layout);
@@ -47,8 +51,8 @@ void check_dim(const py::array& a, const char* name, int axis, index_t expected,
                const char* what);
 void check_shape_like(const py::array& a, const char* name, const py::array& ref,
                       const char* ref_name);
-// Two buffers a kernel writes must not overlap, or one's update would feed the other's (either
-// backend: raw address ranges).
+// Two buffers of one in-place update must not overlap, or one's update would feed the other's
+// (either backend: raw address ranges). The message says how many of a's bytes b shares.
 void check_disjoint(const void* a, std::size_t a_bytes, const char* a_name, const void* b,
                     std::size_t b_bytes, const char* b_name);
 // A conv bias: exactly k elements, as (k,) or (1, k, 1, 1).
@@ -60,7 +64,8 @@ void check_non_negative(index_t v, const char* name);
 void check_output_size(index_t out, const char* axis, index_t in, index_t k, index_t s, index_t p,
                        index_t d);
 
-// Outputs are allocated here. In poison mode (tests) they are filled with NaN, or the lowest
+// Outputs are allocated here; a failed allocation is a MemoryError that gives the bytes asked for
+// and the output's shape. In poison mode (tests) they are filled with NaN, or the lowest
 // integer, so that any element a kernel forgets to write fails the comparison.
 void set_poison_outputs(bool on);
 bool poison_outputs();

@@ -2,6 +2,8 @@
 
 #include "python/checks.h"
 
+#include "fastconv/text.h"
+
 namespace fastconv::bind {
 
 std::string num_str(double v) { return py::str(py::float_(v)).cast<std::string>(); }
@@ -28,7 +30,8 @@ index_t step_arg(py::handle obj) {
   long long s = PyLong_AsLongLong(v.ptr());
   if (s == -1 && PyErr_Occurred()) {
     PyErr_Clear();
-    throw py::value_error("step is out of range; got " + py::str(v).cast<std::string>());
+    throw py::value_error("step must be an int in [1, 2**63) (the 1-based count of this update); "
+                          "got " + py::str(v).cast<std::string>());
   }
   if (s < 1)
     throw py::value_error("step must be >= 1 (the 1-based count of this update); got " +
@@ -39,7 +42,7 @@ index_t step_arg(py::handle obj) {
 double ratio_arg(py::handle obj) {
   double r = real_arg(obj, "ratio");
   if (!(r >= 0.0 && r < 1.0))  // also rejects NaN
-    throw py::value_error("ratio must be in [0, 1); got " + std::to_string(r));
+    throw py::value_error("ratio must be in [0, 1); got " + num_str(r));
   return r;
 }
 
@@ -60,20 +63,42 @@ std::uint64_t seed_arg(py::handle obj) {
   return static_cast<std::uint64_t>(s);
 }
 
+namespace {
+
+// One entry of a shape: an int (bools refused) in [0, 2**63). `name` is "shape" for a bare int,
+// "shape[i]" for an entry of a tuple.
+index_t shape_entry(py::handle obj, const std::string& name) {
+  if (obj.is_none() || py::isinstance<py::bool_>(obj) || !PyIndex_Check(obj.ptr()))
+    throw py::type_error(name + " must be an int; got " + type_name(obj));
+  py::int_ v = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
+  if (!v) throw py::error_already_set();
+  int overflow = 0;
+  const long long d = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+  if (overflow == 0 && d == -1 && PyErr_Occurred()) throw py::error_already_set();
+  if (overflow != 0 || d < 0)
+    throw py::value_error(name + " must be an int in [0, 2**63); got " +
+                          py::str(v).cast<std::string>());
+  return static_cast<index_t>(d);
+}
+
+}  // namespace
+
 std::vector<index_t> shape_arg(py::handle obj) {
   std::vector<index_t> shape;
   if (!obj.is_none() && !py::isinstance<py::bool_>(obj) && PyIndex_Check(obj.ptr())) {
-    shape.push_back(py::cast<index_t>(py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()))));
+    shape.push_back(shape_entry(obj, "shape"));
   } else if (py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)) {
-    for (py::handle d : obj) {
-      if (py::isinstance<py::bool_>(d) || !PyIndex_Check(d.ptr()))
-        throw py::type_error("shape must hold ints, got " + type_name(d));
-      shape.push_back(py::cast<index_t>(py::reinterpret_steal<py::int_>(PyNumber_Index(d.ptr()))));
-    }
+    index_t i = 0;
+    for (py::handle d : obj) shape.push_back(shape_entry(d, text::cat("shape[", i++, "]")));
   } else {
-    throw py::type_error("shape must be an int or a tuple of ints, got " + type_name(obj));
+    throw py::type_error("shape must be an int or a tuple of ints; got " + type_name(obj));
   }
-  for (index_t d : shape) check_non_negative(d, "shape entries");
+  // The element count must fit in int64 too, as every size below is an index_t.
+  index_t count = 1;
+  for (index_t d : shape)
+    if (__builtin_mul_overflow(count, d, &count))
+      throw py::value_error("shape must hold fewer than 2**63 elements in all; got " +
+                            text::tuple_str(shape));
   return shape;
 }
 

@@ -1,8 +1,11 @@
 #include "python/checks.h"
 
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "fastconv/text.h"
 
@@ -11,19 +14,27 @@ namespace {
 
 bool g_poison = false;
 
+// " (N, C, H, W)", or nothing where the binding names no layout.
+std::string layout_suffix(const char* layout) {
+  return layout && *layout ? std::string(" ") + layout : std::string();
+}
+
 py::array numpy_array(py::handle obj, const char* name, int ndim, const char* layout) {
   if (obj.is_none())
-    throw py::type_error(std::string(name) + " must be a numpy array " + layout + ", got None");
+    throw py::type_error(std::string(name) + " must be a numpy array" + layout_suffix(layout) +
+                         ", got None");
   if (!py::isinstance<py::array>(obj))
-    throw py::type_error(std::string(name) + " must be a numpy array " + layout + ", got " +
-                         type_name(obj));
+    throw py::type_error(std::string(name) + " must be a numpy array" + layout_suffix(layout) +
+                         ", got " + type_name(obj));
   auto a = py::reinterpret_borrow<py::array>(obj);
   if (ndim >= 0 && a.ndim() != ndim)
-    throw py::value_error(std::string(name) + " must be " + std::to_string(ndim) + "-D " + layout +
-                          "; got shape " + shape_str(a));
+    throw py::value_error(text::cat(name, " must be ", ndim, "-D", layout_suffix(layout),
+                                    "; got shape ", shape_str(a)));
   if (!(a.flags() & py::array::c_style))
-    throw py::value_error(std::string(name) +
-                          " must be C-contiguous; pass numpy.ascontiguousarray(" + name + ")");
+    throw py::value_error(text::cat(name, " must be C-contiguous (pass numpy.ascontiguousarray(",
+                                    name, ")); got shape ", shape_str(a), " with strides ",
+                                    text::tuple_str(std::vector<py::ssize_t>(
+                                        a.strides(), a.strides() + a.ndim()))));
   return a;
 }
 
@@ -78,7 +89,9 @@ py::array float_array(py::handle obj, const char* name, int ndim, const char* la
 py::array inout_array(py::handle obj, const char* name, int ndim, const char* layout) {
   auto a = float_array(obj, name, ndim, layout);
   if (!a.writeable())
-    throw py::value_error(std::string(name) + " is updated in place and must be writeable");
+    throw py::value_error(std::string(name) +
+                          " must be a writeable array (it is updated in place); got a read-only "
+                          "array");
   return a;
 }
 
@@ -93,9 +106,9 @@ py::array int_array(py::handle obj, const char* name, int ndim, const char* layo
 void check_same_dtype(const py::array& a, const char* a_name, const py::array& b,
                       const char* b_name) {
   if (!a.dtype().is(b.dtype()))
-    throw py::type_error(std::string(a_name) + " has dtype " +
-                         py::str(a.dtype()).cast<std::string>() + " but " + b_name + " has " +
-                         py::str(b.dtype()).cast<std::string>() + "; they must match");
+    throw py::type_error(std::string(a_name) + " must have the dtype of " + b_name + " (" +
+                         py::str(b.dtype()).cast<std::string>() + "); got " +
+                         py::str(a.dtype()).cast<std::string>());
 }
 
 void check_dim(const Dims& shape, const char* name, int axis, index_t expected, const char* what) {
@@ -124,10 +137,16 @@ void check_shape_like(const py::array& a, const char* name, const py::array& ref
 
 void check_disjoint(const void* a, std::size_t a_bytes, const char* a_name, const void* b,
                     std::size_t b_bytes, const char* b_name) {
-  auto lo_a = static_cast<const char*>(a), lo_b = static_cast<const char*>(b);
-  if (a_bytes > 0 && b_bytes > 0 && lo_a < lo_b + b_bytes && lo_b < lo_a + a_bytes)
-    throw py::value_error(std::string(a_name) + " shares memory with " + b_name +
-                          "; each state array needs its own buffer");
+  // Addresses as integers: comparing pointers into different objects is unspecified in C++.
+  const auto lo_a = reinterpret_cast<std::uintptr_t>(a), lo_b = reinterpret_cast<std::uintptr_t>(b);
+  const std::uintptr_t hi_a = lo_a + a_bytes, hi_b = lo_b + b_bytes;
+  if (a_bytes == 0 || b_bytes == 0 || lo_a >= hi_b || lo_b >= hi_a) return;
+  const std::uintptr_t common = (hi_a < hi_b ? hi_a : hi_b) - (lo_a > lo_b ? lo_a : lo_b);
+  throw py::value_error(text::cat(a_name, " must not share memory with ", b_name,
+                                  " (an in-place update would read what it has just written); "
+                                  "got ",
+                                  static_cast<std::uint64_t>(common), " of its ",
+                                  static_cast<std::uint64_t>(a_bytes), " bytes in common"));
 }
 
 void check_conv_bias(const Dims& d, index_t k) {
@@ -152,19 +171,68 @@ void check_non_negative(index_t v, const char* name) {
 void check_output_size(index_t out, const char* axis, index_t in, index_t k, index_t s, index_t p,
                        index_t d) {
   if (out >= 1) return;
-  throw py::value_error(text::cat("output ", axis, " would be ", out, " < 1: input size ", in,
-                                  " with padding ", p, " is smaller than the kernel's reach ",
-                                  d * (k - 1) + 1, " (kernel ", k, ", dilation ", d, ", stride ",
-                                  s, ")"));
+  // An output below 1 means the padded input is shorter than one window (the stride only
+  // matters from the second window on). The reach is printed only where it fits in 64 bits.
+  const std::string dim = std::string(axis) == "width" ? "x.shape[3]" : "x.shape[2]";
+  index_t reach = 0;
+  const bool fits = !__builtin_mul_overflow(d, k - 1, &reach) &&
+                    !__builtin_add_overflow(reach, index_t{1}, &reach);
+  throw py::value_error(text::cat(
+      "output ", axis, " would be ", out, ": ", dim, " (", axis,
+      ") + 2 * padding must be at least the kernel's reach",
+      fits ? text::cat(" ", reach) : std::string(), " (kernel ", k, ", dilation ", d, ", stride ",
+      s, "); got ", in, " + 2 * ", p));
 }
 
 void set_poison_outputs(bool on) { g_poison = on; }
 bool poison_outputs() { return g_poison; }
 
+std::string float_str(double v) { return text::cat(v); }
+
+std::string float_str(float v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+namespace {
+
+// numpy's own failure says "Unable to allocate 32.0 GiB"; this one gives the exact request.
+[[noreturn]] void raise_out_of_memory(const std::string& bytes, const char* dtype,
+                                      const std::vector<index_t>& shape) {
+  PyErr_SetString(PyExc_MemoryError, text::cat("out of memory allocating ", bytes, " bytes for a ",
+                                               dtype, " output of shape ",
+                                               text::tuple_str(shape))
+                                         .c_str());
+  throw py::error_already_set();
+}
+
+template <typename T>
+const char* output_dtype_name() {
+  if constexpr (std::is_same_v<T, float>) return "float32";
+  if constexpr (std::is_same_v<T, double>) return "float64";
+  return "int64";
+}
+
+}  // namespace
+
 template <typename T>
 py::array_t<T> new_output(const std::vector<index_t>& shape) {
+  // Shapes here come from arrays numpy accepted or from shape_arg, so each dimension and their
+  // product fit in int64; the byte count is checked before numpy sees it.
+  index_t bytes = static_cast<index_t>(sizeof(T));
+  for (index_t d : shape)
+    if (__builtin_mul_overflow(bytes, d, &bytes))
+      raise_out_of_memory(text::cat("more than ", std::numeric_limits<index_t>::max()),
+                          output_dtype_name<T>(), shape);
   std::vector<py::ssize_t> dims(shape.begin(), shape.end());
-  py::array_t<T> out(dims);
+  py::array_t<T> out;
+  try {
+    out = py::array_t<T>(dims);
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_MemoryError)) throw;
+    raise_out_of_memory(text::cat(bytes), output_dtype_name<T>(), shape);
+  }
   if (g_poison) {
     T bad = std::numeric_limits<T>::has_quiet_NaN ? std::numeric_limits<T>::quiet_NaN()
                                                    : std::numeric_limits<T>::lowest();

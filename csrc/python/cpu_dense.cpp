@@ -56,9 +56,11 @@ py::array dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj) {
   });
 }
 
-py::tuple dense_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj, bool need_dx,
-                         bool need_db) {
+py::tuple dense_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
+                         py::handle need_dx_obj, py::handle need_db_obj) {
   auto a = dense_args(x_obj, w_obj);
+  const bool need_dx = bool_arg(need_dx_obj, "need_dx");
+  const bool need_db = bool_arg(need_db_obj, "need_db");
   auto dy = float_array(dy_obj, "dy", 2, "(N, Out)");
   check_same_dtype(dy, "dy", a.x, "x");
   check_dim(dy, "dy", 0, a.n, "x's batch N");

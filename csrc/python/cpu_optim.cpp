@@ -24,6 +24,13 @@ void check_disjoint(const py::array& a, const char* a_name, const py::array& b,
                        static_cast<std::size_t>(b.nbytes()), b_name);
 }
 
+// grad may be param itself (the same buffer: each element reads its gradient before its update
+// writes it, so p -= lr * p is well defined), but not a shifted view of it, whose elements another
+// element's update would already have changed. Shapes and dtypes already match here.
+void check_grad_vs_param(const py::array& grad, const py::array& param) {
+  if (grad.data() != param.data()) check_disjoint(grad, "grad", param, "param");
+}
+
 void sgd_update(py::handle param_obj, py::handle grad_obj, py::handle velocity_obj,
                 py::handle lr_obj, py::handle momentum_obj, py::handle nesterov_obj,
                 py::handle weight_decay_obj) {
@@ -35,13 +42,16 @@ void sgd_update(py::handle param_obj, py::handle grad_obj, py::handle velocity_o
   double weight_decay = non_negative_arg(weight_decay_obj, "weight_decay");
   if (nesterov && momentum == 0)
     throw py::value_error("nesterov=True needs momentum > 0; got momentum 0");
+  check_grad_vs_param(grad, param);
   py::array velocity;
   if (!velocity_obj.is_none()) {
     velocity = like_param(velocity_obj, "velocity", param, true);
     check_disjoint(velocity, "velocity", param, "param");
+    check_disjoint(velocity, "velocity", grad, "grad");
   } else if (momentum != 0) {
-    throw py::value_error("velocity is required when momentum != 0 (momentum " +
-                          num_str(momentum) + "): pass numpy.zeros_like(param) on the first step");
+    throw py::value_error("velocity must be an array like param when momentum != 0 (momentum " +
+                          num_str(momentum) +
+                          "; start it at numpy.zeros_like(param)); got None");
   }
   with_float(dtype_of(param), [&](auto t) {
     using T = decltype(t);
@@ -61,8 +71,11 @@ void adam_update(py::handle param_obj, py::handle grad_obj, py::handle m_obj, py
   py::array grad = like_param(grad_obj, "grad", param, false);
   py::array m = like_param(m_obj, "m", param, true);
   py::array v = like_param(v_obj, "v", param, true);
+  check_grad_vs_param(grad, param);
   check_disjoint(m, "m", param, "param");
+  check_disjoint(m, "m", grad, "grad");
   check_disjoint(v, "v", param, "param");
+  check_disjoint(v, "v", grad, "grad");
   check_disjoint(v, "v", m, "m");
   index_t step = step_arg(step_obj);
   double lr = non_negative_arg(lr_obj, "lr");

@@ -1,4 +1,8 @@
-"""Elementwise activations: relu and dropout."""
+"""Elementwise activations: relu and dropout.
+
+Inputs are float32 or float64 numpy arrays (or DeviceArrays); any other dtype, integers and bools
+included, is a TypeError naming the argument and its dtype: this layer does not cast.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -38,6 +42,8 @@ def dropout_backward(dy, ratio, seed):
 def dropout_mask(shape, ratio, seed, dtype=np.float32):
     """The scaled mask dropout_forward multiplies by: 1/(1-ratio) where kept, 0 where dropped.
 
-    shape is an int or a tuple of ints; dtype float32 or float64. A numpy (CPU) array.
+    shape is an int or a tuple of ints, each in [0, 2**63), with fewer than 2**63 elements in all;
+    dtype float32 or float64. A numpy (CPU) array; one too large to allocate is a MemoryError that
+    gives the bytes asked for.
     """
     return C.dropout_mask(shape, ratio, seed, dtype)

@@ -1,7 +1,11 @@
-"""The dense layer (tutorial layout: x (N, In) @ w (In, Out) + b) and bias over channels."""
+"""The dense layer (tutorial layout: x (N, In) @ w (In, Out) + b) and bias over channels.
+
+All arrays share one float dtype, float32 or float64; any other dtype, integers and bools included,
+is a TypeError naming the argument and its dtype: this layer does not cast.
+"""
 from __future__ import annotations
 
-from ._args import backend
+from ._args import backend, flag
 
 __all__ = ["dense_forward", "dense_backward", "bias_add", "bias_grad"]
 
@@ -14,8 +18,9 @@ def dense_forward(x, w, b=None):
 
 def dense_backward(x, w, dy, need_dx=True, need_db=True):
     """(dx (N, In) = dy @ w^T or None, dw (In, Out) = x^T @ dy, db (Out,) = dy summed over rows or
-    None). db sums each column in row order: the same bits for any thread count."""
-    return backend(x).dense_backward(x, w, dy, bool(need_dx), bool(need_db))
+    None). db sums each column in row order: the same bits for any thread count. need_dx and
+    need_db are bools (True/False or numpy bools); anything else is a TypeError."""
+    return backend(x).dense_backward(x, w, dy, flag(need_dx, "need_dx"), flag(need_db, "need_db"))
 
 
 def bias_add(x, b):

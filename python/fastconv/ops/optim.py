@@ -3,6 +3,11 @@
 All arrays share one shape (any) and dtype; param and the optimiser state (velocity, m, v) are
 updated in place and must be writeable, C-contiguous arrays. Each element's update is independent,
 so results do not depend on the thread count.
+
+No two arrays of a call may share memory (a ValueError names the pair), since one's update would
+feed another's; the one exception is grad being param itself, which is well defined (each element
+reads its gradient before its update writes it). Arrays of any other dtype than float32/float64,
+integers included, are a TypeError: this layer does not cast.
 """
 from __future__ import annotations
 
