@@ -234,7 +234,8 @@ class Grads:
 
     def update(self, optimizer) -> None:
         """Apply `optimizer` to every Variable that took part (the model's parameters when the
-        graph was built under model.train())."""
+        graph was built under model.train()). Each step bumps the Variable's version: the graph
+        these gradients came from cannot be back-propagated again (run the forward anew)."""
         for variable, g in self._by_id.values():
             optimizer.step(variable, g)
 
@@ -245,7 +246,7 @@ def record(value: np.ndarray, parents: tuple, backward: Backward, op: str = "an 
     node = Node(value)
     if any(p._tracked for p in parents):
         node._parents, node._backward, node._tracked = parents, backward, True
-        node._versions = tuple(p._version for p in parents)
+        node._versions = tuple([p._version for p in parents])
         node._op = op
     return node
 

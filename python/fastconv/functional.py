@@ -46,7 +46,7 @@ def _value(node: Node, name: str, dtype=None, device: bool = False):
     if device:
         return to_device(np.asarray(v, dtype=np.float32, order="C"))
     if dtype is None:
-        dtype = compute_dtype(v.dtype)
+        dtype = v.dtype if v.dtype.char in "fd" else compute_dtype(v.dtype)
     if v.dtype != dtype or not v.flags.c_contiguous:
         v = np.asarray(v, dtype=dtype, order="C")
     return v
