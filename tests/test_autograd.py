@@ -70,8 +70,11 @@ def test_grad_initial_and_unused_variables():
     g = y.grad(initial=np.full((2, 2), 2.0))
     np.testing.assert_array_equal(g.get(a), np.full((2, 2), 6.0))
     assert g.get(unused) is None
-    with pytest.raises(ValueError, match="initial"):
+    with raises_exactly(ValueError, "initial must have shape (2, 2); got shape (3,)"):
         y.grad(initial=np.ones(3))
+    with raises_exactly(TypeError, "initial must be an array of real numbers (float, int or "
+                                   "bool); got complex 1j"):
+        y.grad(initial=1j)
 
 
 def test_parameters_tracked_only_under_train():
@@ -211,3 +214,10 @@ def test_optimizer_step_needs_a_variable():
     with raises_exactly(TypeError, "variable must be a fastconv Variable; got an array of dtype "
                                    "float64 and shape (2,)"):
         fc.Sgd().step(np.ones(2), np.ones(2))
+
+
+def test_copy_from_checks_the_shape():
+    v = fc.Variable(np.zeros((3, 2)))
+    with raises_exactly(ValueError, "value must have shape (3, 2); got shape (2,)"):
+        v.copy_from([1.0, 2.0])
+    assert v._version == 0

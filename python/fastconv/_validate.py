@@ -132,6 +132,6 @@ def compute_dtype(dtype) -> np.dtype:
     dtype = np.dtype(dtype)
     if dtype == np.float32 or dtype == np.float64:
         return dtype
-    if dtype.kind == "f" and dtype.itemsize > 8:
+    if dtype.kind == "f" and dtype.itemsize >= 8:  # long double (the same as double on some)
         return np.dtype(np.float64)
     return np.dtype(np.float32)

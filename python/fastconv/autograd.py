@@ -144,9 +144,10 @@ class Node:
         if initial is None:
             seed = np.ones(shape, dtype)
         else:
-            seed = np.asarray(to_host(initial) if is_device_array(initial) else initial, dtype)
+            seed = to_host(initial) if is_device_array(initial) else real_array(initial, "initial")
+            seed = np.asarray(seed, dtype)
             if seed.shape != shape:
-                raise ValueError(f"initial must have shape {shape}; got {seed.shape}")
+                raise ValueError(f"initial must have shape {shape}; got shape {seed.shape}")
         grads: dict[int, np.ndarray] = {id(self): seed}
         leaves: dict[int, Variable] = {}
         for node in _reverse_topological(self):
@@ -210,7 +211,7 @@ class Variable(Node):
         value = to_host(value) if is_device_array(value) else real_array(value, "value")
         value = np.asarray(value, dtype=self.dtype)
         if value.shape != tuple(self.shape):
-            raise ValueError(f"value must have shape {tuple(self.shape)}; got {value.shape}")
+            raise ValueError(f"value must have shape {tuple(self.shape)}; got shape {value.shape}")
         if is_device_array(self._value):
             self._value = to_device(value)
         else:
