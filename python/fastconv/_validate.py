@@ -11,6 +11,8 @@ import operator
 
 import numpy as np
 
+from .ops import pair
+
 # dtype kinds that hold real numbers: float, signed and unsigned int, bool.
 _REAL_KINDS = "fiub"
 REAL_ARRAY = "an array of real numbers (float, int or bool)"
@@ -111,8 +113,6 @@ def in_range(value, name: str, low: float, high: float | None = None, *,
 
 def size_pair(value, name: str, minimum: int) -> tuple[int, int]:
     """An int or (h, w) pair (read by ops.pair, which checks the types), each >= minimum."""
-    from .ops import pair  # the ops layer's reader; imported late to keep this module light
-
     h, w = pair(value, name)
     if h < minimum or w < minimum:
         raise ValueError(f"{name} must be >= {minimum} in both dimensions; got {(h, w)}")
