@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import fastconv as fc
+from helpers import raises_exactly
 
 
 @pytest.mark.parametrize("layer,shape,expected", [
@@ -132,12 +133,132 @@ def test_adam_matches_hand_computed_first_steps():
 
 def test_bad_layer_arguments():
     with pytest.raises(TypeError, match="filter"):
-        fc.Conv2d(filter="3")
-    with pytest.raises(ValueError, match="dropout_ratio"):
+        fc.Conv2d(filter="3")  # the type of a size pair is ops.pair's to check
+    with raises_exactly(ValueError, "dropout_ratio must be a number in [0, 1); got 1.0"):
         fc.Dropout(1.0)
-    with pytest.raises(TypeError, match="layer"):
+    with raises_exactly(TypeError, "layer must be a fastconv Layer; got str"):
         fc.Sequential([fc.Relu(), "relu"])
-    with pytest.raises(ValueError, match="Flatten"):
+    with raises_exactly(ValueError, "x must be 2-D (N, features); got shape (2, 3, 4, 4) (put a "
+                                    "Flatten() before Dense)"):
         fc.Dense(3)(np.zeros((2, 3, 4, 4), np.float32))
-    with pytest.raises(ValueError, match="lr"):
+    with raises_exactly(ValueError, "lr must be a number >= 0; got -1"):
         fc.Sgd(lr=-1)
+
+
+# Issue 8: each argument checked when the layer or optimiser is made, named in the message.
+BAD_ARGUMENTS = [
+    (lambda: fc.Conv2d(channel=2.7), TypeError, "channel must be an int >= 1; got float 2.7"),
+    (lambda: fc.Conv2d(channel=True), TypeError, "channel must be an int >= 1; got bool True"),
+    (lambda: fc.Conv2d(channel="8"), TypeError, "channel must be an int >= 1; got str '8'"),
+    (lambda: fc.Conv2d(channel=0), ValueError, "channel must be an int >= 1; got 0"),
+    (lambda: fc.Conv2d(filter=0), ValueError,
+     "filter must be >= 1 in both dimensions; got (0, 0)"),
+    (lambda: fc.Conv2d(filter=(3, -1)), ValueError,
+     "filter must be >= 1 in both dimensions; got (3, -1)"),
+    (lambda: fc.Conv2d(stride=0), ValueError, "stride must be >= 1 in both dimensions; got (0, 0)"),
+    (lambda: fc.Conv2d(dilation=(1, 0)), ValueError,
+     "dilation must be >= 1 in both dimensions; got (1, 0)"),
+    (lambda: fc.Conv2d(padding=-1), ValueError,
+     "padding must be >= 0 in both dimensions; got (-1, -1)"),
+    (lambda: fc.Conv2d(ignore_bias="yes"), TypeError, "ignore_bias must be a bool; got str 'yes'"),
+    (lambda: fc.Conv2d(weight_decay=-0.1), ValueError,
+     "weight_decay must be a number >= 0; got -0.1"),
+    (lambda: fc.Conv2d(weight_decay=float("nan")), ValueError,
+     "weight_decay must be a number >= 0; got nan"),
+    (lambda: fc.Conv2d(initializer="he"), TypeError,
+     "initializer must be None or callable as initializer(shape, dtype) (e.g. fc.HeNormal()); "
+     "got str 'he'"),
+    (lambda: fc.Dense(-5), ValueError, "output_size must be an int >= 1; got -5"),
+    (lambda: fc.Dense(0), ValueError, "output_size must be an int >= 1; got 0"),
+    (lambda: fc.Dense(10.0), TypeError, "output_size must be an int >= 1; got float 10.0"),
+    (lambda: fc.Dense(10, input_size=0), ValueError, "input_size must be an int >= 1; got 0"),
+    (lambda: fc.Dense(10, input_size=4.5), TypeError,
+     "input_size must be an int >= 1; got float 4.5"),
+    (lambda: fc.Dense(10, ignore_bias=1), TypeError, "ignore_bias must be a bool; got int 1"),
+    (lambda: fc.MaxPool2d(filter=0), ValueError,
+     "filter must be >= 1 in both dimensions; got (0, 0)"),
+    (lambda: fc.MaxPool2d(ceil_mode="no"), TypeError, "ceil_mode must be a bool; got str 'no'"),
+    (lambda: fc.AveragePool2d(stride=(2, 0)), ValueError,
+     "stride must be >= 1 in both dimensions; got (2, 0)"),
+    (lambda: fc.AveragePool2d(padding=(0, -2)), ValueError,
+     "padding must be >= 0 in both dimensions; got (0, -2)"),
+    (lambda: fc.AveragePool2d(count_include_pad=None), TypeError,
+     "count_include_pad must be a bool; got None"),
+    (lambda: fc.Dropout(-0.1), ValueError, "dropout_ratio must be a number in [0, 1); got -0.1"),
+    (lambda: fc.Dropout("0.5"), TypeError, "dropout_ratio must be a number in [0, 1); got str "
+                                           "'0.5'"),
+    (lambda: fc.Dropout(True), TypeError, "dropout_ratio must be a number in [0, 1); got bool "
+                                          "True"),
+    (lambda: fc.Sgd(lr="0.1"), TypeError, "lr must be a number >= 0; got str '0.1'"),
+    (lambda: fc.Sgd(lr=float("inf")), ValueError, "lr must be a number >= 0; got inf"),
+    (lambda: fc.Sgd(momentum=-0.5), ValueError, "momentum must be a number >= 0; got -0.5"),
+    (lambda: fc.Sgd(momentum=None), TypeError, "momentum must be a number >= 0; got None"),
+    (lambda: fc.Sgd(nesterov="no"), TypeError, "nesterov must be a bool; got str 'no'"),
+    (lambda: fc.Adam(lr=-1e-3), ValueError, "lr must be a number >= 0; got -0.001"),
+    (lambda: fc.Adam(g=1.0), ValueError, "g must be a number in [0, 1); got 1.0"),
+    (lambda: fc.Adam(b=-0.1), ValueError, "b must be a number in [0, 1); got -0.1"),
+    (lambda: fc.Adam(b=np.float32(1.5)), ValueError, "b must be a number in [0, 1); got 1.5"),
+    (lambda: fc.Adam(epsilon=0), ValueError, "epsilon must be a number > 0; got 0"),
+    (lambda: fc.Adam(epsilon="1e-8"), TypeError, "epsilon must be a number > 0; got str '1e-8'"),
+    (lambda: fc.GlorotNormal(gain=None), TypeError, "gain must be a finite number; got None"),
+    (lambda: fc.Gaussian(std=-1), ValueError, "std must be a number >= 0; got -1"),
+    (lambda: fc.Gaussian(mean=float("inf")), ValueError, "mean must be a finite number; got inf"),
+]
+
+
+@pytest.mark.parametrize("make,exc,message", BAD_ARGUMENTS, ids=[m for _, _, m in BAD_ARGUMENTS])
+def test_constructor_arguments_are_checked_with_named_messages(make, exc, message):
+    with raises_exactly(exc, message):
+        make()
+
+
+def test_good_constructor_arguments_still_work():
+    fc.Conv2d(channel=np.int64(4), filter=(np.int32(3), 1), padding=(0, 1), stride=(1, 2),
+              ignore_bias=np.bool_(True), weight_decay=0)
+    fc.Dense(np.uint8(3), input_size=np.int64(2), weight_decay=np.float32(0.5))
+    fc.Dropout(0)
+    fc.Sgd(lr=0, momentum=0, nesterov=np.bool_(False))
+    fc.Adam(lr=np.float64(1e-3), g=0, b=0.5, epsilon=1e-12)
+
+
+def test_conv2d_reads_the_channel_count_from_a_4d_input():
+    with raises_exactly(ValueError, "x must be 4-D (N, C, H, W); got shape (3, 8, 8)"):
+        fc.Conv2d(2)(np.zeros((3, 8, 8), np.float32))
+    with raises_exactly(TypeError, "x must be an array of real numbers (float, int or bool); got "
+                                   "None"):
+        fc.Conv2d(2)(None)
+    assert fc.Conv2d(channel=3)(np.zeros((1, 2, 5, 5), np.uint8)).shape == (1, 3, 3, 3)
+
+
+def test_dense_input_size_makes_the_parameters_and_is_enforced():
+    layer = fc.Dense(10, input_size=5)
+    assert layer.params.w.shape == (5, 10) and layer.params.b.shape == (1, 10)
+    assert layer.params.w.dtype == np.float32
+    assert layer(np.ones((2, 5))).shape == (2, 10)
+    with raises_exactly(ValueError, "x.shape[1] must equal input_size (5); got 7 (x has shape "
+                                    "(2, 7))"):
+        fc.Dense(10, input_size=5)(np.ones((2, 7), np.float32))  # was: silently (2, 10)
+    with raises_exactly(ValueError, "x.shape[1] must equal input_size (5); got 4 (x has shape "
+                                    "(3, 4))"):
+        layer(np.ones((3, 4), np.float32))
+    with raises_exactly(TypeError, "x must be an array of real numbers (float, int or bool); got "
+                                   "complex 1j"):
+        fc.Dense(2)(1j)
+
+
+def test_input_size_parameters_load_from_a_file(tmp_path):
+    source = fc.Sequential([fc.Dense(4, input_size=3)])
+    source.save(tmp_path / "m.npz")
+    target = fc.Sequential([fc.Dense(4, input_size=3)])
+    target.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(target[0].params.w.as_ndarray(),
+                                  source[0].params.w.as_ndarray())
+
+
+def test_dropout_in_inference_refuses_bad_input_too():
+    model = fc.Sequential([fc.Dropout(0.5)])
+    model.eval()
+    with raises_exactly(TypeError, "x must be an array of real numbers (float, int or bool); got "
+                                   "None"):
+        model(None)
+    assert model([1, 2]).shape == (2,)

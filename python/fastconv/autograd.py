@@ -3,6 +3,15 @@ the graph backwards and returns a gradient set, and `.update(optimizer)` applies
 
 Only values that depend on a Variable are recorded. Layers hand their parameters to the ops as
 Variables only inside `with model.train():` (outside, as constants), so inference builds no graph.
+
+In-place changes are caught as PyTorch catches them, with version counters: every write to a
+Variable through the API (`v[i] = ...`, `copy_from`, an optimiser step, `Sequential.load`) bumps
+its `_version`; each recorded op keeps the versions of its inputs, and `grad()` raises
+RuntimeError, naming the Variable and the op, if one changed since the forward pass (its
+gradient would mix old and new values). The usual `loss.grad().update(opt)` updates after the
+backward, so it never trips the check; a second `grad()` on the same graph after the update does.
+Writes that bypass the API are not seen: `np.asarray(v)[...] = 0`, or editing in place a numpy
+array that was passed to an op (wrap such data in a Variable to have it checked).
 """
 from __future__ import annotations
 
@@ -10,6 +19,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from ._validate import compute_dtype, real_array
 from .device import is_device_array, to_device, to_host
 
 Backward = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
@@ -19,6 +29,9 @@ class Node:
     """An array in the computation graph. Index it or `np.asarray` it like the array it holds."""
 
     __array_priority__ = 1000  # make `ndarray op Node` defer to Node's reflected operators
+    _version = 0  # only Variables are written in place; see the module docstring
+    _versions: tuple = ()  # the parents' versions when this node was recorded
+    _op = "an op"
 
     def __init__(self, value: np.ndarray, parents: tuple = (), backward: Backward | None = None):
         self._value = value
@@ -98,7 +111,7 @@ class Node:
         return _binary(other, self, np.divide, lambda g, a, b: (g / b, -g * a / (b * b)))
 
     def __neg__(self):
-        return record(-self._host_value(), (self,), lambda g: (-g,))
+        return record(-self._host_value(), (self,), lambda g: (-g,), "negative")
 
     def sum(self, axis=None, keepdims: bool = False) -> "Node":
         shape = self.shape
@@ -109,7 +122,7 @@ class Node:
             return (np.broadcast_to(g, shape).copy(),)
 
         return record(np.asarray(self._host_value().sum(axis=axis, keepdims=keepdims)), (self,),
-                      backward)
+                      backward, "sum")
 
     def mean(self, axis=None, keepdims: bool = False) -> "Node":
         count = self.size if axis is None else np.prod([self.shape[a] for a in np.atleast_1d(axis)])
@@ -119,7 +132,8 @@ class Node:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         old = self.shape
-        return record(self._value.reshape(*shape), (self,), lambda g: (g.reshape(*old),))
+        return record(self._value.reshape(*shape), (self,), lambda g: (g.reshape(*old),),
+                      "reshape")
 
     # ---- gradients ------------------------------------------------------------------------------
     def grad(self, initial=None) -> "Grads":
@@ -130,9 +144,10 @@ class Node:
         if initial is None:
             seed = np.ones(shape, dtype)
         else:
-            seed = np.asarray(to_host(initial) if is_device_array(initial) else initial, dtype)
+            seed = to_host(initial) if is_device_array(initial) else real_array(initial, "initial")
+            seed = np.asarray(seed, dtype)
             if seed.shape != shape:
-                raise ValueError(f"initial must have shape {shape}; got {seed.shape}")
+                raise ValueError(f"initial must have shape {shape}; got shape {seed.shape}")
         grads: dict[int, np.ndarray] = {id(self): seed}
         leaves: dict[int, Variable] = {}
         for node in _reverse_topological(self):
@@ -143,6 +158,9 @@ class Node:
                 leaves[id(node)] = node
                 grads[id(node)] = g  # keep: leaves are what the caller asks for
                 continue
+            for parent, seen in zip(node._parents, node._versions):
+                if parent._version != seen:
+                    raise RuntimeError(_modified_message(parent, node._op, seen))
             for parent, pg in zip(node._parents, node._backward(g)):
                 if pg is None or not parent._tracked:
                     continue
@@ -153,38 +171,52 @@ class Node:
 
 
 class Variable(Node):
-    """A leaf whose gradient is tracked. Layers keep their parameters as Variables."""
+    """A leaf whose gradient is tracked. Layers keep their parameters as Variables.
 
-    def __init__(self, value, *, weight_decay: float | None = None):
+    `value` is copied: an array of real numbers of any shape (0-d stays 0-d), or anything numpy
+    reads as one. float32 and float64 are kept; other floats, ints and bools become float32
+    (long double becomes float64). None, object, complex and string data raise TypeError.
+    `name` (optional) is used in error messages; layers name their parameters "Conv2d.w"."""
+
+    def __init__(self, value, *, weight_decay: float | None = None, name: str | None = None):
         if is_device_array(value):
             array = value  # layers on the GPU hand over a fresh device copy
         else:
-            array = np.array(value, copy=True)
-            if array.dtype.kind != "f":
-                array = array.astype(np.float32)
-            array = np.ascontiguousarray(array)
+            array = real_array(value, "value")
+            # np.array(order="C") copies and, unlike np.ascontiguousarray, keeps 0-d arrays 0-d.
+            array = np.array(array, dtype=compute_dtype(array.dtype), order="C", copy=True)
         super().__init__(array)
         self._tracked = True
+        self._version = 0
         self.weight_decay = weight_decay
+        self.name = name
+
+    def _bump_version(self) -> None:
+        """Record a write to the value: graphs recorded before it can no longer be trusted."""
+        self._version += 1
 
     def __setitem__(self, index, value):
+        value = real_array(value, "value")
         if is_device_array(self._value):
             host = self.as_ndarray().copy()
-            host[index] = np.asarray(value)
-            self.copy_from(host)
+            host[index] = value
+            self.copy_from(host)  # bumps the version
         else:
-            self._value[index] = np.asarray(value)
+            self._value[index] = value
+            self._bump_version()
 
     def copy_from(self, value) -> None:
         """Overwrite the value (in place on the CPU; on the GPU with a fresh upload, which is the
         same to the optimiser, whose state is kept by Variable)."""
-        value = np.asarray(to_host(value) if is_device_array(value) else value, dtype=self.dtype)
+        value = to_host(value) if is_device_array(value) else real_array(value, "value")
+        value = np.asarray(value, dtype=self.dtype)
         if value.shape != tuple(self.shape):
-            raise ValueError(f"value must have shape {tuple(self.shape)}; got {value.shape}")
+            raise ValueError(f"value must have shape {tuple(self.shape)}; got shape {value.shape}")
         if is_device_array(self._value):
             self._value = to_device(value)
         else:
             self._value[...] = value
+        self._bump_version()
 
 
 class Grads:
@@ -203,32 +235,46 @@ class Grads:
 
     def update(self, optimizer) -> None:
         """Apply `optimizer` to every Variable that took part (the model's parameters when the
-        graph was built under model.train())."""
+        graph was built under model.train()). Each step bumps the Variable's version: the graph
+        these gradients came from cannot be back-propagated again (run the forward anew)."""
         for variable, g in self._by_id.values():
             optimizer.step(variable, g)
 
 
-def record(value: np.ndarray, parents: tuple, backward: Backward) -> Node:
-    """Wrap an op's result; keep the graph edge only if some parent is tracked."""
+def record(value: np.ndarray, parents: tuple, backward: Backward, op: str = "an op") -> Node:
+    """Wrap the result of `op`; keep the graph edge only if some parent is tracked, with the
+    parents' versions, so that grad() can tell whether one was written to since."""
     node = Node(value)
     if any(p._tracked for p in parents):
         node._parents, node._backward, node._tracked = parents, backward, True
+        node._versions = tuple([p._version for p in parents])
+        node._op = op
     return node
 
 
-def as_node(x) -> Node:
+def as_node(x, name: str = "x") -> Node:
+    """x as a Node: a Node as it is, a DeviceArray wrapped, anything else checked to hold real
+    numbers (TypeError naming `name` otherwise) and wrapped without a copy or a cast."""
     if isinstance(x, Node):
         return x
-    return Node(x if is_device_array(x) else np.asarray(x))
+    return Node(x if is_device_array(x) else real_array(x, name))
+
+
+def _modified_message(variable: Node, op: str, seen: int) -> str:
+    name = getattr(variable, "name", None)
+    which = f"the Variable {name}" if name else "a Variable"
+    return (f"{which} of shape {tuple(variable.shape)} used by {op} was modified in place "
+            f"(version {seen} -> {variable._version}) after the forward pass; run the forward "
+            "again before grad()")
 
 
 def _binary(a, b, fn, backward) -> Node:
-    a, b = as_node(a), as_node(b)
+    a, b = as_node(a, "other"), as_node(b, "other")
     av, bv = a._value, b._value
     if is_device_array(av) or is_device_array(bv):
         raise TypeError("node arithmetic runs on the CPU only; for a GPU node use the fastconv "
                         "ops (or node.as_ndarray() for a host copy)")
-    return record(np.asarray(fn(av, bv)), (a, b), lambda g: backward(g, av, bv))
+    return record(np.asarray(fn(av, bv)), (a, b), lambda g: backward(g, av, bv), fn.__name__)
 
 
 def _add(a, b):

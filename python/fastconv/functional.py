@@ -1,10 +1,23 @@
 """Differentiable ops: each takes numpy arrays or Nodes, runs the kernel from `fastconv.ops`, and
-records how to run its backward kernel. Layers are thin wrappers around these."""
+records how to run its backward kernel. Layers are thin wrappers around these.
+
+Inputs. Every array argument (x, w, b, z, t) may be a Node or Variable, a DeviceArray, a numpy
+array, or anything numpy reads as an array of numbers (a list or tuple of numbers, a scalar).
+- float32 and float64 data are used as they are (non-contiguous data is copied).
+- Other real data is cast as numpy would cast it: ints, uints (uint8 pixels, as MNIST has them)
+  and bools (True -> 1.0) become float32, or the weights' dtype for x and b of conv2d and
+  dense; float16 becomes float32 and long double float64. Integer labels t stay integers.
+- None, and object, complex, string, bytes, void or datetime data, raise TypeError naming the
+  argument: "x must be an array of real numbers (float, int or bool); got None". Nothing is
+  turned into NaN and no imaginary part is dropped.
+Shapes and sizes are checked by the kernels, which name the argument too.
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from . import ops
+from ._validate import compute_dtype, real_array
 from .autograd import Node, as_node, record
 from .device import is_device_array, to_device, to_host
 
@@ -20,19 +33,22 @@ __all__ = [
 ]
 
 
-def _value(node: Node, dtype=None, device: bool = False):
+def _value(node: Node, name: str, dtype=None, device: bool = False):
     """The node's array as the kernels need it: float, C-contiguous, of `dtype` when given, and on
     the GPU when `device` (the op's parameters live there). Data that arrives as uint8 pixels or
     float64 is converted here, once, not in every kernel."""
     v = node._value
     if is_device_array(v):
         return v  # the CUDA bindings check dtype and shape, naming the argument
+    if not isinstance(v, np.ndarray) or v.dtype.kind not in "fiub":
+        v = real_array(v, name)  # a Node built by hand around something else
+    # np.asarray(order="C"), unlike np.ascontiguousarray, keeps 0-d arrays 0-d.
     if device:
-        return to_device(np.ascontiguousarray(v, dtype=np.float32))
+        return to_device(np.asarray(v, dtype=np.float32, order="C"))
     if dtype is None:
-        dtype = v.dtype if v.dtype.kind == "f" else np.float32
+        dtype = v.dtype if v.dtype.char in "fd" else compute_dtype(v.dtype)
     if v.dtype != dtype or not v.flags.c_contiguous:
-        v = np.ascontiguousarray(v, dtype=dtype)
+        v = np.asarray(v, dtype=dtype, order="C")
     return v
 
 
@@ -45,13 +61,16 @@ def _grad(g, like):
 
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, relu=False) -> Node:
     """Cross-correlation of x (N, C, H, W) with w (K, C, kh, kw), plus bias b (1, K, 1, 1).
-    relu=True gives relu(conv2d(...)) in one fused kernel, forward and backward."""
-    xn, wn = as_node(x), as_node(w)
-    bn = None if b is None else as_node(b)
-    wv = _value(wn)
+    relu=True gives relu(conv2d(...)) in one fused kernel, forward and backward.
+
+    w sets the dtype (int/bool w becomes float32); x and b are cast to it, so uint8 images work
+    as they are. None, complex, object or string data raise TypeError naming x, w or b."""
+    xn, wn = as_node(x, "x"), as_node(w, "w")
+    bn = None if b is None else as_node(b, "b")
+    wv = _value(wn, "w")
     on_gpu = is_device_array(wv)
-    xv = _value(xn, wv.dtype, on_gpu)
-    bv = None if bn is None else _value(bn, wv.dtype, on_gpu)
+    xv = _value(xn, "x", wv.dtype, on_gpu)
+    bv = None if bn is None else _value(bn, "b", wv.dtype, on_gpu)
     y = ops.conv2d_forward(xv, wv, bv, stride, padding, dilation, relu=relu)
 
     def backward(g):
@@ -60,44 +79,47 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, relu=False) -> Node:
                                          relu_y=y if relu else None)
         return (dx, dw) if bn is None else (dx, dw, db.reshape(bn.shape))
 
-    return record(y, (xn, wn) if bn is None else (xn, wn, bn), backward)
+    return record(y, (xn, wn) if bn is None else (xn, wn, bn), backward, "conv2d")
 
 
 def max_pool2d(x, filter=3, stride=1, padding=0, ceil_mode=False) -> Node:
-    """Max over each window; padding never wins; ties go to the first maximum."""
-    xn = as_node(x)
-    xv = _value(xn)
+    """Max over each window; padding never wins; ties go to the first maximum. x (N, C, H, W):
+    float32/float64 as it is, int/bool data cast to float32."""
+    xn = as_node(x, "x")
+    xv = _value(xn, "x")
     y, indices = ops.max_pool2d_forward(xv, filter, stride, padding, ceil_mode)
 
     def backward(g):
         return (ops.max_pool2d_backward(xv, _grad(g, y), indices, filter, stride, padding,
                                         ceil_mode),)
 
-    return record(y, (xn,), backward)
+    return record(y, (xn,), backward, "max_pool2d")
 
 
 def average_pool2d(x, filter=3, stride=1, padding=0, ceil_mode=False,
                    count_include_pad=True) -> Node:
-    """Mean over each window; padded zeros count unless count_include_pad=False."""
-    xn = as_node(x)
-    xv = _value(xn)
+    """Mean over each window; padded zeros count unless count_include_pad=False. x (N, C, H, W):
+    float32/float64 as it is, int/bool data cast to float32."""
+    xn = as_node(x, "x")
+    xv = _value(xn, "x")
     y = ops.average_pool2d_forward(xv, filter, stride, padding, ceil_mode, count_include_pad)
 
     def backward(g):
         return (ops.average_pool2d_backward(xv, _grad(g, y), filter, stride, padding, ceil_mode,
                                             count_include_pad),)
 
-    return record(y, (xn,), backward)
+    return record(y, (xn,), backward, "average_pool2d")
 
 
 def dense(x, w, b=None) -> Node:
-    """x (N, In) @ w (In, Out) + b (1, Out)."""
-    xn, wn = as_node(x), as_node(w)
-    bn = None if b is None else as_node(b)
-    wv = _value(wn)
+    """x (N, In) @ w (In, Out) + b (1, Out). w sets the dtype (int/bool w becomes float32); x and
+    b are cast to it. None, complex, object or string data raise TypeError naming x, w or b."""
+    xn, wn = as_node(x, "x"), as_node(w, "w")
+    bn = None if b is None else as_node(b, "b")
+    wv = _value(wn, "w")
     on_gpu = is_device_array(wv)
-    xv = _value(xn, wv.dtype, on_gpu)
-    bv = None if bn is None else _value(bn, wv.dtype, on_gpu)
+    xv = _value(xn, "x", wv.dtype, on_gpu)
+    bv = None if bn is None else _value(bn, "b", wv.dtype, on_gpu)
     y = ops.dense_forward(xv, wv, bv)
 
     def backward(g):
@@ -105,44 +127,54 @@ def dense(x, w, b=None) -> Node:
                                         need_db=bn is not None)
         return (dx, dw) if bn is None else (dx, dw, db.reshape(bn.shape))
 
-    return record(y, (xn, wn) if bn is None else (xn, wn, bn), backward)
+    return record(y, (xn, wn) if bn is None else (xn, wn, bn), backward, "dense")
 
 
 def relu(x) -> Node:
-    xn = as_node(x)
-    y = ops.relu_forward(_value(xn))
-    return record(y, (xn,), lambda g: (ops.relu_backward(_grad(g, y), y),))
+    """max(x, 0), any shape. float32/float64 as it is, int/bool data cast to float32."""
+    xn = as_node(x, "x")
+    y = ops.relu_forward(_value(xn, "x"))
+    return record(y, (xn,), lambda g: (ops.relu_backward(_grad(g, y), y),), "relu")
 
 
 def flatten(x) -> Node:
-    """(N, ...) -> (N, prod(...)), a view."""
-    xn = as_node(x)
+    """(N, ...) -> (N, prod(...)), a view; x needs at least one axis (N). int/bool data is cast
+    to float32 like every op's input."""
+    xn = as_node(x, "x")
+    v = xn._value if xn._tracked else _value(xn, "x")
+    if v.ndim < 1:
+        raise ValueError(f"x must have at least 1 dimension (N, ...); got shape {tuple(v.shape)}")
     if xn._tracked:
-        return xn.reshape(xn.shape[0], -1)
-    return Node(_value(xn).reshape(xn.shape[0], -1))  # numpy and DeviceArray alike
+        return xn.reshape(v.shape[0], -1)
+    return Node(v.reshape(v.shape[0], -1))  # numpy and DeviceArray alike
 
 
 def dropout(x, dropout_ratio=0.5, seed=None) -> Node:
     """Zero each element with probability dropout_ratio and scale the rest by 1/(1-ratio). The mask
-    is a function of (seed, element index): backward recomputes it instead of storing it."""
-    xn = as_node(x)
+    is a function of (seed, element index): backward recomputes it instead of storing it.
+    float32/float64 x as it is, int/bool data cast to float32."""
+    xn = as_node(x, "x")
     if seed is None:
         seed = int(np.random.randint(0, 2**62, dtype=np.int64))
-    y = ops.dropout_forward(_value(xn), dropout_ratio, seed)
-    return record(y, (xn,), lambda g: (ops.dropout_backward(_grad(g, y), dropout_ratio, seed),))
+    y = ops.dropout_forward(_value(xn, "x"), dropout_ratio, seed)
+    return record(y, (xn,), lambda g: (ops.dropout_backward(_grad(g, y), dropout_ratio, seed),),
+                  "dropout")
 
 
 def softmax_cross_entropy(z, t) -> Node:
-    """Mean over the batch of logsumexp(z) - z[t]; t is one-hot (N, C) or integer labels (N,)."""
-    zn = as_node(z)
-    zv = _value(zn)
+    """Mean over the batch of logsumexp(z) - z[t]; t is one-hot (N, C) or integer labels (N,).
+    int/bool z is cast to float32; (N, C) targets to z's dtype; labels must be integers. None,
+    complex, object or string data raise TypeError naming z or t."""
+    zn = as_node(z, "z")
+    zv = _value(zn, "z")
     tv = t._value if isinstance(t, Node) else t
     if not is_device_array(tv):
-        tv = np.asarray(tv)
+        tv = real_array(tv, "t")
         if tv.dtype.kind == "f" or tv.ndim == 2:
             tv = np.ascontiguousarray(tv, dtype=np.dtype(zv.dtype))
         if is_device_array(zv):  # labels follow the logits to the GPU
             tv = to_device(tv if tv.dtype.kind == "f" else np.asarray(tv, np.int64))
     loss = ops.softmax_cross_entropy_forward(zv, tv)
     return record(loss, (zn,),
-                  lambda g: (ops.softmax_cross_entropy_backward(zv, tv, float(to_host(g))),))
+                  lambda g: (ops.softmax_cross_entropy_backward(zv, tv, float(to_host(g))),),
+                  "softmax_cross_entropy")

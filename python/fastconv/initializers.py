@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validate import in_range, real
+
 __all__ = ["GlorotNormal", "GlorotUniform", "HeNormal", "Gaussian"]
 
 
@@ -18,7 +20,7 @@ class GlorotNormal:
     """N(0, 2 / (fan_in + fan_out)): keeps activations' variance steady through the layers."""
 
     def __init__(self, gain: float = 1.0):
-        self.gain = gain
+        self.gain = real(gain, "gain", "a finite number")
 
     def __call__(self, shape, dtype=np.float32, rng=None):
         fan_in, fan_out = _fans(tuple(shape))
@@ -44,7 +46,8 @@ class HeNormal:
 
 class Gaussian:
     def __init__(self, mean: float = 0.0, std: float = 0.1):
-        self.mean, self.std = mean, std
+        self.mean = real(mean, "mean", "a finite number")
+        self.std = in_range(std, "std", 0.0, None)
 
     def __call__(self, shape, dtype=np.float32, rng=None):
         return (_normal(rng, shape, self.std, np.float64) + self.mean).astype(dtype)

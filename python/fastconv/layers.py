@@ -1,6 +1,13 @@
 """Layers and Sequential, with ReNom's constructors and defaults. Parameters are created lazily on
-the first call, when the input's size is known; they take part in the graph only under
-`with model.train():`."""
+the first call, when the input's size is known (or at construction for Dense(..., input_size=n));
+they take part in the graph only under `with model.train():`.
+
+Constructor arguments are checked when the layer is made, not at its first call, with messages
+that name the argument: sizes are ints (bools and floats such as 2.7 are refused; channel,
+output_size, input_size, filter, stride and dilation >= 1, padding >= 0), ratios and weight decay
+are finite numbers in range, flags are bools. Inputs follow fastconv.functional: real data of any
+dtype (uint8 images, bools) is cast to float; None, complex, object and string data raise
+TypeError."""
 from __future__ import annotations
 
 import contextlib
@@ -10,10 +17,10 @@ import numpy as np
 
 from . import functional as F
 from ._runtime import is_cuda_active
-from .autograd import Node, Variable
-from .device import is_device_array, to_device
+from ._validate import describe, flag, in_range, positive_int, size_pair
+from .autograd import Node, Variable, as_node
+from .device import to_device
 from .initializers import GlorotNormal
-from .ops import pair
 
 __all__ = [
     "Layer",
@@ -100,67 +107,93 @@ def _param_dtype(x) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def _new_parameter(value: np.ndarray, weight_decay=None) -> Variable:
+def _new_parameter(value: np.ndarray, weight_decay=None, name=None) -> Variable:
     """A parameter where the layers live now: the GPU after fc.set_cuda_active(True)."""
-    return Variable(to_device(value) if is_cuda_active() else value, weight_decay=weight_decay)
+    return Variable(to_device(value) if is_cuda_active() else value, weight_decay=weight_decay,
+                    name=name)
 
 
 class _Weighted(Layer):
     def __init__(self, ignore_bias, initializer, weight_decay):
         super().__init__()
-        self._ignore_bias = ignore_bias
+        self._ignore_bias = flag(ignore_bias, "ignore_bias")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be None or callable as initializer(shape, dtype) "
+                            f"(e.g. fc.HeNormal()); got {describe(initializer)}")
         self._initializer = initializer or GlorotNormal()
-        self._weight_decay = weight_decay
+        self._weight_decay = (None if weight_decay is None
+                              else in_range(weight_decay, "weight_decay", 0.0, None))
 
     def _create(self, w_shape, b_shape, dtype):
-        self.params["w"] = _new_parameter(self._initializer(w_shape, dtype), self._weight_decay)
+        kind = type(self).__name__
+        self.params["w"] = _new_parameter(self._initializer(w_shape, dtype), self._weight_decay,
+                                          f"{kind}.w")
         if not self._ignore_bias:
-            self.params["b"] = _new_parameter(np.zeros(b_shape, dtype))
+            self.params["b"] = _new_parameter(np.zeros(b_shape, dtype), name=f"{kind}.b")
 
     def _bias(self):
         return self._param("b") if "b" in self.params else None
 
 
+def _pool_sizes(filter, padding, stride) -> tuple:
+    return (size_pair(filter, "filter", 1), size_pair(stride, "stride", 1),
+            size_pair(padding, "padding", 0))
+
+
 class Conv2d(_Weighted):
+    """channel output maps of filter (kh, kw) windows. The input's channel count is read at the
+    first call (x must be 4-D (N, C, H, W))."""
+
     def __init__(self, channel=32, filter=3, padding=0, stride=1, dilation=1, ignore_bias=False,
                  initializer=None, weight_decay=None):
         super().__init__(ignore_bias, initializer, weight_decay)
-        self._channel = int(channel)
-        # Sizes are checked now, not at the first call.
-        self._filter = pair(filter, "filter")
-        self._padding, self._stride = pair(padding, "padding"), pair(stride, "stride")
-        self._dilation = pair(dilation, "dilation")
+        self._channel = positive_int(channel, "channel")
+        self._filter, self._stride, self._padding = _pool_sizes(filter, padding, stride)
+        self._dilation = size_pair(dilation, "dilation", 1)
 
     def forward(self, x, relu=False):
         if "w" not in self.params:
-            c = np.shape(x)[1]
-            self._create((self._channel, c, *self._filter), (1, self._channel, 1, 1),
+            x = as_node(x, "x")
+            if x.ndim != 4:
+                raise ValueError(f"x must be 4-D (N, C, H, W); got shape {tuple(x.shape)}")
+            self._create((self._channel, x.shape[1], *self._filter), (1, self._channel, 1, 1),
                          _param_dtype(x))
         return F.conv2d(x, self._param("w"), self._bias(), self._stride, self._padding,
                         self._dilation, relu=relu)
 
 
 class Dense(_Weighted):
+    """x (N, features) -> (N, output_size). With input_size the parameters are made now (float32,
+    on the GPU if fc.set_cuda_active(True) came first), and an input with another feature count
+    is refused; without it they are made at the first call, float64 for float64 input."""
+
     def __init__(self, output_size, input_size=None, ignore_bias=False, initializer=None,
                  weight_decay=None):
         super().__init__(ignore_bias, initializer, weight_decay)
-        self._output_size = int(output_size)
-        self._input_size = input_size
+        self._output_size = positive_int(output_size, "output_size")
+        self._input_size = None if input_size is None else positive_int(input_size, "input_size")
+        if self._input_size is not None:
+            self._create((self._input_size, self._output_size), (1, self._output_size),
+                         np.dtype(np.float32))
 
     def forward(self, x):
+        x = as_node(x, "x")
+        shape = tuple(x.shape)
+        if len(shape) != 2:
+            raise ValueError(f"x must be 2-D (N, features); got shape {shape} (put a Flatten() "
+                             "before Dense)")
+        if self._input_size is not None and shape[1] != self._input_size:
+            raise ValueError(f"x.shape[1] must equal input_size ({self._input_size}); got "
+                             f"{shape[1]} (x has shape {shape})")
         if "w" not in self.params:
-            if len(np.shape(x)) != 2:
-                raise ValueError(f"Dense expects input of shape (N, features); got "
-                                 f"{np.shape(x)} (put a Flatten() before it)")
-            self._create((np.shape(x)[1], self._output_size), (1, self._output_size),
-                         _param_dtype(x))
+            self._create((shape[1], self._output_size), (1, self._output_size), _param_dtype(x))
         return F.dense(x, self._param("w"), self._bias())
 
 
 class MaxPool2d(Layer):
     def __init__(self, filter=3, padding=0, stride=1, ceil_mode=False):
         super().__init__()
-        self._args = (filter, stride, padding, ceil_mode)
+        self._args = (*_pool_sizes(filter, padding, stride), flag(ceil_mode, "ceil_mode"))
 
     def forward(self, x):
         return F.max_pool2d(x, *self._args)
@@ -169,7 +202,8 @@ class MaxPool2d(Layer):
 class AveragePool2d(Layer):
     def __init__(self, filter=3, padding=0, stride=1, ceil_mode=False, count_include_pad=True):
         super().__init__()
-        self._args = (filter, stride, padding, ceil_mode, count_include_pad)
+        self._args = (*_pool_sizes(filter, padding, stride), flag(ceil_mode, "ceil_mode"),
+                      flag(count_include_pad, "count_include_pad"))
 
     def forward(self, x):
         return F.average_pool2d(x, *self._args)
@@ -190,15 +224,11 @@ class Dropout(Layer):
 
     def __init__(self, dropout_ratio=0.5):
         super().__init__()
-        if not 0.0 <= float(dropout_ratio) < 1.0:
-            raise ValueError(f"dropout_ratio must be in [0, 1); got {dropout_ratio}")
-        self._ratio = float(dropout_ratio)
+        self._ratio = in_range(dropout_ratio, "dropout_ratio", 0.0, 1.0)
 
     def forward(self, x):
         if self._inference or self._ratio == 0.0:
-            if isinstance(x, Node):
-                return x
-            return Node(x if is_device_array(x) else np.asarray(x))
+            return as_node(x, "x")
         return F.dropout(x, self._ratio)
 
 
@@ -270,4 +300,5 @@ class Sequential(Layer):
                     layer.params[name].copy_from(value)
                 else:
                     layer.params[name] = _new_parameter(value, getattr(
-                        layer, "_weight_decay", None) if name == "w" else None)
+                        layer, "_weight_decay", None) if name == "w" else None,
+                        f"{type(layer).__name__}.{name}")

@@ -1,5 +1,9 @@
 """Optimisers with ReNom's names and defaults. State (velocity, moments) lives per parameter and
-the update runs in place through the fused kernels of `fastconv.ops`."""
+the update runs in place through the fused kernels of `fastconv.ops`.
+
+Each step bumps the Variable's version, so a graph recorded before the update refuses a later
+grad() (see fastconv.autograd). Hyperparameters are checked when the optimiser is made: finite
+numbers, not bools, within the ranges given in each class's docstring."""
 from __future__ import annotations
 
 import weakref
@@ -7,20 +11,21 @@ import weakref
 import numpy as np
 
 from . import ops
+from ._validate import describe, flag, in_range
+from .autograd import Variable
 from .device import is_device_array, zeros_like
 
 __all__ = ["Sgd", "Adam"]
 
 
-def _check_lr(lr) -> float:
-    lr = float(lr)
-    if not np.isfinite(lr) or lr < 0:
-        raise ValueError(f"lr must be a finite number >= 0; got {lr}")
-    return lr
-
-
 def _contiguous(grad):
-    return grad if is_device_array(grad) else np.ascontiguousarray(grad)
+    # np.asarray(order="C") keeps a 0-d gradient 0-d (np.ascontiguousarray would make it 1-d).
+    return grad if is_device_array(grad) else np.asarray(grad, order="C")
+
+
+def _check_variable(variable) -> None:
+    if not isinstance(variable, Variable):
+        raise TypeError(f"variable must be a fastconv Variable; got {describe(variable)}")
 
 
 class Optimizer:
@@ -39,36 +44,46 @@ class Optimizer:
 
 class Sgd(Optimizer):
     """p -= lr * step with step = g (+ momentum: v = m v + g; step = v, or g + m v for Nesterov).
-    g includes the variable's own weight decay (wd * p) when it has one."""
+    g includes the variable's own weight decay (wd * p) when it has one.
+
+    lr >= 0 and momentum >= 0 are finite numbers; nesterov is a bool (with momentum 0 it has
+    nothing to act on and is ignored)."""
 
     def __init__(self, lr=0.1, momentum=0.4, nesterov=True):
         super().__init__()
-        self.lr = _check_lr(lr)
-        self.momentum = float(momentum)
-        if self.momentum < 0:
-            raise ValueError(f"momentum must be >= 0; got {momentum}")
-        self.nesterov = bool(nesterov) and self.momentum > 0
+        self.lr = in_range(lr, "lr", 0.0, None)
+        self.momentum = in_range(momentum, "momentum", 0.0, None)
+        self.nesterov = flag(nesterov, "nesterov") and self.momentum > 0
 
     def step(self, variable, grad) -> None:
+        _check_variable(variable)
         velocity = self._slots(variable, 1)[0] if self.momentum else None
         ops.sgd_update(variable._value, _contiguous(grad), velocity, lr=self.lr,
                        momentum=self.momentum, nesterov=self.nesterov,
                        weight_decay=variable.weight_decay or 0.0)
+        variable._bump_version()
 
 
 class Adam(Optimizer):
-    """Adam with bias correction; ReNom's argument names: b = beta1, g = beta2."""
+    """Adam with bias correction; ReNom's argument names: b = beta1, g = beta2.
+
+    lr >= 0; b and g in [0, 1) (1 would make the bias correction divide by zero); epsilon > 0
+    (with 0, a parameter whose gradient is 0 gets 0/0 = NaN). All finite numbers."""
 
     def __init__(self, lr=0.001, g=0.999, b=0.9, epsilon=1e-8):
         super().__init__()
-        self.lr = _check_lr(lr)
-        self.g, self.b, self.epsilon = float(g), float(b), float(epsilon)
+        self.lr = in_range(lr, "lr", 0.0, None)
+        self.g = in_range(g, "g", 0.0, 1.0)
+        self.b = in_range(b, "b", 0.0, 1.0)
+        self.epsilon = in_range(epsilon, "epsilon", 0.0, None, low_open=True)
         self._steps = weakref.WeakKeyDictionary()
 
     def step(self, variable, grad) -> None:
+        _check_variable(variable)
         m, v = self._slots(variable, 2)
         t = self._steps.get(variable, 0) + 1
         self._steps[variable] = t
         ops.adam_update(variable._value, _contiguous(grad), m, v, t, lr=self.lr,
                         beta1=self.b, beta2=self.g, eps=self.epsilon,
                         weight_decay=variable.weight_decay or 0.0)
+        variable._bump_version()
