@@ -22,6 +22,7 @@
 #include "cuda/elementwise.h"
 #include "cuda/pool.h"
 #include "cuda/softmax_ce.h"
+#include "fastconv/text.h"
 #include "python/args.h"
 #include "python/checks.h"
 #include "python/cuda_bindings.h"
@@ -274,15 +275,25 @@ Targets targets(py::handle t_obj, const DeviceArray& z) {
   return {&t, true};
 }
 
-// The kernels report the first row holding a label outside [0, C); its value is fetched only
-// then (the error path), to say which label it was.
+// The kernels report the first row holding a label outside [0, C); that one label is fetched
+// only then (the error path), to say which it was, in the CPU binding's words.
 void raise_bad_label(index_t row, const DeviceArray& labels, index_t c) {
   if (row < 0) return;
-  std::vector<std::int64_t> host(static_cast<std::size_t>(row + 1));
-  labels.copy_to_host(host.data(), host.size() * sizeof(std::int64_t));
-  throw py::value_error("t holds label " + std::to_string(host.back()) + " at row " +
-                        std::to_string(row) + ", outside [0, " + std::to_string(c) +
-                        ") (z's classes C)");
+  std::int64_t label = 0;
+  labels.read_elements(row, 1, &label);
+  throw py::value_error(text::cat("t holds label ", label, " at row ", row, ", outside [0, ", c,
+                                  ") (z's classes C)"));
+}
+
+// Dense targets: the kernels report the flat index i * C + j of the first weight that is
+// negative or not finite; its value is fetched only then.
+void raise_bad_weight(index_t flat, const DeviceArray& t, index_t c) {
+  if (flat < 0) return;
+  float w = 0.0f;
+  t.read_elements(flat, 1, &w);
+  throw py::value_error(text::cat("t holds weight ", static_cast<double>(w), " at row ",
+                                  flat / c, ", column ", flat % c,
+                                  "; target weights must be finite and >= 0"));
 }
 
 py::object softmax_ce_forward(py::handle z_obj, py::handle t_obj) {
@@ -295,7 +306,8 @@ py::object softmax_ce_forward(py::handle z_obj, py::handle t_obj) {
                                              cp<std::int64_t>(*t.t), n, c),
                     *t.t, c);
   else
-    cuda::softmax_ce_forward(mp<float>(loss), cp<float>(z), cp<float>(*t.t), n, c);
+    raise_bad_weight(cuda::softmax_ce_forward(mp<float>(loss), cp<float>(z), cp<float>(*t.t), n, c),
+                     *t.t, c);
   return out(std::move(loss));
 }
 
@@ -309,7 +321,9 @@ py::object softmax_ce_backward(py::handle z_obj, py::handle t_obj, double dloss)
                                               cp<std::int64_t>(*t.t), float(dloss), n, c),
                     *t.t, c);
   else
-    cuda::softmax_ce_backward(mp<float>(dz), cp<float>(z), cp<float>(*t.t), float(dloss), n, c);
+    raise_bad_weight(cuda::softmax_ce_backward(mp<float>(dz), cp<float>(z), cp<float>(*t.t),
+                                               float(dloss), n, c),
+                     *t.t, c);
   return out(std::move(dz));
 }
 
