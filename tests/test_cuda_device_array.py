@@ -305,3 +305,13 @@ def test_out_of_device_memory_is_a_memory_error():
                        r"9007199254740992 bytes of GPU memory \(\d+ bytes in use by fastconv\)$"):
         CUDA.empty((1 << 50,), "float64")  # 8 PiB
     assert CUDA.from_numpy(np.ones(3, np.float32)).to_numpy().sum() == 3  # still usable
+
+
+@pytest.mark.cuda
+def test_fill_refuses_values_float32_cannot_hold():
+    a = CUDA.from_numpy(np.zeros(2, np.float32))
+    with raises_exactly(ValueError, "value must fit in float32 (|value| <= 3.4028234663852886e+38); "
+                        "got 1e+300"):
+        a.fill(1e300)
+    a[1:].fill(-2.5)
+    np.testing.assert_array_equal(a.to_numpy(), [0, -2.5])

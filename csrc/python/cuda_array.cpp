@@ -4,7 +4,9 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -637,7 +639,12 @@ void bind_device_array(py::module_& m) {
         if (d.dtype() != CDType::f32)
           throw py::type_error(std::string("fill needs a float32 array; got dtype ") +
                                cuda::dtype_name(d.dtype()));
-        const float v = static_cast<float>(real_arg(value, "value"));
+        const double v64 = real_arg(value, "value");
+        if (!(std::fabs(v64) <= std::numeric_limits<float>::max()))  // not silently inf
+          throw py::value_error(text::cat("value must fit in float32 (|value| <= ",
+                                          double(std::numeric_limits<float>::max()), "); got ",
+                                          v64));
+        const float v = static_cast<float>(v64);
         cuda::launch_fill(d.data<float>(), static_cast<std::size_t>(d.size()), v, cuda::stream());
         FC_CUDA_CHECK(cudaGetLastError());
       }, py::arg("value"), "Set every element of a float32 array to value (in place, async).")
