@@ -315,3 +315,17 @@ def test_fill_refuses_values_float32_cannot_hold():
         a.fill(1e300)
     a[1:].fill(-2.5)
     np.testing.assert_array_equal(a.to_numpy(), [0, -2.5])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda a: CUDA.dense_backward(a, a, a, "no", True), "need_dx must be a bool"),
+    (lambda a: CUDA.dense_backward(a, a, a, True, None), "need_db must be a bool"),
+    (lambda a: CUDA.conv2d_backward(a, a, a, (1, 1), (0, 0), (1, 1), None, True, None),
+     "need_dx must be a bool"),
+    (lambda a: CUDA.softmax_cross_entropy_backward(a, a, None), "dloss must be a real number"),
+])
+def test_kernel_flags_are_strict(call, message):
+    # pybind11's own casters read need_dx=None as False and answered 'no' with a signature dump.
+    # (The shared checks' wording after the name: ", got" or "; got".)
+    with pytest.raises(TypeError, match="^" + message + r"[,;] got (str|NoneType)$"):
+        call(CUDA.empty((0, 3)))

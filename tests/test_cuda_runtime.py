@@ -55,7 +55,7 @@ def test_to_host_and_is_device_array_on_host_arrays():
     a = np.arange(3.0)
     assert fc.to_host(a) is a
     assert not fc.is_device_array(a)
-    with pytest.raises(TypeError, match="x must be a numpy array or a DeviceArray"):
+    with raises_exactly(TypeError, "x must be a numpy array or a DeviceArray; got list"):
         fc.to_host([1, 2])
 
 

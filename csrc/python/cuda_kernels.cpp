@@ -156,8 +156,11 @@ py::object conv2d_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj, 
 }
 
 py::tuple conv2d_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj, Pair stride,
-                          Pair padding, Pair dilation, bool need_dx, bool need_db,
-                          py::handle relu_y_obj) {
+                          Pair padding, Pair dilation, py::handle need_dx_obj,
+                          py::handle need_db_obj, py::handle relu_y_obj) {
+  // Strict bools: pybind11's caster would read need_dx=None as False and 'no' as a signature dump.
+  const bool need_dx = bool_arg(need_dx_obj, "need_dx");
+  const bool need_db = bool_arg(need_db_obj, "need_db");
   const DeviceArray *x, *w;
   const Conv2dShape s = checked_conv(x_obj, w_obj, stride, padding, dilation, &x, &w);
   const DeviceArray& dy = float_dev(dy_obj, "dy", 4, "(N, K, OH, OW)");
@@ -311,7 +314,8 @@ py::object softmax_ce_forward(py::handle z_obj, py::handle t_obj) {
   return out(std::move(loss));
 }
 
-py::object softmax_ce_backward(py::handle z_obj, py::handle t_obj, double dloss) {
+py::object softmax_ce_backward(py::handle z_obj, py::handle t_obj, py::handle dloss_obj) {
+  const double dloss = real_arg(dloss_obj, "dloss");
   const DeviceArray& z = logits(z_obj);
   const Targets t = targets(t_obj, z);
   const index_t n = z.dim(0), c = z.dim(1);
@@ -367,8 +371,10 @@ py::object dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj) {
   return out(std::move(y));
 }
 
-py::tuple dense_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj, bool need_dx,
-                         bool need_db) {
+py::tuple dense_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
+                         py::handle need_dx_obj, py::handle need_db_obj) {
+  const bool need_dx = bool_arg(need_dx_obj, "need_dx");
+  const bool need_db = bool_arg(need_db_obj, "need_db");
   const DenseArgs a = dense_args(x_obj, w_obj);
   const DeviceArray& dy = float_dev(dy_obj, "dy", 2, "(N, Out)");
   check_dim(dy, "dy", 0, a.n, "x's batch N");

@@ -40,7 +40,7 @@ def to_host(x) -> np.ndarray:
         return x
     if is_device_array(x):
         return x.to_numpy()
-    raise TypeError(f"x must be a numpy array or a DeviceArray, got {type(x).__name__}")
+    raise TypeError(f"x must be a numpy array or a DeviceArray; got {type(x).__name__}")
 
 
 def zeros_like(x):
