@@ -364,10 +364,14 @@ def test_gather_batch_argmax_accuracy():
     np.testing.assert_array_equal(host(CUDA.gather_batch(gd, idx)), data[idx])
     np.testing.assert_array_equal(host(CUDA.gather_batch(gl, dev(idx.astype(np.int64)))),
                                   labels[idx])
-    with pytest.raises(ValueError, match="indices"):
+    with raises_exactly(ValueError, "indices holds 50 at position 1, outside [0, 50) (data's rows)"):
         CUDA.gather_batch(gd, np.array([0, 50]))
-    with pytest.raises(ValueError, match="indices"):
-        CUDA.gather_batch(gd, dev(np.array([3, -1], np.int64)))
+    # device indices: the kernel flags the position, the one value is fetched for the message
+    with raises_exactly(ValueError, "indices holds -1 at position 1, outside [0, 50) (data's rows)"):
+        CUDA.gather_batch(gd, dev(np.array([3, -1, 70], np.int64)))
+    # a view of the dataset's rows is a dataset too
+    np.testing.assert_array_equal(host(CUDA.gather_batch(gd[10:20], np.array([9, 0]))),
+                                  data[10:20][[9, 0]])
     z = rand(rng, 17, 10).astype(np.float32)
     np.testing.assert_array_equal(host(CUDA.argmax(dev(z))), z.argmax(axis=1))
     hits = int((z.argmax(axis=1) == labels[idx]).sum())
@@ -438,3 +442,25 @@ def test_malformed_calls_raise_naming_the_argument():
     for exc, name, call in _bad_calls():
         with pytest.raises(exc, match=name):
             call()
+
+
+def test_malformed_calls_whole_messages():
+    x = dev(np.zeros((2, 3, 8, 8), np.float32))
+    g = ((1, 1), (0, 0), (1, 1))
+    with raises_exactly(TypeError, "x must have dtype float32 (the GPU kernels take float32 only; "
+                        "float64 stays on the CPU: use a numpy array there); got float64"):
+        CUDA.conv2d_forward(dev(np.zeros((2, 3, 8, 8))), x, None, *g, False)
+    with raises_exactly(TypeError, "w must be a fastconv device array (this is a GPU kernel: host "
+                        "and device arrays cannot be mixed in one call; move it with "
+                        "fastconv.device.to_device(w)); got a numpy (host) array"):
+        CUDA.conv2d_forward(x, np.zeros((4, 3, 3, 3), np.float32), None, *g, False)
+    with raises_exactly(TypeError, "dtype must be float32 (the GPU kernels take float32 only); "
+                        "got float64"):
+        CUDA.dropout_mask((2, 3), 0.5, 1, np.float64)
+    with raises_exactly(ValueError, "velocity must be a device array of param's shape when "
+                        "momentum != 0 (zeros on the first step); got None with momentum 0.9"):
+        CUDA.sgd_update(dev(np.zeros(3, np.float32)), dev(np.zeros(3, np.float32)), None, 0.1,
+                        0.9, False, 0.0)
+    with raises_exactly(TypeError, "data must have dtype float32 or int64 (the GPU kernels take "
+                        "float32 only); got float64"):
+        CUDA.gather_batch(dev(np.zeros((3, 2))), np.array([0]))

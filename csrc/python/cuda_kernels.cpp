@@ -45,9 +45,9 @@ DeviceArray& device_arg(py::handle obj, const char* name) {
     throw py::type_error(std::string(name) + " must be a fastconv device array, got None");
   if (py::isinstance<py::array>(obj))
     throw py::type_error(std::string(name) +
-                         " is a numpy (host) array, but this is a GPU kernel: host and device "
+                         " must be a fastconv device array (this is a GPU kernel: host and device "
                          "arrays cannot be mixed in one call; move it with "
-                         "fastconv.device.to_device(" + name + ")");
+                         "fastconv.device.to_device(" + name + ")); got a numpy (host) array");
   if (!py::isinstance<DeviceArray>(obj))
     throw py::type_error(std::string(name) + " must be a fastconv device array, got " +
                          type_name(obj));
@@ -65,8 +65,8 @@ DeviceArray& float_dev(py::handle obj, const char* name, int ndim, const char* l
   DeviceArray& a = device_arg(obj, name);
   if (a.dtype() == DevType::f64)
     throw py::type_error(std::string(name) +
-                         " has dtype float64, but the GPU kernels take float32 only (float64 "
-                         "stays on the CPU: use a numpy array there)");
+                         " must have dtype float32 (the GPU kernels take float32 only; float64 "
+                         "stays on the CPU: use a numpy array there); got float64");
   if (a.dtype() != DevType::f32)
     throw py::type_error(std::string(name) + " must have dtype float32; got " +
                          cuda::dtype_name(a.dtype()));
@@ -435,12 +435,11 @@ void check_mask_dtype(py::handle obj) {
   try {
     dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(obj));
   } catch (py::error_already_set&) {
-    throw py::type_error("dtype must be float32, got " + type_name(obj));
+    throw py::type_error("dtype must be float32; got " + type_name(obj));
   }
-  if (dt.is(py::dtype::of<double>()))
-    throw py::type_error("dtype float64 is CPU-only: the GPU kernels take float32 only");
   if (!dt.is(py::dtype::of<float>()))
-    throw py::type_error("dtype must be float32, got " + py::str(dt).cast<std::string>());
+    throw py::type_error("dtype must be float32 (the GPU kernels take float32 only); got " +
+                         py::str(dt).cast<std::string>());
 }
 
 py::object relu_forward(py::handle x_obj) {
@@ -518,9 +517,9 @@ void sgd_update(py::handle param_obj, py::handle grad_obj, py::handle velocity_o
     check_disjoint(v, "velocity", param, "param");
     velocity = mp<float>(v);
   } else if (momentum != 0) {
-    throw py::value_error("velocity is required when momentum != 0 (momentum " +
-                          num_str(momentum) +
-                          "): pass a zero device array of param's shape on the first step");
+    throw py::value_error("velocity must be a device array of param's shape when momentum != 0 "
+                          "(zeros on the first step); got None with momentum " +
+                          num_str(momentum));
   }
   cuda::sgd_update(mp<float>(param), momentum != 0 ? velocity : nullptr, cp<float>(grad),
                    param.size(), lr, momentum, nesterov, weight_decay);
@@ -555,7 +554,8 @@ void adam_update(py::handle param_obj, py::handle grad_obj, py::handle m_obj, py
 py::object gather_batch(py::handle data_obj, py::handle idx_obj) {
   const DeviceArray& data = device_arg(data_obj, "data");
   if (data.dtype() == DevType::f64)
-    throw py::type_error("data has dtype float64, but the GPU kernels take float32 only");
+    throw py::type_error("data must have dtype float32 or int64 (the GPU kernels take float32 "
+                         "only); got float64");
   if (data.ndim() < 1)
     throw py::value_error("data must have at least 1 dimension (rows, ...); got shape " +
                           shape_str(data));
@@ -585,9 +585,12 @@ py::object gather_batch(py::handle data_obj, py::handle idx_obj) {
   const index_t bad =
       cuda::gather_rows(batch.raw(), data.raw(), cp<std::int64_t>(*idx), idx->dim(0), rows_in,
                         row, static_cast<int>(cuda::dtype_size(data.dtype())));
-  if (bad >= 0)
-    throw py::value_error("indices holds a value outside [0, " + std::to_string(rows_in) +
-                          ") (data's rows) at position " + std::to_string(bad));
+  if (bad >= 0) {  // the error path: fetch the one index, to say which it was
+    std::int64_t value = 0;
+    idx->read_elements(bad, 1, &value);
+    throw py::value_error(text::cat("indices holds ", value, " at position ", bad, ", outside [0, ",
+                                    rows_in, ") (data's rows)"));
+  }
   return out(std::move(batch));
 }
 
