@@ -505,6 +505,9 @@ void sgd_update(py::handle param_obj, py::handle grad_obj, py::handle velocity_o
                 py::handle weight_decay_obj) {
   const DeviceArray& param = float_dev(param_obj, "param", -1, "");
   const DeviceArray& grad = like_param(grad_obj, "grad", param);
+  // Each thread reads grad while others write the state: with slices (views) of one buffer a
+  // partial overlap would be a race, so every written array must be apart from grad.
+  check_disjoint(param, "param", grad, "grad");
   const double lr = non_negative_arg(lr_obj, "lr");
   const double momentum = non_negative_arg(momentum_obj, "momentum");
   const bool nesterov = bool_arg(nesterov_obj, "nesterov");
@@ -515,6 +518,7 @@ void sgd_update(py::handle param_obj, py::handle grad_obj, py::handle velocity_o
   if (!velocity_obj.is_none()) {
     const DeviceArray& v = like_param(velocity_obj, "velocity", param);
     check_disjoint(v, "velocity", param, "param");
+    check_disjoint(v, "velocity", grad, "grad");
     velocity = mp<float>(v);
   } else if (momentum != 0) {
     throw py::value_error("velocity must be a device array of param's shape when momentum != 0 "
@@ -535,6 +539,9 @@ void adam_update(py::handle param_obj, py::handle grad_obj, py::handle m_obj, py
   check_disjoint(m, "m", param, "param");
   check_disjoint(v, "v", param, "param");
   check_disjoint(v, "v", m, "m");
+  check_disjoint(param, "param", grad, "grad");
+  check_disjoint(m, "m", grad, "grad");
+  check_disjoint(v, "v", grad, "grad");
   const index_t step = step_arg(step_obj);
   const double lr = non_negative_arg(lr_obj, "lr");
   const double beta1 = beta_arg(beta1_obj, "beta1");
