@@ -79,9 +79,11 @@ DeviceArray DeviceArray::rows(index_t begin, index_t end) const {
   if (shape_.empty() || begin < 0 || end < begin || end > shape_[0])
     throw std::out_of_range("DeviceArray: rows [" + std::to_string(begin) + ", " +
                             std::to_string(end) + ") outside the first axis");
-  std::vector<index_t> inner(shape_.begin() + 1, shape_.end());
-  // begin * (row bytes) <= nbytes(), which fits: checked anyway, as every size here is.
-  const std::size_t offset = byte_count(begin, dtype_) * static_cast<std::size_t>(element_count(inner));
+  // begin * (row elements) <= size(), which fits: checked anyway, as every size here is.
+  index_t skipped = 0;
+  if (__builtin_mul_overflow(begin, element_count({shape_.begin() + 1, shape_.end()}), &skipped))
+    throw std::length_error("DeviceArray: the view's offset overflows 64 bits");
+  const std::size_t offset = byte_count(skipped, dtype_);
   DeviceArray out;
   out.shape_ = shape_;
   out.shape_[0] = end - begin;
