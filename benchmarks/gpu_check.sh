@@ -213,14 +213,15 @@ phase tests
 # "crashed" outcome and a fresh worker goes on (-p no:benchmark: that plugin's warning is fatal
 # under filterwarnings=error). The plugin appends each outcome to tests.jsonl as it arrives.
 cp benchmarks/gpucheck_plugin.py "$WORK/"
-XDIST=()
-"$VPY" -c 'import xdist' 2>/dev/null && XDIST=(-n 4 --max-worker-restart 1000)
+XDIST=() TEST_ENV=()  # 4 workers share the cores: a quarter of them each for OpenMP
+"$VPY" -c 'import xdist' 2>/dev/null && XDIST=(-n 4 --max-worker-restart 1000) \
+  && TEST_ENV=(OMP_NUM_THREADS=$(( $(nproc) >= 8 ? $(nproc) / 4 : 2 )))
 TEST_LIMIT=$(( $(left) - 150 ))
 (( TEST_LIMIT < 120 )) && TEST_LIMIT=120
 echo "pytest ${XDIST[*]:-(no xdist: one process)} (whole suite; at most $TEST_LIMIT s; log: $LOG/pytest.log)"
 rm -f "$LOG/tests.jsonl"
 set +e
-GPUCHECK_TESTS_JSONL=$LOG/tests.jsonl PYTHONPATH=$WORK timeout -k 10 "$TEST_LIMIT" \
+env "${TEST_ENV[@]}" GPUCHECK_TESTS_JSONL=$LOG/tests.jsonl PYTHONPATH=$WORK timeout -k 10 "$TEST_LIMIT" \
   "$VPY" -m pytest -p gpucheck_plugin -p no:cacheprovider -p no:benchmark "${XDIST[@]}" -q -rfEs \
   --junitxml="$LOG/junit.xml" -o junit_family=xunit2 2>&1 | tee "$LOG/pytest.log" | grep -v -E '^[.sFExX]+ +\[ *[0-9]+%\]$'
 PYTEST_RC=${PIPESTATUS[0]}

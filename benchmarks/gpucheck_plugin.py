@@ -18,10 +18,9 @@ def _is_worker(config) -> bool:
 
 
 def _write(config, record) -> None:
-    path = os.environ.get("GPUCHECK_TESTS_JSONL")
-    if not path or _is_worker(config):
+    if not _path or _is_worker(config):
         return
-    with open(path, "a") as f:
+    with open(_path, "a") as f:
         f.write(json.dumps(record) + "\n")
 
 
@@ -45,11 +44,13 @@ def skip_reason(report) -> str:
 
 
 _config = None
+_path = None  # read once: a test that changes the environment does not move the output
 
 
 def pytest_configure(config):
-    global _config
+    global _config, _path
     _config = config
+    _path = os.environ.get("GPUCHECK_TESTS_JSONL")
 
 
 def pytest_runtest_logreport(report):

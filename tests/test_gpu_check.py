@@ -180,14 +180,19 @@ def test_gpu_op_that_raises_gets_an_error_cell(bench, fake_gpu):
 
 # ---- the check's pytest plugin and summary (benchmarks/gpucheck_*.py) ---------------------------
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def gpucheck():
-    path = str(ROOT / "benchmarks")
-    sys.path.insert(0, path)
-    try:
-        return {name: importlib.import_module(f"gpucheck_{name}") for name in ("plugin", "summary")}
-    finally:
-        sys.path.remove(path)
+    """Fresh copies of the two modules: under the GPU check the plugin is also loaded (as
+    gpucheck_plugin) to record this very run, and its state must stay untouched."""
+    import importlib.util
+
+    mods = {}
+    for name in ("plugin", "summary"):
+        spec = importlib.util.spec_from_file_location(
+            f"_gpucheck_{name}_under_test", ROOT / "benchmarks" / f"gpucheck_{name}.py")
+        mods[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mods[name])
+    return mods
 
 
 def test_the_script_runs_pytest_so_a_crash_is_named(tmp_path):
@@ -206,7 +211,8 @@ def test_plugin_records_outcomes_and_xdist_crashes(gpucheck, tmp_path, monkeypat
     plugin = gpucheck["plugin"]
     out = tmp_path / "tests.jsonl"
     monkeypatch.setenv("GPUCHECK_TESTS_JSONL", str(out))
-    monkeypatch.setattr(plugin, "_config", object())  # the controller (no workerinput)
+    plugin.pytest_configure(object())  # the controller (no workerinput)
+    assert plugin._path == str(out)
     plugin.pytest_runtest_logreport(_report("t.py::a", "passed", "setup"))  # not recorded
     plugin.pytest_runtest_logreport(_report("t.py::a", "passed", keywords={"cuda": 1}))
     plugin.pytest_runtest_logreport(_report("t.py::b", "skipped", "setup",
