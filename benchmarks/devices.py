@@ -244,8 +244,8 @@ def gpu_peak(peaks: dict, unit: str) -> float | None:
 
 
 def gpu_peak_line(peaks: dict) -> str:
-    def f(v, unit):
-        return "n/a" if v is None else f"{v:,.0f} {unit}"
+    def f(v, unit):  # None, or an "n/a (why)" string, where it could not be measured
+        return f"{v:,.0f} {unit}" if isinstance(v, (int, float)) else str(v or "n/a")
     return (f"- GPU peaks: sgemm {peaks['sgemm_n']}³ through fastconv "
             f"{f(peaks['sgemm_gflops'], 'GFLOP/s')} (torch.mm "
             f"{f(peaks['torch_sgemm_gflops'], 'GFLOP/s')}); device copy "

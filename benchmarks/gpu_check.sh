@@ -14,7 +14,7 @@
 #   expected where nvidia-smi lists a GPU; then a fastconv that cannot use it, or CUDA tests that
 #   did not pass, fail the check).
 # Logs and results go to $OUT where it is set (the device tool brings that folder back), else to a
-# fresh folder under /tmp: build.log pytest.log junit.xml tests.json bench.md bench.json
+# fresh folder under /tmp: build.log pytest.log junit.xml tests.jsonl bench.md bench.json
 # bench_tf32.json summary.md.
 #
 # The machine has no network: what it lacks comes from the git-ignored folder wheels/ at the
@@ -88,12 +88,13 @@ phases:
                $PY if it is itself a venv); pip install --no-index --no-deps wheels/*.whl
   3 build      FASTCONV_CUDA=$CUDA_MODE pip install --no-build-isolation --no-deps . (-> build.log)
   4 info       python -m fastconv (build info, CUDA status)
-  5 tests      python -m pytest (the whole suite, CUDA tests included; -> pytest.log, junit.xml,
-               tests.json)
+  5 tests      python -m pytest -n 4 (xdist, where installed: a crashing test is named, the rest
+               run on; the whole suite, CUDA tests included; -> pytest.log, junit.xml, tests.jsonl)
   6 bench      benchmarks/run.py --device all (CPU columns only while the budget allows, else
                --device cuda) --impls $BENCH_IMPLS --json bench.json$QUICK_FLAG;
                then, time allowing, --device cuda --tf32 --only 'conv|dense|step' --json bench_tf32.json
-  7 summary    the card, tests passed/failed/skipped, CUDA tests passed, the key benchmark rows
+  7 summary    benchmarks/gpucheck_summary.py: the card, tests passed/failed/crashed/skipped, CUDA
+               tests passed, the key benchmark rows
                (training step CPU/GPU, epoch, conv rows), phase timings; exit 1 if a test failed
 EOF
 }
@@ -208,45 +209,20 @@ TORCH_CUDA=$(cd /tmp && "$VPY" -c 'import torch; print(int(torch.cuda.is_availab
 
 # ---- 5 tests ----------------------------------------------------------------------------------
 phase tests
-cat > "$WORK/gpucheck_plugin.py" <<'EOF'
-"""Records each test's outcome and whether it is marked `cuda`, for the summary."""
-import json
-import os
-
-_cuda, _out = set(), {}
-
-
-def pytest_collection_modifyitems(config, items):
-    _cuda.update(i.nodeid for i in items if i.get_closest_marker("cuda") is not None)
-
-
-def pytest_runtest_logreport(report):
-    rec = _out.setdefault(report.nodeid, {"outcome": "passed", "reason": ""})
-    if hasattr(report, "wasxfail"):
-        rec["outcome"] = "xfailed" if report.skipped else "xpassed"
-    elif report.failed:
-        rec["outcome"] = "failed" if report.when == "call" else "error"
-    elif report.skipped and rec["outcome"] == "passed":
-        rec["outcome"] = "skipped"
-        lr = report.longrepr
-        why = lr[2] if isinstance(lr, tuple) and len(lr) == 3 else str(lr)
-        rec["reason"] = why[len("Skipped: "):] if why.startswith("Skipped: ") else why
-
-
-def pytest_sessionfinish(session, exitstatus):
-    for nodeid, rec in _out.items():
-        rec["cuda"] = nodeid in _cuda
-    with open(os.environ["GPUCHECK_TESTS_JSON"], "w") as f:
-        json.dump({"exitstatus": int(exitstatus), "collected_cuda": len(_cuda),
-                   "tests": _out}, f)
-EOF
+# One test that kills its process must not end the run: under pytest-xdist each crash is a named
+# "crashed" outcome and a fresh worker goes on (-p no:benchmark: that plugin's warning is fatal
+# under filterwarnings=error). The plugin appends each outcome to tests.jsonl as it arrives.
+cp benchmarks/gpucheck_plugin.py "$WORK/"
+XDIST=() TEST_ENV=()  # 4 workers share the cores: a quarter of them each for OpenMP
+"$VPY" -c 'import xdist' 2>/dev/null && XDIST=(-n 4 --max-worker-restart 1000) \
+  && TEST_ENV=(OMP_NUM_THREADS=$(( $(nproc) >= 8 ? $(nproc) / 4 : 2 )))
 TEST_LIMIT=$(( $(left) - 150 ))
 (( TEST_LIMIT < 120 )) && TEST_LIMIT=120
-echo "pytest (whole suite; at most $TEST_LIMIT s; log: $LOG/pytest.log)"
-rm -f "$LOG/tests.json"
+echo "pytest ${XDIST[*]:-(no xdist: one process)} (whole suite; at most $TEST_LIMIT s; log: $LOG/pytest.log)"
+rm -f "$LOG/tests.jsonl"
 set +e
-GPUCHECK_TESTS_JSON=$LOG/tests.json PYTHONPATH=$WORK timeout -k 10 "$TEST_LIMIT" \
-  "$VPY" -m pytest -p gpucheck_plugin -p no:cacheprovider -q -rfEs \
+env "${TEST_ENV[@]}" GPUCHECK_TESTS_JSONL=$LOG/tests.jsonl PYTHONPATH=$WORK timeout -k 10 "$TEST_LIMIT" \
+  "$VPY" -m pytest -p gpucheck_plugin -p no:cacheprovider -p no:benchmark "${XDIST[@]}" -q -rfEs \
   --junitxml="$LOG/junit.xml" -o junit_family=xunit2 2>&1 | tee "$LOG/pytest.log" | grep -v -E '^[.sFExX]+ +\[ *[0-9]+%\]$'
 PYTEST_RC=${PIPESTATUS[0]}
 set -e
@@ -289,176 +265,7 @@ phase ""
 set +e
 GPU_LINE=$GPU_LINE EXPECT_GPU=$EXPECT_GPU CUDA_OK=$CUDA_OK PYTEST_RC=$PYTEST_RC BENCH_RC=$BENCH_RC \
 BENCH_TF32_RC=$BENCH_TF32_RC CUDA_MODE=$CUDA_MODE TOTAL_S=$((SECONDS - T0)) BUDGET=$BUDGET \
-  "$VPY" - "$LOG" "$PHASES" <<'EOF' | tee "$LOG/summary.md"
-import json
-import os
-import statistics
-import sys
-
-log, phases_file = sys.argv[1], sys.argv[2]
-env = os.environ
-problems = []
-
-
-def load(name):
-    try:
-        with open(os.path.join(log, name)) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def t(s):
-    if s < 1e-3:
-        return f"{s * 1e6:.0f} µs"
-    return f"{s * 1e3:.3g} ms" if s < 1 else f"{s:.3g} s"
-
-
-def cell(c):
-    if c is None:
-        return ""
-    if c["status"] != "ok":
-        return c["status"]
-    if "value" in c:
-        return f"{c['value']:,.0f}" if c["value"] >= 100 else f"{c['value']:.3g}"
-    pct = f" ({c['pct_peak']:.0f}%)" if c.get("pct_peak") is not None else ""
-    return t(c["median_s"]) + pct
-
-
-def paired(row, a, b):
-    ca, cb = row["cells"].get(a), row["cells"].get(b)
-    if not ca or not cb or ca["status"] != "ok" or cb["status"] != "ok" or "times_s" not in ca:
-        return None
-    return statistics.median(x / y for x, y in zip(ca["times_s"], cb["times_s"]))
-
-
-def f2(v):
-    return "" if v is None else f"{v:.2f}"
-
-
-print("\n# fastconv GPU check: summary\n")
-lines = [("card", env["GPU_LINE"] or "none listed by nvidia-smi")]
-tests = load("tests.json")
-if tests is None:
-    lines.append(("tests", f"no results (pytest exit {env['PYTEST_RC']})"))
-    problems.append("the test run left no results")
-else:
-    recs = tests["tests"].values()
-
-    def count(pred):
-        out = {}
-        for r in recs:
-            if pred(r):
-                out[r["outcome"]] = out.get(r["outcome"], 0) + 1
-        return out
-    every, cuda = count(lambda r: True), count(lambda r: r["cuda"])
-
-    def fmt(c):
-        keys = ["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
-        return ", ".join(f"{c.get(k, 0)} {k}" for k in keys if c.get(k) or k in keys[:4]) + \
-            f" (of {sum(c.values())})"
-    lines.append(("tests", fmt(every) + f"; pytest exit {env['PYTEST_RC']}"))
-    lines.append(("CUDA tests", fmt(cuda)))
-    reasons = sorted({r["reason"] for r in recs if r["cuda"] and r["outcome"] == "skipped"})
-    if reasons:
-        lines.append(("CUDA skips said", "; ".join(reasons)[:300]))
-    bad = sorted(n for n, r in tests["tests"].items() if r["outcome"] in ("failed", "error"))
-    if bad:
-        problems.append(f"{len(bad)} test(s) failed: " + ", ".join(bad[:8])
-                        + (" ..." if len(bad) > 8 else ""))
-    if env["EXPECT_GPU"] == "1" and not cuda.get("passed"):
-        problems.append("a GPU is present but no CUDA test passed")
-if env["PYTEST_RC"] not in ("0",):
-    problems.append(f"pytest exit status {env['PYTEST_RC']}"
-                    + (" (timed out)" if env["PYTEST_RC"] == "124" else ""))
-if env["EXPECT_GPU"] == "1" and env["CUDA_OK"] != "1":
-    problems.append("a GPU is present but fastconv cannot use it (see the info phase)")
-
-bench = load("bench.json")
-if bench is None:
-    lines.append(("benchmark", f"no results (exit {env['BENCH_RC']})"))
-    problems.append(f"the benchmark failed (exit {env['BENCH_RC']})")
-else:
-    h = bench["header"]
-    lines.append(("fastconv CUDA", h["fastconv_cuda"]))
-    lines.append(("TF32", "; ".join(f"{k}: {v}" for k, v in h["tf32"].items())))
-    gp = bench["peaks"].get("cuda")
-    if gp:
-        def r(v, u):
-            return "n/a" if v is None else f"{v:,.0f} {u}"
-        lines.append(("GPU peaks", f"sgemm {gp['sgemm_n']}³: fastconv "
-                      f"{r(gp['sgemm_gflops'], 'GFLOP/s')}, torch.mm "
-                      f"{r(gp['torch_sgemm_gflops'], 'GFLOP/s')}; copy "
-                      f"{r(gp['copy_gbs'], 'GB/s')}"))
-    p = bench["peaks"]
-    lines.append(("CPU", f"{h['cpu']}, {h['threads']} threads; sgemm {p['sgemm_gflops']:.0f} "
-                  f"GFLOP/s through fastconv"))
-    errors = [f"{row['id']}/{k}" for row in bench["rows"] for k, c in row["cells"].items()
-              if c["status"].startswith("error")]
-    if errors:
-        problems.append("benchmark cells that raised: " + ", ".join(errors[:10]))
-    if env["BENCH_RC"] != "0":
-        problems.append(f"the benchmark exited {env['BENCH_RC']}")
-with open(phases_file) as f:
-    ph = [line.split("\t") for line in f.read().split("\n") if line]
-lines.append(("phases (s)", ", ".join(f"{n} {s.strip()}" for n, s in ph)
-              + f"; total {env['TOTAL_S']} of a {env['BUDGET']} s budget"))
-
-print("| item | value |\n|---|---|")
-for k, v in lines:
-    print(f"| {k} | {str(v).replace('|', '/')} |")
-
-if bench is not None:
-    impls = [("fastconv", "fastconv CPU"), ("torch", "PyTorch CPU"),
-             ("fastconv_cuda", "fastconv CUDA"), ("torch_cudnn", "PyTorch cuDNN"),
-             ("torch_nocudnn", "PyTorch no cuDNN")]
-    present = [(k, n) for k, n in impls if any(k in row["cells"] for row in bench["rows"])]
-    keep = [row for row in bench["rows"]
-            if row["id"] in ("step", "epoch", "inference") or row["id"].startswith("conv")]
-    print("\nKey rows: median time (% of the device's measured peak); ratios are medians of paired "
-          "repetitions (< 1: fastconv faster).\n")
-    has_cpu = "fastconv" in dict(present)
-    has_gpu = "fastconv_cuda" in dict(present)
-    cols = [n for _, n in present] + (["fc/PyTorch CPU"] if has_cpu else []) + (
-        ["fc/cuDNN", "fc/no-cuDNN"] if has_gpu else [])
-    print("| row | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols))
-    for row in keep:
-        cells = [cell(row["cells"].get(k)) for k, _ in present]
-        if has_cpu:
-            rc = row["ratios"].get("cpu")
-            cells.append(f"{rc:.2f}" if isinstance(rc, float) else "")
-        if has_gpu and row["id"] == "epoch":
-            rg = row["ratios"].get("cuda")
-            cells += [f"{rg:.2f}" if isinstance(rg, float) else "", ""]
-        elif has_gpu:
-            cells += [f2(paired(row, "fastconv_cuda", "torch_cudnn")),
-                      f2(paired(row, "fastconv_cuda", "torch_nocudnn"))]
-        print(f"| {row['name']} | " + " | ".join(cells) + " |")
-
-tf = load("bench_tf32.json")
-if tf is not None:
-    print("\nTF32 on in both frameworks (" + "; ".join(f"{k}: {v}" for k, v in
-                                                      tf["header"]["tf32"].items()) + "):\n")
-    print("| row | fastconv CUDA | PyTorch cuDNN | PyTorch no cuDNN | fc/cuDNN | fc/no-cuDNN |")
-    print("|---|---|---|---|---|---|")
-    for row in tf["rows"]:
-        if row["id"] in ("images_per_s",):
-            continue
-        c = row["cells"]
-        print(f"| {row['name']} | {cell(c.get('fastconv_cuda'))} | {cell(c.get('torch_cudnn'))} | "
-              f"{cell(c.get('torch_nocudnn'))} | "
-              + (f2(row['ratios'].get('cuda')) if row['id'] == 'epoch' else
-                 f2(paired(row, 'fastconv_cuda', 'torch_cudnn')))
-              + f" | {f2(paired(row, 'fastconv_cuda', 'torch_nocudnn'))} |")
-elif env["BENCH_TF32_RC"] not in ("skipped", "0"):
-    problems.append(f"the TF32 benchmark exited {env['BENCH_TF32_RC']}")
-
-print()
-if problems:
-    print("RESULT: FAILED: " + "; ".join(problems))
-    sys.exit(1)
-print("RESULT: OK")
-EOF
+  "$VPY" benchmarks/gpucheck_summary.py "$LOG" "$PHASES" | tee "$LOG/summary.md"
 RC=${PIPESTATUS[0]}
 set -e
 echo "(logs and results: $LOG)"

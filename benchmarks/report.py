@@ -19,9 +19,11 @@ def cell_text(cell: dict) -> str:
         return cell["status"]
     if "value" in cell:  # derived rows: a plain number in the row's unit
         v = cell["value"]
+        if not isinstance(v, (int, float)):
+            return str(v)
         return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
     text = f"{_time(cell['median_s'])} · {cell['rate']:.3g} {cell['unit']}"
-    if cell["pct_peak"] is not None:
+    if isinstance(cell.get("pct_peak"), (int, float)):
         text += f" · {cell['pct_peak']:.0f}%"
     return text + (f" ({cell['reps']}×)" if cell.get("capped") else "")
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from fastconv._native import C, CUDA
-from helpers import assert_close, rand
+from helpers import assert_close, raises_exactly, rand
 from test_conv import CASES as CONV_CASES
 from test_pool import CASES as POOL_CASES
 
@@ -218,12 +218,55 @@ def test_softmax_ce_matches_cpu(n, c, form, scale):
 
 
 def test_softmax_ce_rejects_out_of_range_label_on_device():
+    # The reproducer: the report used to fail on its own host copy of a label prefix.
     z = dev(np.zeros((4, 3), np.float32))
-    t = dev(np.array([0, 1, 3, 2], np.int64))
-    with pytest.raises(ValueError, match="t holds label 3 at row 2"):
-        CUDA.softmax_cross_entropy_forward(z, t)
-    with pytest.raises(ValueError, match="t holds label 3 at row 2"):
-        CUDA.softmax_cross_entropy_backward(z, t, 1.0)
+    message = "t holds label 3 at row 2, outside [0, 3) (z's classes C)"
+    for t in (np.array([0, 1, 3, 2]), np.array([0, 1, 3, -1]), np.array([0, 1, 3, 5])):
+        td = dev(t.astype(np.int64))
+        with raises_exactly(ValueError, message):
+            CUDA.softmax_cross_entropy_forward(z, td)
+        with raises_exactly(ValueError, message):
+            CUDA.softmax_cross_entropy_backward(z, td, 1.0)
+    # the first bad row wins wherever it is, the last included, and negative labels too
+    with raises_exactly(ValueError, "t holds label -1 at row 3, outside [0, 3) (z's classes C)"):
+        CUDA.softmax_cross_entropy_forward(z, dev(np.array([0, 1, 2, -1], np.int64)))
+    with raises_exactly(ValueError, "t holds label 9 at row 0, outside [0, 3) (z's classes C)"):
+        CUDA.softmax_cross_entropy_backward(z, dev(np.array([9, 1, 2, -1], np.int64)), 1.0)
+    # the same words as the CPU binding's
+    with raises_exactly(ValueError, message):
+        C.softmax_cross_entropy_forward(np.zeros((4, 3), np.float32), np.array([0, 1, 3, 2]))
+
+
+@pytest.mark.parametrize("value, shown", [(-1.0, "-1"), (np.nan, "nan"), (np.inf, "inf"),
+                                          (-0.25, "-0.25")])
+def test_softmax_ce_rejects_bad_target_weights_on_device(value, shown):
+    z = dev(np.zeros((4, 3), np.float32))
+    t = np.full((4, 3), 1 / 3, np.float32)
+    t[2, 1] = value
+    t[3, 0] = -5  # a later bad weight: the first in row-major order is reported
+    message = f"t holds weight {shown} at row 2, column 1; target weights must be finite and >= 0"
+    with raises_exactly(ValueError, message):
+        CUDA.softmax_cross_entropy_forward(z, dev(t))
+    with raises_exactly(ValueError, message):
+        CUDA.softmax_cross_entropy_backward(z, dev(t), 1.0)
+    ok = np.zeros((4, 3), np.float32)
+    ok[:, 0] = -0.0  # negative zero is >= 0
+    ok[:, 1] = 1
+    assert np.isfinite(host(CUDA.softmax_cross_entropy_forward(z, dev(ok))))
+
+
+def test_softmax_ce_on_row_slices_of_device_arrays():
+    # Views from slicing feed the kernels: the batch's rows [3, 7) of a device dataset.
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((10, 4)).astype(np.float32)
+    t = rng.integers(0, 4, 10).astype(np.int64)
+    zd, td = dev(z), dev(t)
+    want = C.softmax_cross_entropy_forward(z[3:7].astype(np.float64), t[3:7])
+    got = host(CUDA.softmax_cross_entropy_forward(zd[3:7], td[3:7]))
+    assert_close(got, want, reduction=16, factor=64.0)
+    t[5] = 4
+    with raises_exactly(ValueError, "t holds label 4 at row 2, outside [0, 4) (z's classes C)"):
+        CUDA.softmax_cross_entropy_forward(zd[3:7], dev(t)[3:7])
 
 
 # ---- dense and bias -----------------------------------------------------------------------------
@@ -321,10 +364,14 @@ def test_gather_batch_argmax_accuracy():
     np.testing.assert_array_equal(host(CUDA.gather_batch(gd, idx)), data[idx])
     np.testing.assert_array_equal(host(CUDA.gather_batch(gl, dev(idx.astype(np.int64)))),
                                   labels[idx])
-    with pytest.raises(ValueError, match="indices"):
+    with raises_exactly(ValueError, "indices holds 50 at position 1, outside [0, 50) (data's rows)"):
         CUDA.gather_batch(gd, np.array([0, 50]))
-    with pytest.raises(ValueError, match="indices"):
-        CUDA.gather_batch(gd, dev(np.array([3, -1], np.int64)))
+    # device indices: the kernel flags the position, the one value is fetched for the message
+    with raises_exactly(ValueError, "indices holds -1 at position 1, outside [0, 50) (data's rows)"):
+        CUDA.gather_batch(gd, dev(np.array([3, -1, 70], np.int64)))
+    # a view of the dataset's rows is a dataset too
+    np.testing.assert_array_equal(host(CUDA.gather_batch(gd[10:20], np.array([9, 0]))),
+                                  data[10:20][[9, 0]])
     z = rand(rng, 17, 10).astype(np.float32)
     np.testing.assert_array_equal(host(CUDA.argmax(dev(z))), z.argmax(axis=1))
     hits = int((z.argmax(axis=1) == labels[idx]).sum())
@@ -395,3 +442,42 @@ def test_malformed_calls_raise_naming_the_argument():
     for exc, name, call in _bad_calls():
         with pytest.raises(exc, match=name):
             call()
+
+
+def test_malformed_calls_whole_messages():
+    x = dev(np.zeros((2, 3, 8, 8), np.float32))
+    g = ((1, 1), (0, 0), (1, 1))
+    with raises_exactly(TypeError, "x must have dtype float32 (the GPU kernels take float32 only; "
+                        "float64 stays on the CPU: use a numpy array there); got float64"):
+        CUDA.conv2d_forward(dev(np.zeros((2, 3, 8, 8))), x, None, *g, False)
+    with raises_exactly(TypeError, "w must be a fastconv device array (this is a GPU kernel: host "
+                        "and device arrays cannot be mixed in one call; move it with "
+                        "fastconv.device.to_device(w)); got a numpy (host) array"):
+        CUDA.conv2d_forward(x, np.zeros((4, 3, 3, 3), np.float32), None, *g, False)
+    with raises_exactly(TypeError, "dtype must be float32 (the GPU kernels take float32 only); "
+                        "got float64"):
+        CUDA.dropout_mask((2, 3), 0.5, 1, np.float64)
+    with raises_exactly(ValueError, "velocity must be a device array of param's shape when "
+                        "momentum != 0 (zeros on the first step); got None with momentum 0.9"):
+        CUDA.sgd_update(dev(np.zeros(3, np.float32)), dev(np.zeros(3, np.float32)), None, 0.1,
+                        0.9, False, 0.0)
+    with raises_exactly(TypeError, "data must have dtype float32 or int64 (the GPU kernels take "
+                        "float32 only); got float64"):
+        CUDA.gather_batch(dev(np.zeros((3, 2))), np.array([0]))
+
+
+def test_optimizer_state_views_must_not_overlap_the_gradient():
+    # Slices of one device buffer can now alias: written arrays must be apart from grad.
+    buf = dev(np.zeros((4, 3), np.float32))
+    p, g = dev(np.zeros((2, 3), np.float32)), buf[0:2]
+    with raises_exactly(ValueError, "velocity shares memory with grad; each state array needs its "
+                        "own buffer"):
+        CUDA.sgd_update(p, g, buf[1:3], 0.1, 0.9, False, 0.0)
+    with raises_exactly(ValueError, "param shares memory with grad; each state array needs its "
+                        "own buffer"):
+        CUDA.sgd_update(buf[1:3], g, None, 0.1, 0.0, False, 0.0)
+    with raises_exactly(ValueError, "m shares memory with grad; each state array needs its own "
+                        "buffer"):
+        CUDA.adam_update(p, g, buf[1:3], dev(np.zeros((2, 3), np.float32)), 1, 0.1, 0.9, 0.999,
+                         1e-8, 0.0)
+    CUDA.sgd_update(p, g, buf[2:4], 0.1, 0.9, False, 0.0)  # disjoint rows of one buffer: fine

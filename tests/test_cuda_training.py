@@ -74,3 +74,28 @@ def test_device_memory_flat_over_1000_steps():
         fc.set_cuda_active(False)
     assert after["bytes_in_use"] == before["bytes_in_use"]
     assert after["malloc_calls"] == before["malloc_calls"]  # every block came from the cache
+
+
+def test_model_on_a_row_slice_of_a_device_batch():
+    # The benchmark's first call, model(x[:1]) with x a DeviceArray, then training on the rest of
+    # the batch through a view: the same numbers as the CPU on the same rows.
+    rng = np.random.default_rng(2)
+    x = rng.random((8, 1, 28, 28), dtype=np.float32)
+    t = rng.integers(0, 10, 8).astype(np.int64)
+    outs = []
+    for on_gpu in (False, True):
+        fc.set_cuda_active(on_gpu)
+        try:
+            np.random.seed(3)
+            model = train.tutorial_cnn()
+            xs, ts = (fc.to_device(x), fc.to_device(t)) if on_gpu else (x, t)
+            model(xs[:1])
+            with model.train():
+                loss = fc.softmax_cross_entropy(model(xs[2:6]), ts[2:6])
+            model.set_models(inference=True)
+            outs.append((float(loss), model(xs[-2:]).as_ndarray()))
+        finally:
+            fc.set_cuda_active(False)
+    (cpu_loss, cpu_out), (gpu_loss, gpu_out) = outs
+    np.testing.assert_allclose(gpu_loss, cpu_loss, rtol=2e-3)
+    np.testing.assert_allclose(gpu_out, cpu_out, rtol=1e-3, atol=1e-4)

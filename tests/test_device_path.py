@@ -5,6 +5,7 @@ bit for bit. What this cannot check, the CUDA kernels themselves, tests/test_cud
 a GPU."""
 import json
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +28,17 @@ class FakeDeviceArray:
 
     def __len__(self):
         return len(self._a)
+
+    def __getitem__(self, index):
+        """As the real DeviceArray's: x[i] or x[a:b] along the first axis, a view (no copy)."""
+        key = index[0] if isinstance(index, tuple) and len(index) == 1 else index
+        if isinstance(key, slice):
+            if key.step not in (None, 1):
+                raise ValueError(f"index must be a slice with step 1; got step {key.step}")
+        elif isinstance(key, (bool, np.bool_)) or not isinstance(key, (int, np.integer)):
+            raise TypeError(f"index must be an int or a slice along the first axis (step 1); "
+                            f"got {type(index).__name__} {index!r}")
+        return FakeDeviceArray(self._a[key])
 
     def reshape(self, *shape):
         return FakeDeviceArray(self._a.reshape(*shape))
@@ -61,6 +73,7 @@ def _fake_cuda():
     fake.from_numpy = lambda a: FakeDeviceArray(np.array(a, copy=True))
     fake.zeros = lambda shape, dtype: FakeDeviceArray(np.zeros(shape, dtype))
     fake.gather_batch = lambda data, idx: FakeDeviceArray(data._a[np.asarray(idx)])
+    fake.synchronize = lambda: None
     return fake
 
 
@@ -128,4 +141,32 @@ def test_set_cuda_active_without_a_gpu_warns_and_stays_on_the_cpu():
         pytest.skip("a GPU is usable here")
     with pytest.warns(RuntimeWarning, match="staying on the CPU"):
         fc.set_cuda_active(True)
+    assert not fc.is_cuda_active()
+
+
+def test_stand_in_slices_like_the_device_array(fake_gpu):
+    a = FakeDeviceArray(np.arange(6.0).reshape(3, 2))
+    assert a[1:].shape == (2, 2) and a[-1].shape == (2,) and np.shares_memory(a[:1]._a, a._a)
+    with pytest.raises(ValueError, match="step 1"):
+        a[::2]
+    with pytest.raises(TypeError, match="got list"):
+        a[[0, 1]]
+
+
+def test_benchmark_gpu_step_and_inference_cells_hold_numbers(fake_gpu, monkeypatch):
+    # The benchmark's fastconv GPU model starts with model(x[:1]) on a device array: every such
+    # cell read "n/a (TypeError: 'DeviceArray' object is not subscriptable)" before slicing.
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import devices
+    import run
+    import step_rows
+    gpu = devices.Device("cuda", None)
+    assert gpu.available("fastconv_cuda") is None
+    peaks = {"sgemm_gflops": 1.0, "copy_gbs": 1.0}
+    measured = [run.measure_row(row, [gpu], 0, 1, peaks, True) for row in step_rows.rows(True)]
+    for out in measured:
+        cell = out["cells"]["fastconv_cuda"]
+        assert cell["status"] == "ok" and cell["median_s"] > 0, (out["id"], cell)
+    epoch = run.derived_rows(measured, True)[0]
+    assert epoch["cells"]["fastconv_cuda"]["status"] == "ok"
     assert not fc.is_cuda_active()

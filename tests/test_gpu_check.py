@@ -3,9 +3,12 @@ is: the script's plan, its argument errors, and the CUDA columns saying why they
 stand-in 'GPU' device whose arrays stay numpy runs fastconv's CUDA-column builders through the
 CPU kernels, so their argument plumbing is exercised on every CI run."""
 import importlib
+import json
+import os
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -173,3 +176,161 @@ def test_gpu_op_that_raises_gets_an_error_cell(bench, fake_gpu):
     out = run.measure_row(row, [fake_gpu], 0, 1, {"sgemm_gflops": 1.0, "copy_gbs": 1.0}, True)
     status = out["cells"]["fastconv_cuda"]["status"]
     assert status.startswith("error (TypeError: x must be a numpy array"), status
+
+
+# ---- the check's pytest plugin and summary (benchmarks/gpucheck_*.py) ---------------------------
+
+@pytest.fixture
+def gpucheck():
+    """Fresh copies of the two modules: under the GPU check the plugin is also loaded (as
+    gpucheck_plugin) to record this very run, and its state must stay untouched."""
+    import importlib.util
+
+    mods = {}
+    for name in ("plugin", "summary"):
+        spec = importlib.util.spec_from_file_location(
+            f"_gpucheck_{name}_under_test", ROOT / "benchmarks" / f"gpucheck_{name}.py")
+        mods[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mods[name])
+    return mods
+
+
+def test_the_script_runs_pytest_so_a_crash_is_named(tmp_path):
+    text = SCRIPT.read_text()
+    assert "-n 4 --max-worker-restart" in text and "-p no:benchmark" in text
+    assert "benchmarks/gpucheck_plugin.py" in text and "benchmarks/gpucheck_summary.py" in text
+    assert "<<'EOF'\nimport" not in text  # the programs live in their own files
+
+
+def _report(nodeid, outcome, when="call", longrepr=None, keywords=None):
+    return pytest.TestReport(nodeid, (nodeid.split("::")[0], None, nodeid), keywords or {},
+                             outcome, longrepr, when)
+
+
+def test_plugin_records_outcomes_and_xdist_crashes(gpucheck, tmp_path, monkeypatch):
+    plugin = gpucheck["plugin"]
+    out = tmp_path / "tests.jsonl"
+    monkeypatch.setenv("GPUCHECK_TESTS_JSONL", str(out))
+    plugin.pytest_configure(object())  # the controller (no workerinput)
+    assert plugin._path == str(out)
+    plugin.pytest_runtest_logreport(_report("t.py::a", "passed", "setup"))  # not recorded
+    plugin.pytest_runtest_logreport(_report("t.py::a", "passed", keywords={"cuda": 1}))
+    plugin.pytest_runtest_logreport(_report("t.py::b", "skipped", "setup",
+                                            ("t.py", 1, "Skipped: no usable GPU: none"),
+                                            {"cuda": 1}))
+    # What pytest-xdist's controller reports when a worker process dies mid-test.
+    plugin.pytest_runtest_logreport(_report(
+        "t.py::c", "failed", "???", "worker 'gw1' crashed while running 't.py::c'"))
+    plugin.pytest_runtest_logreport(_report("t.py::d", "failed", "teardown", "boom"))
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["nodeid"], r["outcome"], r["cuda"]) for r in lines] == [
+        ("t.py::a", "passed", True), ("t.py::b", "skipped", True), ("t.py::c", "crashed", False),
+        ("t.py::d", "error", False)]
+    assert lines[1]["reason"] == "no usable GPU: none"
+    # Workers stay silent: only the controller writes.
+    monkeypatch.setattr(plugin, "_config", types.SimpleNamespace(workerinput={}))
+    plugin.pytest_runtest_logreport(_report("t.py::e", "passed"))
+    assert len(out.read_text().splitlines()) == 4
+
+
+def test_a_killed_run_keeps_the_outcomes_so_far(tmp_path):
+    (tmp_path / "test_k.py").write_text(
+        "import os\n\ndef test_first():\n    pass\n\ndef test_dies():\n    os.abort()\n\n"
+        "def test_never():\n    pass\n")
+    out = tmp_path / "tests.jsonl"
+    env = {**os.environ, "GPUCHECK_TESTS_JSONL": str(out),
+           "PYTHONPATH": str(ROOT / "benchmarks")}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "gpucheck_plugin", "-p",
+                           "no:cacheprovider", "-q", "test_k.py"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["nodeid"], r["outcome"]) for r in lines] == [("test_k.py::test_first", "passed")]
+
+
+def _fabricated_log(tmp_path, ratios_cuda="n/a", tests=None):
+    """A log folder as the phases leave it, with n/a cells and ratios where nothing could be
+    measured (the shape of the first real run that crashed the summary)."""
+    na = "n/a (TypeError: 'DeviceArray' object is not subscriptable)"
+    ok = {"status": "ok", "device": "cuda", "median_s": 0.004, "times_s": [0.004, 0.0041],
+          "pct_peak": None}
+    step = {"id": "step", "name": "training step, batch 64", "cells": {
+        "fastconv": {"status": "ok", "device": "cpu", "median_s": 0.05, "times_s": [0.05, 0.051],
+                     "pct_peak": 12.0},
+        "torch": {"status": "ok", "device": "cpu", "median_s": 0.06, "times_s": [0.06, 0.06],
+                  "pct_peak": 10.0},
+        "fastconv_cuda": {"status": na, "device": "cuda"}, "torch_cudnn": ok,
+        "torch_nocudnn": {"status": "no torch", "device": "cuda"}},
+        "ratios": {"cpu": 0.83, "cuda": ratios_cuda}}
+    epoch = {"id": "epoch", "name": "epoch (s)", "kind": "derived", "cells": {
+        "fastconv": {"status": "ok", "device": "cpu", "value": 43.7},
+        "fastconv_cuda": {"status": na, "device": "cuda"},
+        "torch_cudnn": {"status": "ok", "device": "cuda", "value": "n/a"}},
+        "ratios": {"cpu": "n/a", "cuda": ratios_cuda}}
+    conv = {"id": "conv1.fwd", "name": "conv1 forward", "cells": {
+        "fastconv_cuda": ok, "torch_cudnn": dict(ok, times_s=[0.002, "n/a"])},
+        "ratios": {"cuda": 2.0}}
+    bench = {"header": {"fastconv_cuda": "built, usable", "tf32": {"fastconv": "off"},
+                        "cpu": "x86", "threads": 16},
+             "peaks": {"sgemm_gflops": "n/a", "cuda": {"sgemm_n": 4096, "sgemm_gflops": None,
+                                                       "torch_sgemm_gflops": "n/a",
+                                                       "copy_gbs": 3000.0}},
+             "rows": [step, epoch, conv]}
+    (tmp_path / "bench.json").write_text(json.dumps(bench))
+    (tmp_path / "bench_tf32.json").write_text(json.dumps(
+        {"header": {"tf32": {"fastconv": "on"}}, "rows": [step, epoch, conv]}))
+    records = tests if tests is not None else [
+        {"nodeid": "tests/test_a.py::ok", "outcome": "passed", "cuda": True},
+        {"nodeid": "tests/test_a.py::gone", "outcome": "crashed", "cuda": False},
+        {"exitstatus": 1}]
+    (tmp_path / "tests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records)
+                                          + '{"nodeid": "cut sho')
+    phases = tmp_path / "phases.tsv"
+    phases.write_text("preflight\t1\ntests\t60\n")
+    env = {"GPU_LINE": "NVIDIA H200, 570, 143771 MiB", "EXPECT_GPU": "1", "CUDA_OK": "1",
+           "PYTEST_RC": "1", "BENCH_RC": "0", "BENCH_TF32_RC": "0", "TOTAL_S": "117",
+           "BUDGET": "480"}
+    return phases, env
+
+
+@pytest.mark.parametrize("ratio", ["n/a", None, 0.75])
+def test_summary_handles_na_cells_and_names_crashed_tests(gpucheck, tmp_path, ratio):
+    summary = gpucheck["summary"]
+    phases, env = _fabricated_log(tmp_path, ratio)
+    text, problems = summary.summarize(str(tmp_path), str(phases), env)
+    assert "| crashed tests | tests/test_a.py::gone |" in text
+    assert "| tests | 1 passed, 0 failed, 0 error, 1 crashed, 0 skipped (of 2); pytest exit 1 |" in text
+    assert "1 test(s) crashed their process: tests/test_a.py::gone" in problems
+    assert "n/a (TypeError: 'DeviceArray' object is not subscriptable)" in text
+    shown = {"n/a": "n/a", None: "", 0.75: "0.75"}[ratio]
+    assert "| epoch (s) | 43.7 |  | n/a (TypeError" in text
+    assert any(line.startswith("| epoch (s) |") and line.endswith(f"| {shown} |  |")
+               for line in text.splitlines()), text
+    assert "sgemm n/a through fastconv" in text and "torch.mm n/a" in text
+    assert text.rstrip().splitlines()[-1].startswith("RESULT: FAILED: ")
+
+
+def test_summary_passes_a_clean_run(gpucheck, tmp_path):
+    summary = gpucheck["summary"]
+    phases, env = _fabricated_log(tmp_path, 0.9, tests=[
+        {"nodeid": "tests/test_a.py::ok", "outcome": "passed", "cuda": True},
+        {"nodeid": "tests/test_a.py::skip", "outcome": "skipped", "cuda": False},
+        {"exitstatus": 0}])
+    env["PYTEST_RC"] = "0"
+    text, problems = summary.summarize(str(tmp_path), str(phases), env)
+    assert problems == [] and text.rstrip().endswith("RESULT: OK")
+    assert "crashed tests" not in text
+
+
+def test_summary_program_exit_status(gpucheck, tmp_path):
+    phases, env = _fabricated_log(tmp_path)
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpucheck_summary.py"),
+                           str(tmp_path), str(phases)], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "RESULT: FAILED" in proc.stdout, proc.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpucheck_summary.py"),
+                           str(empty), str(empty / "none.tsv")], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "the test run left no results" in proc.stdout, proc.stderr

@@ -2,6 +2,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -15,7 +16,9 @@ namespace {
 constexpr std::size_t kSmallGranule = 512;
 constexpr std::size_t kLargeGranule = std::size_t(1) << 20;
 
+// Sizes near SIZE_MAX would wrap to a small block: they stay as asked (cudaMalloc refuses them).
 std::size_t round_up(std::size_t n, std::size_t granule) {
+  if (n > SIZE_MAX - granule) return n;
   return (n + granule - 1) / granule * granule;
 }
 
@@ -79,6 +82,12 @@ class CachingAllocator {
       cudaGetLastError();  // clear it; the retry reports its own outcome
       release_cached_locked();
       err = cudaMalloc(&ptr, size);
+    }
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      throw DeviceOutOfMemory("DeviceArray: out of memory allocating " + std::to_string(size) +
+                              " bytes of GPU memory (" + std::to_string(stats_.bytes_in_use) +
+                              " bytes in use by fastconv)");
     }
     if (err != cudaSuccess) {
       cudaGetLastError();

@@ -13,8 +13,22 @@
 // two in order. Memory touched by another stream (a DLPack import) is never ours to cache.
 #pragma once
 #include <cstddef>
+#include <new>
+#include <string>
+#include <utility>
 
 namespace fastconv::cuda {
+
+// cudaMalloc found no room even after the cache was released: a std::bad_alloc (pybind11 makes
+// it a MemoryError) whose text says how many bytes were asked for.
+class DeviceOutOfMemory : public std::bad_alloc {
+ public:
+  explicit DeviceOutOfMemory(std::string what) : what_(std::move(what)) {}
+  const char* what() const noexcept override { return what_.c_str(); }
+
+ private:
+  std::string what_;
+};
 
 struct AllocatorStats {
   std::size_t bytes_in_use = 0;   // rounded sizes of blocks handed out and not yet returned
@@ -28,7 +42,7 @@ struct AllocatorStats {
 
 // Device memory for at least `nbytes` bytes (256-byte aligned, as cudaMalloc's). nbytes == 0 gives
 // nullptr without touching the device. On out-of-memory the cache is released and the cudaMalloc
-// retried once before the CudaError propagates.
+// retried once before DeviceOutOfMemory is thrown (other failures: CudaError).
 void* device_allocate(std::size_t nbytes);
 // Returns a block from device_allocate to its free list (nullptr is ignored). Never throws.
 void device_free(void* ptr);

@@ -38,6 +38,16 @@ class DeviceArray {
   // The same memory seen with another shape of equal size (no copy).
   DeviceArray reshaped(std::vector<index_t> shape) const;
 
+  // Rows [begin, end) of the first axis (0 <= begin <= end <= dim(0), the caller checks): a view
+  // of the same memory that keeps the parent's storage alive. An empty view points at nothing.
+  DeviceArray rows(index_t begin, index_t end) const;
+  // Row i of the first axis as an (ndim - 1)-D view (0 <= i < dim(0)).
+  DeviceArray row(index_t i) const;
+
+  // Copies `count` elements starting at element `first` to the host (the error paths read one
+  // offending value this way); synchronous like copy_to_host.
+  void read_elements(index_t first, index_t count, void* dst) const;
+
   // Host <-> device on stream(), synchronous for the host side (the host buffer is usable after).
   void copy_from_host(const void* src, std::size_t nbytes);
   void copy_to_host(void* dst, std::size_t nbytes) const;

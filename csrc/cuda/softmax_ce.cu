@@ -8,10 +8,12 @@
 //   backward: a second pass writes dz from exp(z - m), the merged s and the targets.
 // Determinism: each lane's terms and the butterfly's pairing are fixed by the lane number, and
 // each butterfly step adds the same two values on both partners (float + commutes), so every run
-// and every lane sees the same bits. The only atomic is the bad-label flag (an atomicMin of a
-// row number: its final value does not depend on the order).
+// and every lane sees the same bits. The only atomic is the bad-target flag (an atomicMin of a
+// row number, or of a flat index i * c + j for a bad weight: its final value does not depend on
+// the order).
 #include "cuda/softmax_ce.h"
 
+#include <cfloat>
 #include <limits>
 
 #include "cuda/device_array.h"
@@ -57,6 +59,9 @@ __device__ __forceinline__ MaxSum row_max_sum(const float* zi, index_t c, int la
 
 __device__ __forceinline__ bool bad_label(std::int64_t y, index_t c) { return y < 0 || y >= c; }
 
+// A target weight must be finite and >= 0 (NaN fails both comparisons).
+__device__ __forceinline__ bool bad_weight(float w) { return !(w >= 0.0f && w <= FLT_MAX); }
+
 __device__ __forceinline__ void report_bad_row(unsigned long long* first_bad, index_t row) {
   atomicMin(first_bad, static_cast<unsigned long long>(row));
 }
@@ -66,8 +71,9 @@ __device__ __forceinline__ void report_bad_row(unsigned long long* first_bad, in
   for (index_t row = blockIdx.x * index_t(kRowWarps) + threadIdx.x / kWarp; row < (n); \
        row += index_t(gridDim.x) * kRowWarps)
 
+// Bad weights are reported by their flat index i * c + j (the first one in row-major order).
 __global__ void forward_dense_kernel(float* rows, const float* z, const float* t, index_t n,
-                                     index_t c) {
+                                     index_t c, unsigned long long* first_bad) {
   const int lane = threadIdx.x % kWarp;
   FC_ROW_LOOP(i, n) {
     const float* zi = z + i * c;
@@ -76,8 +82,10 @@ __global__ void forward_dense_kernel(float* rows, const float* z, const float* t
     const float lse = logf(ms.s);
     float acc = 0.0f;
     // Zero weights are skipped so a -inf logit off the target gives 0, not 0 * inf = NaN.
-    for (index_t j = lane; j < c; j += kWarp)
+    for (index_t j = lane; j < c; j += kWarp) {
+      if (bad_weight(ti[j])) report_bad_row(first_bad, i * c + j);
       acc += ti[j] == 0.0f ? 0.0f : ti[j] * ((ms.m - zi[j]) + lse);
+    }
     acc = warp_sum(acc);
     if (lane == 0) rows[i] = acc;
   }
@@ -112,7 +120,7 @@ __global__ void mean_kernel(float* loss, const float* rows, index_t n) {
 
 // Soft targets need not sum to 1: d/dz of sum_c t_c * (lse - z_c) is tsum * softmax - t.
 __global__ void backward_dense_kernel(float* dz, const float* z, const float* t, float scale,
-                                      index_t n, index_t c) {
+                                      index_t n, index_t c, unsigned long long* first_bad) {
   const int lane = threadIdx.x % kWarp;
   FC_ROW_LOOP(i, n) {
     const float* zi = z + i * c;
@@ -120,7 +128,10 @@ __global__ void backward_dense_kernel(float* dz, const float* z, const float* t,
     float* di = dz + i * c;
     const MaxSum ms = row_max_sum(zi, c, lane);
     float tsum = 0.0f;
-    for (index_t j = lane; j < c; j += kWarp) tsum += ti[j];
+    for (index_t j = lane; j < c; j += kWarp) {
+      if (bad_weight(ti[j])) report_bad_row(first_bad, i * c + j);
+      tsum += ti[j];
+    }
     tsum = warp_sum(tsum);
     const float p = tsum / ms.s;
     for (index_t j = lane; j < c; j += kWarp) di[j] = (expf(zi[j] - ms.m) * p - ti[j]) * scale;
@@ -177,12 +188,14 @@ void reduce_mean(float* loss, const float* rows, index_t n) {
 
 }  // namespace
 
-void softmax_ce_forward(float* loss, const float* z, const float* t, index_t n, index_t c) {
+index_t softmax_ce_forward(float* loss, const float* z, const float* t, index_t n, index_t c) {
   DeviceArray rows({n}, DType::f32);
+  BadRowFlag bad;
   forward_dense_kernel<<<row_blocks(n), kRowThreads, 0, stream()>>>(rows.data<float>(), z, t, n,
-                                                                    c);
+                                                                    c, bad.ptr());
   FC_LAUNCH_CHECK();
   reduce_mean(loss, rows.data<float>(), n);
+  return bad.read();
 }
 
 index_t softmax_ce_forward(float* loss, const float* z, const std::int64_t* labels, index_t n,
@@ -196,11 +209,14 @@ index_t softmax_ce_forward(float* loss, const float* z, const std::int64_t* labe
   return bad.read();
 }
 
-void softmax_ce_backward(float* dz, const float* z, const float* t, float dloss, index_t n,
-                         index_t c) {
+index_t softmax_ce_backward(float* dz, const float* z, const float* t, float dloss, index_t n,
+                            index_t c) {
   const float scale = dloss / float(n);  // as the CPU: in the array's precision
-  backward_dense_kernel<<<row_blocks(n), kRowThreads, 0, stream()>>>(dz, z, t, scale, n, c);
+  BadRowFlag bad;
+  backward_dense_kernel<<<row_blocks(n), kRowThreads, 0, stream()>>>(dz, z, t, scale, n, c,
+                                                                     bad.ptr());
   FC_LAUNCH_CHECK();
+  return bad.read();
 }
 
 index_t softmax_ce_backward(float* dz, const float* z, const std::int64_t* labels, float dloss,

@@ -10,15 +10,16 @@
 namespace fastconv::cuda {
 
 // loss (one float, on the device) = mean over rows, reduced in a fixed order. Dense targets t
-// (N, C), or labels (N,): a label outside [0, C) makes the call return the first row holding
-// one (reading a flag back); -1 when all are valid. Those rows' losses are NaN.
-void softmax_ce_forward(float* loss, const float* z, const float* t, index_t n, index_t c);
+// (N, C): a weight that is negative or not finite makes the call return the flat index i * C + j
+// of the first one (reading a flag back); labels (N,): a label outside [0, C) makes it return
+// the first row holding one (those rows' losses are NaN). -1 when all are valid.
+index_t softmax_ce_forward(float* loss, const float* z, const float* t, index_t n, index_t c);
 index_t softmax_ce_forward(float* loss, const float* z, const std::int64_t* labels, index_t n,
                            index_t c);
 
 // dz (N, C) = (sum_c t_c * softmax(z) - t) * dloss / N; labels: (softmax - onehot) * dloss / N,
-// with the same bad-label report as the forward.
-void softmax_ce_backward(float* dz, const float* z, const float* t, float dloss, index_t n,
+// with the same bad-target reports as the forward.
+index_t softmax_ce_backward(float* dz, const float* z, const float* t, float dloss, index_t n,
                          index_t c);
 index_t softmax_ce_backward(float* dz, const float* z, const std::int64_t* labels, float dloss,
                             index_t n, index_t c);

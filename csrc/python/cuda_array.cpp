@@ -4,10 +4,14 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cuda/allocator.h"
@@ -42,7 +46,7 @@ CDType cdtype_of(const py::dtype& dt, const char* name) {
     if (dt.kind() == 'f' && dt.itemsize() == 8) return CDType::f64;
     if (dt.kind() == 'i' && dt.itemsize() == 8) return CDType::i64;
   }
-  throw py::type_error(std::string(name) + " must be float32, float64 or int64, got " +
+  throw py::type_error(std::string(name) + " must be float32, float64 or int64; got " +
                        py::str(py::handle(reinterpret_cast<PyObject*>(dt.ptr()))).cast<std::string>());
 }
 
@@ -51,7 +55,7 @@ CDType dtype_arg(py::handle obj, const char* name) {
   try {
     dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(obj));
   } catch (py::error_already_set&) {
-    throw py::type_error(std::string(name) + " must be a numpy dtype or its name, got " +
+    throw py::type_error(std::string(name) + " must be a numpy dtype or its name; got " +
                          py::repr(obj).cast<std::string>());
   }
   return cdtype_of(dt, name);
@@ -75,43 +79,100 @@ const char* typestr(CDType dt) {  // __array_interface__ spelling, little-endian
   return "";
 }
 
+// repr(obj), cut short: a message quotes what it got, not a whole list.
+std::string short_repr(py::handle obj) {
+  std::string r = py::repr(obj).cast<std::string>();
+  return r.size() <= 80 ? r : r.substr(0, 77) + "...";
+}
+
+// An int (not a bool) that fits in 64 bits, as a Python int of any size may not.
+std::optional<index_t> int64_of(py::handle obj) {
+  if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr())) return std::nullopt;
+  py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+  if (!i) throw py::error_already_set();
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+  if (overflow != 0) return std::nullopt;
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return static_cast<index_t>(v);
+}
+
 index_t index_arg(py::handle obj, const char* name) {
   if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr()))
-    throw py::type_error(std::string(name) + " must be an int or a sequence of ints, got " +
-                         type_name(obj));
-  return py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr())).cast<index_t>();
+    throw py::type_error(std::string(name) + " must be an int; got " + type_name(obj));
+  const std::optional<index_t> v = int64_of(obj);
+  if (!v)
+    throw py::value_error(std::string(name) + " must fit in 64 bits; got " + short_repr(obj));
+  return *v;
 }
+
+// A pair of ints (DLPack's device and version tuples), or a TypeError naming the argument.
+std::pair<index_t, index_t> int_pair(py::handle obj, const char* name, const char* expected) {
+  const bool seq = PySequence_Check(obj.ptr()) && !py::isinstance<py::str>(obj) &&
+                   PySequence_Size(obj.ptr()) == 2;
+  PyErr_Clear();  // PySequence_Size on an object without a length
+  std::optional<index_t> a, b;
+  if (seq) {
+    auto items = py::reinterpret_borrow<py::sequence>(obj);
+    a = int64_of(items[0]);
+    b = int64_of(items[1]);
+  }
+  if (!a || !b)
+    throw py::type_error(std::string(name) + " must be " + expected + "; got " + short_repr(obj));
+  return {*a, *b};
+}
+
+constexpr std::size_t kMaxDims = 64;  // numpy's limit
+constexpr index_t kMaxElements = index_t(1) << 58;
 
 // An int or a sequence of ints; -1 (once) is inferred from `infer_total` when that is >= 0.
 std::vector<index_t> shape_arg(py::handle obj, const char* name, index_t infer_total = -1) {
+  const char* expected = infer_total >= 0 ? " must be an int or a sequence of ints (one may be -1); got "
+                                          : " must be an int or a sequence of ints; got ";
   std::vector<index_t> shape;
+  auto item = [&](py::handle v) {
+    if (PyBool_Check(v.ptr()) || !PyIndex_Check(v.ptr()))
+      throw py::type_error(std::string(name) + expected + short_repr(obj));
+    const std::optional<index_t> d = int64_of(v);
+    if (!d)
+      throw py::value_error(std::string(name) + " must hold sizes below 2**58; got " +
+                            short_repr(obj));
+    shape.push_back(*d);
+  };
   if (PyIndex_Check(obj.ptr()) && !PyBool_Check(obj.ptr())) {
-    shape.push_back(index_arg(obj, name));
-  } else if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj)) {
-    for (py::handle item : py::reinterpret_borrow<py::sequence>(obj))
-      shape.push_back(index_arg(item, name));
+    item(obj);
+  } else if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj) &&
+             !py::isinstance<py::bytes>(obj)) {
+    auto seq = py::reinterpret_borrow<py::sequence>(obj);
+    if (seq.size() > kMaxDims)
+      throw py::value_error(text::cat(name, " must have at most ", kMaxDims, " dimensions; got ",
+                                      seq.size()));
+    for (py::handle v : seq) item(v);
   } else {
-    throw py::type_error(std::string(name) + " must be an int or a sequence of ints, got " +
-                         type_name(obj));
+    throw py::type_error(std::string(name) + expected + type_name(obj));
   }
   int inferred = -1;
   index_t known = 1;
   for (std::size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1 && infer_total >= 0 && inferred < 0) {
       inferred = static_cast<int>(i);
+    } else if (shape[i] == -1 && infer_total >= 0) {
+      throw py::value_error(std::string(name) + " must have at most one -1 (inferred) size; got " +
+                            short_repr(obj));
     } else if (shape[i] < 0) {
-      throw py::value_error(std::string(name) + " must hold non-negative sizes, got " +
-                            py::repr(obj).cast<std::string>());
-    } else if (__builtin_mul_overflow(known, shape[i], &known) || known > (index_t(1) << 58)) {
-      throw py::value_error(std::string(name) + " " + py::repr(obj).cast<std::string>() +
-                            " has too many elements");
+      throw py::value_error(std::string(name) + " must hold non-negative sizes; got " +
+                            short_repr(obj));
+    } else if (__builtin_mul_overflow(known, shape[i], &known) || known > kMaxElements) {
+      throw py::value_error(std::string(name) + " must have at most 2**58 elements; got " +
+                            short_repr(obj));
     }
   }
-  if (inferred >= 0) {
-    if (known == 0 || infer_total % known != 0)
-      throw py::value_error("cannot reshape an array of " + std::to_string(infer_total) +
-                            " elements to " + py::repr(obj).cast<std::string>());
-    shape[static_cast<std::size_t>(inferred)] = infer_total / known;
+  if (infer_total >= 0) {
+    const bool fits = inferred >= 0 ? known != 0 && infer_total % known == 0 : known == infer_total;
+    if (!fits)
+      throw py::value_error(text::cat(name, " must have ", infer_total,
+                                      " elements (the array's size); got ", short_repr(obj)));
+    if (inferred >= 0) shape[static_cast<std::size_t>(inferred)] = infer_total / known;
   }
   return shape;
 }
@@ -134,11 +195,13 @@ int current_device() {
 
 DeviceArray from_numpy(py::handle obj) {
   if (!py::isinstance<py::array>(obj))
-    throw py::type_error("array must be a numpy array, got " + type_name(obj));
+    throw py::type_error("array must be a numpy array; got " + type_name(obj));
   auto a = py::reinterpret_borrow<py::array>(obj);
   const CDType dt = cdtype_of(a.dtype(), "array");
   if (!(a.flags() & py::array::c_style))
-    throw py::value_error("array must be C-contiguous (np.ascontiguousarray makes it so)");
+    throw py::value_error("array must be C-contiguous (np.ascontiguousarray makes it so); got "
+                          "a strided view of shape " + text::tuple_str(std::vector<py::ssize_t>(
+                              a.shape(), a.shape() + a.ndim())));
   std::vector<index_t> shape(a.shape(), a.shape() + a.ndim());
   DeviceArray d(std::move(shape), dt);
   {
@@ -249,8 +312,10 @@ ConsumerStream consumer_stream(py::handle stream_obj) {
   if (stream_obj.is_none()) return {true, cudaStreamLegacy};  // the spec: the legacy default
   const auto v = index_arg(stream_obj, "stream");
   if (v == -1) return {false, nullptr};  // the consumer asks for no synchronisation
-  if (v == 0)
-    throw py::value_error("stream 0 is ambiguous for CUDA; use 1 (legacy default) or 2 (per-thread)");
+  if (v == 0 || v < -1)
+    throw py::value_error(text::cat(
+        "stream must be None, -1 (no sync), 1 (legacy default), 2 (per-thread) or a stream "
+        "handle; got ", v, v == 0 ? " (ambiguous for CUDA)" : ""));
   if (v == 1) return {true, cudaStreamLegacy};
   if (v == 2) return {true, cudaStreamPerThread};
   return {true, reinterpret_cast<cudaStream_t>(v)};
@@ -270,22 +335,22 @@ void order_for_consumer(cudaStream_t consumer) {
 
 py::object dlpack_export(const DeviceArray& d, py::handle stream_obj, py::handle max_version,
                          py::handle dl_device, py::handle copy) {
-  const int device = current_device();
   if (!copy.is_none() && bool_arg(copy, "copy"))
-    throw py::buffer_error("DeviceArray.__dlpack__ cannot export a copy (copy=True)");
-  if (!dl_device.is_none()) {
-    py::tuple dev(py::reinterpret_borrow<py::object>(dl_device));  // any sequence
-    if (dev.size() != 2 || dev[0].cast<int>() != dl::kDLCUDA || dev[1].cast<int>() != device)
-      throw py::buffer_error("DeviceArray lives on CUDA device " + std::to_string(device) +
-                             "; it cannot be exported to dl_device " + py::repr(dl_device).cast<std::string>());
-  }
+    throw py::buffer_error("copy must be None or False (DeviceArray.__dlpack__ exports views, "
+                           "not copies); got True");
   const ConsumerStream consumer = consumer_stream(stream_obj);
-  if (consumer.sync && d.nbytes() > 0) order_for_consumer(consumer.stream);
   bool versioned = false;
-  if (!max_version.is_none()) {
-    py::tuple mv(py::reinterpret_borrow<py::object>(max_version));
-    versioned = mv.size() >= 1 && mv[0].cast<int>() >= 1;
+  if (!max_version.is_none())
+    versioned = int_pair(max_version, "max_version", "a (major, minor) pair of ints").first >= 1;
+  const int device = current_device();  // after the checks that need no device
+  if (!dl_device.is_none()) {
+    const auto dev = int_pair(dl_device, "dl_device", "a (device_type, device_id) pair of ints");
+    if (dev.first != dl::kDLCUDA || dev.second != device)
+      throw py::buffer_error(text::cat("dl_device must be (", int(dl::kDLCUDA), ", ", device,
+                                       ") (this DeviceArray's CUDA device); got ",
+                                       short_repr(dl_device)));
   }
+  if (consumer.sync && d.nbytes() > 0) order_for_consumer(consumer.stream);
 
   auto ctx = std::make_unique<ExportCtx>(d);
   ctx->shape.assign(d.shape().begin(), d.shape().end());
@@ -354,45 +419,71 @@ CDType cdtype_of_dl(const dl::DLDataType& t) {
   if (t.lanes == 1 && t.code == dl::kDLFloat && t.bits == 32) return CDType::f32;
   if (t.lanes == 1 && t.code == dl::kDLFloat && t.bits == 64) return CDType::f64;
   if (t.lanes == 1 && t.code == dl::kDLInt && t.bits == 64) return CDType::i64;
-  throw py::type_error("obj has DLPack dtype (code " + std::to_string(t.code) + ", bits " +
-                       std::to_string(t.bits) + ", lanes " + std::to_string(t.lanes) +
-                       "); fastconv takes float32, float64 or int64");
+  throw py::type_error(text::cat("obj must have DLPack dtype float32, float64 or int64; got (code ",
+                                 int(t.code), ", bits ", int(t.bits), ", lanes ", int(t.lanes),
+                                 ")"));
 }
 
 // Checks a producer's tensor and returns its shape; throws (leaving the capsule unconsumed).
+// The structure first, so that a malformed capsule is refused even where no device is usable.
 std::vector<index_t> checked_shape(const dl::DLTensor& t, CDType* dtype) {
   if (t.device.device_type != dl::kDLCUDA && t.device.device_type != dl::kDLCUDAManaged)
-    throw py::value_error("obj must live on a CUDA device, not DLPack device type " +
-                          std::to_string(t.device.device_type) + " (use from_numpy for host arrays)");
-  if (t.device.device_id != current_device())
-    throw py::value_error("obj lives on CUDA device " + std::to_string(t.device.device_id) +
-                          " but fastconv uses device " + std::to_string(current_device()));
+    throw py::value_error(text::cat("obj must live on a CUDA device (use from_numpy for host "
+                                    "arrays); got DLPack device type ", int(t.device.device_type)));
   *dtype = cdtype_of_dl(t.dtype);
-  if (t.ndim < 0) throw py::value_error("obj has a negative ndim");
+  // A producer's tensor is read through raw pointers: every field is checked before use.
+  if (t.ndim < 0 || t.ndim > static_cast<int>(kMaxDims))
+    throw py::value_error(text::cat("obj must have 0 to ", kMaxDims, " dimensions; got ndim ",
+                                    t.ndim));
+  if (t.ndim > 0 && !t.shape)
+    throw py::value_error(text::cat("obj must describe its shape; got ndim ", t.ndim,
+                                    " and no shape array"));
   std::vector<index_t> shape(t.shape, t.shape + t.ndim);
   index_t total = 1;
-  for (index_t s : shape) total *= s;
+  for (index_t s : shape) {
+    if (s < 0)
+      throw py::value_error("obj must have non-negative sizes; got shape " + text::tuple_str(shape));
+    if (__builtin_mul_overflow(total, s, &total) || total > kMaxElements)
+      throw py::value_error("obj must have at most 2**58 elements; got shape " +
+                            text::tuple_str(shape));
+  }
+  if (total > 0 && !t.data)
+    throw py::value_error("obj must point at its data; got a null pointer for shape " +
+                          text::tuple_str(shape));
   if (t.strides && total > 0) {
-    index_t expect = 1;
+    index_t expect = 1;  // <= total: no overflow
     for (int i = t.ndim; i-- > 0;) {
       if (shape[static_cast<std::size_t>(i)] != 1 && t.strides[i] != expect)
-        throw py::value_error("obj must be C-contiguous (call .contiguous() on a torch tensor)");
+        throw py::value_error("obj must be C-contiguous (call .contiguous() on a torch tensor); "
+                              "got strides " + text::tuple_str(std::vector<index_t>(
+                                  t.strides, t.strides + t.ndim)) + " for shape " +
+                              text::tuple_str(shape));
       expect *= shape[static_cast<std::size_t>(i)];
     }
   }
+  // Last: the only check that asks the driver.
+  const int device = current_device();
+  if (t.device.device_id != device)
+    throw py::value_error(text::cat("obj must live on CUDA device ", device,
+                                    " (fastconv's); got device ", t.device.device_id));
   return shape;
 }
 
 template <typename Managed>
 DeviceArray import_managed(py::capsule& cap, const char* name, const char* used_name) {
   auto* m = static_cast<Managed*>(PyCapsule_GetPointer(cap.ptr(), name));
-  if (!m) throw py::error_already_set();
+  if (!m) {
+    PyErr_Clear();
+    throw py::value_error(std::string("obj must be a DLPack capsule holding a tensor; got a '") +
+                          name + "' capsule with a null pointer");
+  }
   if constexpr (std::is_same_v<Managed, dl::DLManagedTensorVersioned>) {
     if (m->version.major != 1)
-      throw py::value_error("obj uses DLPack " + std::to_string(m->version.major) +
-                            ".x; fastconv reads 1.x");
+      throw py::value_error(text::cat("obj must use DLPack 1.x; got version ", m->version.major,
+                                      ".", m->version.minor));
     if (m->flags & dl::kFlagReadOnly)
-      throw py::value_error("obj is read-only; fastconv kernels write their arrays");
+      throw py::value_error("obj must be writable (fastconv kernels may write their arrays); got "
+                            "a read-only DLPack tensor");
   }
   CDType dt;
   std::vector<index_t> shape = checked_shape(m->dl_tensor, &dt);
@@ -400,6 +491,12 @@ DeviceArray import_managed(py::capsule& cap, const char* name, const char* used_
   // From here we own the tensor: the rename tells the capsule's destructor to leave it alone.
   if (PyCapsule_SetName(cap.ptr(), used_name) != 0) throw py::error_already_set();
   return DeviceArray::borrow(data, std::move(shape), dt, keep_alive(m));
+}
+
+std::string capsule_name(py::handle cap) {
+  const char* n = PyCapsule_GetName(cap.ptr());
+  if (!n) PyErr_Clear();
+  return n ? n : "";
 }
 
 DeviceArray from_dlpack(py::handle obj) {
@@ -412,22 +509,70 @@ DeviceArray from_dlpack(py::handle obj) {
       throw py::type_error("obj must support DLPack (__dlpack__), e.g. a torch CUDA tensor; got " +
                            type_name(obj));
     if (py::hasattr(obj, "__dlpack_device__")) {
-      py::tuple dev = obj.attr("__dlpack_device__")();
-      const int type = dev[0].cast<int>();
+      const index_t type = int_pair(obj.attr("__dlpack_device__")(), "obj.__dlpack_device__()",
+                                    "a (device_type, device_id) pair of ints").first;
       if (type != dl::kDLCUDA && type != dl::kDLCUDAManaged)
-        throw py::value_error("obj must live on a CUDA device, not DLPack device type " +
-                              std::to_string(type) + " (use from_numpy for host arrays)");
+        throw py::value_error(text::cat("obj must live on a CUDA device (use from_numpy for host "
+                                        "arrays); got DLPack device type ", type));
     }
     // The producer orders its pending writes before our later work on this stream.
     cap_obj = obj.attr("__dlpack__")(py::arg("stream") = handle_of(cuda::stream()));
   }
+  if (!PyCapsule_CheckExact(cap_obj.ptr()))
+    throw py::type_error("obj.__dlpack__() must return a DLPack capsule; got " +
+                         type_name(cap_obj));
   auto cap = py::reinterpret_borrow<py::capsule>(cap_obj);
   if (PyCapsule_IsValid(cap.ptr(), "dltensor"))
     return import_managed<dl::DLManagedTensor>(cap, "dltensor", "used_dltensor");
   if (PyCapsule_IsValid(cap.ptr(), "dltensor_versioned"))
     return import_managed<dl::DLManagedTensorVersioned>(cap, "dltensor_versioned",
                                                         "used_dltensor_versioned");
-  throw py::value_error("obj gave no unconsumed DLPack capsule (was it already used?)");
+  throw py::value_error("obj must be an unconsumed 'dltensor' or 'dltensor_versioned' capsule; "
+                        "got one named '" + capsule_name(cap_obj) + "' (already used?)");
+}
+
+// ---- indexing ---------------------------------------------------------------------------------------
+
+// x[i] and x[a:b] along the first axis: views of whole rows, which are contiguous, so no copy and
+// no strides. Other steps, tuples and fancy indices would need a copy or strides: refused.
+py::object getitem(const DeviceArray& d, py::handle index) {
+  py::handle key = index;
+  // x[(i,)] is x[i], as in numpy.
+  if (PyTuple_Check(key.ptr()) && PyTuple_GET_SIZE(key.ptr()) == 1)
+    key = PyTuple_GET_ITEM(key.ptr(), 0);
+  // numpy arrays have __index__ too (for 0-d ones): an array of indices is fancy indexing.
+  const bool is_array = py::isinstance<DeviceArray>(key) ||
+                        (py::isinstance<py::array>(key) && py::reinterpret_borrow<py::array>(key).ndim() != 0);
+  const bool is_int = PyIndex_Check(key.ptr()) && !PyBool_Check(key.ptr()) && !is_array &&
+                      !py::isinstance(key, py::module_::import("numpy").attr("bool_"));
+  if (!is_int && !PySlice_Check(key.ptr()))
+    throw py::type_error("index must be an int or a slice along the first axis (step 1); got " +
+                         type_name(index) + " " + short_repr(index));
+  if (d.ndim() == 0)
+    throw py::type_error("index must not be given: a 0-d DeviceArray has no axis to index; got " +
+                         short_repr(index));
+  const index_t n = d.dim(0);
+  if (is_int) {
+    const std::optional<index_t> i = int64_of(key);
+    // IndexError, as numpy's: it also ends the iteration protocol's loop over x[0], x[1], ...
+    if (!i || *i < -n || *i >= n)
+      throw py::index_error(text::cat("index must be in [", -n, ", ", n,
+                                      ") for axis 0 of shape ", text::tuple_str(d.shape()),
+                                      "; got ", short_repr(key)));
+    return py::cast(d.row(*i < 0 ? *i + n : *i));
+  }
+  Py_ssize_t start = 0, stop = 0, step = 0;
+  if (PySlice_Unpack(key.ptr(), &start, &stop, &step) < 0) {
+    PyErr_Clear();
+    throw py::type_error("index must be a slice of ints or None; got " + short_repr(key));
+  }
+  if (step != 1)
+    throw py::value_error(text::cat("index must be a slice with step 1 (a view of whole rows); "
+                                    "got step ", static_cast<index_t>(step)));
+  // Clamps start and stop to [0, n] as Python's slicing does (n fits: it came from a shape).
+  PySlice_AdjustIndices(static_cast<Py_ssize_t>(n), &start, &stop, step);
+  if (stop < start) stop = start;
+  return py::cast(d.rows(start, stop));
 }
 
 // ---- the rest ---------------------------------------------------------------------------------------
@@ -487,16 +632,24 @@ void bind_device_array(py::module_& m) {
         py::handle spec = args.size() == 1 ? args[0] : py::handle(args);
         return d.reshaped(shape_arg(spec, "shape", d.size()));
       }, "The same memory with another shape of equal size (one -1 is inferred); no copy.")
+      .def("__getitem__", &getitem, py::arg("index"),
+           "x[i] (the (ndim-1)-D row i) or x[a:b] (rows a to b): a view of the same memory, no "
+           "copy, that keeps it alive. Only the first axis, and only step 1.")
       .def("fill", [](DeviceArray& d, py::handle value) {
         if (d.dtype() != CDType::f32)
-          throw py::type_error("fill needs a float32 array, this one is " +
-                               std::string(cuda::dtype_name(d.dtype())));
-        const float v = static_cast<float>(real_arg(value, "value"));
+          throw py::type_error(std::string("fill needs a float32 array; got dtype ") +
+                               cuda::dtype_name(d.dtype()));
+        const double v64 = real_arg(value, "value");
+        if (!(std::fabs(v64) <= std::numeric_limits<float>::max()))  // not silently inf
+          throw py::value_error(text::cat("value must fit in float32 (|value| <= ",
+                                          double(std::numeric_limits<float>::max()), "); got ",
+                                          v64));
+        const float v = static_cast<float>(v64);
         cuda::launch_fill(d.data<float>(), static_cast<std::size_t>(d.size()), v, cuda::stream());
         FC_CUDA_CHECK(cudaGetLastError());
       }, py::arg("value"), "Set every element of a float32 array to value (in place, async).")
       .def("__len__", [](const DeviceArray& d) {
-        if (d.ndim() == 0) throw py::type_error("len() of a 0-d DeviceArray");
+        if (d.ndim() == 0) throw py::type_error("len() of unsized object");  // numpy's words
         return d.dim(0);
       })
       .def("__repr__", &repr)

@@ -22,6 +22,7 @@
 #include "cuda/elementwise.h"
 #include "cuda/pool.h"
 #include "cuda/softmax_ce.h"
+#include "fastconv/text.h"
 #include "python/args.h"
 #include "python/checks.h"
 #include "python/cuda_bindings.h"
@@ -44,9 +45,9 @@ DeviceArray& device_arg(py::handle obj, const char* name) {
     throw py::type_error(std::string(name) + " must be a fastconv device array, got None");
   if (py::isinstance<py::array>(obj))
     throw py::type_error(std::string(name) +
-                         " is a numpy (host) array, but this is a GPU kernel: host and device "
+                         " must be a fastconv device array (this is a GPU kernel: host and device "
                          "arrays cannot be mixed in one call; move it with "
-                         "fastconv.device.to_device(" + name + ")");
+                         "fastconv.device.to_device(" + name + ")); got a numpy (host) array");
   if (!py::isinstance<DeviceArray>(obj))
     throw py::type_error(std::string(name) + " must be a fastconv device array, got " +
                          type_name(obj));
@@ -64,8 +65,8 @@ DeviceArray& float_dev(py::handle obj, const char* name, int ndim, const char* l
   DeviceArray& a = device_arg(obj, name);
   if (a.dtype() == DevType::f64)
     throw py::type_error(std::string(name) +
-                         " has dtype float64, but the GPU kernels take float32 only (float64 "
-                         "stays on the CPU: use a numpy array there)");
+                         " must have dtype float32 (the GPU kernels take float32 only; float64 "
+                         "stays on the CPU: use a numpy array there); got float64");
   if (a.dtype() != DevType::f32)
     throw py::type_error(std::string(name) + " must have dtype float32; got " +
                          cuda::dtype_name(a.dtype()));
@@ -155,8 +156,11 @@ py::object conv2d_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj, 
 }
 
 py::tuple conv2d_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj, Pair stride,
-                          Pair padding, Pair dilation, bool need_dx, bool need_db,
-                          py::handle relu_y_obj) {
+                          Pair padding, Pair dilation, py::handle need_dx_obj,
+                          py::handle need_db_obj, py::handle relu_y_obj) {
+  // Strict bools: pybind11's caster would read need_dx=None as False and 'no' as a signature dump.
+  const bool need_dx = bool_arg(need_dx_obj, "need_dx");
+  const bool need_db = bool_arg(need_db_obj, "need_db");
   const DeviceArray *x, *w;
   const Conv2dShape s = checked_conv(x_obj, w_obj, stride, padding, dilation, &x, &w);
   const DeviceArray& dy = float_dev(dy_obj, "dy", 4, "(N, K, OH, OW)");
@@ -274,15 +278,25 @@ Targets targets(py::handle t_obj, const DeviceArray& z) {
   return {&t, true};
 }
 
-// The kernels report the first row holding a label outside [0, C); its value is fetched only
-// then (the error path), to say which label it was.
+// The kernels report the first row holding a label outside [0, C); that one label is fetched
+// only then (the error path), to say which it was, in the CPU binding's words.
 void raise_bad_label(index_t row, const DeviceArray& labels, index_t c) {
   if (row < 0) return;
-  std::vector<std::int64_t> host(static_cast<std::size_t>(row + 1));
-  labels.copy_to_host(host.data(), host.size() * sizeof(std::int64_t));
-  throw py::value_error("t holds label " + std::to_string(host.back()) + " at row " +
-                        std::to_string(row) + ", outside [0, " + std::to_string(c) +
-                        ") (z's classes C)");
+  std::int64_t label = 0;
+  labels.read_elements(row, 1, &label);
+  throw py::value_error(text::cat("t holds label ", label, " at row ", row, ", outside [0, ", c,
+                                  ") (z's classes C)"));
+}
+
+// Dense targets: the kernels report the flat index i * C + j of the first weight that is
+// negative or not finite; its value is fetched only then.
+void raise_bad_weight(index_t flat, const DeviceArray& t, index_t c) {
+  if (flat < 0) return;
+  float w = 0.0f;
+  t.read_elements(flat, 1, &w);
+  throw py::value_error(text::cat("t holds weight ", static_cast<double>(w), " at row ",
+                                  flat / c, ", column ", flat % c,
+                                  "; target weights must be finite and >= 0"));
 }
 
 py::object softmax_ce_forward(py::handle z_obj, py::handle t_obj) {
@@ -295,11 +309,13 @@ py::object softmax_ce_forward(py::handle z_obj, py::handle t_obj) {
                                              cp<std::int64_t>(*t.t), n, c),
                     *t.t, c);
   else
-    cuda::softmax_ce_forward(mp<float>(loss), cp<float>(z), cp<float>(*t.t), n, c);
+    raise_bad_weight(cuda::softmax_ce_forward(mp<float>(loss), cp<float>(z), cp<float>(*t.t), n, c),
+                     *t.t, c);
   return out(std::move(loss));
 }
 
-py::object softmax_ce_backward(py::handle z_obj, py::handle t_obj, double dloss) {
+py::object softmax_ce_backward(py::handle z_obj, py::handle t_obj, py::handle dloss_obj) {
+  const double dloss = real_arg(dloss_obj, "dloss");
   const DeviceArray& z = logits(z_obj);
   const Targets t = targets(t_obj, z);
   const index_t n = z.dim(0), c = z.dim(1);
@@ -309,7 +325,9 @@ py::object softmax_ce_backward(py::handle z_obj, py::handle t_obj, double dloss)
                                               cp<std::int64_t>(*t.t), float(dloss), n, c),
                     *t.t, c);
   else
-    cuda::softmax_ce_backward(mp<float>(dz), cp<float>(z), cp<float>(*t.t), float(dloss), n, c);
+    raise_bad_weight(cuda::softmax_ce_backward(mp<float>(dz), cp<float>(z), cp<float>(*t.t),
+                                               float(dloss), n, c),
+                     *t.t, c);
   return out(std::move(dz));
 }
 
@@ -353,8 +371,10 @@ py::object dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj) {
   return out(std::move(y));
 }
 
-py::tuple dense_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj, bool need_dx,
-                         bool need_db) {
+py::tuple dense_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
+                         py::handle need_dx_obj, py::handle need_db_obj) {
+  const bool need_dx = bool_arg(need_dx_obj, "need_dx");
+  const bool need_db = bool_arg(need_db_obj, "need_db");
   const DenseArgs a = dense_args(x_obj, w_obj);
   const DeviceArray& dy = float_dev(dy_obj, "dy", 2, "(N, Out)");
   check_dim(dy, "dy", 0, a.n, "x's batch N");
@@ -415,12 +435,11 @@ void check_mask_dtype(py::handle obj) {
   try {
     dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(obj));
   } catch (py::error_already_set&) {
-    throw py::type_error("dtype must be float32, got " + type_name(obj));
+    throw py::type_error("dtype must be float32; got " + type_name(obj));
   }
-  if (dt.is(py::dtype::of<double>()))
-    throw py::type_error("dtype float64 is CPU-only: the GPU kernels take float32 only");
   if (!dt.is(py::dtype::of<float>()))
-    throw py::type_error("dtype must be float32, got " + py::str(dt).cast<std::string>());
+    throw py::type_error("dtype must be float32 (the GPU kernels take float32 only); got " +
+                         py::str(dt).cast<std::string>());
 }
 
 py::object relu_forward(py::handle x_obj) {
@@ -486,6 +505,9 @@ void sgd_update(py::handle param_obj, py::handle grad_obj, py::handle velocity_o
                 py::handle weight_decay_obj) {
   const DeviceArray& param = float_dev(param_obj, "param", -1, "");
   const DeviceArray& grad = like_param(grad_obj, "grad", param);
+  // Each thread reads grad while others write the state: with slices (views) of one buffer a
+  // partial overlap would be a race, so every written array must be apart from grad.
+  check_disjoint(param, "param", grad, "grad");
   const double lr = non_negative_arg(lr_obj, "lr");
   const double momentum = non_negative_arg(momentum_obj, "momentum");
   const bool nesterov = bool_arg(nesterov_obj, "nesterov");
@@ -496,11 +518,12 @@ void sgd_update(py::handle param_obj, py::handle grad_obj, py::handle velocity_o
   if (!velocity_obj.is_none()) {
     const DeviceArray& v = like_param(velocity_obj, "velocity", param);
     check_disjoint(v, "velocity", param, "param");
+    check_disjoint(v, "velocity", grad, "grad");
     velocity = mp<float>(v);
   } else if (momentum != 0) {
-    throw py::value_error("velocity is required when momentum != 0 (momentum " +
-                          num_str(momentum) +
-                          "): pass a zero device array of param's shape on the first step");
+    throw py::value_error("velocity must be a device array of param's shape when momentum != 0 "
+                          "(zeros on the first step); got None with momentum " +
+                          num_str(momentum));
   }
   cuda::sgd_update(mp<float>(param), momentum != 0 ? velocity : nullptr, cp<float>(grad),
                    param.size(), lr, momentum, nesterov, weight_decay);
@@ -516,6 +539,9 @@ void adam_update(py::handle param_obj, py::handle grad_obj, py::handle m_obj, py
   check_disjoint(m, "m", param, "param");
   check_disjoint(v, "v", param, "param");
   check_disjoint(v, "v", m, "m");
+  check_disjoint(param, "param", grad, "grad");
+  check_disjoint(m, "m", grad, "grad");
+  check_disjoint(v, "v", grad, "grad");
   const index_t step = step_arg(step_obj);
   const double lr = non_negative_arg(lr_obj, "lr");
   const double beta1 = beta_arg(beta1_obj, "beta1");
@@ -535,7 +561,8 @@ void adam_update(py::handle param_obj, py::handle grad_obj, py::handle m_obj, py
 py::object gather_batch(py::handle data_obj, py::handle idx_obj) {
   const DeviceArray& data = device_arg(data_obj, "data");
   if (data.dtype() == DevType::f64)
-    throw py::type_error("data has dtype float64, but the GPU kernels take float32 only");
+    throw py::type_error("data must have dtype float32 or int64 (the GPU kernels take float32 "
+                         "only); got float64");
   if (data.ndim() < 1)
     throw py::value_error("data must have at least 1 dimension (rows, ...); got shape " +
                           shape_str(data));
@@ -565,9 +592,12 @@ py::object gather_batch(py::handle data_obj, py::handle idx_obj) {
   const index_t bad =
       cuda::gather_rows(batch.raw(), data.raw(), cp<std::int64_t>(*idx), idx->dim(0), rows_in,
                         row, static_cast<int>(cuda::dtype_size(data.dtype())));
-  if (bad >= 0)
-    throw py::value_error("indices holds a value outside [0, " + std::to_string(rows_in) +
-                          ") (data's rows) at position " + std::to_string(bad));
+  if (bad >= 0) {  // the error path: fetch the one index, to say which it was
+    std::int64_t value = 0;
+    idx->read_elements(bad, 1, &value);
+    throw py::value_error(text::cat("indices holds ", value, " at position ", bad, ", outside [0, ",
+                                    rows_in, ") (data's rows)"));
+  }
   return out(std::move(batch));
 }
 

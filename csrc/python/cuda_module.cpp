@@ -3,6 +3,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <string>
+
 #include "cuda/runtime.h"
 #include "fastconv/build_config.h"
 #include "python/cuda_bindings.h"
@@ -12,9 +14,20 @@ using namespace fastconv::cuda;
 
 namespace {
 
-py::dict device_properties(int index) {
+py::dict device_properties(py::handle index_obj) {
+  // Checked here: pybind11's int caster would answer 2**40 with a signature dump.
+  int overflow = 0;
+  long long index = -1;
+  if (!PyBool_Check(index_obj.ptr()) && PyLong_Check(index_obj.ptr()))
+    index = PyLong_AsLongLongAndOverflow(index_obj.ptr(), &overflow);
+  const int count = device_count().count;
+  if (overflow != 0 || index < 0 || index >= count) {
+    PyErr_Clear();
+    throw py::value_error("index must be a device number in [0, " + std::to_string(count) +
+                          "); got " + py::repr(index_obj).cast<std::string>());
+  }
   cudaDeviceProp p{};
-  FC_CUDA_CHECK(cudaGetDeviceProperties(&p, index));
+  FC_CUDA_CHECK(cudaGetDeviceProperties(&p, static_cast<int>(index)));
   py::dict d;
   d["name"] = std::string(p.name);
   d["compute_capability"] = py::make_tuple(p.major, p.minor);

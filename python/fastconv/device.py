@@ -4,6 +4,10 @@ A DeviceArray is C-contiguous float32, float64 or int64 memory on the GPU; `fast
 the CUDA kernels on it and the CPU kernels on numpy arrays. It also speaks
 `__cuda_array_interface__` and DLPack, so `torch.from_dlpack(x)` or `cupy.asarray(x)` view it
 without a copy, and `fastconv._cuda.from_dlpack(t)` views a torch CUDA tensor.
+
+Indexing a DeviceArray works along its first axis only: `x[i]` (one row, (ndim-1)-D) and `x[a:b]`
+(rows a to b, step 1) are views of the same memory, not copies, and keep it alive; `len(x)` is its
+first dimension. Other steps, tuples and index arrays are refused (they would need a copy).
 """
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ def to_host(x) -> np.ndarray:
         return x
     if is_device_array(x):
         return x.to_numpy()
-    raise TypeError(f"x must be a numpy array or a DeviceArray, got {type(x).__name__}")
+    raise TypeError(f"x must be a numpy array or a DeviceArray; got {type(x).__name__}")
 
 
 def zeros_like(x):

@@ -1,0 +1,266 @@
+"""The GPU check's last phase: one markdown summary of the card, the tests (crashed ones by name),
+the key benchmark rows and the phase timings, from the files the earlier phases left in the log
+folder; exit status 1 when anything failed.
+
+    python benchmarks/gpucheck_summary.py LOG_DIR PHASES_TSV
+
+Settings come from the environment (gpu_check.sh sets them): GPU_LINE, EXPECT_GPU, CUDA_OK,
+PYTEST_RC, BENCH_RC, BENCH_TF32_RC, TOTAL_S, BUDGET. Every number read from a file may instead be
+missing, None or a string such as "n/a (reason)" (a cell or ratio that could not be measured):
+those are shown as they are, never formatted as numbers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+
+# When one test has several reports (a failed call and a failed teardown), the worst one counts.
+SEVERITY = ["passed", "skipped", "xfailed", "xpassed", "error", "failed", "crashed"]
+COUNTED = ["passed", "failed", "error", "crashed", "skipped", "xfailed", "xpassed"]
+ALWAYS_SHOWN = {"passed", "failed", "error", "crashed", "skipped"}
+
+
+def is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def num(v, spec: str) -> str:
+    """v formatted with spec when it is a number; "" for None; anything else as its text."""
+    if v is None:
+        return ""
+    return format(v, spec) if is_number(v) else str(v)
+
+
+def duration(s) -> str:
+    if not is_number(s):
+        return num(s, "")
+    if s < 1e-3:
+        return f"{s * 1e6:.0f} µs"
+    return f"{s * 1e3:.3g} ms" if s < 1 else f"{s:.3g} s"
+
+
+def cell(c) -> str:
+    if not isinstance(c, dict):
+        return num(c, "")
+    if c.get("status") != "ok":
+        return str(c.get("status", ""))
+    if "value" in c:
+        v = c["value"]
+        return num(v, ",.0f") if is_number(v) and v >= 100 else num(v, ".3g")
+    pct = c.get("pct_peak")
+    return duration(c.get("median_s")) + (f" ({pct:.0f}%)" if is_number(pct) else "")
+
+
+def paired(row, a, b):
+    """Median of the paired time ratios a/b, or None where either cell has no usable times."""
+    ca, cb = row.get("cells", {}).get(a), row.get("cells", {}).get(b)
+    if not isinstance(ca, dict) or not isinstance(cb, dict):
+        return None
+    if ca.get("status") != "ok" or cb.get("status") != "ok":
+        return None
+    pairs = [(x, y) for x, y in zip(ca.get("times_s") or [], cb.get("times_s") or [])
+             if is_number(x) and is_number(y) and y > 0]
+    return statistics.median(x / y for x, y in pairs) if pairs else None
+
+
+def ratio(v) -> str:
+    """A ratio column: two decimals for a number, the text of an 'n/a' string, "" for None."""
+    return num(v, ".2f")
+
+
+def load_json(log, name):
+    try:
+        with open(os.path.join(log, name)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def load_tests(log):
+    """{nodeid: {"outcome", "cuda", "reason"}} and pytest's exit status (None if it never said),
+    from tests.jsonl; None when the file is missing."""
+    try:
+        with open(os.path.join(log, "tests.jsonl")) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None, None
+    tests, exitstatus = {}, None
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue  # a line cut short when the run was killed
+        if "exitstatus" in rec:
+            exitstatus = rec["exitstatus"]
+            continue
+        old = tests.get(rec.get("nodeid"))
+        outcome = rec.get("outcome", "failed")
+        if outcome not in SEVERITY:
+            outcome = "failed"
+        if old is None:
+            tests[rec.get("nodeid")] = {"outcome": outcome, "cuda": bool(rec.get("cuda")),
+                                        "reason": rec.get("reason", "")}
+            continue
+        old["cuda"] = old["cuda"] or bool(rec.get("cuda"))
+        if SEVERITY.index(outcome) > SEVERITY.index(old["outcome"]):
+            old["outcome"], old["reason"] = outcome, rec.get("reason", "")
+    return tests, exitstatus
+
+
+def counts(recs) -> str:
+    c = {}
+    for r in recs:
+        c[r["outcome"]] = c.get(r["outcome"], 0) + 1
+    shown = [f"{c.get(k, 0)} {k}" for k in COUNTED if c.get(k) or k in ALWAYS_SHOWN]
+    return ", ".join(shown) + f" (of {sum(c.values())})"
+
+
+def report_tests(log, env, lines, problems):
+    tests, _ = load_tests(log)
+    rc = env.get("PYTEST_RC", "?")
+    if tests is None:
+        lines.append(("tests", f"no results (pytest exit {rc})"))
+        problems.append("the test run left no results")
+    else:
+        recs = list(tests.values())
+        cuda = [r for r in recs if r["cuda"]]
+        lines.append(("tests", counts(recs) + f"; pytest exit {rc}"))
+        lines.append(("CUDA tests", counts(cuda)))
+        reasons = sorted({r["reason"] for r in cuda if r["outcome"] == "skipped"})
+        if reasons:
+            lines.append(("CUDA skips said", "; ".join(reasons)[:300]))
+        crashed = sorted(n for n, r in tests.items() if r["outcome"] == "crashed")
+        if crashed:
+            lines.append(("crashed tests", ", ".join(crashed)))
+            problems.append(f"{len(crashed)} test(s) crashed their process: "
+                            + ", ".join(crashed[:8]) + (" ..." if len(crashed) > 8 else ""))
+        bad = sorted(n for n, r in tests.items() if r["outcome"] in ("failed", "error"))
+        if bad:
+            problems.append(f"{len(bad)} test(s) failed: " + ", ".join(bad[:8])
+                            + (" ..." if len(bad) > 8 else ""))
+        if env.get("EXPECT_GPU") == "1" and not any(r["outcome"] == "passed" for r in cuda):
+            problems.append("a GPU is present but no CUDA test passed")
+    if rc != "0":
+        problems.append(f"pytest exit status {rc}" + (" (timed out)" if rc == "124" else ""))
+
+
+def report_bench(bench, env, lines, problems):
+    if bench is None:
+        lines.append(("benchmark", f"no results (exit {env.get('BENCH_RC', '?')})"))
+        problems.append(f"the benchmark failed (exit {env.get('BENCH_RC', '?')})")
+        return
+    h = bench.get("header", {})
+    lines.append(("fastconv CUDA", h.get("fastconv_cuda", "")))
+    lines.append(("TF32", "; ".join(f"{k}: {v}" for k, v in (h.get("tf32") or {}).items())))
+    peaks = bench.get("peaks", {})
+    gp = peaks.get("cuda")
+    if isinstance(gp, dict):
+        def r(v, unit):
+            return f"{v:,.0f} {unit}" if is_number(v) else "n/a"
+        lines.append(("GPU peaks", f"sgemm {gp.get('sgemm_n', '?')}³: fastconv "
+                      f"{r(gp.get('sgemm_gflops'), 'GFLOP/s')}, torch.mm "
+                      f"{r(gp.get('torch_sgemm_gflops'), 'GFLOP/s')}; copy "
+                      f"{r(gp.get('copy_gbs'), 'GB/s')}"))
+    sg = peaks.get("sgemm_gflops")
+    lines.append(("CPU", f"{h.get('cpu', '?')}, {h.get('threads', '?')} threads; sgemm "
+                  + (f"{sg:.0f} GFLOP/s" if is_number(sg) else num(sg, "") or "n/a")
+                  + " through fastconv"))
+    errors = [f"{row.get('id')}/{k}" for row in bench.get("rows", [])
+              for k, c in row.get("cells", {}).items()
+              if isinstance(c, dict) and str(c.get("status", "")).startswith("error")]
+    if errors:
+        problems.append("benchmark cells that raised: " + ", ".join(errors[:10]))
+    if env.get("BENCH_RC") != "0":
+        problems.append(f"the benchmark exited {env.get('BENCH_RC', '?')}")
+
+
+IMPLS = [("fastconv", "fastconv CPU"), ("torch", "PyTorch CPU"),
+         ("fastconv_cuda", "fastconv CUDA"), ("torch_cudnn", "PyTorch cuDNN"),
+         ("torch_nocudnn", "PyTorch no cuDNN")]
+
+
+def key_rows_table(bench, out):
+    rows = bench.get("rows", [])
+    present = [(k, n) for k, n in IMPLS if any(k in row.get("cells", {}) for row in rows)]
+    keep = [row for row in rows if row.get("id") in ("step", "epoch", "inference")
+            or str(row.get("id", "")).startswith("conv")]
+    out.append("\nKey rows: median time (% of the device's measured peak); ratios are medians of "
+               "paired repetitions (< 1: fastconv faster).\n")
+    has_cpu = "fastconv" in dict(present)
+    has_gpu = "fastconv_cuda" in dict(present)
+    cols = [n for _, n in present] + (["fc/PyTorch CPU"] if has_cpu else []) + (
+        ["fc/cuDNN", "fc/no-cuDNN"] if has_gpu else [])
+    out.append("| row | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols))
+    for row in keep:
+        cells = [cell(row.get("cells", {}).get(k)) for k, _ in present]
+        ratios = row.get("ratios", {})
+        if has_cpu:
+            cells.append(ratio(ratios.get("cpu")))
+        if has_gpu and row.get("id") == "epoch":
+            cells += [ratio(ratios.get("cuda")), ""]
+        elif has_gpu:
+            cells += [ratio(paired(row, "fastconv_cuda", "torch_cudnn")),
+                      ratio(paired(row, "fastconv_cuda", "torch_nocudnn"))]
+        out.append(f"| {row.get('name', row.get('id'))} | " + " | ".join(cells) + " |")
+
+
+def tf32_table(tf, out):
+    tf32 = (tf.get("header") or {}).get("tf32") or {}
+    out.append("\nTF32 on in both frameworks (" + "; ".join(f"{k}: {v}" for k, v in tf32.items())
+               + "):\n")
+    out.append("| row | fastconv CUDA | PyTorch cuDNN | PyTorch no cuDNN | fc/cuDNN | fc/no-cuDNN |")
+    out.append("|---|---|---|---|---|---|")
+    for row in tf.get("rows", []):
+        if row.get("id") == "images_per_s":
+            continue
+        c = row.get("cells", {})
+        first = (ratio((row.get("ratios") or {}).get("cuda")) if row.get("id") == "epoch"
+                 else ratio(paired(row, "fastconv_cuda", "torch_cudnn")))
+        out.append(f"| {row.get('name', row.get('id'))} | {cell(c.get('fastconv_cuda'))} | "
+                   f"{cell(c.get('torch_cudnn'))} | {cell(c.get('torch_nocudnn'))} | {first} | "
+                   f"{ratio(paired(row, 'fastconv_cuda', 'torch_nocudnn'))} |")
+
+
+def summarize(log, phases_file, env) -> tuple[str, list]:
+    """(the summary's markdown, the problems found); no problems means the check passed."""
+    problems, lines = [], [("card", env.get("GPU_LINE") or "none listed by nvidia-smi")]
+    report_tests(log, env, lines, problems)
+    if env.get("EXPECT_GPU") == "1" and env.get("CUDA_OK") != "1":
+        problems.append("a GPU is present but fastconv cannot use it (see the info phase)")
+    bench = load_json(log, "bench.json")
+    report_bench(bench, env, lines, problems)
+    try:
+        with open(phases_file) as f:
+            ph = [line.split("\t") for line in f.read().split("\n") if line]
+    except OSError:
+        ph = []
+    lines.append(("phases (s)", ", ".join(f"{p[0]} {p[-1].strip()}" for p in ph)
+                  + f"; total {env.get('TOTAL_S', '?')} of a {env.get('BUDGET', '?')} s budget"))
+
+    out = ["\n# fastconv GPU check: summary\n", "| item | value |\n|---|---|"]
+    out += [f"| {k} | {str(v).replace('|', '/')} |" for k, v in lines]
+    if bench is not None:
+        key_rows_table(bench, out)
+    tf = load_json(log, "bench_tf32.json")
+    if tf is not None:
+        tf32_table(tf, out)
+    elif env.get("BENCH_TF32_RC", "skipped") not in ("skipped", "0"):
+        problems.append(f"the TF32 benchmark exited {env['BENCH_TF32_RC']}")
+    out.append("")
+    out.append("RESULT: FAILED: " + "; ".join(problems) if problems else "RESULT: OK")
+    return "\n".join(out), problems
+
+
+def main(argv) -> int:
+    if len(argv) != 2:
+        print("usage: gpucheck_summary.py LOG_DIR PHASES_TSV", file=sys.stderr)
+        return 2
+    text, problems = summarize(argv[0], argv[1], os.environ)
+    print(text)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
