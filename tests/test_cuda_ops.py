@@ -220,7 +220,7 @@ def test_softmax_ce_matches_cpu(n, c, form, scale):
 def test_softmax_ce_rejects_out_of_range_label_on_device():
     # The reproducer: the report used to fail on its own host copy of a label prefix.
     z = dev(np.zeros((4, 3), np.float32))
-    message = "t holds label 3 at row 2, outside [0, 3) (z's classes C)"
+    message = "t must hold labels in [0, 3) (z's classes C); got label 3 at row 2"
     for t in (np.array([0, 1, 3, 2]), np.array([0, 1, 3, -1]), np.array([0, 1, 3, 5])):
         td = dev(t.astype(np.int64))
         with raises_exactly(ValueError, message):
@@ -228,9 +228,11 @@ def test_softmax_ce_rejects_out_of_range_label_on_device():
         with raises_exactly(ValueError, message):
             CUDA.softmax_cross_entropy_backward(z, td, 1.0)
     # the first bad row wins wherever it is, the last included, and negative labels too
-    with raises_exactly(ValueError, "t holds label -1 at row 3, outside [0, 3) (z's classes C)"):
+    with raises_exactly(ValueError,
+                        "t must hold labels in [0, 3) (z's classes C); got label -1 at row 3"):
         CUDA.softmax_cross_entropy_forward(z, dev(np.array([0, 1, 2, -1], np.int64)))
-    with raises_exactly(ValueError, "t holds label 9 at row 0, outside [0, 3) (z's classes C)"):
+    with raises_exactly(ValueError,
+                        "t must hold labels in [0, 3) (z's classes C); got label 9 at row 0"):
         CUDA.softmax_cross_entropy_backward(z, dev(np.array([9, 1, 2, -1], np.int64)), 1.0)
     # the same words as the CPU binding's
     with raises_exactly(ValueError, message):
@@ -244,7 +246,7 @@ def test_softmax_ce_rejects_bad_target_weights_on_device(value, shown):
     t = np.full((4, 3), 1 / 3, np.float32)
     t[2, 1] = value
     t[3, 0] = -5  # a later bad weight: the first in row-major order is reported
-    message = f"t holds weight {shown} at row 2, column 1; target weights must be finite and >= 0"
+    message = f"t must hold finite target weights >= 0; got {shown} at row 2, column 1"
     with raises_exactly(ValueError, message):
         CUDA.softmax_cross_entropy_forward(z, dev(t))
     with raises_exactly(ValueError, message):
@@ -265,7 +267,8 @@ def test_softmax_ce_on_row_slices_of_device_arrays():
     got = host(CUDA.softmax_cross_entropy_forward(zd[3:7], td[3:7]))
     assert_close(got, want, reduction=16, factor=64.0)
     t[5] = 4
-    with raises_exactly(ValueError, "t holds label 4 at row 2, outside [0, 4) (z's classes C)"):
+    with raises_exactly(ValueError,
+                        "t must hold labels in [0, 4) (z's classes C); got label 4 at row 2"):
         CUDA.softmax_cross_entropy_forward(zd[3:7], dev(t)[3:7])
 
 

@@ -284,8 +284,8 @@ void raise_bad_label(index_t row, const DeviceArray& labels, index_t c) {
   if (row < 0) return;
   std::int64_t label = 0;
   labels.read_elements(row, 1, &label);
-  throw py::value_error(text::cat("t holds label ", label, " at row ", row, ", outside [0, ", c,
-                                  ") (z's classes C)"));
+  throw py::value_error(text::cat("t must hold labels in [0, ", c, ") (z's classes C); got label ",
+                                  label, " at row ", row));
 }
 
 // Dense targets: the kernels report the flat index i * C + j of the first weight that is
@@ -294,9 +294,8 @@ void raise_bad_weight(index_t flat, const DeviceArray& t, index_t c) {
   if (flat < 0) return;
   float w = 0.0f;
   t.read_elements(flat, 1, &w);
-  throw py::value_error(text::cat("t holds weight ", static_cast<double>(w), " at row ",
-                                  flat / c, ", column ", flat % c,
-                                  "; target weights must be finite and >= 0"));
+  throw py::value_error(text::cat("t must hold finite target weights >= 0; got ", float_str(w),
+                                  " at row ", flat / c, ", column ", flat % c));
 }
 
 py::object softmax_ce_forward(py::handle z_obj, py::handle t_obj) {
