@@ -7,7 +7,7 @@ x, w, b and dy share one dtype.
 """
 from __future__ import annotations
 
-from ._args import backend, pair
+from ._args import backend, flag, pair
 
 __all__ = [
     "conv2d_forward",
@@ -22,7 +22,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, relu=False):
     relu=True returns max(y, 0), fused: the ReLU runs on each group of samples while it is in
     cache instead of as a separate pass over the activation."""
     return backend(x).conv2d_forward(x, w, b, pair(stride, "stride"), pair(padding, "padding"),
-                                      pair(dilation, "dilation"), relu)
+                                      pair(dilation, "dilation"), flag(relu, "relu"))
 
 
 def conv2d_backward(x, w, dy, stride=1, padding=0, dilation=1, need_dx=True, need_db=True,
@@ -36,8 +36,8 @@ def conv2d_backward(x, w, dy, stride=1, padding=0, dilation=1, need_dx=True, nee
     count.
     """
     return backend(x).conv2d_backward(x, w, dy, pair(stride, "stride"), pair(padding, "padding"),
-                                      pair(dilation, "dilation"), bool(need_dx), bool(need_db),
-                                      relu_y)
+                                      pair(dilation, "dilation"), flag(need_dx, "need_dx"),
+                                      flag(need_db, "need_db"), relu_y)
 
 
 def conv2d_scratch_bytes(x, w, stride=1, padding=0, dilation=1) -> int:
