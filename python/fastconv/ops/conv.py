@@ -4,6 +4,11 @@ Shapes: x (N, C, H, W), w (K, C, kh, kw), b (K,) or (1, K, 1, 1), y (N, K, OH, O
 OH = floor((H + 2*ph - dh*(kh-1) - 1) / sh) + 1 (and likewise OW). stride, padding (zero padding
 on each side) and dilation are each an int or an (h, w) pair. float32 or float64, C-contiguous;
 x, w, b and dy share one dtype.
+
+Limits: sizes are int64. A ValueError names the argument when H + 2*padding or the kernel's reach
+dh*(kh-1) + 1 would not fit in int64, or when the input, weights, output or one sample's im2col
+matrix (C*kh*kw x OH*OW) would hold 2**60 elements or more (its bytes would not fit). Every axis
+of x and w must be at least 1.
 """
 from __future__ import annotations
 

@@ -3,7 +3,10 @@
 Shapes: x (N, C, H, W); y, dy and indices (N, C, OH, OW) with OH, OW from the shared geometry
 (floor by default; with ceil_mode a partial last window is kept when it starts inside the image or
 its left padding). filter, stride and padding take an int or an (h, w) pair; padding is at most
-half the filter. The bindings validate every argument and raise TypeError/ValueError naming it.
+half the filter. The bindings validate every argument and raise TypeError/ValueError naming it:
+every axis of x must be at least 1, sizes are int64, H + 2*padding must fit in int64, and the
+output must hold fewer than 2**60 elements. The average's divisor is formed in float64, so
+windows of any size give the true mean (it is exact up to 2**53 positions).
 """
 from __future__ import annotations
 
