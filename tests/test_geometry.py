@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fastconv._native import C
+from helpers import raises_exactly
 
 GRID = itertools.product(range(1, 9), range(1, 5), range(1, 4), range(0, 3), range(1, 4))
 
@@ -33,7 +34,167 @@ def test_conv2d_output_shape_asks_cpp():
     w = np.zeros((8, 3, 3, 5), np.float32)
     assert C.conv2d_output_shape(x, w, (1, 1), (1, 2), (1, 1)) == (2, 8, 28, 20)
     assert C.conv2d_output_shape(x, w, (2, 3), (0, 0), (2, 1)) == (2, 8, 12, 6)
-    with pytest.raises(ValueError, match="output height would be 0"):
+    with raises_exactly(ValueError, "x.shape[2] (height) + 2 * padding must be at least the "
+                        "kernel's reach 29 (kernel height 29, dilation 1); got height 28 with "
+                        "padding 0"):
         C.conv2d_output_shape(x, np.zeros((8, 3, 29, 1), np.float32), (1, 1), (0, 0), (1, 1))
-    with pytest.raises(ValueError, match="w.shape\\[1\\] must be 3"):
+    with raises_exactly(ValueError, "w.shape[1] must be 3 (x's channels); got shape (8, 2, 3, 3)"):
         C.conv2d_output_shape(x, np.zeros((8, 2, 3, 3), np.float32), (1, 1), (0, 0), (1, 1))
+
+
+# ---- at the edges of int64 ---------------------------------------------------------------------
+# Every size function against exact Python integers, for values up to 2**63 - 1. Where an
+# intermediate (size + 2 * padding, the kernel's reach) does not fit in int64, the answer is a
+# ValueError naming the argument, never a wrapped number.
+
+I64 = 2**63 - 1
+BIG = [1, 2, 5, 2**31, 2**61, 2**62, I64]
+
+
+def exact_conv_out(size, k, s, p, d):
+    span = size + 2 * p - d * (k - 1) - 1
+    return 0 if span < 0 else span // s + 1
+
+
+def exact_pool_out(size, k, s, p, ceil_mode):
+    span = size + 2 * p - k
+    if span < 0:
+        return 0
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= size + p:  # the last window must start inside
+        out -= 1
+    return out
+
+
+def padding_message(size, p):
+    return (f"padding must be at most {(I64 - size) // 2} for an input size of {size}, so that "
+            f"size + 2 * padding fits in int64; got {p}")
+
+
+@pytest.mark.parametrize("size", [1, 8, 2**62, I64])
+@pytest.mark.parametrize("k", [1, 5, 2**62, I64])
+def test_conv_out_size_at_int64_edges(size, k):
+    for s, p, d in itertools.product([1, 3, 2**62, I64], [0, 1, 2**61, 2**62, I64],
+                                     [1, 2, 2**62, I64]):
+        if size + 2 * p > I64:
+            with raises_exactly(ValueError, padding_message(size, p)):
+                C.conv_out_size(size, k, s, p, d)
+        elif d * (k - 1) + 1 > I64:
+            with raises_exactly(ValueError, f"dilation must be at most {(I64 - 1) // (k - 1)} "
+                                f"for a kernel size of {k}, so that dilation * (kernel size - 1)"
+                                f" + 1 fits in int64; got {d}"):
+                C.conv_out_size(size, k, s, p, d)
+        else:
+            assert C.conv_out_size(size, k, s, p, d) == exact_conv_out(size, k, s, p, d)
+
+
+@pytest.mark.parametrize("size", [1, 8, 2**62, I64])
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_pool_geometry_at_int64_edges(size, ceil_mode):
+    for k, s, p in itertools.product(BIG, [1, 3, 2**62 + 1, I64], [0, 1, 2**61 - 8, 2**62, I64]):
+        if size + 2 * p > I64:
+            with raises_exactly(ValueError, padding_message(size, p)):
+                C.pool_out_size(size, k, s, p, ceil_mode)
+            continue
+        out = C.pool_out_size(size, k, s, p, ceil_mode)
+        assert out == exact_pool_out(size, k, s, p, ceil_mode), (size, k, s, p)
+        for o in {0, out - 1} if out > 0 else ():
+            start = o * s - p
+            assert C.pool_window(o, k, s, p, size) == (
+                max(start, 0), min(start + k, size), min(start + k, size + p) - start)
+        for i in {0, size - 1}:
+            first = max(0, -(-(i + p - k + 1) // s))
+            last = min(out, (i + p) // s + 1)
+            assert C.pool_outputs_reading(i, k, s, p, out) == (first, max(first, last))
+
+
+def test_conv_out_coord_at_int64_edges():
+    for i, t, s, p, d in itertools.product([0, 7, 2**62], [0, 1, 4], [1, 3, 2**62], BIG,
+                                           [1, 2**61, I64]):
+        if t * d > I64:
+            with raises_exactly(ValueError, f"tap * dilation must fit in int64; got tap {t} "
+                                f"and dilation {d}"):
+                C.conv_out_coord(i, t, s, p, d, 5)
+        elif i + p > I64:
+            with raises_exactly(ValueError, f"i + padding must fit in int64; got i {i} and "
+                                f"padding {p}"):
+                C.conv_out_coord(i, t, s, p, d, 5)
+        else:
+            num = i + p - t * d
+            want = num // s if num >= 0 and num % s == 0 and num // s < 5 else -1
+            assert C.conv_out_coord(i, t, s, p, d, 5) == want
+
+
+GEOMETRY_BAD = [
+    (lambda: C.conv_out_size(2**63, 1, 1, 0, 1), ValueError,
+     f"size must be an int64 value in [-9223372036854775808, {I64}]; got {2**63}"),
+    (lambda: C.conv_out_size(8, 3, -(2**63) - 1, 0, 1), ValueError,
+     f"stride must be an int64 value in [-9223372036854775808, {I64}]; got {-(2**63) - 1}"),
+    (lambda: C.conv_out_size(8, 3.0, 1, 0, 1), TypeError, "kernel must be an int; got float 3.0"),
+    (lambda: C.conv_out_size(8, 3, 1, 0, True), TypeError,
+     "dilation must be an int; got bool True"),
+    (lambda: C.conv_out_size(0, 3, 1, 0, 1), ValueError, "size must be positive; got 0"),
+    (lambda: C.conv_out_size(8, 0, 1, 0, 1), ValueError, "kernel must be positive; got 0"),
+    (lambda: C.conv_out_size(8, 3, 0, 0, 1), ValueError, "stride must be positive; got 0"),
+    (lambda: C.conv_out_size(8, 3, 1, -1, 1), ValueError, "padding must be >= 0; got -1"),
+    (lambda: C.conv_out_size(8, 3, 1, 0, 0), ValueError, "dilation must be positive; got 0"),
+    (lambda: C.pool_out_size(8, 3, 1, 0, None), TypeError,
+     "ceil_mode must be a bool, got NoneType"),
+    (lambda: C.pool_out_size(8, 2**64, 1, 0, False), ValueError,
+     f"kernel must be an int64 value in [-9223372036854775808, {I64}]; got {2**64}"),
+    (lambda: C.pool_window(5, 3, 1, 0, 6), ValueError,
+     "o must be below the output size 4 (the larger of floor and ceil mode's); got 5"),
+    (lambda: C.pool_window(-1, 3, 1, 0, 6), ValueError, "o must be >= 0; got -1"),
+    (lambda: C.pool_window(0, 3, 1, I64, 6), ValueError, padding_message(6, I64)),
+    (lambda: C.pool_outputs_reading(I64, 3, 1, 1, 4), ValueError,
+     f"i + padding must fit in int64; got i {I64} and padding 1"),
+    (lambda: C.pool_outputs_reading(0, 3, 1, 1, -4), ValueError, "out must be >= 0; got -4"),
+    (lambda: C.conv_out_coord(-1, 0, 1, 0, 1, 4), ValueError, "i must be >= 0; got -1"),
+]
+
+
+@pytest.mark.parametrize("call,error,message", GEOMETRY_BAD,
+                         ids=[f"{i}" for i in range(len(GEOMETRY_BAD))])
+def test_geometry_helpers_reject_bad_arguments(call, error, message):
+    with raises_exactly(error, message):
+        call()
+
+
+def test_output_shape_queries_take_shapes():
+    # Shapes give what the arrays give, without allocating: a layer can ask before it has data.
+    x = np.zeros((2, 3, 28, 20), np.float32)
+    w = np.zeros((8, 3, 3, 5), np.float32)
+    assert C.conv2d_output_shape((2, 3, 28, 20), [8, 3, 3, 5], (2, 3), (0, 0), (2, 1)) == \
+        C.conv2d_output_shape(x, w, (2, 3), (0, 0), (2, 1))
+    assert C.conv2d_output_shape(x, (8, 3, 3, 5), (1, 1), (1, 2), (1, 1)) == (2, 8, 28, 20)
+    assert C.pool2d_output_shape((2, 3, 7, 7), (3, 3), (2, 2), (1, 1), True) == \
+        C.pool2d_output_shape(np.zeros((2, 3, 7, 7)), (3, 3), (2, 2), (1, 1), True)
+    with raises_exactly(ValueError, "x must be 4-D (N, C, H, W); got shape (3, 28, 20)"):
+        C.conv2d_output_shape((3, 28, 20), w, (1, 1), (0, 0), (1, 1))
+    with raises_exactly(TypeError, "w's shape entries must be an int; got float 3.0"):
+        C.conv2d_output_shape(x, (8, 3, 3.0, 5), (1, 1), (0, 0), (1, 1))
+    with raises_exactly(ValueError,
+                        "x.shape[3] (width) must be positive; got shape (2, 3, 28, -1)"):
+        C.conv2d_output_shape((2, 3, 28, -1), w, (1, 1), (0, 0), (1, 1))
+
+
+def test_shape_math_with_a_huge_batch():
+    w = (2**30, 1, 1, 1)
+    # 2**40 samples of 8x8 through 2**30 filters: the output count overflows int64.
+    assert C.conv2d_output_shape((2**20, 1, 8, 8), w, (1, 1), (0, 0), (1, 1)) == (
+        2**20, 2**30, 8, 8)
+    with raises_exactly(ValueError, "x and w with this stride, padding and dilation must give an "
+                        "output of fewer than 2**60 elements; got output shape "
+                        f"({2**40}, {2**30}, 8, 8)"):
+        C.conv2d_output_shape((2**40, 1, 8, 8), w, (1, 1), (0, 0), (1, 1))
+    with raises_exactly(ValueError, "x must have fewer than 2**60 elements; got shape "
+                        f"({I64}, 1, 8, 8)"):
+        C.conv2d_output_shape((I64, 1, 8, 8), w, (1, 1), (0, 0), (1, 1))
+    with raises_exactly(ValueError, "w must have fewer than 2**60 elements; got shape "
+                        f"({2**20}, {2**40}, 1, 1)"):
+        C.conv2d_output_shape((1, 2**40, 1, 1), (2**20, 2**40, 1, 1), (1, 1), (0, 0), (1, 1))
+    # n * oh * ow: each factor fine, the product not
+    with raises_exactly(ValueError, "x and w with this stride, padding and dilation must give an "
+                        "output of fewer than 2**60 elements; got output shape "
+                        f"(64, 1, {2**29 + 1}, {2**29 + 1})"):
+        C.conv2d_output_shape((64, 1, 1, 1), (1, 1, 1, 1), (1, 1), (2**28, 2**28), (1, 1))

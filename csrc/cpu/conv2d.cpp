@@ -32,7 +32,7 @@ struct Span {
 
 Span reading_span(index_t t, index_t s, index_t p, index_t d, index_t in, index_t out) {
   const index_t base = conv_in_coord(0, t, s, p, d);
-  const index_t lo = base >= 0 ? 0 : (-base + s - 1) / s;
+  const index_t lo = base >= 0 ? 0 : ceil_div(-base, s);
   const index_t last = in - 1 - base;
   const index_t hi = last < 0 ? 0 : min_i(out, last / s + 1);
   return {min_i(lo, hi), hi};

@@ -230,7 +230,7 @@ void average_pool2d_forward(T* y, const T* x, const Pool2dShape& s, bool count_i
           for (index_t oj = 0; oj < s.ow; ++oj) yrow[oj] += hr[oj];
         }
         const index_t eh = rows.extent[oi];
-        for (index_t oj = 0; oj < s.ow; ++oj) yrow[oj] /= T(eh * cols.extent[oj]);
+        for (index_t oj = 0; oj < s.ow; ++oj) yrow[oj] /= T(pool_divisor(eh, cols.extent[oj]));
       }
     }
   }
@@ -254,7 +254,7 @@ void average_pool2d_backward(T* dx, const T* dy, const Pool2dShape& s, bool coun
       for (index_t oi = 0; oi < s.oh; ++oi) {
         const index_t eh = rows.extent[oi];
         for (index_t oj = 0; oj < s.ow; ++oj)
-          g[oi * s.ow + oj] = dyp[oi * s.ow + oj] / T(eh * cols.extent[oj]);
+          g[oi * s.ow + oj] = dyp[oi * s.ow + oj] / T(pool_divisor(eh, cols.extent[oj]));
       }
       for (index_t ih = 0; ih < s.h; ++ih) {
         for (index_t oj = 0; oj < s.ow; ++oj) v[oj] = T(0);

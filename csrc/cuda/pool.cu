@@ -66,7 +66,7 @@ __global__ void max_backward_kernel(float* dx, const float* dy, const index_t* a
 }
 
 // The CPU sums each window row first (over its columns, from 0), then the rows in order
-// starting from the first row's sum, then divides by eh * ew formed as an integer.
+// starting from the first row's sum, then divides by pool_divisor(eh, ew) rounded to float.
 __global__ void avg_forward_kernel(float* y, const float* x, Pool2dShape s,
                                    bool count_include_pad) {
   FC_GRID_LOOP(e, s.n * s.c * s.oh * s.ow) {
@@ -80,7 +80,8 @@ __global__ void avg_forward_kernel(float* y, const float* x, Pool2dShape s,
       for (index_t c = ww.begin; c < ww.end; ++c) row = __fadd_rn(row, xp[r * s.w + c]);
       acc = r == wh.begin ? row : __fadd_rn(acc, row);
     }
-    const index_t div = divisor_extent(wh, count_include_pad) * divisor_extent(ww, count_include_pad);
+    const double div =
+        pool_divisor(divisor_extent(wh, count_include_pad), divisor_extent(ww, count_include_pad));
     y[e] = __fdiv_rn(acc, float(div));
   }
 }
@@ -101,7 +102,7 @@ __global__ void avg_backward_kernel(float* dx, const float* dy, Pool2dShape s,
       for (index_t oi = rows.first; oi < rows.last; ++oi) {
         const index_t eh =
             divisor_extent(pool_window(oi, s.kh, s.sh, s.ph, s.h), count_include_pad);
-        v = __fadd_rn(v, __fdiv_rn(dyp[oi * s.ow + oj], float(eh * ew)));
+        v = __fadd_rn(v, __fdiv_rn(dyp[oi * s.ow + oj], float(pool_divisor(eh, ew))));
       }
       acc = __fadd_rn(acc, v);
     }

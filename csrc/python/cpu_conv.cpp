@@ -44,8 +44,9 @@ py::array conv2d_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj, P
 }
 
 py::tuple conv2d_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj, Pair stride,
-                          Pair padding, Pair dilation, bool need_dx, bool need_db,
-                          py::handle relu_y_obj) {
+                          Pair padding, Pair dilation, py::handle need_dx_obj,
+                          py::handle need_db_obj, py::handle relu_y_obj) {
+  const bool need_dx = bool_arg(need_dx_obj, "need_dx"), need_db = bool_arg(need_db_obj, "need_db");
   py::array x, w;
   const Conv2dShape s = checked_shape(x, w, x_obj, w_obj, stride, padding, dilation);
   auto dy = float_array(dy_obj, "dy", 4, "(N, K, OH, OW)");

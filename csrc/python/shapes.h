@@ -1,8 +1,14 @@
 // Shape structs built from validated arguments, shared by the CPU and CUDA bindings.
+//
+// Everything a kernel computes from a shape must fit in int64, so the checks here bound it all:
+// the padded input (H + 2p), the kernel's reach (d(kh - 1) + 1), and every element count a call
+// derives (input, weights, output, one sample's im2col matrix) below kMaxElements, so that even
+// its size in bytes fits. A shape that passes cannot make a kernel's index math overflow.
 #pragma once
 #include <pybind11/stl.h>
 
 #include <array>
+#include <string>
 
 #include "fastconv/geometry.h"
 #include "python/checks.h"
@@ -11,17 +17,37 @@ namespace fastconv::bind {
 
 using Pair = std::array<index_t, 2>;  // (h, w)
 
+// 2**60: an array of this many float64 elements is 2**63 bytes, just past int64.
+constexpr index_t kMaxElements = index_t{1} << 60;
+
 // x (N, C, H, W) and w (K, C, kh, kw), already checked for rank: checks channels,
-// stride/dilation >= 1, padding >= 0 and an output of at least 1 x 1. Works on shapes, so the CPU
-// and CUDA bindings share it; the numpy form also checks that w's dtype is x's.
+// stride/dilation >= 1, padding >= 0, positive sizes, an output of at least 1 x 1, and the
+// overflow bounds above. Works on shapes, so the CPU and CUDA bindings share it; the numpy form
+// also checks that w's dtype is x's.
 Conv2dShape conv2d_shape(const Dims& x, const Dims& w, Pair stride, Pair padding, Pair dilation);
 Conv2dShape conv2d_shape(const py::array& x, const py::array& w, Pair stride, Pair padding,
                          Pair dilation);
 
 // x (N, C, H, W): checks filter/stride >= 1, 0 <= padding <= filter / 2 (so every window sees at
-// least one input element) and an output of at least 1 x 1.
+// least one input element), positive sizes, an output of at least 1 x 1 and the overflow bounds.
 Pool2dShape pool2d_shape(const Dims& x, Pair filter, Pair stride, Pair padding, bool ceil_mode);
 Pool2dShape pool2d_shape(const py::array& x, Pair filter, Pair stride, Pair padding,
                          bool ceil_mode);
+
+// One axis of the geometry, for the shape functions above and the scalar geometry bindings.
+// Raise a ValueError naming padding (in + 2p) or dilation (the kernel's reach) when that size
+// would not fit in int64; `axis` words the message ("height", "width", "size") and `*_got` is
+// the argument as received. Otherwise the output size, which is 0 when no window fits.
+index_t conv_axis_size(const char* axis, index_t in, index_t k, index_t s, index_t p, index_t d,
+                       const std::string& padding_got, const std::string& dilation_got);
+index_t pool_axis_size(const char* axis, index_t in, index_t k, index_t s, index_t p,
+                       bool ceil_mode, const std::string& padding_got);
+
+// A Python int (or numpy integer; bools refused) that fits in int64, else TypeError/ValueError.
+index_t int64_arg(py::handle obj, const char* name);
+
+// A 4-D shape given as a numpy array (a float32/float64 one, as the kernels take) or as a tuple
+// or list of ints, for the output-shape queries.
+Dims shape4_arg(py::handle obj, const char* name, const char* layout);
 
 }  // namespace fastconv::bind

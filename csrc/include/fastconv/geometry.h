@@ -1,6 +1,7 @@
 // Output sizes, the im2col element mapping and pooling windows: the one source of index math for
 // both backends. The CPU tests exercise exactly what the GPU kernels run.
 #pragma once
+#include "fastconv/checked.h"
 #include "fastconv/common.h"
 
 namespace fastconv {
@@ -24,20 +25,47 @@ struct Pool2dShape {
   index_t oh, ow;
 };
 
-// floor((in + 2p - d(k-1) - 1) / s) + 1, or 0 when no window fits (callers reject sizes < 1).
+// Sizes computed from user input that do not fit in int64. conv2d_shape and pool2d_shape reject
+// them with a message naming the argument; the size functions below return kSizeOverflow instead
+// of a wrapped value, so no caller can mistake an overflow for a size.
+constexpr index_t kSizeOverflow = -1;
+
+// ceil(a / b) for a >= 0 and b >= 1, without the a + b - 1 that overflows for b near 2**63.
+FC_HD index_t ceil_div(index_t a, index_t b) { return a == 0 ? 0 : (a - 1) / b + 1; }
+
+// in + 2p, the extent of the padded input, or false when it does not fit in int64.
+FC_HD bool padded_size(index_t in, index_t p, index_t* out) {
+  index_t two_p;
+  return try_mul(p, index_t{2}, &two_p) && try_add(in, two_p, out);
+}
+
+// d(k-1) + 1, the extent one dilated kernel covers, or false when it does not fit in int64.
+FC_HD bool kernel_reach(index_t k, index_t d, index_t* out) {
+  index_t gaps;
+  return try_mul(d, k - 1, &gaps) && try_add(gaps, index_t{1}, out);
+}
+
+// floor((in + 2p - d(k-1) - 1) / s) + 1, 0 when no window fits (callers reject sizes < 1), or
+// kSizeOverflow when in + 2p or d(k-1) + 1 does not fit. For in >= 0, p >= 0 and k, s, d >= 1.
 FC_HD index_t conv_out_size(index_t in, index_t k, index_t s, index_t p, index_t d) {
-  const index_t span = in + 2 * p - d * (k - 1) - 1;
+  index_t padded, reach;
+  if (!padded_size(in, p, &padded) || !kernel_reach(k, d, &reach)) return kSizeOverflow;
+  const index_t span = padded - reach;  // both non-negative: cannot overflow
   return span < 0 ? 0 : span / s + 1;
 }
 
-// Pooling output size. In ceil mode a partial last window is kept only if it starts inside the
-// image or its left padding -- a window lying wholly in the right padding would see no input.
+// Pooling output size, or kSizeOverflow when in + 2p does not fit. In ceil mode a partial last
+// window is kept only if it starts inside the image or its left padding -- a window lying wholly
+// in the right padding would see no input. For in >= 0, p >= 0 and k, s >= 1.
 FC_HD index_t pool_out_size(index_t in, index_t k, index_t s, index_t p, bool ceil_mode) {
-  const index_t span = in + 2 * p - k;
+  index_t padded;
+  if (!padded_size(in, p, &padded)) return kSizeOverflow;
+  const index_t span = padded - k;
   if (span < 0) return 0;
-  index_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
-  if (ceil_mode && (out - 1) * s >= in + p) --out;
-  return out;
+  const index_t steps = ceil_mode ? ceil_div(span, s) : span / s;
+  index_t last_start;  // steps * s; a product past int64 lies past in + p too
+  if (ceil_mode && (!try_mul(steps, s, &last_start) || last_start >= in + p)) return steps;
+  return steps + 1;
 }
 
 // The input coordinate that output position o reads through kernel tap t (may be in the padding).
@@ -60,10 +88,19 @@ struct Window {
   index_t begin, end, padded_extent;
 };
 
+// For o below pool_out_size. The ends are taken relative to the start: start + k itself may
+// overflow when the filter is near 2**63, while in - start and in + p - start never do.
 FC_HD Window pool_window(index_t o, index_t k, index_t s, index_t p, index_t in) {
   const index_t start = o * s - p;
-  const index_t stop = min_i(start + k, in + p);
-  return {max_i(start, 0), min_i(start + k, in), stop - start};
+  return {max_i(start, 0), start + min_i(k, in - start), min_i(k, in + p - start)};
+}
+
+// The average's divisor, the product of the two axes' divisor extents. In double, so that two
+// extents up to 2**63 cannot overflow it (an int64 product of two 2**32 windows wrapped to 0, and
+// the mean to inf); exact below 2**53, so it equals the integer product wherever that fits.
+// Both backends divide by T(pool_divisor(...)), which keeps them bitwise alike.
+FC_HD double pool_divisor(index_t extent_h, index_t extent_w) {
+  return static_cast<double>(extent_h) * static_cast<double>(extent_w);
 }
 
 // The outputs [first, last) along one axis whose windows contain input coordinate i: the pooling
@@ -74,7 +111,7 @@ struct OutRange {
 
 FC_HD OutRange pool_outputs_reading(index_t i, index_t k, index_t s, index_t p, index_t out) {
   const index_t lo_num = i + p - k + 1;  // smallest o with o*s - p + k > i
-  const index_t first = lo_num <= 0 ? 0 : (lo_num + s - 1) / s;
+  const index_t first = lo_num <= 0 ? 0 : ceil_div(lo_num, s);
   const index_t last = min_i(out, (i + p) / s + 1);
   return {first, last > first ? last : first};
 }

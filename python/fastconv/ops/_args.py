@@ -9,27 +9,47 @@ import numpy as np
 from .._native import C, CUDA
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def pair(value, name: str) -> tuple[int, int]:
-    """An int or an (h, w) pair of ints, as a tuple. Ranges are checked by the C++ side."""
+    """An int or an (h, w) pair of ints, as a tuple of ints that fit in int64 (what the C++ side
+    takes). Whether each is positive or large enough is checked there, with the geometry."""
     if isinstance(value, (bool, np.bool_, str, bytes)):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+        raise TypeError(f"{name} must be an int or a pair of ints; got {_described(value)}")
     try:
         v = operator.index(value)
-        return (v, v)
+        return _in_int64((v, v), name, v)
     except TypeError:
         pass
     try:
         items = tuple(value)
     except TypeError:
         raise TypeError(
-            f"{name} must be an int or a pair of ints, got {type(value).__name__}"
+            f"{name} must be an int or a pair of ints; got {_described(value)}"
         ) from None
-    if len(items) != 2 or any(isinstance(i, (bool, np.bool_)) for i in items):
-        raise ValueError(f"{name} must be an int or a pair of ints (h, w), got {value!r}")
+    if len(items) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints (h, w); got {value!r}")
+    if any(isinstance(i, (bool, np.bool_)) for i in items):
+        raise TypeError(f"{name} must hold ints, not bools; got {value!r}")
     try:
-        return (operator.index(items[0]), operator.index(items[1]))
+        ints = (operator.index(items[0]), operator.index(items[1]))
     except TypeError:
-        raise TypeError(f"{name} must hold ints, got {value!r}") from None
+        raise TypeError(f"{name} must hold ints; got {value!r}") from None
+    return _in_int64(ints, name, ints)
+
+
+def _in_int64(ints: tuple[int, int], name: str, shown) -> tuple[int, int]:
+    if all(_INT64_MIN <= i <= _INT64_MAX for i in ints):
+        return ints
+    raise ValueError(f"{name} must hold int64 values, in [{_INT64_MIN}, {_INT64_MAX}]; "
+                     f"got {shown}")
+
+
+def _described(value) -> str:
+    """What a malformed argument was: its type, and its value where that is short."""
+    text = repr(value)
+    return type(value).__name__ + (f" {text}" if len(text) <= 40 else "")
 
 
 def backend(x, name: str = "x") -> ModuleType:

@@ -4,10 +4,15 @@ Shapes: x (N, C, H, W), w (K, C, kh, kw), b (K,) or (1, K, 1, 1), y (N, K, OH, O
 OH = floor((H + 2*ph - dh*(kh-1) - 1) / sh) + 1 (and likewise OW). stride, padding (zero padding
 on each side) and dilation are each an int or an (h, w) pair. float32 or float64, C-contiguous;
 x, w, b and dy share one dtype.
+
+Limits: sizes are int64. A ValueError names the argument when H + 2*padding or the kernel's reach
+dh*(kh-1) + 1 would not fit in int64, or when the input, weights, output or one sample's im2col
+matrix (C*kh*kw x OH*OW) would hold 2**60 elements or more (its bytes would not fit). Every axis
+of x and w must be at least 1.
 """
 from __future__ import annotations
 
-from ._args import backend, pair
+from ._args import backend, flag, pair
 
 __all__ = [
     "conv2d_forward",
@@ -22,7 +27,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, relu=False):
     relu=True returns max(y, 0), fused: the ReLU runs on each group of samples while it is in
     cache instead of as a separate pass over the activation."""
     return backend(x).conv2d_forward(x, w, b, pair(stride, "stride"), pair(padding, "padding"),
-                                      pair(dilation, "dilation"), relu)
+                                      pair(dilation, "dilation"), flag(relu, "relu"))
 
 
 def conv2d_backward(x, w, dy, stride=1, padding=0, dilation=1, need_dx=True, need_db=True,
@@ -36,8 +41,8 @@ def conv2d_backward(x, w, dy, stride=1, padding=0, dilation=1, need_dx=True, nee
     count.
     """
     return backend(x).conv2d_backward(x, w, dy, pair(stride, "stride"), pair(padding, "padding"),
-                                      pair(dilation, "dilation"), bool(need_dx), bool(need_db),
-                                      relu_y)
+                                      pair(dilation, "dilation"), flag(need_dx, "need_dx"),
+                                      flag(need_db, "need_db"), relu_y)
 
 
 def conv2d_scratch_bytes(x, w, stride=1, padding=0, dilation=1) -> int:

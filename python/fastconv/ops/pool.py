@@ -3,11 +3,14 @@
 Shapes: x (N, C, H, W); y, dy and indices (N, C, OH, OW) with OH, OW from the shared geometry
 (floor by default; with ceil_mode a partial last window is kept when it starts inside the image or
 its left padding). filter, stride and padding take an int or an (h, w) pair; padding is at most
-half the filter. The bindings validate every argument and raise TypeError/ValueError naming it.
+half the filter. The bindings validate every argument and raise TypeError/ValueError naming it:
+every axis of x must be at least 1, sizes are int64, H + 2*padding must fit in int64, and the
+output must hold fewer than 2**60 elements. The average's divisor is formed in float64, so
+windows of any size give the true mean (it is exact up to 2**53 positions).
 """
 from __future__ import annotations
 
-from ._args import backend, pair
+from ._args import backend, flag, pair
 
 __all__ = [
     "max_pool2d_forward",
@@ -22,7 +25,8 @@ def max_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False):
     (n, c) plane. Padding never wins (as if -inf); ties keep the first maximum in raster order;
     a window holding NaN gives NaN and the index of its first NaN."""
     return backend(x).max_pool2d_forward(
-        x, pair(filter, "filter"), pair(stride, "stride"), pair(padding, "padding"), ceil_mode)
+        x, pair(filter, "filter"), pair(stride, "stride"), pair(padding, "padding"),
+        flag(ceil_mode, "ceil_mode"))
 
 
 def max_pool2d_backward(x, dy, indices, filter=3, stride=1, padding=0, ceil_mode=False):
@@ -30,7 +34,7 @@ def max_pool2d_backward(x, dy, indices, filter=3, stride=1, padding=0, ceil_mode
     whose index points at it (x gives only the shape and dtype). Deterministic: a gather."""
     return backend(x).max_pool2d_backward(
         x, dy, indices, pair(filter, "filter"), pair(stride, "stride"), pair(padding, "padding"),
-        ceil_mode)
+        flag(ceil_mode, "ceil_mode"))
 
 
 def average_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False,
@@ -39,8 +43,8 @@ def average_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False,
     padded image (count_include_pad=True: padded zeros count) or by its element count within the
     image (False). Ceil-mode overhang past the padding never counts."""
     return backend(x).average_pool2d_forward(
-        x, pair(filter, "filter"), pair(stride, "stride"), pair(padding, "padding"), ceil_mode,
-        count_include_pad)
+        x, pair(filter, "filter"), pair(stride, "stride"), pair(padding, "padding"),
+        flag(ceil_mode, "ceil_mode"), flag(count_include_pad, "count_include_pad"))
 
 
 def average_pool2d_backward(x, dy, filter=3, stride=1, padding=0, ceil_mode=False,
@@ -49,4 +53,4 @@ def average_pool2d_backward(x, dy, filter=3, stride=1, padding=0, ceil_mode=Fals
     outputs whose windows contain it. x gives only the shape and dtype."""
     return backend(x).average_pool2d_backward(
         x, dy, pair(filter, "filter"), pair(stride, "stride"), pair(padding, "padding"),
-        ceil_mode, count_include_pad)
+        flag(ceil_mode, "ceil_mode"), flag(count_include_pad, "count_include_pad"))
