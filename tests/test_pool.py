@@ -286,7 +286,8 @@ BAD = [
      "x must have dtype float32 or float64; got int32"),
     ("x-noncontig", lambda: ops.max_pool2d_forward(np.zeros((2, 3, 6, 12), np.float32)[..., ::2],
                                                    2, 2),
-     ValueError, "x must be C-contiguous; pass numpy.ascontiguousarray(x)"),
+     ValueError, "x must be C-contiguous (pass numpy.ascontiguousarray(x)); got shape "
+     "(2, 3, 6, 6) with strides (864, 288, 48, 8)"),
     ("filter0", lambda: ops.max_pool2d_forward(X, 0, 1), ValueError,
      "filter must be >= 1 in both dimensions; got (0, 0)"),
     ("filter-bool", lambda: ops.average_pool2d_forward(X, True, 1), TypeError,
@@ -328,7 +329,7 @@ BAD = [
     ("dy-width", lambda: ops.average_pool2d_backward(X, Y[:, :, :, :2].copy(), 2, 2),
      ValueError, "dy.shape[3] must be 3 (the output width); got shape (2, 3, 3, 2)"),
     ("dy-f64", lambda: ops.average_pool2d_backward(X, Y.astype(np.float64), 2, 2), TypeError,
-     "dy has dtype float64 but x has float32; they must match"),
+     "dy must have the dtype of x (float32); got float64"),
     ("dy-None", lambda: ops.max_pool2d_backward(X, None, IDX, 2, 2), TypeError,
      "dy must be a numpy array (N, C, OH, OW), got None"),
     # empty axes (average pooling crashed on H == 0; max pooling returned garbage)
