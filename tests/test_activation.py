@@ -140,7 +140,7 @@ def test_dropout_deterministic_across_threads():
 
 
 X32 = np.ones((2, 3), dtype=np.float32)
-X_ARRAY = "x must be a numpy array or a fastconv DeviceArray, got "
+X_ARRAY = "x must be a numpy array or a fastconv DeviceArray; got "
 X_DTYPE = "x must have dtype float32 or float64; got "
 SEED = "seed must be a non-negative int < 2**64"
 OOM = "out of memory allocating {} bytes for a float32 output of shape ({},)"
@@ -163,10 +163,10 @@ BAD_CALLS = [
      lambda: ops.relu_backward(np.zeros(3), np.zeros(4))),
     (TypeError, "y must have the dtype of dy (float64); got float32",
      lambda: ops.relu_backward(np.zeros(3), np.zeros(3, np.float32))),
-    (TypeError, "y must be a numpy array, got None", lambda: ops.relu_backward(np.zeros(3), None)),
+    (TypeError, "y must be a numpy array; got None", lambda: ops.relu_backward(np.zeros(3), None)),
     (TypeError, "y must have dtype float32 or float64; got complex128",
      lambda: ops.relu_backward(np.zeros(3), np.zeros(3, complex))),
-    (TypeError, "dy must be a numpy array or a fastconv DeviceArray, got list",
+    (TypeError, "dy must be a numpy array or a fastconv DeviceArray; got list",
      lambda: ops.relu_backward([0.0], np.zeros(1))),
     # dropout
     (TypeError, X_DTYPE + "int32", lambda: ops.dropout_forward(np.ones(4, dtype=np.int32), 0.5, 0)),
@@ -184,20 +184,20 @@ BAD_CALLS = [
     (ValueError, "ratio must be in [0, 1); got 1.5", lambda: ops.dropout_mask(3, 1.5, 0)),
     (ValueError, "ratio must be finite; got nan",
      lambda: ops.dropout_backward(X32, float("nan"), 0)),
-    (TypeError, "ratio must be a real number, got str", lambda: ops.dropout_forward(X32, "0.5", 0)),
-    (TypeError, "ratio must be a real number, got NoneType",
+    (TypeError, "ratio must be a real number; got str", lambda: ops.dropout_forward(X32, "0.5", 0)),
+    (TypeError, "ratio must be a real number; got NoneType",
      lambda: ops.dropout_forward(X32, None, 0)),
     (ValueError, SEED + "; got -1", lambda: ops.dropout_forward(X32, 0.5, -1)),
     (ValueError, SEED + "; got 18446744073709551616",
      lambda: ops.dropout_forward(X32, 0.5, 2**64)),
-    (TypeError, SEED + ", got float", lambda: ops.dropout_forward(X32, 0.5, 1.5)),
-    (TypeError, SEED + ", got NoneType", lambda: ops.dropout_backward(X32, 0.5, None)),
-    (TypeError, SEED + ", got bool", lambda: ops.dropout_mask(4, 0.5, True)),
-    (TypeError, "dtype must be float32 or float64, got int32",
+    (TypeError, SEED + "; got float", lambda: ops.dropout_forward(X32, 0.5, 1.5)),
+    (TypeError, SEED + "; got NoneType", lambda: ops.dropout_backward(X32, 0.5, None)),
+    (TypeError, SEED + "; got bool", lambda: ops.dropout_mask(4, 0.5, True)),
+    (TypeError, "dtype must be float32 or float64; got int32",
      lambda: ops.dropout_mask(4, 0.5, 0, np.int32)),
-    (TypeError, "dtype must be float32 or float64, got float16",
+    (TypeError, "dtype must be float32 or float64; got float16",
      lambda: ops.dropout_mask(4, 0.5, 0, "float16")),
-    (TypeError, "dtype must be float32 or float64, got str",
+    (TypeError, "dtype must be float32 or float64; got str",
      lambda: ops.dropout_mask(4, 0.5, 0, "not a dtype")),
     # dropout_mask's shape: every entry an int64 size, and the element count too
     (ValueError, "shape[1] must be an int in [0, 2**63); got -1",

@@ -129,7 +129,7 @@ def test_len_of_an_empty_reshape_to_zero_d_is_impossible_without_a_device():
     ({"max_version": (1,)}, TypeError, "max_version must be a (major, minor) pair of ints; got (1,)"),
     ({"copy": True}, BufferError, "copy must be None or False (DeviceArray.__dlpack__ exports "
      "views, not copies); got True"),
-    ({"copy": "yes"}, TypeError, "copy must be a bool, got str"),
+    ({"copy": "yes"}, TypeError, "copy must be a bool; got str"),
 ])
 def test_dlpack_export_arguments(kwargs, exc, message):
     a = CUDA.empty((2, 0))

@@ -67,7 +67,7 @@ def test_backend_dispatches_on_the_array_type(monkeypatch):
     monkeypatch.setattr(_args, "CUDA", fake_cuda)
     assert _args.backend(np.zeros(2)) is _native.C
     assert _args.backend(FakeDeviceArray(), "dy") is fake_cuda
-    with pytest.raises(TypeError, match="dy must be a numpy array or a fastconv DeviceArray, got list"):
+    with pytest.raises(TypeError, match="dy must be a numpy array or a fastconv DeviceArray; got list"):
         _args.backend([1.0], "dy")
     with pytest.raises(TypeError, match="x must be .* got None"):
         _args.backend(None)

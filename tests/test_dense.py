@@ -121,7 +121,7 @@ F32 = np.float32
 X, W, DY = np.zeros((4, 3), F32), np.zeros((3, 5), F32), np.zeros((4, 5), F32)
 IMG = np.zeros((2, 3, 4, 4), F32)
 B_SHAPE = "b must have shape (5,) or (1, 5) (w's outputs Out); got "
-X_ARRAY = "x must be a numpy array or a fastconv DeviceArray, got "
+X_ARRAY = "x must be a numpy array or a fastconv DeviceArray; got "
 X_DTYPE = "x must have dtype float32 or float64; got "
 W_DTYPE = "w must have dtype float32 or float64; got "
 
@@ -181,18 +181,18 @@ BAD_CALLS = [
     (TypeError, X_ARRAY + "None", lambda: ops.dense_forward(None, W)),
     (TypeError, X_ARRAY + "list", lambda: ops.dense_forward([[1.0] * 3] * 4, W)),
     (TypeError, X_ARRAY + "float", lambda: ops.bias_add(1.0, np.zeros(1, F32))),
-    (TypeError, "w must be a numpy array (In, Out), got list",
+    (TypeError, "w must be a numpy array (In, Out); got list",
      lambda: ops.dense_forward(X, [[1.0] * 5] * 3)),
-    (TypeError, "w must be a numpy array (In, Out), got float", lambda: ops.dense_forward(X, 2.0)),
-    (TypeError, "w must be a numpy array (In, Out), got None",
+    (TypeError, "w must be a numpy array (In, Out); got float", lambda: ops.dense_forward(X, 2.0)),
+    (TypeError, "w must be a numpy array (In, Out); got None",
      lambda: ops.dense_backward(X, None, DY)),
-    (TypeError, "dy must be a numpy array (N, Out), got tuple",
+    (TypeError, "dy must be a numpy array (N, Out); got tuple",
      lambda: ops.dense_backward(X, W, (1.0,))),
-    (TypeError, "b must be a numpy array (Out,) or (1, Out), got list",
+    (TypeError, "b must be a numpy array (Out,) or (1, Out); got list",
      lambda: ops.dense_forward(X, W, [0.0] * 5)),
-    (TypeError, "b must be a numpy array with C elements, got list",
+    (TypeError, "b must be a numpy array with C elements; got list",
      lambda: ops.bias_add(IMG, [0.0, 0.0, 0.0])),
-    (TypeError, "dy must be a numpy array or a fastconv DeviceArray, got None",
+    (TypeError, "dy must be a numpy array or a fastconv DeviceArray; got None",
      lambda: ops.bias_grad(None)),
     # need_dx / need_db are strict bools: need_dx='no' used to mean yes
     (TypeError, "need_dx must be a bool; got str 'no'",
@@ -201,7 +201,7 @@ BAD_CALLS = [
      lambda: ops.dense_backward(X, W, DY, need_db=1)),
     (TypeError, "need_dx must be a bool; got NoneType None",
      lambda: ops.dense_backward(X, W, DY, need_dx=None)),
-    (TypeError, "need_db must be a bool, got str",
+    (TypeError, "need_db must be a bool; got str",
      lambda: C.dense_backward(X, W, DY, True, "no")),
 ]
 

@@ -139,7 +139,7 @@ GEOMETRY_BAD = [
     (lambda: C.conv_out_size(8, 3, 1, -1, 1), ValueError, "padding must be >= 0; got -1"),
     (lambda: C.conv_out_size(8, 3, 1, 0, 0), ValueError, "dilation must be positive; got 0"),
     (lambda: C.pool_out_size(8, 3, 1, 0, None), TypeError,
-     "ceil_mode must be a bool, got NoneType"),
+     "ceil_mode must be a bool; got NoneType"),
     (lambda: C.pool_out_size(8, 2**64, 1, 0, False), ValueError,
      f"kernel must be an int64 value in [-9223372036854775808, {I64}]; got {2**64}"),
     (lambda: C.pool_window(5, 3, 1, 0, 6), ValueError,

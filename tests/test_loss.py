@@ -141,8 +141,8 @@ Z = np.zeros((3, 4), np.float32)
 T = np.array([0, 1, 2])
 LABELS_IN_RANGE = "t must hold labels in [0, 4) (z's classes C); got label "
 WEIGHTS = "t must hold finite target weights >= 0; got "
-T_ARRAY = "t must be a numpy array of (N,) integer labels or (N, C) target weights, got "
-Z_ARRAY = "z must be a numpy array or a fastconv DeviceArray, got "
+T_ARRAY = "t must be a numpy array of (N,) integer labels or (N, C) target weights; got "
+Z_ARRAY = "z must be a numpy array or a fastconv DeviceArray; got "
 Z_DTYPE = "z must have dtype float32 or float64; got "
 T_LABELS = "t must have an integer dtype as (N,) labels; got "
 
@@ -208,9 +208,9 @@ BAD_CALLS = [
     (TypeError, Z_DTYPE + "object", lambda: fwd(np.zeros((3, 4), object), T)),
     (TypeError, Z_DTYPE + "<U1", lambda: fwd(np.zeros((3, 4), "U1"), T)),
     # dloss
-    (TypeError, "dloss must be a real number, got str", lambda: bwd(Z, T, "1")),
-    (TypeError, "dloss must be a real number, got bool", lambda: bwd(Z, T, True)),
-    (TypeError, "dloss must be a real number, got NoneType", lambda: bwd(Z, T, None)),
+    (TypeError, "dloss must be a real number; got str", lambda: bwd(Z, T, "1")),
+    (TypeError, "dloss must be a real number; got bool", lambda: bwd(Z, T, True)),
+    (TypeError, "dloss must be a real number; got NoneType", lambda: bwd(Z, T, None)),
     (ValueError, "dloss must be finite; got nan", lambda: bwd(Z, T, float("nan"))),
 ]
 

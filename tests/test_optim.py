@@ -197,7 +197,7 @@ def adam_overlap(pair):
     return adam(**arrays)
 
 
-PARAM_ARRAY = "param must be a numpy array or a fastconv DeviceArray, got "
+PARAM_ARRAY = "param must be a numpy array or a fastconv DeviceArray; got "
 RO = " must be a writeable array (it is updated in place); got a read-only array"
 
 OPTIM_BAD_CALLS = [
@@ -227,27 +227,27 @@ OPTIM_BAD_CALLS = [
      lambda: SGD(np.ones(3), np.zeros(3, object))),
     (TypeError, "grad must have dtype float32 or float64; got <U1",
      lambda: SGD(np.ones(3), np.array(["a", "b", "c"]))),
-    (TypeError, "grad must be a numpy array, got None", lambda: SGD(np.ones((2, 3)), None)),
-    (TypeError, "grad must be a numpy array, got list",
+    (TypeError, "grad must be a numpy array; got None", lambda: SGD(np.ones((2, 3)), None)),
+    (TypeError, "grad must be a numpy array; got list",
      lambda: SGD(np.ones((2, 3)), [[0.0] * 3] * 2)),
-    (TypeError, "grad must be a numpy array, got float", lambda: SGD(np.ones(3), 0.5)),
+    (TypeError, "grad must be a numpy array; got float", lambda: SGD(np.ones(3), 0.5)),
     (ValueError, "velocity must be an array like param when momentum != 0 (momentum 0.9; start "
      "it at numpy.zeros_like(param)); got None", lambda: SGD(np.ones((2, 3)), z(), None,
                                                              momentum=0.9)),
     (ValueError, "velocity" + RO, lambda: SGD(np.ones((2, 3)), z(), readonly(), momentum=0.9)),
     (ValueError, "velocity must have the shape of param (2, 3); got (6,)",
      lambda: SGD(np.ones((2, 3)), z(), z((6,)), momentum=0.9)),
-    (TypeError, "velocity must be a numpy array, got list",
+    (TypeError, "velocity must be a numpy array; got list",
      lambda: SGD(np.ones(2), z((2,)), [0.0, 0.0], momentum=0.9)),
     (ValueError, "nesterov=True needs momentum > 0; got momentum 0",
      lambda: SGD(np.ones((2, 3)), z(), z(), nesterov=True)),
-    (TypeError, "nesterov must be a bool, got str",
+    (TypeError, "nesterov must be a bool; got str",
      lambda: SGD(np.ones((2, 3)), z(), z(), 0.1, 0.9, "yes")),
     (ValueError, "lr must be >= 0; got -0.1", lambda: SGD(np.ones((2, 3)), z(), lr=-0.1)),
     (ValueError, "lr must be finite; got inf", lambda: SGD(np.ones((2, 3)), z(), lr=float("inf"))),
-    (TypeError, "lr must be a real number, got NoneType",
+    (TypeError, "lr must be a real number; got NoneType",
      lambda: SGD(np.ones((2, 3)), z(), lr=None)),
-    (TypeError, "lr must be a real number, got bool", lambda: SGD(np.ones((2, 3)), z(), lr=True)),
+    (TypeError, "lr must be a real number; got bool", lambda: SGD(np.ones((2, 3)), z(), lr=True)),
     (ValueError, "momentum must be >= 0; got -0.5",
      lambda: SGD(np.ones((2, 3)), z(), z(), momentum=-0.5)),
     (ValueError, "weight_decay must be finite; got nan",
@@ -255,9 +255,9 @@ OPTIM_BAD_CALLS = [
     (ValueError, "step must be >= 1 (the 1-based count of this update); got 0", adam(step=0)),
     (ValueError, "step must be an int in [1, 2**63) (the 1-based count of this update); got "
      "9223372036854775808", adam(step=2**63)),
-    (TypeError, "step must be an int (the 1-based count of this update), got float",
+    (TypeError, "step must be an int (the 1-based count of this update); got float",
      adam(step=1.0)),
-    (TypeError, "step must be an int (the 1-based count of this update), got bool",
+    (TypeError, "step must be an int (the 1-based count of this update); got bool",
      adam(step=True)),
     (ValueError, "eps must be > 0; got 0.0", adam(eps=0.0)),
     (ValueError, "beta1 must be in [0, 1); got 1.0", adam(beta1=1.0)),
@@ -267,7 +267,7 @@ OPTIM_BAD_CALLS = [
      adam(m=z(dtype=np.float32))),
     (ValueError, "m" + RO, adam(m=readonly())),
     (ValueError, "v must have the shape of param (2, 3); got (3, 2)", adam(v=z((3, 2)))),
-    (TypeError, "v must be a numpy array, got None", adam(v=None)),
+    (TypeError, "v must be a numpy array; got None", adam(v=None)),
     # every array an update writes is disjoint from every other array of the call
     (ValueError, overlap("velocity", "param", 48), lambda: SGD(P, z(), P, momentum=0.9)),
     (ValueError, overlap("velocity", "param", 48), lambda: SGD(P, z(), P[...])),

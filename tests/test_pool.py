@@ -277,9 +277,9 @@ X = np.zeros((2, 3, 6, 6), np.float32)
 Y, IDX = ops.max_pool2d_forward(X, 2, 2)  # (2, 3, 3, 3)
 BAD = [
     ("x-None", lambda: ops.max_pool2d_forward(None, 2, 2), TypeError,
-     "x must be a numpy array or a fastconv DeviceArray, got None"),
+     "x must be a numpy array or a fastconv DeviceArray; got None"),
     ("x-list", lambda: ops.average_pool2d_forward([[1.0]], 2, 2), TypeError,
-     "x must be a numpy array or a fastconv DeviceArray, got list"),
+     "x must be a numpy array or a fastconv DeviceArray; got list"),
     ("x-ndim", lambda: ops.max_pool2d_forward(X[0], 2, 2), ValueError,
      "x must be 4-D (N, C, H, W); got shape (3, 6, 6)"),
     ("x-int", lambda: ops.average_pool2d_forward(X.astype(np.int32), 2, 2), TypeError,
@@ -323,7 +323,7 @@ BAD = [
     ("indices-ndim", lambda: ops.max_pool2d_backward(X, Y, IDX[0], 2, 2), ValueError,
      "indices must be 4-D (N, C, OH, OW); got shape (3, 3, 3)"),
     ("indices-None", lambda: ops.max_pool2d_backward(X, Y, None, 2, 2), TypeError,
-     "indices must be a numpy array (N, C, OH, OW), got None"),
+     "indices must be a numpy array (N, C, OH, OW); got None"),
     ("dy-batch", lambda: ops.max_pool2d_backward(X, Y[:1], IDX, 2, 2), ValueError,
      "dy.shape[0] must be 2 (x's batch); got shape (1, 3, 3, 3)"),
     ("dy-width", lambda: ops.average_pool2d_backward(X, Y[:, :, :, :2].copy(), 2, 2),
@@ -331,7 +331,7 @@ BAD = [
     ("dy-f64", lambda: ops.average_pool2d_backward(X, Y.astype(np.float64), 2, 2), TypeError,
      "dy must have the dtype of x (float32); got float64"),
     ("dy-None", lambda: ops.max_pool2d_backward(X, None, IDX, 2, 2), TypeError,
-     "dy must be a numpy array (N, C, OH, OW), got None"),
+     "dy must be a numpy array (N, C, OH, OW); got None"),
     # empty axes (average pooling crashed on H == 0; max pooling returned garbage)
     ("avg-height0", lambda: fc.average_pool2d(np.zeros((1, 1, 0, 4), "f4"), filter=2, padding=1),
      ValueError, "x.shape[2] (height) must be positive; got shape (1, 1, 0, 4)"),
@@ -428,5 +428,5 @@ def test_output_shape_bounds_the_element_count():
     with raises_exactly(ValueError, f"x must have fewer than 2**60 elements; got shape "
                         f"({2**62}, 2, 1, 1)"):
         C.pool2d_output_shape((2**62, 2, 1, 1), (1, 1), (1, 1), (0, 0), False)
-    with raises_exactly(TypeError, "ceil_mode must be a bool, got int"):
+    with raises_exactly(TypeError, "ceil_mode must be a bool; got int"):
         C.pool2d_output_shape((1, 1, 4, 4), (2, 2), (1, 1), (0, 0), 1)

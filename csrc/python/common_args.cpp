@@ -23,7 +23,7 @@ double beta_arg(py::handle obj, const char* name) {
 
 index_t step_arg(py::handle obj) {
   if (obj.is_none() || py::isinstance<py::bool_>(obj) || !PyIndex_Check(obj.ptr()))
-    throw py::type_error("step must be an int (the 1-based count of this update), got " +
+    throw py::type_error("step must be an int (the 1-based count of this update); got " +
                          type_name(obj));
   py::int_ v = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
   if (!v) throw py::error_already_set();
@@ -49,7 +49,7 @@ double ratio_arg(py::handle obj) {
 // Seeds cover the whole uint64 range so any 64-bit counter or hash can serve as one.
 std::uint64_t seed_arg(py::handle obj) {
   if (obj.is_none() || py::isinstance<py::bool_>(obj) || !PyIndex_Check(obj.ptr()))
-    throw py::type_error("seed must be a non-negative int < 2**64, got " + type_name(obj));
+    throw py::type_error("seed must be a non-negative int < 2**64; got " + type_name(obj));
   py::int_ v = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
   if (!v) throw py::error_already_set();
   std::string text = py::str(v).cast<std::string>();

@@ -22,10 +22,10 @@ std::string layout_suffix(const char* layout) {
 py::array numpy_array(py::handle obj, const char* name, int ndim, const char* layout) {
   if (obj.is_none())
     throw py::type_error(std::string(name) + " must be a numpy array" + layout_suffix(layout) +
-                         ", got None");
+                         "; got None");
   if (!py::isinstance<py::array>(obj))
     throw py::type_error(std::string(name) + " must be a numpy array" + layout_suffix(layout) +
-                         ", got " + type_name(obj));
+                         "; got " + type_name(obj));
   auto a = py::reinterpret_borrow<py::array>(obj);
   if (ndim >= 0 && a.ndim() != ndim)
     throw py::value_error(text::cat(name, " must be ", ndim, "-D", layout_suffix(layout),
@@ -53,7 +53,7 @@ double real_arg(py::handle obj, const char* name) {
             (PyFloat_Check(obj.ptr()) || PyIndex_Check(obj.ptr()) ||
              py::isinstance(obj, py::module_::import("numpy").attr("floating")));
   if (!ok)
-    throw py::type_error(std::string(name) + " must be a real number, got " + type_name(obj));
+    throw py::type_error(std::string(name) + " must be a real number; got " + type_name(obj));
   double v = py::cast<double>(py::float_(py::reinterpret_borrow<py::object>(obj)));
   if (!std::isfinite(v))
     throw py::value_error(std::string(name) + " must be finite; got " +
@@ -64,7 +64,7 @@ double real_arg(py::handle obj, const char* name) {
 bool bool_arg(py::handle obj, const char* name) {
   if (!py::isinstance<py::bool_>(obj) &&
       !py::isinstance(obj, py::module_::import("numpy").attr("bool_")))
-    throw py::type_error(std::string(name) + " must be a bool, got " + type_name(obj));
+    throw py::type_error(std::string(name) + " must be a bool; got " + type_name(obj));
   return py::cast<bool>(py::bool_(py::reinterpret_borrow<py::object>(obj)));
 }
 

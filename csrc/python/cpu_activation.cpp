@@ -75,11 +75,11 @@ DType dtype_arg(py::handle obj) {
   try {
     dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(obj));
   } catch (py::error_already_set&) {
-    throw py::type_error("dtype must be float32 or float64, got " + type_name(obj));
+    throw py::type_error("dtype must be float32 or float64; got " + type_name(obj));
   }
   if (dt.is(py::dtype::of<float>())) return DType::f32;
   if (dt.is(py::dtype::of<double>())) return DType::f64;
-  throw py::type_error("dtype must be float32 or float64, got " + py::str(dt).cast<std::string>());
+  throw py::type_error("dtype must be float32 or float64; got " + py::str(dt).cast<std::string>());
 }
 
 py::array dropout_mask(py::handle shape_obj, py::handle ratio_obj, py::handle seed_obj,

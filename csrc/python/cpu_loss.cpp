@@ -65,7 +65,7 @@ Targets targets(py::handle t_obj, const py::array& z) {
   Targets out;
   if (t_obj.is_none() || !py::isinstance<py::array>(t_obj))
     throw py::type_error("t must be a numpy array of (N,) integer labels or (N, C) target "
-                         "weights, got " +
+                         "weights; got " +
                          (t_obj.is_none() ? std::string("None") : type_name(t_obj)));
   auto t = py::reinterpret_borrow<py::array>(t_obj);
   if (t.ndim() == 2) {

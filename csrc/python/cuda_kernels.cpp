@@ -49,7 +49,7 @@ DeviceArray& device_arg(py::handle obj, const char* name) {
                          "arrays cannot be mixed in one call; move it with "
                          "fastconv.device.to_device(" + name + ")); got a numpy (host) array");
   if (!py::isinstance<DeviceArray>(obj))
-    throw py::type_error(std::string(name) + " must be a fastconv device array, got " +
+    throw py::type_error(std::string(name) + " must be a fastconv device array; got " +
                          type_name(obj));
   return obj.cast<DeviceArray&>();
 }

@@ -61,7 +61,7 @@ def backend(x, name: str = "x") -> ModuleType:
     if CUDA is not None and isinstance(x, CUDA.DeviceArray):
         return CUDA
     got = "None" if x is None else type(x).__name__
-    raise TypeError(f"{name} must be a numpy array or a fastconv DeviceArray, got {got}")
+    raise TypeError(f"{name} must be a numpy array or a fastconv DeviceArray; got {got}")
 
 
 def flag(value, name: str) -> bool:
