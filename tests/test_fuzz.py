@@ -2,7 +2,7 @@
 or extreme calls over every public op, each run in a forked child (tests/fuzz/harness.py), so a
 crash or a hang is counted. Every case must end in a clean error or the right result.
 
-Outside pytest: `PYTHONPATH=python python tests/fuzz/harness.py [ID ...]` prints the same table.
+Outside pytest: `PYTHONPATH=python:tests python -m fuzz.harness [ID ...]` prints the same table.
 """
 import random
 import signal
@@ -10,7 +10,7 @@ import signal
 import pytest
 
 import fastconv as fc
-from fuzz import generate, harness
+from fuzz import cases, generate, harness, judge, oracles
 
 FUNCTIONAL = ("fc.conv2d(", "fc.relu(", "fc.dense(", "fc.max_pool2d(", "fc.average_pool2d(",
               "fc.dropout(", "fc.flatten(", "fc.softmax_cross_entropy(", "fc.Variable(",
@@ -20,18 +20,18 @@ FUNCTIONAL = ("fc.conv2d(", "fc.relu(", "fc.dense(", "fc.max_pool2d(", "fc.avera
 
 
 def test_every_case_ends_clean():
-    outcomes = harness.run_corpus(harness.load_corpus())
+    outcomes = harness.run_corpus(cases.load_corpus())
     assert outcomes[0].case is harness.FORK_PROBE  # the fork-safety case always runs
     if not all(o.ok for o in outcomes):
         pytest.fail(harness.failure_table(outcomes), pytrace=False)
 
 
 def test_corpus_covers_every_public_op():
-    code = "\n".join(c.code for c in harness.load_corpus())
-    missing = [f"ops.{n}(" for n in harness.OPS_PUBLIC if f"ops.{n}(" not in code]
+    code = "\n".join(c.code for c in cases.load_corpus())
+    missing = [f"ops.{n}(" for n in oracles.OPS_PUBLIC if f"ops.{n}(" not in code]
     missing += [f for f in FUNCTIONAL if f not in code]
     assert not missing, f"no fuzz case calls {missing}"
-    assert len(harness.OPS_PUBLIC) >= 20  # the enumeration of fastconv.ops itself works
+    assert len(oracles.OPS_PUBLIC) >= 20  # the enumeration of fastconv.ops itself works
 
 
 def test_generated_corpus_is_up_to_date():
@@ -42,15 +42,15 @@ def test_generated_corpus_is_up_to_date():
 
 def test_harness_counts_crashes_hangs_and_bad_answers():
     """The harness itself: each failure kind is recognised, and a crash costs only its child."""
-    case = harness.Case
-    cases = [case("crash", "either", "import os; os.kill(os.getpid(), signal.SIGSEGV)"),
+    case = cases.Case
+    selftest = [case("crash", "either", "import os; os.kill(os.getpid(), signal.SIGSEGV)"),
              case("hang", "either", "import time; time.sleep(30)"),
              case("accepted", "raises", "ops.relu_forward(X)"),
              case("correct", "either", "ops.relu_forward(X)"),
              case("wrong", "check: R.sum() < 0", "ops.relu_forward(X)"),
              case("clean", "raises", "fc.set_num_threads(0)")]
-    ns = dict(harness.namespace(), signal=signal)
-    kinds = {o.case.id: o.kind for o in harness.run_cases(cases, ns, timeout=2.0)}
+    ns = dict(cases.namespace(), signal=signal)
+    kinds = {o.case.id: o.kind for o in harness.run_cases(selftest, ns, timeout=2.0)}
     assert kinds == {"crash": "crash", "hang": "hang", "accepted": "accepted-malformed",
                      "correct": "correct", "wrong": "wrong-result", "clean": "clean-error"}
     assert fc.get_num_threads() >= 1  # still alive
@@ -66,12 +66,12 @@ def test_harness_counts_crashes_hangs_and_bad_answers():
     ("ratio must be in [0, 1); got 1.5", None),
 ])
 def test_message_convention_check(message, problem):
-    assert harness.message_problem(ValueError(message), {"x", "w", "ratio"} - (
+    assert judge.message_problem(ValueError(message), {"x", "w", "ratio"} - (
         {"ratio"} if problem and problem.startswith("names") else set())) == problem
 
 
 def test_memory_error_must_name_its_bytes():
-    assert harness.message_problem(MemoryError("out of memory"), {"x"}) is not None
-    assert harness.message_problem(
+    assert judge.message_problem(MemoryError("out of memory"), {"x"}) is not None
+    assert judge.message_problem(
         MemoryError("conv2d_forward: out of memory allocating 17179869184 bytes of im2col "
                     "scratch"), {"x"}) is None
