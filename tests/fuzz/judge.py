@@ -45,15 +45,17 @@ def _param_names(fn) -> set:
 
 
 def _argument_names(tree, ns) -> set:
-    """Parameter names of every fastconv callable the case calls."""
+    """Parameter names of every fastconv callable the case calls or hands on (in_thread(f, n))."""
     names = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and not isinstance(node.func, ast.Call):
+        if isinstance(node, (ast.Name, ast.Attribute)) and isinstance(node.ctx, ast.Load):
             try:
-                fn = eval(compile(ast.Expression(node.func), "<case>", "eval"), ns)
+                fn = _evaluate(node, ns)
             except Exception:
                 continue
-            names |= _param_names(fn)
+            module = getattr(fn, "__module__", None) or ""
+            if callable(fn) and (module.startswith("fastconv") or fn in (step,)):
+                names |= _param_names(fn)
     return names
 
 
