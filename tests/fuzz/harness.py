@@ -211,23 +211,46 @@ def run_in_fresh_interpreter(cases: list[Case]) -> list[Outcome]:
             for r in json.loads(out.stdout)]
 
 
-def failure_table(outcomes: list[Outcome], width: int = 200) -> str:
-    """One screen: counts by kind, then one line per failing case."""
+def _reason(o: Outcome) -> str:
+    """What a failure has in common with others of its kind: the signal, the exception type or
+    the message's missing part."""
+    if o.kind == "crash":
+        return o.detail.split(" ")[0]
+    if o.kind == "incomplete-message":
+        return o.detail.split(": ")[0].split(" (")[0]
+    if o.kind in ("other-exception", "corpus-error"):
+        return o.detail.split(":")[0]
+    return ""
+
+
+def failure_table(outcomes: list[Outcome], width: int = 200, ids_per_reason: int = 6) -> str:
+    """Counts by kind; one line per kind and reason with some of its case ids (one screen); then
+    one line per failing case with its call and what happened."""
     bad = [o for o in outcomes if not o.ok]
-    counts = {}
-    for o in bad:
-        counts[o.kind] = counts.get(o.kind, 0) + 1
+    groups: dict[tuple, list] = {}
+    for kind in FAILURE_KINDS:
+        for o in bad:
+            if o.kind == kind:
+                groups.setdefault((kind, _reason(o)), []).append(o.case.id)
+    counts = {k: sum(len(v) for (kind, _), v in groups.items() if kind == k) for k in
+              FAILURE_KINDS}
     lines = [f"{len(bad)} of {len(outcomes)} fuzz cases failed: " +
-             ", ".join(f"{k} {counts[k]}" for k in FAILURE_KINDS if k in counts)]
-    if bad:
-        idw = max(len(o.case.id) for o in bad)
-        lines.append(f"{'case':<{idw}}  {'outcome':<18}  call  =>  detail")
-        for kind in FAILURE_KINDS:
-            for o in (o for o in bad if o.kind == kind):
-                code = o.case.code if len(o.case.code) <= 70 else o.case.code[:67] + "..."
-                detail = " ".join(o.detail.split())  # pybind11 dumps span many lines
-                line = f"{o.case.id:<{idw}}  {o.kind:<18}  {code}  =>  {detail}"
-                lines.append(line if len(line) <= width else line[:width - 3] + "...")
+             ", ".join(f"{k} {n}" for k, n in counts.items() if n)]
+    if not bad:
+        return lines[0]
+    for (kind, reason), ids in groups.items():
+        shown = ", ".join(ids[:ids_per_reason]) + (
+            f", ... {len(ids) - ids_per_reason} more" if len(ids) > ids_per_reason else "")
+        line = f"  {kind}{': ' + reason if reason else ''} ({len(ids)}): {shown}"
+        lines.append(line if len(line) <= width else line[:width - 3] + "...")
+    idw = max(len(o.case.id) for o in bad)
+    lines += ["", f"{'case':<{idw}}  {'outcome':<18}  call  =>  detail"]
+    for kind in FAILURE_KINDS:
+        for o in (o for o in bad if o.kind == kind):
+            code = o.case.code if len(o.case.code) <= 70 else o.case.code[:67] + "..."
+            detail = " ".join(o.detail.split())  # pybind11 dumps span many lines
+            line = f"{o.case.id:<{idw}}  {o.kind:<18}  {code}  =>  {detail}"
+            lines.append(line if len(line) <= width else line[:width - 3] + "...")
     return "\n".join(lines)
 
 
