@@ -74,3 +74,20 @@ def test_cublas_handle_and_device_properties():
     cuda.cublas_init()
     props = cuda.device_properties(0)
     assert props["compute_capability"] >= (7, 5) and props["total_memory"] > 0
+
+
+def test_no_iostreams_in_the_compiled_modules():
+    """Error text is built with fastconv/text.h, never with iostreams: with libstdc++ linked
+    statically (-static-libstdc++), stream insertion crashed or cut messages short (issue 8)."""
+    import re
+    from pathlib import Path
+
+    csrc = Path(__file__).resolve().parent.parent / "csrc"
+    banned = re.compile(r"<sstream>|<iostream>|std::(?:i|o)?stringstream")
+    files = [p for p in csrc.rglob("*") if p.is_file()]
+    assert len(files) > 20, f"no sources found under {csrc}"
+    hits = [f"{p.relative_to(csrc)}:{n}: {line.strip()}"
+            for p in files
+            for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1)
+            if banned.search(line)]
+    assert not hits, "iostreams in csrc/ (use fastconv/text.h):\n" + "\n".join(hits)

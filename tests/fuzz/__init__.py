@@ -1,0 +1,1 @@
+"""The fuzz corpus and its harness (tests/test_fuzz.py runs it)."""
