@@ -4,7 +4,8 @@ A case is one line of tests/fuzz/reproducers.txt or generated.txt: `id | expecta
 code is Python over the names of `namespace()` (fixtures X, W, Z, ... and helpers); its last
 statement is the call under test. Expectations: `either` (a clean error or the right result),
 `raises` (malformed: only a clean error will do), `check: <expr over R>` (the result R must
-satisfy it) and `says: <text>` (a clean error whose message contains text).
+satisfy it), `says: <text>` (a clean error whose message contains text) and `state: <text>` (a
+RuntimeError whose message contains text: a misuse of state, not a malformed argument).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from fastconv import reference as ref
 
 FUZZ_DIR = Path(__file__).resolve().parent
 CORPUS_FILES = ("reproducers.txt", "generated.txt")
-EXPECTATIONS = ("either", "raises", "check:", "says:")
+EXPECTATIONS = ("either", "raises", "check:", "says:", "state:")
 POOL_TIMEOUT_S = 2.5  # a fork pool worker's conv2d_forward, well inside the harness's timeout
 
 
