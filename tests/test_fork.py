@@ -5,6 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import select
+import signal
 import time
 
 import numpy as np
@@ -35,16 +37,22 @@ def _child_work():
     return fc.conv2d(X, W), C._measured_team()
 
 
-def _wait(pid: int) -> int:
+def _collect(pid: int, read_end: int) -> tuple[bytes, int]:
+    """All the child writes and its exit code; a child silent for TIMEOUT_S is killed."""
     deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.02)
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    pytest.fail(f"the forked child hung for {TIMEOUT_S} s on its first parallel op")
+    chunks = []
+    with os.fdopen(read_end, "rb", buffering=0) as f:
+        while True:
+            ready, _, _ = select.select([f], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                pytest.fail(f"the forked child hung for {TIMEOUT_S} s on its first parallel op")
+            chunk = f.read(1 << 20)
+            if not chunk:  # EOF: the child closed its end
+                break
+            chunks.append(chunk)
+    return b"".join(chunks), os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 def test_os_fork_child_runs_parallel_ops(two_threads):
@@ -62,9 +70,8 @@ def test_os_fork_child_runs_parallel_ops(two_threads):
         finally:
             os._exit(code)
     os.close(write_end)
-    with os.fdopen(read_end, "rb") as f:
-        data = f.read()  # EOF when the child exits (or is killed)
-    assert _wait(pid) == 0
+    data, code = _collect(pid, read_end)
+    assert code == 0
     y, team = pickle.loads(data)
     np.testing.assert_array_equal(y, ref)
     assert team == 2  # the child really ran on a fresh pool, not on one thread
