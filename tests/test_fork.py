@@ -105,5 +105,8 @@ def test_multiprocessing_fork_pool_runs_parallel_ops(two_threads):
 
 def test_fork_hooks_release_the_pool():
     # The before-fork hook reports what omp_pause_resource_all returned: 0 is the measured fix.
+    before = fc.get_num_threads()
     assert C._before_fork() == 0
-    assert C._measured_team() == fc.get_num_threads()  # the next region builds a new pool
+    C._after_fork_in_child()  # with the pool released, the child keeps the count
+    assert fc.get_num_threads() == before
+    assert C._measured_team() == before  # the next region builds a new pool

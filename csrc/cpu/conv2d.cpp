@@ -306,12 +306,11 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, c
   const SizeCalc size{"conv2d_backward", "im2col scratch"};
   const ThreadScratch per = thread_scratch(s, group > 1 || relu_y, size);
   const ThreadSlots<T> slots(kThreadSlot, threads, size.add(per.col, per.mat), size);
-  const SizeCalc partial_size{"conv2d_backward", "partial weight gradients"};
-  T* partial = slices > 1 ? scratch<T>(kPartialSlot,
-                                       partial_size.mul(partial_size.count(slices),
-                                                        partial_size.count(wsize)),
-                                       partial_size)
-                          : dw;
+  T* partial = dw;  // one slice sums straight into dW
+  if (slices > 1) {
+    const SizeCalc psize{"conv2d_backward", "partial weight gradients"};
+    partial = scratch<T>(kPartialSlot, psize.mul(psize.count(slices), psize.count(wsize)), psize);
+  }
   if (db) {
 #pragma omp parallel for schedule(static) num_threads(team(s.k))
     for (index_t kk = 0; kk < s.k; ++kk) {
