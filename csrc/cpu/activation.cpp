@@ -3,19 +3,20 @@
 #include <cstring>
 #include <type_traits>
 
+#include "cpu/threads.h"
 #include "fastconv/rng.h"
 
 namespace fastconv::cpu {
 
 template <typename T>
 void relu_forward(T* y, const T* x, index_t count) {
-#pragma omp parallel for simd schedule(static) if (count > (1 << 16))
+#pragma omp parallel for simd schedule(static) num_threads(team(count)) if (count > (1 << 16))
   for (index_t i = 0; i < count; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
 }
 
 template <typename T>
 void relu_backward(T* dx, const T* dy, const T* y, index_t count) {
-#pragma omp parallel for simd schedule(static) if (count > (1 << 16))
+#pragma omp parallel for simd schedule(static) num_threads(team(count)) if (count > (1 << 16))
   for (index_t i = 0; i < count; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
 }
 
@@ -43,7 +44,7 @@ void dropout_apply(T* out, const T* in, index_t count, double ratio, std::uint64
   const T scale = T(1.0 / (1.0 - ratio));  // in double, then rounded once
   // The hash is ~10 integer ops per element against one load and one store, so it pays to
   // parallelise from fairly small sizes.
-#pragma omp parallel for schedule(static) if (count > (1 << 14))
+#pragma omp parallel for schedule(static) num_threads(team(count)) if (count > (1 << 14))
   for (index_t i = 0; i < count; ++i) {
     const bool keep = rng::bits24(key, static_cast<std::uint64_t>(i)) >= threshold;
     const T v = in ? in[i] * scale : scale;

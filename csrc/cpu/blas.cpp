@@ -1,20 +1,19 @@
 #include "cpu/blas.h"
 
-#include <omp.h>
-
 #include <cblas.h>  // scipy-openblas32: every symbol carries the scipy_ prefix
 #include <limits>
 #include <stdexcept>
 
+#include "cpu/threads.h"
+#include "fastconv/text.h"
+
 namespace fastconv::cpu {
 namespace {
 
-// The 32-bit-integer OpenBLAS build takes int dimensions; refuse rather than wrap.
-blasint checked(index_t v) {
-  if (v < 0 || v > std::numeric_limits<blasint>::max())
-    throw std::length_error("matrix dimension exceeds the 32-bit BLAS interface");
-  return static_cast<blasint>(v);
-}
+static_assert(kBlasMaxDim <= std::numeric_limits<blasint>::max(), "blasint is narrower than int");
+
+// Callers checked the limit before their parallel region (check_blas_dim).
+blasint as_blasint(index_t v) { return static_cast<blasint>(v); }
 
 CBLAS_TRANSPOSE op(bool t) { return t ? CblasTrans : CblasNoTrans; }
 
@@ -48,24 +47,33 @@ Tiles tiles_for(index_t m, index_t n) {
 
 }  // namespace
 
+void check_blas_dim(index_t v, const char* name) {
+  if (v > kBlasMaxDim)
+    throw std::invalid_argument(
+        text::cat(name, " must be at most ", kBlasMaxDim, " (the 32-bit BLAS limit); got ", v));
+}
+
 void gemm(bool ta, bool tb, index_t m, index_t n, index_t k, float alpha, const float* a,
           index_t lda, const float* b, index_t ldb, float beta, float* c, index_t ldc) {
-  scipy_cblas_sgemm(CblasRowMajor, op(ta), op(tb), checked(m), checked(n), checked(k), alpha, a,
-                    checked(lda), b, checked(ldb), beta, c, checked(ldc));
+  scipy_cblas_sgemm(CblasRowMajor, op(ta), op(tb), as_blasint(m), as_blasint(n), as_blasint(k),
+                    alpha, a, as_blasint(lda), b, as_blasint(ldb), beta, c, as_blasint(ldc));
 }
 
 void gemm(bool ta, bool tb, index_t m, index_t n, index_t k, double alpha, const double* a,
           index_t lda, const double* b, index_t ldb, double beta, double* c, index_t ldc) {
-  scipy_cblas_dgemm(CblasRowMajor, op(ta), op(tb), checked(m), checked(n), checked(k), alpha, a,
-                    checked(lda), b, checked(ldb), beta, c, checked(ldc));
+  scipy_cblas_dgemm(CblasRowMajor, op(ta), op(tb), as_blasint(m), as_blasint(n), as_blasint(k),
+                    alpha, a, as_blasint(lda), b, as_blasint(ldb), beta, c, as_blasint(ldc));
 }
 
 template <typename T>
 void gemm_parallel(bool ta, bool tb, index_t m, index_t n, index_t k, T alpha, const T* a,
                    index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  const index_t dims[] = {m, n, k, lda, ldb, ldc};
+  const char* names[] = {"gemm: m", "gemm: n", "gemm: k", "gemm: lda", "gemm: ldb", "gemm: ldc"};
+  for (int i = 0; i < 6; ++i) check_blas_dim(dims[i], names[i]);
   const Tiles t = tiles_for(m, n);
   const index_t rows = (m + t.tm - 1) / t.tm, count = rows * ((n + t.tn - 1) / t.tn);
-#pragma omp parallel for schedule(dynamic, 1) if (count > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(team(count)) if (count > 1)
   for (index_t tile = 0; tile < count; ++tile) {
     const index_t i0 = (tile % rows) * t.tm, j0 = (tile / rows) * t.tn;
     const index_t tm = min_i(t.tm, m - i0), tn = min_i(t.tn, n - j0);
@@ -81,8 +89,6 @@ template void gemm_parallel<float>(bool, bool, index_t, index_t, index_t, float,
 template void gemm_parallel<double>(bool, bool, index_t, index_t, index_t, double, const double*,
                                     index_t, const double*, index_t, double, double*, index_t);
 
-void set_num_threads(int n) { omp_set_num_threads(n); }
-int num_threads() { return omp_get_max_threads(); }
 int blas_num_threads() { return scipy_openblas_get_num_threads(); }
 const char* blas_config() { return scipy_openblas_get_config(); }
 

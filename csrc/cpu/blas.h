@@ -10,6 +10,14 @@
 
 namespace fastconv::cpu {
 
+// The 32-bit OpenBLAS interface takes int dimensions. Every dimension and row stride passed to
+// gemm must be at most kBlasMaxDim: check it with check_blas_dim before any parallel region
+// (gemm runs inside them, where it must not throw).
+constexpr index_t kBlasMaxDim = 2147483647;
+
+// std::invalid_argument "<name> must be at most 2147483647 (the 32-bit BLAS limit); got <v>".
+void check_blas_dim(index_t v, const char* name);
+
 // Row-major C (m x n) = alpha * op(A) (m x k) * op(B) (k x n) + beta * C, on the calling thread.
 // lda/ldb/ldc are the row strides of A, B and C as stored (before op).
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha, const float* a,
@@ -18,14 +26,14 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, double al
           const double* a, index_t lda, const double* b, index_t ldb, double beta, double* c,
           index_t ldc);
 
-// The same product, its tiles of C computed in parallel (call it outside a parallel region).
+// The same product, its tiles of C computed in parallel (call it outside a parallel region). It
+// checks the BLAS limits itself, before its region, naming m, n, k as "gemm: m" etc.; callers
+// that can name the user's argument check first.
 template <typename T>
 void gemm_parallel(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha,
                    const T* a, index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc);
 
-void set_num_threads(int n);  // OpenMP threads; OpenBLAS stays at one
-int num_threads();
-int blas_num_threads();
+int blas_num_threads();  // always 1: the parallelism is fastconv's (cpu/threads.h)
 const char* blas_config();
 
 }  // namespace fastconv::cpu

@@ -2,20 +2,22 @@
 
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
 #include <type_traits>
 
 #include "cpu/blas.h"
+#include "cpu/threads.h"
 #include "cpu/workspace.h"
+#include "fastconv/text.h"
 
 namespace fastconv::cpu {
 namespace {
 
-// Per-thread scratch slots: a group's im2col columns (reused for their gradient in the backward)
-// and its GEMM-layout matrix (forward: the GEMM result; backward: dy). The calling thread also
-// holds the per-slice partial weight gradients.
-constexpr std::size_t kColSlot = 0;
-constexpr std::size_t kMatSlot = 1;
-constexpr std::size_t kPartialSlot = 2;
+// Scratch buffers (cpu/workspace.h): one slot per thread holding a group's im2col columns (reused
+// for their gradient in the backward) followed by its GEMM-layout matrix (forward: the GEMM
+// result; backward: dy); and the per-slice partial weight gradients.
+constexpr std::size_t kThreadSlot = 0;
+constexpr std::size_t kPartialSlot = 1;
 
 // The weight gradient is summed in this many slices of the batch at most, each by one thread,
 // then the slices in order: a fixed partition, so dW does not depend on the thread count.
@@ -215,19 +217,42 @@ index_t group_count(const Conv2dShape& s) {
 
 index_t slice_count(const Conv2dShape& s) { return min_i(kMaxSlices, group_count(s)); }
 
-// One thread's scratch, at most: a group's columns and its GEMM-layout matrix (used when the
-// group has > 1 sample, or for a ReLU-masked dy).
-std::size_t thread_scratch_elems(const Conv2dShape& s) {
-  const index_t cols = conv2d_group(s) * s.out_plane();
-  return static_cast<std::size_t>((s.col_rows() + s.k) * cols);
+// The GEMMs' dimensions (k, c*kh*kw, a group's columns) within the 32-bit BLAS, checked on the
+// calling thread before any region. A group's columns are at most max(oh*ow, 1023), so the plane
+// is what to check (in unsigned arithmetic: oh*ow itself may not fit in 64 bits).
+void check_conv_blas_dims(const Conv2dShape& s) {
+  check_blas_dim(s.k, "w.shape[0] (output channels)");
+  check_blas_dim(s.col_rows(), "w.shape[1]*w.shape[2]*w.shape[3] (c*kh*kw)");
+  std::uint64_t plane;
+  if (__builtin_mul_overflow(static_cast<std::uint64_t>(s.oh), static_cast<std::uint64_t>(s.ow),
+                             &plane) ||
+      plane > static_cast<std::uint64_t>(kBlasMaxDim))
+    throw std::invalid_argument(text::cat(
+        "the output plane oh*ow must be at most ", kBlasMaxDim,
+        " (the 32-bit BLAS limit); got ", s.oh, "*", s.ow, " from x.shape[2:] and the geometry"));
+}
+
+// One thread's scratch in elements: a group's columns, then (where `with_mat`) its GEMM-layout
+// matrix (used when the group has > 1 sample, or for a ReLU-masked dy).
+struct ThreadScratch {
+  std::size_t col, mat;
+};
+
+ThreadScratch thread_scratch(const Conv2dShape& s, bool with_mat, const SizeCalc& size) {
+  const std::size_t cols = size.count(conv2d_group(s) * s.out_plane());
+  return {size.mul(size.count(s.col_rows()), cols), with_mat ? size.mul(size.count(s.k), cols) : 0};
 }
 
 }  // namespace
 
 std::size_t conv2d_scratch_bytes(const Conv2dShape& s, std::size_t elem_bytes) {
-  const auto threads = static_cast<std::size_t>(min_i(num_threads(), group_count(s)));
-  const auto partials = static_cast<std::size_t>(slice_count(s) * s.k * s.col_rows());
-  return (threads * thread_scratch_elems(s) + partials) * elem_bytes;
+  check_conv_blas_dims(s);
+  const SizeCalc size{"conv2d_scratch_bytes", "conv2d scratch"};
+  const ThreadScratch per = thread_scratch(s, true, size);
+  const std::size_t threads = size.count(team(group_count(s)));
+  const std::size_t partials =
+      size.mul(size.count(slice_count(s)), size.mul(size.count(s.k), size.count(s.col_rows())));
+  return size.mul(size.add(size.mul(threads, size.add(per.col, per.mat)), partials), elem_bytes);
 }
 
 // Groups of samples run in parallel, one thread each, with (single-threaded) GEMMs: a group's
@@ -238,13 +263,17 @@ std::size_t conv2d_scratch_bytes(const Conv2dShape& s, std::size_t elem_bytes) {
 // result is clamped at 0 while the group is still in cache, saving the activation a pass.
 template <typename T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s, bool relu) {
+  check_conv_blas_dims(s);
   const index_t plane = s.out_plane(), rows = s.col_rows(), group = conv2d_group(s);
   const index_t groups = group_count(s), in_sample = s.c * s.h * s.w, out_sample = s.k * plane;
-#pragma omp parallel
+  const int threads = team(groups);
+  const SizeCalc size{"conv2d_forward", "im2col scratch"};
+  const ThreadScratch per = thread_scratch(s, group > 1, size);
+  const ThreadSlots<T> slots(kThreadSlot, threads, size.add(per.col, per.mat), size);
+#pragma omp parallel num_threads(threads)
   {
-    T* col = scratch<T>(kColSlot, static_cast<std::size_t>(rows * group * plane));
-    T* mat = group > 1 ? scratch<T>(kMatSlot, static_cast<std::size_t>(s.k * group * plane))
-                       : nullptr;
+    T* col = slots.mine();
+    T* mat = col + per.col;
 #pragma omp for schedule(dynamic, 1)
     for (index_t g = 0; g < groups; ++g) {
       const index_t n0 = g * group, nb = min_i(group, s.n - n0), cols = nb * plane;
@@ -269,11 +298,21 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
 template <typename T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, const T* relu_y,
                      const Conv2dShape& s) {
+  check_conv_blas_dims(s);
   const index_t plane = s.out_plane(), rows = s.col_rows(), group = conv2d_group(s);
   const index_t groups = group_count(s), slices = slice_count(s);
   const index_t in_sample = s.c * s.h * s.w, out_sample = s.k * plane, wsize = s.k * rows;
+  const int threads = team(slices);
+  const SizeCalc size{"conv2d_backward", "im2col scratch"};
+  const ThreadScratch per = thread_scratch(s, group > 1 || relu_y, size);
+  const ThreadSlots<T> slots(kThreadSlot, threads, size.add(per.col, per.mat), size);
+  T* partial = dw;  // one slice sums straight into dW
+  if (slices > 1) {
+    const SizeCalc psize{"conv2d_backward", "partial weight gradients"};
+    partial = scratch<T>(kPartialSlot, psize.mul(psize.count(slices), psize.count(wsize)), psize);
+  }
   if (db) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(team(s.k))
     for (index_t kk = 0; kk < s.k; ++kk) {
       double acc[kLanes] = {};
       for (index_t n = 0; n < s.n; ++n) {
@@ -286,15 +325,11 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, c
       db[kk] = static_cast<T>(combine_lanes(acc));
     }
   }
-  T* partial = slices > 1 ? scratch<T>(kPartialSlot, static_cast<std::size_t>(slices * wsize))
-                          : dw;
   {
-#pragma omp parallel
+#pragma omp parallel num_threads(threads)
     {
-      T* col = scratch<T>(kColSlot, static_cast<std::size_t>(rows * group * plane));
-      T* mat = group > 1 || relu_y
-                   ? scratch<T>(kMatSlot, static_cast<std::size_t>(s.k * group * plane))
-                   : nullptr;
+      T* col = slots.mine();
+      T* mat = col + per.col;
 #pragma omp for schedule(dynamic, 1)
       for (index_t sl = 0; sl < slices; ++sl) {
         T* dw_slice = partial + sl * wsize;
@@ -317,7 +352,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, c
     }
   }
   if (slices > 1) {
-#pragma omp parallel for schedule(static) if (wsize > kParallelMin)
+#pragma omp parallel for schedule(static) num_threads(team(wsize)) if (wsize > kParallelMin)
     for (index_t e = 0; e < wsize; ++e) {
       T acc = partial[e];
       for (index_t sl = 1; sl < slices; ++sl) acc += partial[sl * wsize + e];

@@ -1,6 +1,7 @@
 #include "cpu/dense.h"
 
 #include "cpu/blas.h"
+#include "cpu/threads.h"
 
 namespace fastconv::cpu {
 namespace {
@@ -9,10 +10,19 @@ constexpr index_t kParallelWork = index_t(1) << 15;
 // Columns per task in sum_rows: wide enough for SIMD, narrow enough to split Out = 128 in two.
 constexpr index_t kColumnBlock = 64;
 
+// The GEMMs' sizes, named as the caller spells them: checked on the calling thread, before any
+// parallel region (gemm_parallel would refuse them too, but only as "gemm: k").
+void check_dense_dims(index_t n, index_t in, index_t out) {
+  check_blas_dim(n, "x.shape[0] (batch)");
+  check_blas_dim(in, "x.shape[1] (input features)");
+  check_blas_dim(out, "w.shape[1] (output features)");
+}
+
 }  // namespace
 
 template <typename T>
 void dense_forward(T* y, const T* x, const T* w, const T* b, index_t n, index_t in, index_t out) {
+  check_dense_dims(n, in, out);
   if (b) {
     // Serial: the fill is In times cheaper than the GEMM, not worth a parallel region.
     for (index_t i = 0; i < n; ++i) {
@@ -28,7 +38,7 @@ template <typename T>
 void sum_rows(T* db, const T* dy, index_t n, index_t out) {
   const index_t blocks = (out + kColumnBlock - 1) / kColumnBlock;
   // Parallel over column blocks only: each column is still summed row 0, 1, ..., n-1.
-#pragma omp parallel for schedule(static) if (n * out > kParallelWork)
+#pragma omp parallel for schedule(static) num_threads(team(blocks)) if (n * out > kParallelWork)
   for (index_t blk = 0; blk < blocks; ++blk) {
     const index_t j0 = blk * kColumnBlock;
     const index_t j1 = min_i(j0 + kColumnBlock, out);
@@ -46,6 +56,7 @@ void sum_rows(T* db, const T* dy, index_t n, index_t out) {
 template <typename T>
 void dense_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, index_t n,
                     index_t in, index_t out) {
+  check_dense_dims(n, in, out);
   if (dx) gemm_parallel(false, true, n, in, out, T(1), dy, out, w, out, T(0), dx, in);
   gemm_parallel(true, false, in, out, n, T(1), x, in, dy, out, T(0), dw, out);
   if (db) sum_rows(db, dy, n, out);
@@ -53,7 +64,8 @@ void dense_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, in
 
 template <typename T>
 void bias_add(T* y, const T* x, const T* b, index_t n, index_t c, index_t inner) {
-#pragma omp parallel for schedule(static) if (n * c * inner > kParallelWork)
+#pragma omp parallel for schedule(static) num_threads(team(n * c)) \
+    if (n * c * inner > kParallelWork)
   for (index_t p = 0; p < n * c; ++p) {
     const T bc = b[p % c];
     const T* xp = x + p * inner;
@@ -71,7 +83,7 @@ void bias_grad(T* db, const T* dy, index_t n, index_t c, index_t inner) {
   }
   // One channel per task: its planes are summed in batch order, so the bits never depend on
   // how the channels are spread over threads.
-#pragma omp parallel for schedule(static) if (n * c * inner > kParallelWork)
+#pragma omp parallel for schedule(static) num_threads(team(c)) if (n * c * inner > kParallelWork)
   for (index_t ch = 0; ch < c; ++ch) {
     T acc = T(0);
     for (index_t i = 0; i < n; ++i) {

