@@ -69,10 +69,18 @@ def test_ops_still_work_after_a_memory_error():
 def test_scratch_size_query_does_not_wrap():
     # Once a small wrapped-around number.
     x, w = np.ones((1, 1, 8, 8), "f4"), np.ones((1, 1, 3, 3), "f4")
-    message = ("the output plane oh*ow must be at most 2147483647 (the 32-bit BLAS limit); "
-               "got 2147483654*2147483654 from x.shape[2:] and the geometry")
+    message = ("x and w with this stride, padding and dilation must give an output of fewer "
+               "than 2**60 elements; got output shape (1, 1, 2147483654, 2147483654)")
     with raises_exactly(ValueError, message):
         fc.ops.conv2d_scratch_bytes(x, w, padding=2**30)
+    # Within 2**60 elements but past what one 32-bit GEMM can take.
+    message = ("the output plane oh*ow must be at most 2147483647 (the 32-bit BLAS limit); "
+               "got 131078*131078 from x.shape[2:] and the geometry")
+    with raises_exactly(ValueError, message):
+        fc.ops.conv2d_scratch_bytes(x, w, padding=2**16)
+    # Large but representable: the exact byte count (one thread's columns and GEMM matrix).
+    plane = (8 + 2 * 2**14 - 2) ** 2
+    assert fc.ops.conv2d_scratch_bytes(x, w, padding=2**14) >= (9 + 1) * plane * 4
 
 
 def test_issue_reproducer_dense_beyond_32_bit_blas_is_a_value_error():

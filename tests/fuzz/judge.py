@@ -88,9 +88,14 @@ def _evaluate_args(call: ast.Call, ns):
     return args, kwargs
 
 
+# Arguments above this size are not copied: the deliberately huge ones are lazily zeroed
+# gigabytes that a copy would touch page by page (and no oracle runs on them anyway).
+_SNAPSHOT_LIMIT = 64 << 20
+
+
 def _snapshot(args, kwargs):
     def cp(a):
-        return a.copy() if isinstance(a, np.ndarray) else a
+        return a.copy() if isinstance(a, np.ndarray) and a.nbytes <= _SNAPSHOT_LIMIT else a
     return [cp(a) for a in args], {k: cp(v) for k, v in kwargs.items()}
 
 
