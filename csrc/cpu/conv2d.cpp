@@ -8,6 +8,7 @@
 #include "cpu/blas.h"
 #include "cpu/threads.h"
 #include "cpu/workspace.h"
+#include "fastconv/checked.h"
 #include "fastconv/text.h"
 
 namespace fastconv::cpu {
@@ -224,7 +225,7 @@ void check_conv_blas_dims(const Conv2dShape& s) {
   check_blas_dim(s.k, "w.shape[0] (output channels)");
   check_blas_dim(s.col_rows(), "w.shape[1]*w.shape[2]*w.shape[3] (c*kh*kw)");
   std::uint64_t plane;
-  if (__builtin_mul_overflow(static_cast<std::uint64_t>(s.oh), static_cast<std::uint64_t>(s.ow),
+  if (!try_mul(static_cast<std::uint64_t>(s.oh), static_cast<std::uint64_t>(s.ow),
                              &plane) ||
       plane > static_cast<std::uint64_t>(kBlasMaxDim))
     throw std::invalid_argument(text::cat(

@@ -3,6 +3,7 @@
 #include <limits>
 #include <memory>
 
+#include "fastconv/checked.h"
 #include "fastconv/text.h"
 
 namespace fastconv::cpu {
@@ -16,13 +17,13 @@ OutOfMemory::OutOfMemory(const char* kernel, const char* what)
 
 std::size_t SizeCalc::mul(std::size_t a, std::size_t b) const {
   std::size_t r;
-  if (__builtin_mul_overflow(a, b, &r)) throw OutOfMemory(kernel, what);
+  if (!try_mul(a, b, &r)) throw OutOfMemory(kernel, what);
   return r;
 }
 
 std::size_t SizeCalc::add(std::size_t a, std::size_t b) const {
   std::size_t r;
-  if (__builtin_add_overflow(a, b, &r)) throw OutOfMemory(kernel, what);
+  if (!try_add(a, b, &r)) throw OutOfMemory(kernel, what);
   return r;
 }
 

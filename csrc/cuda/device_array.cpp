@@ -6,6 +6,7 @@
 
 #include "cuda/allocator.h"
 #include "cuda/runtime.h"
+#include "fastconv/checked.h"
 
 namespace fastconv::cuda {
 namespace {
@@ -16,7 +17,7 @@ index_t element_count(const std::vector<index_t>& shape) {
   index_t n = 1;
   for (index_t d : shape) {
     if (d < 0) throw std::invalid_argument("DeviceArray: negative dimension " + std::to_string(d));
-    if (__builtin_mul_overflow(n, d, &n))
+    if (!try_mul(n, d, &n))
       throw std::length_error("DeviceArray: the shape's element count overflows 64 bits");
   }
   return n;
@@ -24,7 +25,7 @@ index_t element_count(const std::vector<index_t>& shape) {
 
 std::size_t byte_count(index_t elements, DType dt) {
   std::size_t bytes = 0;
-  if (__builtin_mul_overflow(static_cast<std::size_t>(elements), dtype_size(dt), &bytes))
+  if (!try_mul(static_cast<std::size_t>(elements), dtype_size(dt), &bytes))
     throw std::length_error("DeviceArray: the byte count overflows 64 bits");
   return bytes;
 }
@@ -81,7 +82,7 @@ DeviceArray DeviceArray::rows(index_t begin, index_t end) const {
                             std::to_string(end) + ") outside the first axis");
   // begin * (row elements) <= size(), which fits: checked anyway, as every size here is.
   index_t skipped = 0;
-  if (__builtin_mul_overflow(begin, element_count({shape_.begin() + 1, shape_.end()}), &skipped))
+  if (!try_mul(begin, element_count({shape_.begin() + 1, shape_.end()}), &skipped))
     throw std::length_error("DeviceArray: the view's offset overflows 64 bits");
   const std::size_t offset = byte_count(skipped, dtype_);
   DeviceArray out;

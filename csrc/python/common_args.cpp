@@ -1,8 +1,8 @@
 #include "python/args.h"
 
-#include "python/checks.h"
-
+#include "fastconv/checked.h"
 #include "fastconv/text.h"
+#include "python/checks.h"
 
 namespace fastconv::bind {
 
@@ -96,7 +96,7 @@ std::vector<index_t> shape_arg(py::handle obj) {
   // The element count must fit in int64 too, as every size below is an index_t.
   index_t count = 1;
   for (index_t d : shape)
-    if (__builtin_mul_overflow(count, d, &count))
+    if (!try_mul(count, d, &count))
       throw py::value_error("shape must hold fewer than 2**63 elements in all; got " +
                             text::tuple_str(shape));
   return shape;

@@ -7,6 +7,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "fastconv/checked.h"
 #include "fastconv/text.h"
 
 namespace fastconv::bind {
@@ -175,8 +176,8 @@ void check_output_size(index_t out, const char* axis, index_t in, index_t k, ind
   // matters from the second window on). The reach is printed only where it fits in 64 bits.
   const std::string dim = std::string(axis) == "width" ? "x.shape[3]" : "x.shape[2]";
   index_t reach = 0;
-  const bool fits = !__builtin_mul_overflow(d, k - 1, &reach) &&
-                    !__builtin_add_overflow(reach, index_t{1}, &reach);
+  const bool fits = try_mul(d, k - 1, &reach) &&
+                    try_add(reach, index_t{1}, &reach);
   throw py::value_error(text::cat(
       "output ", axis, " would be ", out, ": ", dim, " (", axis,
       ") + 2 * padding must be at least the kernel's reach",
@@ -222,7 +223,7 @@ py::array_t<T> new_output(const std::vector<index_t>& shape) {
   // product fit in int64; the byte count is checked before numpy sees it.
   index_t bytes = static_cast<index_t>(sizeof(T));
   for (index_t d : shape)
-    if (__builtin_mul_overflow(bytes, d, &bytes))
+    if (!try_mul(bytes, d, &bytes))
       raise_out_of_memory(text::cat("more than ", std::numeric_limits<index_t>::max()),
                           output_dtype_name<T>(), shape);
   std::vector<py::ssize_t> dims(shape.begin(), shape.end());

@@ -18,6 +18,7 @@
 #include "cuda/context.h"
 #include "cuda/device_array.h"
 #include "cuda/runtime.h"
+#include "fastconv/checked.h"
 #include "fastconv/text.h"
 #include "python/checks.h"
 #include "python/cuda_bindings.h"
@@ -162,7 +163,7 @@ std::vector<index_t> shape_arg(py::handle obj, const char* name, index_t infer_t
     } else if (shape[i] < 0) {
       throw py::value_error(std::string(name) + " must hold non-negative sizes; got " +
                             short_repr(obj));
-    } else if (__builtin_mul_overflow(known, shape[i], &known) || known > kMaxElements) {
+    } else if (!try_mul(known, shape[i], &known) || known > kMaxElements) {
       throw py::value_error(std::string(name) + " must have at most 2**58 elements; got " +
                             short_repr(obj));
     }
@@ -443,7 +444,7 @@ std::vector<index_t> checked_shape(const dl::DLTensor& t, CDType* dtype) {
   for (index_t s : shape) {
     if (s < 0)
       throw py::value_error("obj must have non-negative sizes; got shape " + text::tuple_str(shape));
-    if (__builtin_mul_overflow(total, s, &total) || total > kMaxElements)
+    if (!try_mul(total, s, &total) || total > kMaxElements)
       throw py::value_error("obj must have at most 2**58 elements; got shape " +
                             text::tuple_str(shape));
   }
