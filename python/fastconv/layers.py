@@ -1,6 +1,9 @@
 """Layers and Sequential, with ReNom's constructors and defaults. Parameters are created lazily on
-the first call, when the input's size is known (or at construction for Dense(..., input_size=n));
-they take part in the graph only under `with model.train():`.
+the first call, when the input's size is known (or at construction for Dense(..., input_size=n)),
+so parameters() is empty until then; they take part in the graph only under
+`with model.train():`. train(mode)/eval() switch dropout and return the model, as in PyTorch;
+repr(model) lists the layers with their configuration and parameter shapes. Checkpoints
+(save/load) are fastconv.checkpoint's.
 
 Constructor arguments are checked when the layer is made, not at its first call, with messages
 that name the argument: sizes are ints (bools and floats such as 2.7 are refused; channel,
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import checkpoint as _checkpoint
 from . import functional as F
 from ._runtime import is_cuda_active
 from ._validate import describe, flag, in_range, positive_int, size_pair
@@ -57,6 +61,7 @@ class Layer:
         return self.forward(x)
 
     def forward(self, x):
+        """The layer's output for x (called by layer(x)); every layer defines it."""
         raise TypeError(f"{type(self).__name__} must define forward(x)")
 
     def _param(self, name: str) -> Node:
@@ -356,7 +361,8 @@ class Dropout(Layer):
 
 
 class Sequential(Layer):
-    """Layers applied in order; reachable as `model._layers[i]`, `model[i]` and `model.l{i}`."""
+    """Layers applied in order; reachable as `model._layers[i]`, `model[i]` and `model.l{i}`.
+    A Sequential may hold Sequentials; its parameters are then named "l2.l0.w"."""
 
     def __init__(self, layers=()):
         super().__init__()
@@ -365,6 +371,7 @@ class Sequential(Layer):
             self.append(layer)
 
     def append(self, layer: Layer) -> None:
+        """Add `layer` at the end; it becomes model[i] and model.l{i}."""
         if not isinstance(layer, Layer):
             raise TypeError(f"layer must be a fastconv Layer; got {type(layer).__name__}")
         setattr(self, f"l{len(self._layers)}", layer)
@@ -425,9 +432,7 @@ class Sequential(Layer):
         The file is written to a temporary file in the same folder and renamed over `path`, so
         a failing save leaves the previous checkpoint whole. A model with layers not yet called
         (no parameters) is refused with ValueError."""
-        from . import checkpoint
-
-        return checkpoint.save(self, path, optimizer=optimizer, meta=meta)
+        return _checkpoint.save(self, path, optimizer=optimizer, meta=meta)
 
     def load(self, path, optimizer=None) -> dict:
         """Read a checkpoint written by save() and return its meta dict ({} when none).
@@ -445,9 +450,7 @@ class Sequential(Layer):
         A mismatch raises ValueError naming the file and the first mismatching entry; so does a
         file that is not a readable checkpoint (nothing is unpickled). A missing file raises
         FileNotFoundError."""
-        from . import checkpoint
-
-        return checkpoint.load(self, path, optimizer=optimizer)
+        return _checkpoint.load(self, path, optimizer=optimizer)
 
 
 def _shapes_text(layer: Layer) -> str:

@@ -29,6 +29,8 @@ def _check_variable(variable) -> None:
 
 
 class Optimizer:
+    """Base of Sgd and Adam: per-parameter state, kept as long as the parameter lives."""
+
     def __init__(self):
         self._state = weakref.WeakKeyDictionary()
 
@@ -39,6 +41,7 @@ class Optimizer:
         return state
 
     def step(self, variable, grad) -> None:
+        """Update `variable` in place from its gradient `grad` (bumping its version)."""
         raise TypeError(f"{type(self).__name__} must define step(variable, grad)")
 
     def slot_names(self) -> tuple:
