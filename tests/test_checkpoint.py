@@ -50,6 +50,8 @@ def test_save_and_load_apply_the_same_suffix_rule(tmp_path):
     assert model.save(str(tmp_path / "other.npz")) == str(tmp_path / "other.npz")
     with raises_exactly(TypeError, "path must be a str or os.PathLike; got int 3"):
         model.save(3)
+    with pytest.raises(FileNotFoundError, match="cannot save .*nowhere/ckpt.npz.*: no such folder"):
+        model.save(tmp_path / "nowhere" / "ckpt")
 
 
 def test_a_save_failing_midway_keeps_the_previous_checkpoint(tmp_path, monkeypatch):

@@ -101,6 +101,8 @@ def _write_archive(file, arrays: dict) -> None:
 
 def _replace_atomically(target: str, arrays: dict) -> None:
     folder, base = os.path.split(os.path.abspath(target))
+    if not os.path.isdir(folder):  # else the error would name the temporary file
+        raise FileNotFoundError(2, f"cannot save {target!r}: no such folder", folder)
     # Same folder as the target: os.replace is atomic only within one file system. open("xb")
     # honours the umask, so the checkpoint gets the permissions a plain write would give it.
     temporary = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
