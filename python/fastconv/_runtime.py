@@ -142,4 +142,6 @@ def set_cuda_active(active: bool = True) -> None:
 
 
 def is_cuda_active() -> bool:
+    """Whether set_cuda_active(True) took effect: layers then make their parameters, and move
+    their inputs, on the GPU."""
     return _cuda_active

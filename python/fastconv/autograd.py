@@ -114,6 +114,7 @@ class Node:
         return record(-self._host_value(), (self,), lambda g: (-g,), "negative")
 
     def sum(self, axis=None, keepdims: bool = False) -> "Node":
+        """The sum over `axis` (all axes by default), as numpy's sum, recorded for grad()."""
         shape = self.shape
 
         def backward(g):
@@ -125,10 +126,12 @@ class Node:
                       backward, "sum")
 
     def mean(self, axis=None, keepdims: bool = False) -> "Node":
+        """The mean over `axis` (all axes by default), as numpy's mean, recorded for grad()."""
         count = self.size if axis is None else np.prod([self.shape[a] for a in np.atleast_1d(axis)])
         return self.sum(axis=axis, keepdims=keepdims) * (1.0 / float(count))
 
     def reshape(self, *shape) -> "Node":
+        """The same values in `shape` (a tuple or separate ints), recorded for grad()."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         old = self.shape
@@ -231,6 +234,7 @@ class Grads:
         return None if entry is None else entry[1]
 
     def variables(self) -> Iterable[Variable]:
+        """The Variables that took part in the backward pass (each once)."""
         return (v for v, _ in self._by_id.values())
 
     def update(self, optimizer) -> None:

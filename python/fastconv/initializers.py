@@ -29,6 +29,8 @@ class GlorotNormal:
 
 
 class GlorotUniform(GlorotNormal):
+    """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)): Glorot's variance, uniformly."""
+
     def __call__(self, shape, dtype=np.float32, rng=None):
         fan_in, fan_out = _fans(tuple(shape))
         limit = self.gain * np.sqrt(6.0 / (fan_in + fan_out))
@@ -45,6 +47,8 @@ class HeNormal:
 
 
 class Gaussian:
+    """N(mean, std**2) whatever the shape (ReNom's default std 0.1)."""
+
     def __init__(self, mean: float = 0.0, std: float = 0.1):
         self.mean = real(mean, "mean", "a finite number")
         self.std = in_range(std, "std", 0.0, None)
