@@ -280,6 +280,16 @@ def test_source_folder_errors(tmp_path, no_env):
         ds.load_mnist(3)
 
 
+def test_home_is_expanded(tmp_path, monkeypatch, no_env):
+    (tmp_path / "mnist").mkdir()
+    make_idx_dir(tmp_path / "mnist")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert ds.load_mnist("~/mnist").source == f"idx: {tmp_path / 'mnist'}"
+    assert ds.load_mnist(data_dir="~/mnist").source == f"idx: {tmp_path / 'mnist'}"
+    monkeypatch.setenv("FASTCONV_DATA", "~/mnist")
+    assert ds.load_mnist().source == f"idx: {tmp_path / 'mnist'}"
+
+
 def test_a_source_name_wins_over_a_folder_so_named(tmp_path, monkeypatch, no_env):
     (tmp_path / "idx").mkdir()
     make_idx_dir(tmp_path / "idx")

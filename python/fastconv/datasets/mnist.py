@@ -60,14 +60,15 @@ def _check_path(value, name: str) -> Optional[Path]:
     text = os.fspath(value)
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"{name} must be a folder path or None; got {text!r}")
-    return Path(text)
+    return Path(text).expanduser()
 
 
 def _resolve(source, data_dir) -> Tuple[str, Optional[Path], str]:
     """(mode, folder, where the folder came from) from what the caller said.
 
     A folder is named by the source itself, by ``data_dir``, or by ``FASTCONV_DATA``, in that
-    order; the names of the sources win over a folder spelt the same (write ``./idx``).
+    order (``~`` is expanded in each); the names of the sources win over a folder spelt the same
+    (write ``./idx``).
     """
     folder = _check_path(data_dir, "data_dir")
     if isinstance(source, str) and (source == "auto" or source in SOURCES):
@@ -75,11 +76,11 @@ def _resolve(source, data_dir) -> Tuple[str, Optional[Path], str]:
             return source, folder, "data_dir"
         env = os.environ.get("FASTCONV_DATA", "")
         if env.strip():
-            return source, Path(env), "FASTCONV_DATA"
+            return source, Path(env).expanduser(), "FASTCONV_DATA"
         return source, None, ""
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"source must be {_CHOICES}; got {type(source).__name__}")
-    path = Path(source)
+    path = Path(source).expanduser()
     if not path.is_dir():
         state = "which is a file, not a folder" if path.exists() else "which does not exist"
         raise ValueError(f"source must be {_CHOICES}; got {os.fspath(source)!r}, {state}")
