@@ -114,15 +114,18 @@ def _check_gzip_size(header: IdxHeader, compressed: int, isize: int) -> None:
 
 
 def _read_gzip_data(fh: BinaryIO, header: IdxHeader) -> bytearray:
-    # Grown as data arrives rather than preallocated from the header: a header that lies beyond
-    # what the trailer can contradict (4 GiB) costs only the data really there.
-    data = bytearray()
-    while len(data) <= header.data_bytes:
-        piece = fh.read(min(_CHUNK, header.data_bytes + 1 - len(data)))
+    # Read in pieces rather than into a buffer sized from the header: a header that lies beyond
+    # what the trailer can contradict (4 GiB) costs only the data really there. One byte past the
+    # declared size is asked for, so a longer stream is seen, and a stream that ends exactly there
+    # reaches its end, where gzip checks the CRC.
+    pieces, wanted = [], header.data_bytes + 1
+    while wanted > 0:
+        piece = fh.read(min(_CHUNK, wanted))
         if not piece:
             break
-        data += piece
-    return data
+        pieces.append(piece)
+        wanted -= len(piece)
+    return bytearray().join(pieces)
 
 
 def _read(path: Path, header_only: bool, expect_ndim, expect_dtype):
