@@ -10,9 +10,6 @@ dtype (uint8 images, bools) is cast to float; None, complex, object and string d
 TypeError."""
 from __future__ import annotations
 
-import contextlib
-import os
-
 import numpy as np
 
 from . import functional as F
@@ -47,10 +44,14 @@ class Params(dict):
 
 
 class Layer:
+    """Base of every layer: parameters in `params` (made lazily, see the module docstring), the
+    train/eval modes, and `with layer:` to record the graph through them."""
+
     def __init__(self):
         self.params = Params()
         self._training = False
         self._inference = False
+        self._recording = []  # one entry per open `with`: the layers' previous recording flags
 
     def __call__(self, x):
         return self.forward(x)
@@ -71,30 +72,83 @@ class Layer:
         for child in self._children():
             yield from child._walk()
 
-    @contextlib.contextmanager
-    def train(self):
-        """Record the graph through this model's parameters, so that `loss.grad()` reaches them."""
+    def _config(self) -> list:
+        """(argument, value) pairs for repr: the configuration the constructor was given."""
+        return []
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{key}={value!r}" for key, value in self._config())
+        return f"{type(self).__name__}({args})"
+
+    def _parameter_shapes(self) -> dict:
+        """Each parameter's shape as the configuration fixes it, None where only the input can
+        tell (checked by load). A layer with parameters defined elsewhere reports those it has."""
+        return {name: tuple(value.shape) for name, value in self.params.items()}
+
+    def _unbuilt_parameters(self) -> bool:
+        """True while the parameters still wait for the first call."""
+        return False
+
+    def _set_parameter(self, name: str, value: np.ndarray) -> None:
+        """Give parameter `name` the (checked) `value`: in place when it exists, else made."""
+        if name in self.params:
+            self.params[name].copy_from(value)
+        else:
+            dtype = np.float64 if value.dtype == np.float64 and not is_cuda_active() else np.float32
+            self.params[name] = _new_parameter(np.asarray(value, dtype=dtype), getattr(
+                self, "_weight_decay", None) if name == "w" else None,
+                f"{type(self).__name__}.{name}")
+
+    def train(self, mode: bool = True) -> "Layer":
+        """Training mode (dropout on), or with mode=False evaluation mode (dropout off), for this
+        layer and every layer inside it; returns the layer itself, as PyTorch's train() does.
+
+        `with model.train():` both switches training mode on and records the graph through the
+        parameters inside the block (so `loss.grad()` reaches them; see __enter__). Training mode
+        stays on after the block; the recording stops."""
+        self.set_models(inference=not flag(mode, "mode"))
+        return self
+
+    def eval(self) -> "Layer":
+        """Evaluation mode (dropout off): the same as train(False) and
+        set_models(inference=True). Returns the layer itself."""
+        return self.train(False)
+
+    def __enter__(self) -> "Layer":
+        """`with model:` (usually spelled `with model.train():`) records the graph through this
+        model's parameters until the block ends, so that `loss.grad()` reaches them; outside,
+        the parameters enter each op as constants. Blocks nest; each restores what it found."""
         layers = list(self._walk())
-        before = [layer._training for layer in layers]
+        self._recording.append([(layer, layer._training) for layer in layers])
         for layer in layers:
             layer._training = True
-        try:
-            yield self
-        finally:
-            for layer, was in zip(layers, before):
-                layer._training = was
+        return self
+
+    def __exit__(self, *exc_info) -> bool:
+        for layer, was in self._recording.pop():
+            layer._training = was
+        return False
 
     def set_models(self, inference: bool = False) -> None:
-        """inference=True switches dropout off (evaluation); False switches it back on."""
+        """inference=True switches dropout off (evaluation); False switches it back on. ReNom's
+        name for what eval() and train() do."""
         for layer in self._walk():
             layer._inference = bool(inference)
 
-    def eval(self) -> None:
-        self.set_models(inference=True)
-
     def parameters(self):
-        for layer in self._walk():
-            yield from layer.params.values()
+        """Every parameter (a Variable) of this layer and the layers inside it.
+
+        Empty for a layer not yet called: parameters are made at the first forward pass, when
+        the input's size is known (Dense(..., input_size=n) makes its own at once). Run the model
+        on one batch, or load() a checkpoint, before handing parameters() to anything."""
+        for _, value in self.named_parameters():
+            yield value
+
+    def named_parameters(self):
+        """(name, Variable) pairs for every parameter, named as checkpoints name them: "w" and
+        "b" for a layer, "l0.w", "l0.b", ... for a Sequential (nested ones "l2.l0.w"). Empty
+        before the first forward pass, as parameters() is."""
+        yield from self.params.items()
 
 
 def _param_dtype(x) -> np.dtype:
@@ -134,6 +188,19 @@ class _Weighted(Layer):
     def _bias(self):
         return self._param("b") if "b" in self.params else None
 
+    def _unbuilt_parameters(self) -> bool:
+        return "w" not in self.params
+
+    def _extra_config(self) -> list:
+        """The optional arguments, shown by repr only where they differ from the default."""
+        extra = [("ignore_bias", True)] if self._ignore_bias else []
+        if self._weight_decay is not None:
+            extra.append(("weight_decay", self._weight_decay))
+        return extra
+
+    def _shapes(self, w_shape: tuple, b_shape: tuple) -> dict:
+        return {"w": w_shape} if self._ignore_bias else {"w": w_shape, "b": b_shape}
+
 
 def _pool_sizes(filter, padding, stride) -> tuple:
     return (size_pair(filter, "filter", 1), size_pair(stride, "stride", 1),
@@ -141,8 +208,11 @@ def _pool_sizes(filter, padding, stride) -> tuple:
 
 
 class Conv2d(_Weighted):
-    """channel output maps of filter (kh, kw) windows. The input's channel count is read at the
-    first call (x must be 4-D (N, C, H, W))."""
+    """2-D convolution: `channel` output maps of `filter` (kh, kw) windows, moved by `stride`
+    over the input padded with `padding` zeros, taps `dilation` apart. x (N, C, H, W) ->
+    (N, channel, H', W'). Parameters w (channel, C, kh, kw) and b (1, channel, 1, 1) (none with
+    ignore_bias=True), made at the first call, when C is known; `initializer` (default
+    GlorotNormal()) fills w, b starts at 0; `weight_decay` adds wd * w to w's gradient."""
 
     def __init__(self, channel=32, filter=3, padding=0, stride=1, dilation=1, ignore_bias=False,
                  initializer=None, weight_decay=None):
@@ -150,6 +220,15 @@ class Conv2d(_Weighted):
         self._channel = positive_int(channel, "channel")
         self._filter, self._stride, self._padding = _pool_sizes(filter, padding, stride)
         self._dilation = size_pair(dilation, "dilation", 1)
+
+    def _config(self) -> list:
+        return [("channel", self._channel), ("filter", self._filter),
+                ("padding", self._padding), ("stride", self._stride),
+                ("dilation", self._dilation), *self._extra_config()]
+
+    def _parameter_shapes(self) -> dict:
+        c_in = self.params.w.shape[1] if "w" in self.params else None
+        return self._shapes((self._channel, c_in, *self._filter), (1, self._channel, 1, 1))
 
     def forward(self, x, relu=False):
         if "w" not in self.params:
@@ -163,7 +242,7 @@ class Conv2d(_Weighted):
 
 
 class Dense(_Weighted):
-    """x (N, features) -> (N, output_size). With input_size the parameters are made now (float32,
+    """Fully connected: x (N, features) @ w (features, output_size) + b (1, output_size). With input_size the parameters are made now (float32,
     on the GPU if fc.set_cuda_active(True) came first), and an input with another feature count
     is refused; without it they are made at the first call, float64 for float64 input."""
 
@@ -175,6 +254,16 @@ class Dense(_Weighted):
         if self._input_size is not None:
             self._create((self._input_size, self._output_size), (1, self._output_size),
                          np.dtype(np.float32))
+
+    def _config(self) -> list:
+        config = [("output_size", self._output_size)]
+        if self._input_size is not None:
+            config.append(("input_size", self._input_size))
+        return config + self._extra_config()
+
+    def _parameter_shapes(self) -> dict:
+        n_in = self._input_size or (self.params.w.shape[0] if "w" in self.params else None)
+        return self._shapes((n_in, self._output_size), (1, self._output_size))
 
     def forward(self, x):
         x = as_node(x, "x")
@@ -190,41 +279,75 @@ class Dense(_Weighted):
         return F.dense(x, self._param("w"), self._bias())
 
 
+def _pool_config(args) -> list:
+    (filter, stride, padding, ceil_mode, *rest) = args
+    config = [("filter", filter), ("padding", padding), ("stride", stride)]
+    if ceil_mode:
+        config.append(("ceil_mode", True))
+    if rest and not rest[0]:
+        config.append(("count_include_pad", False))
+    return config
+
+
 class MaxPool2d(Layer):
+    """The largest value of each `filter` window, moved by `stride` over the input padded with
+    `padding` (padding never wins); ceil_mode=True keeps a last partial window. No parameters.
+    ReNom's defaults: filter 3, stride 1."""
+
     def __init__(self, filter=3, padding=0, stride=1, ceil_mode=False):
         super().__init__()
         self._args = (*_pool_sizes(filter, padding, stride), flag(ceil_mode, "ceil_mode"))
+
+    def _config(self) -> list:
+        return _pool_config(self._args)
 
     def forward(self, x):
         return F.max_pool2d(x, *self._args)
 
 
 class AveragePool2d(Layer):
+    """The mean of each `filter` window, moved by `stride` over the input padded with `padding`
+    zeros; count_include_pad=False divides by the window's cells inside the input only. No
+    parameters."""
+
     def __init__(self, filter=3, padding=0, stride=1, ceil_mode=False, count_include_pad=True):
         super().__init__()
         self._args = (*_pool_sizes(filter, padding, stride), flag(ceil_mode, "ceil_mode"),
                       flag(count_include_pad, "count_include_pad"))
+
+    def _config(self) -> list:
+        return _pool_config(self._args)
 
     def forward(self, x):
         return F.average_pool2d(x, *self._args)
 
 
 class Relu(Layer):
+    """max(x, 0) elementwise. No parameters; after a Conv2d in a Sequential it runs fused into
+    the convolution."""
+
     def forward(self, x):
         return F.relu(x)
 
 
 class Flatten(Layer):
+    """(N, ...) -> (N, product of the rest): between the convolutions and Dense. No parameters."""
+
     def forward(self, x):
         return F.flatten(x)
 
 
 class Dropout(Layer):
-    """Active unless the model is in inference mode (set_models(inference=True) or eval())."""
+    """Zeroes each value with probability dropout_ratio and scales the rest by
+    1 / (1 - dropout_ratio) while training; passes x through unchanged in evaluation mode
+    (eval(), train(False) or set_models(inference=True)). No parameters."""
 
     def __init__(self, dropout_ratio=0.5):
         super().__init__()
         self._ratio = in_range(dropout_ratio, "dropout_ratio", 0.0, 1.0)
+
+    def _config(self) -> list:
+        return [("dropout_ratio", self._ratio)]
 
     def forward(self, x):
         if self._inference or self._ratio == 0.0:
@@ -270,35 +393,71 @@ class Sequential(Layer):
                 i += 1
         return x
 
-    def _named_parameters(self):
-        for i, layer in enumerate(self._layers):
-            for name, value in (layer._named_parameters() if isinstance(layer, Sequential)
-                                else layer.params.items()):
-                yield f"l{i}.{name}", value
-
-    def save(self, path) -> None:
-        """Write every parameter to an .npz file, keyed 'l{i}.{name}'."""
-        np.savez(path, **{k: v.as_ndarray() for k, v in self._named_parameters()})
-
-    def load(self, path) -> None:
-        """Read parameters written by save(). Layers not yet called get their parameters from the
-        file; existing ones are overwritten in place (same shapes required)."""
-        with np.load(os.fspath(path)) as data:
-            stored = dict(data)
-        self._load(stored, "")
-        if stored:
-            raise ValueError(f"{path}: entries {sorted(stored)} match no layer of this model")
-
-    def _load(self, stored: dict, prefix: str) -> None:
+    def _named_leaves(self, prefix: str = ""):
+        """("l0", layer) for every layer that is not itself a Sequential, nested ones as "l2.l0"."""
         for i, layer in enumerate(self._layers):
             if isinstance(layer, Sequential):
-                layer._load(stored, f"{prefix}l{i}.")
-                continue
-            for key in [k for k in stored if k.startswith(f"{prefix}l{i}.")]:
-                name, value = key[len(f"{prefix}l{i}."):], stored.pop(key)
-                if name in layer.params:
-                    layer.params[name].copy_from(value)
-                else:
-                    layer.params[name] = _new_parameter(value, getattr(
-                        layer, "_weight_decay", None) if name == "w" else None,
-                        f"{type(layer).__name__}.{name}")
+                yield from layer._named_leaves(f"{prefix}l{i}.")
+            else:
+                yield f"{prefix}l{i}", layer
+
+    def named_parameters(self):
+        for prefix, layer in self._named_leaves():
+            for name, value in layer.params.items():
+                yield f"{prefix}.{name}", value
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}("]
+        for i, layer in enumerate(self._layers):
+            text = repr(layer).replace("\n", "\n  ")
+            shapes = _shapes_text(layer) if not isinstance(layer, Sequential) else ""
+            lines.append(f"  (l{i}): {text}{shapes}")
+        lines.append(")")
+        return "\n".join(lines)
+
+    def save(self, path, optimizer=None, meta=None) -> str:
+        """Write a checkpoint: every parameter (keyed as named_parameters() names them), the
+        state of `optimizer` (Sgd's velocity, Adam's moments and step counts) when given, and
+        `meta`, a dict of JSON-serialisable values (numpy scalars and arrays become numbers and
+        lists), returned by load. Returns the path written: `path` with ".npz" appended when it
+        does not end so, the rule load applies too.
+
+        The file is written to a temporary file in the same folder and renamed over `path`, so
+        a failing save leaves the previous checkpoint whole. A model with layers not yet called
+        (no parameters) is refused with ValueError."""
+        from . import checkpoint
+
+        return checkpoint.save(self, path, optimizer=optimizer, meta=meta)
+
+    def load(self, path, optimizer=None) -> dict:
+        """Read a checkpoint written by save() and return its meta dict ({} when none).
+
+        `path` gets ".npz" appended when it does not end so, as in save(). Every array is checked
+        against this model's configuration before anything changes: each layer with parameters
+        must find its own, of the shape its arguments fix (Conv2d(channel=4, filter=3) takes
+        w (4, C, 3, 3) for any C >= 1 until it has been called, then only its own C), and no
+        entry may name a layer without parameters. Layers not yet called get their parameters
+        from the file; existing ones are overwritten in place (their versions bump, so graphs
+        recorded before refuse grad()). With `optimizer`, its state is restored as saved, so a
+        resumed run continues exactly; the file must then hold state of the same optimiser class
+        (its hyperparameters, e.g. lr, are the ones you constructed, not the file's).
+
+        A mismatch raises ValueError naming the file and the first mismatching entry; so does a
+        file that is not a readable checkpoint (nothing is unpickled). A missing file raises
+        FileNotFoundError."""
+        from . import checkpoint
+
+        return checkpoint.load(self, path, optimizer=optimizer)
+
+
+def _shapes_text(layer: Layer) -> str:
+    shapes = layer._parameter_shapes()
+    if not shapes:
+        return ""
+    parts = []
+    for name, shape in shapes.items():
+        dims = ", ".join("?" if n is None else str(n) for n in shape)
+        dtype = f" {layer.params[name].dtype}" if name in layer.params else ""
+        parts.append(f"{name}: ({dims}){dtype}")
+    made = "  (made at the first call)" if layer._unbuilt_parameters() else ""
+    return "  # " + ", ".join(parts) + made

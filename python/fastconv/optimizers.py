@@ -13,7 +13,7 @@ import numpy as np
 from . import ops
 from ._validate import describe, flag, in_range
 from .autograd import Variable
-from .device import is_device_array, zeros_like
+from .device import is_device_array, to_device, to_host, zeros_like
 
 __all__ = ["Sgd", "Adam"]
 
@@ -41,6 +41,40 @@ class Optimizer:
     def step(self, variable, grad) -> None:
         raise TypeError(f"{type(self).__name__} must define step(variable, grad)")
 
+    def slot_names(self) -> tuple:
+        """The names of the arrays this optimiser keeps per parameter (checkpoint entries)."""
+        return ()
+
+    def state_names(self) -> tuple:
+        """The entries of get_state()'s dict: the slots, and "step" where steps are counted."""
+        return self.slot_names()
+
+    def hyperparameters(self) -> dict:
+        """The constructor's arguments, as saved (for information) in a checkpoint."""
+        return {}
+
+    def get_state(self, variable) -> dict | None:
+        """`variable`'s state as host arrays by slot name (plus "step" where counted), or None
+        if the optimiser has not stepped it yet. Used by Sequential.save(optimizer=...)."""
+        state = self._state.get(variable)
+        if state is None:
+            return None
+        return {name: to_host(slot).copy() for name, slot in zip(self.slot_names(), state)}
+
+    def set_state(self, variable, state: dict | None) -> None:
+        """Replace `variable`'s state by `state` (as get_state returns it; None: start afresh).
+        The arrays are copied to where the variable lives, in its dtype; the caller (load)
+        has checked the names and shapes."""
+        self._state.pop(variable, None)
+        if state is None:
+            return
+        slots = []
+        for name in self.slot_names():
+            value = np.array(state[name], dtype=variable.dtype, order="C", copy=True)
+            slots.append(to_device(value) if is_device_array(variable._value) else value)
+        if slots:
+            self._state[variable] = slots
+
 
 class Sgd(Optimizer):
     """p -= lr * step with step = g (+ momentum: v = m v + g; step = v, or g + m v for Nesterov).
@@ -54,6 +88,12 @@ class Sgd(Optimizer):
         self.lr = in_range(lr, "lr", 0.0, None)
         self.momentum = in_range(momentum, "momentum", 0.0, None)
         self.nesterov = flag(nesterov, "nesterov") and self.momentum > 0
+
+    def slot_names(self) -> tuple:
+        return ("velocity",) if self.momentum else ()
+
+    def hyperparameters(self) -> dict:
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov}
 
     def step(self, variable, grad) -> None:
         _check_variable(variable)
@@ -77,6 +117,27 @@ class Adam(Optimizer):
         self.b = in_range(b, "b", 0.0, 1.0)
         self.epsilon = in_range(epsilon, "epsilon", 0.0, None, low_open=True)
         self._steps = weakref.WeakKeyDictionary()
+
+    def slot_names(self) -> tuple:
+        return ("m", "v")
+
+    def state_names(self) -> tuple:
+        return ("m", "v", "step")
+
+    def hyperparameters(self) -> dict:
+        return {"lr": self.lr, "g": self.g, "b": self.b, "epsilon": self.epsilon}
+
+    def get_state(self, variable) -> dict | None:
+        state = super().get_state(variable)
+        if state is not None:
+            state["step"] = np.array(self._steps.get(variable, 0), dtype=np.int64)
+        return state
+
+    def set_state(self, variable, state: dict | None) -> None:
+        super().set_state(variable, state)
+        self._steps.pop(variable, None)
+        if state is not None:
+            self._steps[variable] = int(state["step"])
 
     def step(self, variable, grad) -> None:
         _check_variable(variable)
