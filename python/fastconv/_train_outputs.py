@@ -83,14 +83,10 @@ def save_checkpoint(model, opt, out: str, history: list, rng, settings: dict) ->
 def resume(path: str, model, opt, rng, settings: dict, epochs: int) -> tuple[int, list, list]:
     """Load a checkpoint into model, opt and both generators; returns (epochs done, history,
     warnings about settings that differ from the checkpoint's)."""
-    try:
-        meta = model.load(path, optimizer=opt)
-    except OSError as e:
-        reason = e.strerror or str(e)
-        raise CommandError(f"--resume {path}: {reason}") from None
-    except (ValueError, TypeError, KeyError) as e:
-        raise CommandError(f"--resume {path}: {e}") from None
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+    # The meta first (with the weights): a file that is not a training checkpoint, or one from
+    # another optimiser, is then named as such rather than by what the optimiser state lacks.
+    meta = _load(path, model, None)
+    if meta.get("format") != CHECKPOINT_FORMAT:
         raise CommandError(f"--resume {path}: not a fastconv-train checkpoint (a file written "
                            "with --checkpoint-every holds the training state too)")
     saved = meta["settings"]
@@ -101,8 +97,35 @@ def resume(path: str, model, opt, rng, settings: dict, epochs: int) -> tuple[int
     if done >= epochs:
         raise CommandError(f"--resume {path}: the checkpoint has finished {done} epoch(s), so "
                            f"--epochs {epochs} leaves nothing to do; pass a larger --epochs")
+    _load(path, model, opt)
     rng.bit_generator.state = meta["batch_rng"]
     _set_global_rng_state(meta["numpy_rng"])
     differs = [f"--{key.replace('_', '-')} is {settings[key]}; the checkpoint used {saved[key]}"
                for key in _SETTINGS if saved.get(key) != settings[key]]
     return done, list(meta["history"]), differs
+
+
+def check_readable(path: str) -> None:
+    """Before the data is loaded (which may take a download): is there a file to resume from?"""
+    if not os.path.isfile(_npz(path)):
+        what = "a folder, not a checkpoint file" if os.path.isdir(_npz(path)) else \
+            "No such file or directory"
+        raise CommandError(f"--resume {path}: {what}")
+
+
+def _load(path: str, model, opt) -> dict:
+    try:
+        return model.load(path, optimizer=opt)
+    except OSError as e:
+        raise CommandError(f"--resume {path}: {e.strerror or e}") from None
+    except (ValueError, TypeError) as e:
+        # model.load names the file as "path '<file>'"; say it the command's way instead.
+        message, named = str(e), f"path {_npz(path)!r}"
+        if message.startswith(named):
+            message = message[len(named):].lstrip(":").lstrip()
+            raise CommandError(f"--resume {path}: {message}") from None
+        raise CommandError(f"--resume {path}: {message}") from None
+
+
+def _npz(path: str) -> str:
+    return path if path.endswith(".npz") else path + ".npz"

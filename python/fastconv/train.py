@@ -16,8 +16,8 @@ from fastconv import _native, _train_data
 from fastconv._cli import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, CommandError,
                            build_parser, error_line, note)
 from fastconv._sigint import StopOnInterrupt
-from fastconv._train_outputs import (resume, restore, save_checkpoint, snapshot, write_metrics,
-                                     write_pictures)
+from fastconv._train_outputs import (check_readable, restore, resume, save_checkpoint, snapshot,
+                                     write_metrics, write_pictures)
 
 
 def tutorial_cnn() -> fc.Sequential:
@@ -155,6 +155,8 @@ def _run(args) -> int:
     if args.threads is not None:
         fc.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if args.resume is not None:
+        check_readable(args.resume)
     data = _train_data.load(args.data, args.seed, args.limit_train, args.limit_test)
     _train_data.check(data, args.batch_size)
     print(f"data: {data.source}: {len(data.train_images)} train, {len(data.test_images)} "
