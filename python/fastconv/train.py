@@ -142,6 +142,10 @@ def main(argv=None) -> int:
     except CommandError as e:
         print(error_line(str(e)), file=sys.stderr)
         return EXIT_FAILED
+    except OSError as e:  # writing --out (a full disk, a read-only folder)
+        where = f": {e.filename}" if e.filename else ""
+        print(error_line(f"{e.strerror or e}{where}"), file=sys.stderr)
+        return EXIT_FAILED
     except MemoryError as e:
         print(error_line(f"out of memory ({e}); a smaller --batch-size needs less"),
               file=sys.stderr)
@@ -178,6 +182,8 @@ def _run(args) -> int:
             note(f"warning: {difference}; the run will differ from an uninterrupted one")
         print(f"resumed from {args.resume} after epoch {first - 1:03d}", flush=True)
         finished_weights = snapshot(model)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise CommandError(f"--out {args.out}: a file, not a folder")
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as e:
