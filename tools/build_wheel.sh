@@ -49,8 +49,9 @@ echo "== building the sdist"
 "$work/tools/bin/python" -m build --sdist --outdir "$work/sdist" . >"$work/sdist.log" 2>&1 ||
   { tail -20 "$work/sdist.log"; exit 1; }
 sdist=$(echo "$work"/sdist/fastconv-*.tar.gz)
+tar -tzf "$sdist" >"$work/sdist.txt"  # listed first: grep -q would end tar with SIGPIPE (pipefail)
 for f in LICENSE python/fastconv/py.typed; do
-  tar -tzf "$sdist" | grep -qx "fastconv-[0-9.]*/$f" || { echo "build_wheel: no $f in the sdist"; exit 1; }
+  grep -qx "fastconv-[0-9.]*/$f" "$work/sdist.txt" || { echo "build_wheel: no $f in the sdist"; exit 1; }
 done
 cp "$sdist" wheelhouse/
 echo "== sdist: wheelhouse/$(basename "$sdist")"
