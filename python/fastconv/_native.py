@@ -1,8 +1,9 @@
 """Loads the compiled modules: `_C` always, `_cuda` where it was built and its libraries load.
 
 Installed from a wheel, each module finds its shared libraries (OpenBLAS, cuBLAS) through an RPATH
-into the sibling packages in site-packages; cuBLAS is there only with the [cuda] extra. In a developer build the modules sit in the source
-tree, so on a failed import the library is loaded by absolute path first and the import retried.
+into the sibling packages in site-packages (cuBLAS is there only with the [cuda] extra). In a
+developer build the modules sit in the source tree, so on a failed import the library is loaded by
+absolute path first and the import retried.
 """
 from __future__ import annotations
 
