@@ -26,11 +26,13 @@ def test_cuda_availability_has_a_reason():
     status = fc.cuda_status()
     assert isinstance(status, str) and status
     if not fc.cuda_available():
-        assert status.startswith(("the CUDA module was not built: ", "the CUDA module is built but ",
-                                  "no NVIDIA driver found: ", "no usable CUDA device: ")), status
+        assert status.startswith((
+            "the CUDA module was not built: ", "the CUDA module is built but ",
+            "no NVIDIA driver found: ", "no usable CUDA device: ")), status
 
 
-@pytest.mark.skipif(_native.CUDA is None or fc.cuda_available() or not _native.nvidia_driver_error(),
+@pytest.mark.skipif(_native.CUDA is None or fc.cuda_available()
+                    or not _native.nvidia_driver_error(),
                     reason="needs the CUDA module loaded, on a machine without an NVIDIA driver")
 def test_cuda_status_says_no_driver_where_there_is_none():
     # The CUDA runtime itself answers "CUDA driver version is insufficient" here (issue 9).

@@ -1,4 +1,4 @@
-"""Check a repaired release wheel: its manylinux tag, what it vendors, what it leaves to other wheels.
+"""Check a repaired release wheel: its manylinux tag, what it vendors, what it leaves to others.
 
 Usage: python tools/check_wheel.py WHEEL SHOW_JSON   (SHOW_JSON: `auditwheel show --json WHEEL`;
 patchelf must be on PATH). Called by tools/build_wheel.sh; exits non-zero with the reason.
