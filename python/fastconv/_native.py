@@ -1,8 +1,9 @@
 """Loads the compiled modules: `_C` always, `_cuda` where it was built and its libraries load.
 
 Installed from a wheel, each module finds its shared libraries (OpenBLAS, cuBLAS) through an RPATH
-into the sibling packages in site-packages. In a developer build the modules sit in the source
-tree, so on a failed import the library is loaded by absolute path first and the import retried.
+into the sibling packages in site-packages (cuBLAS is there only with the [cuda] extra). In a
+developer build the modules sit in the source tree, so on a failed import the library is loaded by
+absolute path first and the import retried.
 """
 from __future__ import annotations
 
@@ -40,6 +41,36 @@ def _preload_cublas() -> None:
     raise ImportError("libcublas.so.13 not found in any nvidia package directory")
 
 
+CUDA_EXTRA_HINT = 'install fastconv[cuda] (pip install "fastconv[cuda]")'
+
+
+def cublas_missing_reason(detail: str) -> str:
+    """Why a built _cuda cannot be used: cuBLAS comes only with the [cuda] extra."""
+    return (f"the CUDA module is built but cuBLAS 13 cannot be loaded ({detail}); "
+            f"{CUDA_EXTRA_HINT}")
+
+
+def nvidia_driver_error() -> str:
+    """'' where the NVIDIA driver's library loads, else the loader's reason.
+
+    With no driver at all, the CUDA runtime still answers cudaErrorInsufficientDriver ("CUDA
+    driver version is insufficient"), which sends people to upgrade a driver they do not have.
+    """
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError as err:
+        return str(err)
+    return ""
+
+
+def no_device_reason(cuda_error: str) -> str:
+    """Why the CUDA runtime sees no device: no driver at all, or the runtime's own error text."""
+    missing = nvidia_driver_error()
+    if missing:
+        return f"no NVIDIA driver found: libcuda.so.1 cannot be loaded ({missing})"
+    return "no usable CUDA device: " + cuda_error
+
+
 def _load_cuda() -> tuple[ModuleType | None, str]:
     """The _cuda module, or None and why it is not there."""
     if not C.build_info()["cuda_built"]:
@@ -51,10 +82,9 @@ def _load_cuda() -> tuple[ModuleType | None, str]:
             _preload_cublas()
             return importlib.import_module("fastconv._cuda"), ""
         except (ImportError, OSError) as err:
-            return None, (
-                f"the CUDA module is built but failed to load ({first}; {err}); "
-                "is the nvidia-cublas wheel installed? pip install nvidia-cublas==13.1.1.3"
-            )
+            if "cublas" in str(first).lower():
+                return None, cublas_missing_reason(str(first))
+            return None, f"the CUDA module is built but failed to load ({first}; {err})"
 
 
 # OpenMP threads that spin after a parallel loop steal the cores OpenBLAS's own threads need for

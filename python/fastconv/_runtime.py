@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ._native import C, CUDA, CUDA_LOAD_ERROR
+from ._native import C, CUDA, CUDA_LOAD_ERROR, no_device_reason
 
 _cuda_status: tuple[bool, str] | None = None
 
@@ -22,7 +22,7 @@ def _query_cuda() -> tuple[bool, str]:
                 names = [CUDA.device_properties(i)["name"] for i in range(CUDA.device_count())]
                 reason = f"{len(names)} device(s): " + ", ".join(names)
             else:
-                reason = "no usable CUDA device: " + reason
+                reason = no_device_reason(reason)
             _cuda_status = (ok, reason)
     return _cuda_status
 
