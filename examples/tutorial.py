@@ -1,4 +1,4 @@
-"""The ReNom CNN tutorial (shared/reference/renom-cnn-tutorial.txt), cell by cell, with fastconv in
+"""The ReNom CNN tutorial, cell by cell, with fastconv in
 ReNom's place. Only the imports and the data source differ from the notebook; pictures are saved
 as PNG files instead of shown. Run: python examples/tutorial.py"""
 # In [1]:

@@ -37,8 +37,8 @@ from .layers import (
     Layer,
     MaxPool2d,
     Relu,
-    Sequential,
 )
 from .optimizers import Adam, Sgd
+from .sequential import Sequential
 
 __version__ = _native.C.build_info()["version"]

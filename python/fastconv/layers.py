@@ -1,4 +1,4 @@
-"""Layers and Sequential, with ReNom's constructors and defaults. Parameters are created lazily on
+"""The layers, with ReNom's constructors and defaults (Sequential is fastconv.sequential's). Parameters are created lazily on
 the first call, when the input's size is known (or at construction for Dense(..., input_size=n)),
 so parameters() is empty until then; they take part in the graph only under
 `with model.train():`. train(mode)/eval() switch dropout and return the model, as in PyTorch;
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import checkpoint as _checkpoint
 from . import functional as F
 from ._runtime import is_cuda_active
 from ._validate import describe, flag, in_range, positive_int, size_pair
@@ -32,7 +31,6 @@ __all__ = [
     "Relu",
     "Flatten",
     "Dropout",
-    "Sequential",
 ]
 
 
@@ -358,109 +356,3 @@ class Dropout(Layer):
         if self._inference or self._ratio == 0.0:
             return as_node(x, "x")
         return F.dropout(x, self._ratio)
-
-
-class Sequential(Layer):
-    """Layers applied in order; reachable as `model._layers[i]`, `model[i]` and `model.l{i}`.
-    A Sequential may hold Sequentials; its parameters are then named "l2.l0.w"."""
-
-    def __init__(self, layers=()):
-        super().__init__()
-        self._layers = []
-        for layer in layers:
-            self.append(layer)
-
-    def append(self, layer: Layer) -> None:
-        """Add `layer` at the end; it becomes model[i] and model.l{i}."""
-        if not isinstance(layer, Layer):
-            raise TypeError(f"layer must be a fastconv Layer; got {type(layer).__name__}")
-        setattr(self, f"l{len(self._layers)}", layer)
-        self._layers.append(layer)
-
-    def __getitem__(self, index):
-        return self._layers[index]
-
-    def __len__(self) -> int:
-        return len(self._layers)
-
-    def _children(self) -> list:
-        return self._layers
-
-    def forward(self, x):
-        i, layers = 0, self._layers
-        while i < len(layers):
-            if (isinstance(layers[i], Conv2d) and i + 1 < len(layers)
-                    and type(layers[i + 1]) is Relu):
-                # Conv2d then Relu: one fused kernel each way instead of an extra pass over the
-                # activation (same values; the Relu layer's own forward is skipped).
-                x = layers[i].forward(x, relu=True)
-                i += 2
-            else:
-                x = layers[i](x)
-                i += 1
-        return x
-
-    def _named_leaves(self, prefix: str = ""):
-        """("l0", layer) for every layer that is not itself a Sequential, nested ones as "l2.l0"."""
-        for i, layer in enumerate(self._layers):
-            if isinstance(layer, Sequential):
-                yield from layer._named_leaves(f"{prefix}l{i}.")
-            else:
-                yield f"{prefix}l{i}", layer
-
-    def named_parameters(self):
-        for prefix, layer in self._named_leaves():
-            for name, value in layer.params.items():
-                yield f"{prefix}.{name}", value
-
-    def __repr__(self) -> str:
-        lines = [f"{type(self).__name__}("]
-        for i, layer in enumerate(self._layers):
-            text = repr(layer).replace("\n", "\n  ")
-            shapes = _shapes_text(layer) if not isinstance(layer, Sequential) else ""
-            lines.append(f"  (l{i}): {text}{shapes}")
-        lines.append(")")
-        return "\n".join(lines)
-
-    def save(self, path, optimizer=None, meta=None) -> str:
-        """Write a checkpoint: every parameter (keyed as named_parameters() names them), the
-        state of `optimizer` (Sgd's velocity, Adam's moments and step counts) when given, and
-        `meta`, a dict of JSON-serialisable values (numpy scalars and arrays become numbers and
-        lists), returned by load. Returns the path written: `path` with ".npz" appended when it
-        does not end so, the rule load applies too.
-
-        The file is written to a temporary file in the same folder and renamed over `path`, so
-        a failing save leaves the previous checkpoint whole. A model with layers not yet called
-        (no parameters) is refused with ValueError."""
-        return _checkpoint.save(self, path, optimizer=optimizer, meta=meta)
-
-    def load(self, path, optimizer=None) -> dict:
-        """Read a checkpoint written by save() and return its meta dict ({} when none).
-
-        `path` gets ".npz" appended when it does not end so, as in save(). Every array is checked
-        against this model's configuration before anything changes: each layer with parameters
-        must find its own, of the shape its arguments fix (Conv2d(channel=4, filter=3) takes
-        w (4, C, 3, 3) for any C >= 1 until it has been called, then only its own C), and no
-        entry may name a layer without parameters. Layers not yet called get their parameters
-        from the file; existing ones are overwritten in place (their versions bump, so graphs
-        recorded before refuse grad()). With `optimizer`, its state is restored as saved, so a
-        resumed run continues exactly; the file must then hold state of the same optimiser class
-        (its hyperparameters, e.g. lr, are the ones you constructed, not the file's).
-
-        A mismatch raises ValueError naming the file and the first mismatching entry; so does a
-        file that is not a readable checkpoint (nothing is unpickled). A missing file raises
-        FileNotFoundError."""
-        return _checkpoint.load(self, path, optimizer=optimizer)
-
-
-def _shapes_text(layer: Layer) -> str:
-    shapes = layer._parameter_shapes()
-    if not shapes:
-        return ""
-    parts = []
-    for name, shape in shapes.items():
-        dims = ", ".join("?" if n is None else str(n) for n in shape)
-        dtype = f" {layer.params[name].dtype}" if name in layer.params else ""
-        parts.append(f"{name}: ({dims}){dtype}")
-    made = "  (made at the first call)" if layer._unbuilt_parameters() else ""
-    return "  # " + ", ".join(parts) + made
