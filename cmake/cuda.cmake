@@ -27,7 +27,7 @@ else()
   # check_language looks at CUDACXX and PATH; nvcc off PATH under CUDA_HOME, CUDA_PATH or the
   # default home still counts as present (the backend's find_nvcc follows the same rule).
   if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX})
-    find_program(_nvcc_on_path nvcc NO_CACHE)
+    find_program(_nvcc_on_path nvcc NO_CACHE NO_DEFAULT_PATH PATHS ENV PATH)  # PATH only
     if(NOT _nvcc_on_path)
       set(_homes "")
       foreach(_var IN LISTS FASTCONV_NVCC_HOME_VARS)
