@@ -8,6 +8,7 @@ extra) brings the library _cuda loads, and without it fastconv says so (fastconv
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -15,19 +16,28 @@ import sys
 from scikit_build_core import build as _skbuild
 from scikit_build_core.build import *  # noqa: F401,F403  (re-export every PEP 517 hook)
 
-# Exact versions because these only compile and link _cuda, in a throwaway environment: the
-# releases on our machines' local disk, so a build needs no network. nvrtc is cuBLAS's own
-# dependency (unused by the build), pinned so that pip does not fetch its newest from PyPI.
-# Built against 13.1, _cuda runs with any cuBLAS 13.x (the [cuda] extra's range).
-CUBLAS_BUILD_REQUIRES = ["nvidia-cublas==13.1.1.3", "nvidia-cuda-nvrtc==13.0.88"]
+
+def _load_facts():
+    """python/fastconv/_cuda_facts.py, by path: the package itself is not importable here."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "python",
+                        "fastconv", "_cuda_facts.py")
+    spec = importlib.util.spec_from_file_location("_fastconv_cuda_facts", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+FACTS = _load_facts()
+# Built against these, _cuda runs with any cuBLAS of the same major version (the [cuda] extra).
+CUBLAS_BUILD_REQUIRES = [f"nvidia-cublas=={FACTS.CUBLAS_BUILD_PIN}",
+                         f"nvidia-cuda-nvrtc=={FACTS.NVRTC_BUILD_PIN}"]
 
 
 def find_nvcc() -> str | None:
-    """Where CMake's check_language(CUDA) will look, in the same order."""
+    """nvcc by the rule cmake/cuda.cmake follows too (_cuda_facts.py): CUDACXX, PATH, homes."""
     candidates = [os.environ.get("CUDACXX"), shutil.which("nvcc")]
-    for home in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"):
-        if home:
-            candidates.append(os.path.join(home, "bin", "nvcc"))
+    homes = [os.environ.get(var) for var in FACTS.NVCC_HOME_VARS] + [FACTS.NVCC_DEFAULT_HOME]
+    candidates += [os.path.join(home, "bin", "nvcc") for home in homes if home]
     return next((c for c in candidates if c and os.path.isfile(c) and os.access(c, os.X_OK)), None)
 
 

@@ -209,3 +209,49 @@ def test_installed_metadata_keeps_cuda_in_the_extra():
     files = {str(f) for f in dist.files or []}
     assert "fastconv/py.typed" in files, sorted(files)
     assert any(f.endswith("LICENSE") and ".dist-info/" in f for f in files), sorted(files)
+
+
+# ---- build facts: defined once (python/fastconv/_cuda_facts.py), read everywhere ---------------
+def test_cuda_facts_are_what_the_extra_and_the_backend_declare():
+    from fastconv import _cuda_facts as facts
+
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert f'cuda = ["{facts.cublas_extra_range()}"]' in pyproject
+    assert _native.cublas_missing_reason("x").startswith(
+        f"the CUDA module is built but cuBLAS {facts.CUBLAS_MAJOR} cannot be loaded (x); ")
+    # The pins are spelled in _cuda_facts.py only (this file's own checks aside).
+    sources = [REPO / "CMakeLists.txt", REPO / "pyproject.toml", *(REPO / "cmake").iterdir(),
+               *(REPO / "build_support").glob("*.py"), *(REPO / "python").glob("**/*.py")]
+    spelled = [str(p.relative_to(REPO)) for p in sources if facts.CUBLAS_BUILD_PIN in p.read_text()]
+    assert spelled == ["python/fastconv/_cuda_facts.py"]
+
+
+def test_backend_finds_nvcc_under_cuda_home_and_cuda_path(tmp_path, monkeypatch):
+    pytest.importorskip("scikit_build_core", reason="the build backend is not installed here")
+    monkeypatch.syspath_prepend(str(REPO / "build_support"))
+    import fastconv_build
+
+    homes = {}
+    for var in ("CUDA_HOME", "CUDA_PATH"):
+        nvcc = tmp_path / var / "bin" / "nvcc"
+        nvcc.parent.mkdir(parents=True)
+        nvcc.write_text("#!/bin/sh\n")
+        nvcc.chmod(0o755)
+        homes[var] = nvcc
+    monkeypatch.delenv("CUDACXX", raising=False)
+    monkeypatch.setattr(fastconv_build.shutil, "which", lambda name: None)
+    monkeypatch.setenv("CUDA_HOME", str(homes["CUDA_HOME"].parent.parent))
+    monkeypatch.setenv("CUDA_PATH", str(homes["CUDA_PATH"].parent.parent))
+    assert fastconv_build.find_nvcc() == str(homes["CUDA_HOME"])
+    monkeypatch.delenv("CUDA_HOME")
+    assert fastconv_build.find_nvcc() == str(homes["CUDA_PATH"])
+    # CMake follows the same order, from the same facts.
+    cmake = (REPO / "cmake" / "cuda.cmake").read_text()
+    assert "FASTCONV_NVCC_HOME_VARS" in cmake and "FASTCONV_NVCC_DEFAULT_HOME" in cmake
+
+
+def test_warnings_are_errors_in_ci_only():
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert 'FASTCONV_WERROR = { env = "FASTCONV_WERROR", default = "OFF" }' in pyproject
+    assert "\nexport FASTCONV_WERROR=ON\n" in (REPO / ".ci" / "run").read_text()
+    assert "set(_werror_default OFF)" in (REPO / "CMakeLists.txt").read_text()

@@ -12,6 +12,8 @@ import importlib
 import os
 from types import ModuleType
 
+from . import _cuda_facts as facts
+
 
 def _preload(path: str) -> None:
     ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
@@ -33,12 +35,12 @@ def _preload_cublas() -> None:
     import nvidia  # namespace package of the nvidia-* wheels
 
     for root in nvidia.__path__:
-        lib = os.path.join(root, "cu13", "lib")
-        if os.path.exists(os.path.join(lib, "libcublas.so.13")):
-            _preload(os.path.join(lib, "libcublasLt.so.13"))
-            _preload(os.path.join(lib, "libcublas.so.13"))
+        lib = os.path.join(root, facts.cublas_dir(), "lib")
+        if os.path.exists(os.path.join(lib, facts.cublas_soname())):
+            _preload(os.path.join(lib, facts.cublas_soname("cublasLt")))
+            _preload(os.path.join(lib, facts.cublas_soname()))
             return
-    raise ImportError("libcublas.so.13 not found in any nvidia package directory")
+    raise ImportError(f"{facts.cublas_soname()} not found in any nvidia package directory")
 
 
 CUDA_EXTRA_HINT = 'install fastconv[cuda] (pip install "fastconv[cuda]")'
@@ -46,8 +48,8 @@ CUDA_EXTRA_HINT = 'install fastconv[cuda] (pip install "fastconv[cuda]")'
 
 def cublas_missing_reason(detail: str) -> str:
     """Why a built _cuda cannot be used: cuBLAS comes only with the [cuda] extra."""
-    return (f"the CUDA module is built but cuBLAS 13 cannot be loaded ({detail}); "
-            f"{CUDA_EXTRA_HINT}")
+    return (f"the CUDA module is built but cuBLAS {facts.CUBLAS_MAJOR} cannot be loaded "
+            f"({detail}); {CUDA_EXTRA_HINT}")
 
 
 def nvidia_driver_error() -> str:

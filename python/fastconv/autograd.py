@@ -15,7 +15,7 @@ array that was passed to an op (wrap such data in a Variable to have it checked)
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -232,10 +232,6 @@ class Grads:
         """The gradient with respect to `variable`, or None if it did not take part."""
         entry = self._by_id.get(id(variable))
         return None if entry is None else entry[1]
-
-    def variables(self) -> Iterable[Variable]:
-        """The Variables that took part in the backward pass (each once)."""
-        return (v for v, _ in self._by_id.values())
 
     def update(self, optimizer) -> None:
         """Apply `optimizer` to every Variable that took part (the model's parameters when the
