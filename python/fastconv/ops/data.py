@@ -3,19 +3,9 @@ got right. Both run where the data lives, so a GPU-resident dataset sends nothin
 count."""
 from __future__ import annotations
 
-import numpy as np
-
-from ._args import backend
+from ._args import backend, contiguous_ints
 
 __all__ = ["gather_batch", "accuracy_count"]
-
-
-def _contiguous_ints(a):
-    # Integer index and label vectors may be strided views (a slice of a permutation); the
-    # bindings take C-contiguous arrays. Anything else goes down as it is, to be checked and named.
-    if isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype.kind in "iu":
-        return np.ascontiguousarray(a)
-    return a
 
 
 def gather_batch(data, indices):
@@ -24,11 +14,11 @@ def gather_batch(data, indices):
     data: (rows, ...) images (float32; float64 on the CPU) or labels (int64 or float). indices:
     1-D integers in [0, rows) (on the GPU, also an int64 DeviceArray); one outside is a
     ValueError that gives it and its position."""
-    return backend(data, "data").gather_batch(data, _contiguous_ints(indices))
+    return backend(data, "data").gather_batch(data, contiguous_ints(indices))
 
 
 def accuracy_count(z, t):
     """0-d int64 array (where z lives): the rows of z (N, C) whose argmax (the first maximum; a
     NaN counts as the maximum) equals the label in t (N,), or the argmax of t's row for (N, C)
     one-hot targets. A label outside [0, C) matches no row."""
-    return backend(z, "z").accuracy_count(z, _contiguous_ints(t))
+    return backend(z, "z").accuracy_count(z, contiguous_ints(t))
