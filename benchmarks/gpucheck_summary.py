@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
+
+# Loaded by path (the tests) as well as run as a program: report and timing sit beside it.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import duration_text, is_number, ratio_text, value_text  # noqa: E402
+from timing import paired_ratio  # noqa: E402
 
 # When one test has several reports (a failed call and a failed teardown), the worst one counts.
 SEVERITY = ["passed", "skipped", "xfailed", "xpassed", "error", "failed", "crashed"]
@@ -22,39 +26,21 @@ COUNTED = ["passed", "failed", "error", "crashed", "skipped", "xfailed", "xpasse
 ALWAYS_SHOWN = {"passed", "failed", "error", "crashed", "skipped"}
 
 
-def is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def num(v, spec: str) -> str:
-    """v formatted with spec when it is a number; "" for None; anything else as its text."""
-    if v is None:
-        return ""
-    return format(v, spec) if is_number(v) else str(v)
-
-
-def duration(s) -> str:
-    if not is_number(s):
-        return num(s, "")
-    if s < 1e-3:
-        return f"{s * 1e6:.0f} µs"
-    return f"{s * 1e3:.3g} ms" if s < 1 else f"{s:.3g} s"
-
-
 def cell(c) -> str:
+    """A cell as median time (% of the peak): shorter than report.cell_text's, for a summary."""
     if not isinstance(c, dict):
-        return num(c, "")
+        return "" if c is None else str(c)
     if c.get("status") != "ok":
         return str(c.get("status", ""))
     if "value" in c:
-        v = c["value"]
-        return num(v, ",.0f") if is_number(v) and v >= 100 else num(v, ".3g")
+        return value_text(c["value"])
     pct = c.get("pct_peak")
-    return duration(c.get("median_s")) + (f" ({pct:.0f}%)" if is_number(pct) else "")
+    return duration_text(c.get("median_s")) + (f" ({pct:.0f}%)" if is_number(pct) else "")
 
 
 def paired(row, a, b):
-    """Median of the paired time ratios a/b, or None where either cell has no usable times."""
+    """timing.paired_ratio of the cells a and b over the repetitions where both have a usable
+    time; None where either cell has none."""
     ca, cb = row.get("cells", {}).get(a), row.get("cells", {}).get(b)
     if not isinstance(ca, dict) or not isinstance(cb, dict):
         return None
@@ -62,12 +48,7 @@ def paired(row, a, b):
         return None
     pairs = [(x, y) for x, y in zip(ca.get("times_s") or [], cb.get("times_s") or [])
              if is_number(x) and is_number(y) and y > 0]
-    return statistics.median(x / y for x, y in pairs) if pairs else None
-
-
-def ratio(v) -> str:
-    """A ratio column: two decimals for a number, the text of an 'n/a' string, "" for None."""
-    return num(v, ".2f")
+    return paired_ratio(*zip(*pairs)) if pairs else None
 
 
 def load_json(log, name):
@@ -165,7 +146,7 @@ def report_bench(bench, env, lines, problems):
                       f"{r(gp.get('copy_gbs'), 'GB/s')}"))
     sg = peaks.get("sgemm_gflops")
     lines.append(("CPU", f"{h.get('cpu', '?')}, {h.get('threads', '?')} threads; sgemm "
-                  + (f"{sg:.0f} GFLOP/s" if is_number(sg) else num(sg, "") or "n/a")
+                  + (f"{sg:.0f} GFLOP/s" if is_number(sg) else value_text(sg) or "n/a")
                   + " through fastconv"))
     errors = [f"{row.get('id')}/{k}" for row in bench.get("rows", [])
               for k, c in row.get("cells", {}).items()
@@ -197,12 +178,12 @@ def key_rows_table(bench, out):
         cells = [cell(row.get("cells", {}).get(k)) for k, _ in present]
         ratios = row.get("ratios", {})
         if has_cpu:
-            cells.append(ratio(ratios.get("cpu")))
+            cells.append(ratio_text(ratios.get("cpu")))
         if has_gpu and row.get("id") == "epoch":
-            cells += [ratio(ratios.get("cuda")), ""]
+            cells += [ratio_text(ratios.get("cuda")), ""]
         elif has_gpu:
-            cells += [ratio(paired(row, "fastconv_cuda", "torch_cudnn")),
-                      ratio(paired(row, "fastconv_cuda", "torch_nocudnn"))]
+            cells += [ratio_text(paired(row, "fastconv_cuda", "torch_cudnn")),
+                      ratio_text(paired(row, "fastconv_cuda", "torch_nocudnn"))]
         out.append(f"| {row.get('name', row.get('id'))} | " + " | ".join(cells) + " |")
 
 
@@ -216,11 +197,11 @@ def tf32_table(tf, out):
         if row.get("id") == "images_per_s":
             continue
         c = row.get("cells", {})
-        first = (ratio((row.get("ratios") or {}).get("cuda")) if row.get("id") == "epoch"
-                 else ratio(paired(row, "fastconv_cuda", "torch_cudnn")))
+        first = (ratio_text((row.get("ratios") or {}).get("cuda")) if row.get("id") == "epoch"
+                 else ratio_text(paired(row, "fastconv_cuda", "torch_cudnn")))
         out.append(f"| {row.get('name', row.get('id'))} | {cell(c.get('fastconv_cuda'))} | "
                    f"{cell(c.get('torch_cudnn'))} | {cell(c.get('torch_nocudnn'))} | {first} | "
-                   f"{ratio(paired(row, 'fastconv_cuda', 'torch_nocudnn'))} |")
+                   f"{ratio_text(paired(row, 'fastconv_cuda', 'torch_nocudnn'))} |")
 
 
 def summarize(log, phases_file, env) -> tuple[str, list]:

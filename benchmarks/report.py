@@ -3,10 +3,24 @@ from __future__ import annotations
 
 import json
 
-from devices import RATIO_PAIRS, TITLES
+from devices import RATIO_PAIRS, TITLES, gpu_peak_line
+
+# Any number read back from a results file may instead be None or a string such as
+# "n/a (reason)" (a cell or ratio that could not be measured): the *_text helpers show those as
+# they are ("" for None) and format only real numbers.
 
 
-def _time(s: float) -> str:
+def is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _as_is(v) -> str:
+    return "" if v is None else str(v)
+
+
+def duration_text(s) -> str:
+    if not is_number(s):
+        return _as_is(s)
     if s < 1e-3:
         return f"{s * 1e6:.0f} µs"
     if s < 1:
@@ -14,21 +28,33 @@ def _time(s: float) -> str:
     return f"{s:.3g} s"
 
 
+def value_text(v) -> str:
+    """A derived row's plain number in the row's unit."""
+    if not is_number(v):
+        return _as_is(v)
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+
+def ratio_text(r) -> str:
+    """A ratio column: two decimals for a number."""
+    return f"{r:.2f}" if is_number(r) else _as_is(r)
+
+
 def cell_text(cell: dict) -> str:
     if cell["status"] != "ok":
         return cell["status"]
-    if "value" in cell:  # derived rows: a plain number in the row's unit
-        v = cell["value"]
-        if not isinstance(v, (int, float)):
-            return str(v)
-        return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
-    text = f"{_time(cell['median_s'])} · {cell['rate']:.3g} {cell['unit']}"
+    if "value" in cell:
+        return value_text(cell["value"])
+    text = f"{duration_text(cell['median_s'])} · {cell['rate']:.3g} {cell['unit']}"
     if isinstance(cell.get("pct_peak"), (int, float)):
         text += f" · {cell['pct_peak']:.0f}%"
     return text + (f" ({cell['reps']}×)" if cell.get("capped") else "")
 
 
-def header_lines(h: dict, peaks: dict, overhead: dict | None) -> list[str]:
+def header_lines(h: dict, peaks: dict, overhead: dict | None, note: str | None = None
+                 ) -> list[str]:
+    """The header; `note` (why a device asked for is not measured) and the GPU's peaks, when
+    measured, follow the CPU's peaks."""
     lines = [
         f"- date: {h['date']}; load average (1, 5, 15 min): "
         + ", ".join(f"{x:g}" for x in h["load_average"]),
@@ -45,11 +71,15 @@ def header_lines(h: dict, peaks: dict, overhead: dict | None) -> list[str]:
         f"(numpy matmul {peaks['numpy_sgemm_gflops']:.1f}); numpy copy "
         f"{peaks['copy_gbs']:.1f} GB/s (read + write)",
     ]
+    if note:
+        lines.append(f"- {note}")
+    if "cuda" in peaks:
+        lines.append(gpu_peak_line(peaks["cuda"]))
     if overhead:
         lines.append(
             f"- Python overhead of the training step (batch {overhead['batch']}): step "
-            f"{_time(overhead['step_s'])}, the same kernels called directly "
-            f"{_time(overhead['kernels_only_s'])}: {_time(overhead['overhead_s'])} = "
+            f"{duration_text(overhead['step_s'])}, the same kernels called directly "
+            f"{duration_text(overhead['kernels_only_s'])}: {duration_text(overhead['overhead_s'])} = "
             f"{overhead['overhead_pct']:.1f}% of the step")
     return lines
 
@@ -57,17 +87,17 @@ def header_lines(h: dict, peaks: dict, overhead: dict | None) -> list[str]:
 def breakdown_text(b: dict) -> str:
     total = sum(b.values())
     return ("Training-step breakdown (the same kernels called directly; median seconds per step, "
-            f"sum {_time(total)}): " + ", ".join(f"{name} {_time(s)} ({100 * s / total:.0f}%)"
+            f"sum {duration_text(total)}): " + ", ".join(f"{name} {duration_text(s)} ({100 * s / total:.0f}%)"
                                                  for name, s in b.items()))
 
 
-def markdown(results: dict) -> str:
+def markdown(results: dict, note: str | None = None) -> str:
     devices = results["header"]["devices"]
     impls = [i for d in devices for i in (("fastconv", "torch", "numpy") if d == "cpu" else
                                           ("fastconv_cuda", "torch_cudnn", "torch_nocudnn"))]
     cols = ["row"] + [TITLES[i] for i in impls]
     cols += [f"fastconv/PyTorch {d.upper()}" for d in devices] + ["conv scratch (bytes)"]
-    out = header_lines(results["header"], results["peaks"], results.get("python_overhead"))
+    out = header_lines(results["header"], results["peaks"], results.get("python_overhead"), note)
     out += ["", "Cells: median time · rate · % of the measured peak (sgemm for GFLOP/s, copy for "
             "GB/s). Ratios: median of fastconv/PyTorch times measured in alternation (< 1: "
             "fastconv faster).", ""]
@@ -76,8 +106,7 @@ def markdown(results: dict) -> str:
         cells = [row["name"]] + [cell_text(row["cells"][i]) if i in row["cells"] else ""
                                  for i in impls]
         for d in devices:
-            r = row["ratios"].get(d)
-            cells.append(f"{r:.2f}" if isinstance(r, float) else (r or ""))
+            cells.append(ratio_text(row["ratios"].get(d)))
         cells.append(f"{row['scratch_bytes']:,}" if row.get("scratch_bytes") is not None else "")
         out.append("| " + " | ".join(cells) + " |")
     if results.get("step_breakdown_s"):

@@ -119,25 +119,13 @@ def main(argv=None) -> int:
         results["python_overhead"] = step_rows.python_overhead(args.quick, cpu, warmup, repeat)
         results["step_breakdown_s"] = step_rows.breakdown(args.quick, warmup, repeat)
 
-    print(with_gpu_lines(report.markdown(results), results, note))
+    print(report.markdown(results, note))
     if args.json:
         report.write_json(results, args.json)
     if args.plot and not report.plot(results, args.plot):
         print(f"--plot: nothing written to {args.plot} (no PyTorch ratios, or no matplotlib)",
               file=sys.stderr)
     return 0
-
-
-def with_gpu_lines(text, results, note):
-    """report.markdown's header knows the CPU's peaks only: the GPU's go right after them."""
-    extra = ([f"- {note}"] if note else []) + (
-        [__import__("devices").gpu_peak_line(results["peaks"]["cuda"])]
-        if "cuda" in results["peaks"] else [])
-    if not extra:
-        return text
-    lines = text.split("\n")
-    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("- peaks:")), 0)
-    return "\n".join(lines[:at] + extra + lines[at:])
 
 
 def select_rows(pattern, quick):

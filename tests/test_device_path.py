@@ -73,6 +73,8 @@ def _fake_cuda():
     fake.from_numpy = lambda a: FakeDeviceArray(np.array(a, copy=True))
     fake.zeros = lambda shape, dtype: FakeDeviceArray(np.zeros(shape, dtype))
     fake.gather_batch = lambda data, idx: FakeDeviceArray(data._a[np.asarray(idx)])
+    fake.accuracy_count = lambda z, t: FakeDeviceArray(_native.C.accuracy_count(_unwrap(z),
+                                                                                _unwrap(t)))
     fake.synchronize = lambda: None
     return fake
 

@@ -70,7 +70,7 @@ def bench():
     sys.path.insert(0, path)
     try:
         mods = {name: importlib.import_module(name)
-                for name in ("devices", "timing", "op_rows", "step_rows", "run")}
+                for name in ("devices", "timing", "op_rows", "step_rows", "run", "report")}
     finally:
         sys.path.remove(path)
     return mods
@@ -334,3 +334,57 @@ def test_summary_program_exit_status(gpucheck, tmp_path):
                            str(empty), str(empty / "none.tsv")], env={**os.environ, **env},
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "the test run left no results" in proc.stdout, proc.stderr
+
+
+def test_summary_names_error_cells_and_survives_missing_rows(gpucheck, tmp_path):
+    summary = gpucheck["summary"]
+    phases, env = _fabricated_log(tmp_path, 0.9)
+    bench = json.loads((tmp_path / "bench.json").read_text())
+    conv = bench["rows"][2]
+    conv["cells"]["fastconv_cuda"] = {"status": "error: RuntimeError: boom", "device": "cuda"}
+    # Missing rows: no step or epoch row, a row without cells, a cell without times.
+    bench["rows"] = [conv, {"id": "conv2.fwd"},
+                     {"id": "conv3.fwd", "name": "conv3", "cells": {
+                         "fastconv_cuda": {"status": "ok"}, "torch_cudnn": {"status": "ok"}}}]
+    (tmp_path / "bench.json").write_text(json.dumps(bench))
+    (tmp_path / "bench_tf32.json").write_text(json.dumps({"header": {}}))
+    text, problems = summary.summarize(str(tmp_path), str(phases), env)
+    assert "benchmark cells that raised: conv1.fwd/fastconv_cuda" in problems
+    assert "| conv1 forward | error: RuntimeError: boom | 4 ms |  |  |" in text, text
+    assert "| conv2.fwd |  |  |  |  |" in text and "| conv3 |  |  |  |  |" in text, text
+    assert "training step" not in text and "epoch (s)" not in text
+    assert text.rstrip().splitlines()[-1].startswith("RESULT: FAILED: ")
+
+
+def test_summary_formats_cells_and_ratios_as_the_report_does(gpucheck, bench):
+    summary, report = gpucheck["summary"], bench["report"]
+    assert summary.ratio_text is report.ratio_text
+    assert [summary.ratio_text(r) for r in (0.754, 2, "n/a (why)", None)] == [
+        "0.75", "2.00", "n/a (why)", ""]
+    assert [summary.cell({"status": "ok", "value": v}) for v in (43.71, 1234.5, "n/a", None)] == [
+        "43.7", "1,234", "n/a", ""]
+    assert summary.cell({"status": "ok", "median_s": 0.0042, "pct_peak": 12.4}) == "4.2 ms (12%)"
+    assert summary.cell({"status": "ok", "median_s": "n/a", "pct_peak": "n/a"}) == "n/a"
+    row = {"cells": {"a": {"status": "ok", "times_s": [2.0, "n/a", 3.0, 1.0]},
+                     "b": {"status": "ok", "times_s": [1.0, 1.0, 0.0, 4.0]}}}
+    assert summary.paired(row, "a", "b") == bench["timing"].paired_ratio([2.0, 1.0], [1.0, 4.0])
+    assert summary.paired(row, "a", "missing") is None
+
+
+def test_report_header_places_the_note_and_gpu_peaks_after_the_cpu_peaks(bench):
+    report = bench["report"]
+    h = {"date": "today", "load_average": [1.0, 0.5, 0.25], "command": "run.py", "cpu": "x86",
+         "logical_cores": 16, "threads": 16, "blas": "own", "compiler": "gcc", "fastconv": "1",
+         "numpy": "2", "torch": "none", "omp_wait_policy": "passive",
+         "omp_wait_policy_source": "default", "tf32": {"fastconv": "off"}, "devices": ["cpu"],
+         "gpus": [], "fastconv_cuda": "not built"}
+    peaks = {"sgemm_n": 512, "sgemm_gflops": 100.0, "numpy_sgemm_gflops": 90.0, "copy_gbs": 10.0}
+    lines = report.header_lines(h, peaks, None)
+    assert lines[-1].startswith("- peaks: sgemm 512³") and len(lines) == 9
+    gpu = {"sgemm_n": 4096, "sgemm_gflops": 50000.0, "torch_sgemm_gflops": None,
+           "copy_gbs": "n/a (why)", "copy_source": "torch"}
+    lines = report.header_lines(h, dict(peaks, cuda=gpu), None, "cuda: not usable")
+    assert lines[-3].startswith("- peaks: ")
+    assert lines[-2:] == ["- cuda: not usable", bench["devices"].gpu_peak_line(gpu)]
+    assert lines[-1] == ("- GPU peaks: sgemm 4096³ through fastconv 50,000 GFLOP/s (torch.mm "
+                         "n/a); device copy n/a (why) (read + write, torch)")

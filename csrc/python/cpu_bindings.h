@@ -11,4 +11,5 @@ void bind_loss(pybind11::module_& m);         // cpu_loss.cpp: softmax cross-ent
 void bind_dense(pybind11::module_& m);        // cpu_dense.cpp: dense layer, bias
 void bind_activation(pybind11::module_& m);   // cpu_activation.cpp: relu, dropout
 void bind_optim(pybind11::module_& m);        // cpu_optim.cpp: SGD, Adam
+void bind_data(pybind11::module_& m);         // cpu_data.cpp: batch gathering, accuracy
 }  // namespace fastconv::bind

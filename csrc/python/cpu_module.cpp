@@ -12,4 +12,5 @@ PYBIND11_MODULE(_C, m) {
   bind_dense(m);
   bind_activation(m);
   bind_optim(m);
+  bind_data(m);
 }

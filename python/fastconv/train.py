@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 import fastconv as fc
-from fastconv import _native, _train_data
+from fastconv import _train_data, ops
 from fastconv._cli import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, CommandError,
                            build_parser, error_line, note)
 from fastconv._sigint import StopOnInterrupt
@@ -57,7 +57,7 @@ def resolve_device(device: str) -> str:
 class Dataset:
     """Images and labels where training runs. On the GPU the whole set is uploaded once and
     batches are gathered there, so a step sends only its indices down and nothing back but the
-    loss that the progress bar shows."""
+    loss that the progress bar shows. Integer labels are kept as int64 (what the ops take)."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, device: str):
         self.count = len(images)
@@ -66,17 +66,18 @@ class Dataset:
             self._images = fc.to_device(np.ascontiguousarray(images, np.float32))
             self._labels = fc.to_device(np.asarray(labels, np.int64))
         else:
-            self._images, self._labels = images, labels
+            labels = np.asarray(labels)
+            self._images = np.ascontiguousarray(images)
+            self._labels = labels.astype(np.int64) if labels.dtype.kind in "iu" else labels
+            self._labels = np.ascontiguousarray(self._labels)
 
     def batch(self, idx: np.ndarray):
-        if fc.is_device_array(self._images):
-            gather = _native.CUDA.gather_batch
-            return gather(self._images, idx), gather(self._labels, idx)
-        return self._images[idx], self._labels[idx]
+        return ops.gather_batch(self._images, idx), ops.gather_batch(self._labels, idx)
 
 
 def evaluate(model, data: Dataset, batch_size: int = 1000) -> tuple[float, float]:
-    """(mean loss, accuracy) with dropout off; the model is switched back afterwards."""
+    """(mean loss, accuracy) with dropout off; the model is switched back afterwards. Correct
+    predictions are counted where the data lives: only the count comes back from a GPU."""
     model.set_models(inference=True)
     try:
         total_loss, correct = 0.0, 0
@@ -85,7 +86,7 @@ def evaluate(model, data: Dataset, batch_size: int = 1000) -> tuple[float, float
             x, t = data.batch(idx)
             z = model(x)
             total_loss += float(fc.softmax_cross_entropy(z, t)) * len(idx)
-            correct += int((z.as_ndarray().argmax(axis=1) == data.labels[idx]).sum())
+            correct += int(fc.to_host(ops.accuracy_count(z._value, t)))
     finally:
         model.set_models(inference=False)
     return total_loss / data.count, correct / data.count

@@ -112,6 +112,23 @@ def label_mutations():
             ("onehot64", "TO.astype(np.float64)", E)]
 
 
+def index_mutations():
+    return [("neg", "np.array([0, -1])", R), ("big", "np.array([0, 2])", R),
+            ("float", "np.array([0.0, 1.0])", R), ("as2d", "np.zeros((1, 2), np.int64)", R),
+            ("none", "None", R), ("list", "[1, 0]", R), ("uint8", "np.array([1, 0], np.uint8)", E),
+            ("strided", "np.arange(4)[::2]", E), ("empty", "np.zeros(0, np.int64)", E)]
+
+
+def accuracy_label_mutations():
+    # A label outside [0, C) or a negative weight is no error here: that row just misses.
+    return [("outofrange", "np.array([0, 5, 1, 2])", E), ("float", "T.astype(np.float64)", R),
+            ("object", "T.astype(object)", R), ("none", "None", R), ("short", "T[:3]", R),
+            ("uint8", "T.astype(np.uint8)", E), ("as2d", "T.reshape(2, 2)", R),
+            ("list", "T.tolist()", R), ("noncontig", "noncontig(T)", E),
+            ("negonehot", "-TO", E), ("narrow", "TO[:, :3]", R),
+            ("onehot64", "TO.astype(np.float64)", R)]
+
+
 def shape_mutations():
     return [("neg", "(-1,)", R), ("negdim", "(2, -3)", R), ("str", "'ab'", R),
             ("float", "(2.5,)", R), ("none", "None", R), ("2e63", "(2**63,)", R),
@@ -274,6 +291,10 @@ def targets():
             (("lr", hyper_mutations()), ("g", hyper_mutations(True)),
              ("b", hyper_mutations(True)), ("epsilon", hyper_mutations())) for tag, v, x in muts],
             False), ("param", "P", arr("P"), False), ("grad", "G", arr("G"), False)], ""),
+        "gather_batch": ("ops.gather_batch", [("data", "X", arr("X"), False),
+                         ("indices", "np.array([1, 0])", index_mutations, False)], ""),
+        "accuracy_count": ("ops.accuracy_count", [("z", "Z", arr("Z"), False),
+                           ("t", "T", accuracy_label_mutations, False)], ""),
     }
 
 

@@ -1,6 +1,7 @@
 """One function per kernel, forward and backward. Each picks the backend by where its input lives
 (numpy arrays: the CPU module) and the bindings validate every argument."""
 from .activation import *  # noqa: F401,F403
+from .data import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .dense import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403

@@ -64,6 +64,14 @@ def backend(x, name: str = "x") -> ModuleType:
     raise TypeError(f"{name} must be a numpy array or a fastconv DeviceArray; got {got}")
 
 
+def contiguous_ints(a):
+    """A 1-D integer numpy array made C-contiguous (index and label vectors are often strided
+    views, such as a slice of a permutation); anything else as it is, for the binding to check."""
+    if isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype.kind in "iu":
+        return np.ascontiguousarray(a)
+    return a
+
+
 def flag(value, name: str) -> bool:
     """A bool argument: True/False or a numpy bool. Anything else is refused rather than judged
     by its truth value (need_dx='no' is a bug, not a yes)."""
