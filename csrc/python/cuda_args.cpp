@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "cuda/elementwise.h"
+#include "cuda/fill.h"
 #include "cuda/runtime.h"
 #include "python/checks.h"
 

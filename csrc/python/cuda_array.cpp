@@ -18,6 +18,7 @@
 #include "cuda/allocator.h"
 #include "cuda/context.h"
 #include "cuda/device_array.h"
+#include "cuda/fill.h"
 #include "cuda/runtime.h"
 #include "fastconv/checked.h"
 #include "fastconv/text.h"
@@ -305,8 +306,7 @@ void bind_device_array(py::module_& m) {
                                           double(std::numeric_limits<float>::max()), "); got ",
                                           v64));
         const float v = static_cast<float>(v64);
-        cuda::launch_fill(d.data<float>(), static_cast<std::size_t>(d.size()), v, cuda::stream());
-        FC_CUDA_CHECK(cudaGetLastError());
+        cuda::fill(d.data<float>(), d.size(), v);
       }, py::arg("value"), "Set every element of a float32 array to value (in place, async).")
       .def("__len__", [](const DeviceArray& d) {
         if (d.ndim() == 0) throw py::type_error("len() of unsized object");  // numpy's words

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "cuda/dense.h"
-#include "cuda/elementwise.h"
 #include "python/checks.h"
 #include "python/cuda_args.h"
 #include "python/cuda_bindings.h"

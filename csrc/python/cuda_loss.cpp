@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda/softmax_ce.h"
+#include "cuda/loss.h"
 #include "fastconv/text.h"
 #include "python/checks.h"
 #include "python/cuda_args.h"

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda/elementwise.h"
+#include "cuda/optim.h"
 #include "python/args.h"
 #include "python/checks.h"
 #include "python/cuda_args.h"
