@@ -43,13 +43,13 @@ void check_rank(const DeviceArray& a, const char* name, int ndim, const char* la
 // A float32 device array of the given rank (ndim < 0: any rank).
 DeviceArray& float_dev(py::handle obj, const char* name, int ndim, const char* layout) {
   DeviceArray& a = device_arg(obj, name);
-  if (a.dtype() == DevType::f64)
+  if (a.dtype() == DType::f64)
     throw py::type_error(std::string(name) +
                          " must have dtype float32 (the GPU kernels take float32 only; float64 "
                          "stays on the CPU: use a numpy array there); got float64");
-  if (a.dtype() != DevType::f32)
+  if (a.dtype() != DType::f32)
     throw py::type_error(std::string(name) + " must have dtype float32; got " +
-                         cuda::dtype_name(a.dtype()));
+                         dtype_name(a.dtype()));
   check_rank(a, name, ndim, layout);
   return a;
 }
@@ -57,9 +57,9 @@ DeviceArray& float_dev(py::handle obj, const char* name, int ndim, const char* l
 // An int64 device array of the given rank.
 DeviceArray& int64_dev(py::handle obj, const char* name, int ndim, const char* layout) {
   DeviceArray& a = device_arg(obj, name);
-  if (a.dtype() != DevType::i64)
+  if (a.dtype() != DType::i64)
     throw py::type_error(std::string(name) + " must have dtype int64 on the GPU; got " +
-                         cuda::dtype_name(a.dtype()));
+                         dtype_name(a.dtype()));
   check_rank(a, name, ndim, layout);
   return a;
 }
@@ -82,10 +82,10 @@ Pool2dShape pool2d_shape(const DeviceArray& x, Pair filter, Pair stride, Pair pa
 
 // Outputs: device memory from the caching allocator; in poison mode (tests) NaN, or the lowest
 // int64, so that an element a kernel forgets to write fails the comparison.
-DeviceArray new_output(std::vector<index_t> shape, DevType dt) {
+DeviceArray new_output(std::vector<index_t> shape, DType dt) {
   DeviceArray a(std::move(shape), dt);
   if (poison_outputs()) {
-    if (dt == DevType::i64)
+    if (dt == DType::i64)
       cuda::fill(a.data<std::int64_t>(), a.size(), std::numeric_limits<std::int64_t>::lowest());
     else
       cuda::fill(a.data<float>(), a.size(), std::numeric_limits<float>::quiet_NaN());
@@ -113,9 +113,9 @@ Targets targets(py::handle t_obj, const DeviceArray& z) {
   if (t.ndim() != 1)
     throw py::value_error("t must be (N, C) target weights or (N,) integer labels; got shape " +
                           shape_str(t));
-  if (t.dtype() != DevType::i64)
+  if (t.dtype() != DType::i64)
     throw py::type_error("t must have an integer dtype (int64 on the GPU) for (N,) labels; got " +
-                         std::string(cuda::dtype_name(t.dtype())));
+                         std::string(dtype_name(t.dtype())));
   check_dim(t, "t", 0, z.dim(0), "z's batch N");
   return {&t, true};
 }

@@ -26,7 +26,6 @@ namespace fastconv::bind {
 namespace py = pybind11;
 
 using cuda::DeviceArray;
-using DevType = cuda::DType;
 
 std::string shape_str(const DeviceArray& a);
 
@@ -58,7 +57,7 @@ Targets targets(py::handle t_obj, const DeviceArray& z);
 
 // Outputs: device memory from the caching allocator; in poison mode (tests) NaN, or the lowest
 // int64, so that an element a kernel forgets to write fails the comparison.
-DeviceArray new_output(std::vector<index_t> shape, DevType dt = DevType::f32);
+DeviceArray new_output(std::vector<index_t> shape, DType dt = DType::f32);
 
 inline py::object out(DeviceArray a) { return py::cast(std::move(a)); }
 

@@ -34,7 +34,6 @@ namespace fastconv::bind {
 namespace {
 
 using cuda::DeviceArray;
-using CDType = cuda::DType;
 namespace dl = fastconv::dlpack;
 
 // ---- dtypes and shapes -------------------------------------------------------------------------
@@ -45,17 +44,17 @@ bool native_order(char byteorder) {
 }
 
 // The fastconv dtype of a numpy dtype, or a TypeError naming the argument.
-CDType cdtype_of(const py::dtype& dt, const char* name) {
+DType cdtype_of(const py::dtype& dt, const char* name) {
   if (native_order(dt.byteorder())) {
-    if (dt.kind() == 'f' && dt.itemsize() == 4) return CDType::f32;
-    if (dt.kind() == 'f' && dt.itemsize() == 8) return CDType::f64;
-    if (dt.kind() == 'i' && dt.itemsize() == 8) return CDType::i64;
+    if (dt.kind() == 'f' && dt.itemsize() == 4) return DType::f32;
+    if (dt.kind() == 'f' && dt.itemsize() == 8) return DType::f64;
+    if (dt.kind() == 'i' && dt.itemsize() == 8) return DType::i64;
   }
   throw py::type_error(std::string(name) + " must be float32, float64 or int64; got " +
                        py::str(py::handle(reinterpret_cast<PyObject*>(dt.ptr()))).cast<std::string>());
 }
 
-CDType dtype_arg(py::handle obj, const char* name) {
+DType dtype_arg(py::handle obj, const char* name) {
   py::dtype dt;
   try {
     dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(obj));
@@ -66,20 +65,20 @@ CDType dtype_arg(py::handle obj, const char* name) {
   return cdtype_of(dt, name);
 }
 
-py::dtype numpy_dtype(CDType dt) {
+py::dtype numpy_dtype(DType dt) {
   switch (dt) {
-    case CDType::f32: return py::dtype::of<float>();
-    case CDType::f64: return py::dtype::of<double>();
-    case CDType::i64: return py::dtype::of<std::int64_t>();
+    case DType::f32: return py::dtype::of<float>();
+    case DType::f64: return py::dtype::of<double>();
+    case DType::i64: return py::dtype::of<std::int64_t>();
   }
   throw std::logic_error("unknown dtype");
 }
 
-const char* typestr(CDType dt) {  // __array_interface__ spelling, little-endian (CUDA hosts are)
+const char* typestr(DType dt) {  // __array_interface__ spelling, little-endian (CUDA hosts are)
   switch (dt) {
-    case CDType::f32: return "<f4";
-    case CDType::f64: return "<f8";
-    case CDType::i64: return "<i8";
+    case DType::f32: return "<f4";
+    case DType::f64: return "<f8";
+    case DType::i64: return "<i8";
   }
   return "";
 }
@@ -149,7 +148,7 @@ DeviceArray from_numpy(py::handle obj) {
   if (!py::isinstance<py::array>(obj))
     throw py::type_error("array must be a numpy array; got " + type_name(obj));
   auto a = py::reinterpret_borrow<py::array>(obj);
-  const CDType dt = cdtype_of(a.dtype(), "array");
+  const DType dt = cdtype_of(a.dtype(), "array");
   if (!(a.flags() & py::array::c_style))
     throw py::value_error("array must be C-contiguous (np.ascontiguousarray makes it so); got "
                           "a strided view of shape " + text::tuple_str(std::vector<py::ssize_t>(
@@ -242,7 +241,7 @@ std::string repr(const DeviceArray& d) {
   std::vector<index_t> dims;
   for (int i = 0; i < d.ndim(); ++i) dims.push_back(d.dim(i));
   return text::cat("DeviceArray(shape=", text::tuple_str(dims), ", dtype=",
-                   cuda::dtype_name(d.dtype()), ")");
+                   dtype_name(d.dtype()), ")");
 }
 
 py::dict stats_dict() {
@@ -264,7 +263,7 @@ void gemm_hook(bool trans_a, bool trans_b, float alpha, const DeviceArray& a, co
   const DeviceArray* args[] = {&a, &b, &c};
   const char* names[] = {"a", "b", "c"};
   for (int i = 0; i < 3; ++i)
-    if (args[i]->dtype() != CDType::f32 || args[i]->ndim() != 2)
+    if (args[i]->dtype() != DType::f32 || args[i]->ndim() != 2)
       throw py::type_error(std::string(names[i]) + " must be a 2-d float32 DeviceArray");
   const index_t m = trans_a ? a.dim(1) : a.dim(0), k = trans_a ? a.dim(0) : a.dim(1);
   const index_t kb = trans_b ? b.dim(1) : b.dim(0), n = trans_b ? b.dim(0) : b.dim(1);
@@ -297,9 +296,9 @@ void bind_device_array(py::module_& m) {
            "x[i] (the (ndim-1)-D row i) or x[a:b] (rows a to b): a view of the same memory, no "
            "copy, that keeps it alive. Only the first axis, and only step 1.")
       .def("fill", [](DeviceArray& d, py::handle value) {
-        if (d.dtype() != CDType::f32)
+        if (d.dtype() != DType::f32)
           throw py::type_error(std::string("fill needs a float32 array; got dtype ") +
-                               cuda::dtype_name(d.dtype()));
+                               dtype_name(d.dtype()));
         const double v64 = real_arg(value, "value");
         if (!(std::fabs(v64) <= std::numeric_limits<float>::max()))  // not silently inf
           throw py::value_error(text::cat("value must fit in float32 (|value| <= ",

@@ -23,7 +23,7 @@ namespace {
 // first). An index outside [0, len(data)) is a ValueError naming indices.
 py::object gather_batch(py::handle data_obj, py::handle idx_obj) {
   const DeviceArray& data = device_arg(data_obj, "data");
-  if (data.dtype() == DevType::f64)
+  if (data.dtype() == DType::f64)
     throw py::type_error("data must have dtype float32 or int64 (the GPU kernels take float32 "
                          "only); got float64");
   if (data.ndim() < 1)
@@ -43,7 +43,7 @@ py::object gather_batch(py::handle data_obj, py::handle idx_obj) {
         throw py::value_error("indices holds " + std::to_string(p[i]) + " at position " +
                               std::to_string(i) + ", outside [0, " + std::to_string(rows_in) +
                               ") (data's rows)");
-    uploaded.emplace(std::vector<index_t>{static_cast<index_t>(i64.size())}, DevType::i64);
+    uploaded.emplace(std::vector<index_t>{static_cast<index_t>(i64.size())}, DType::i64);
     uploaded->copy_from_host(p, static_cast<std::size_t>(i64.nbytes()));
     idx = &*uploaded;
   } else {
@@ -54,7 +54,7 @@ py::object gather_batch(py::handle data_obj, py::handle idx_obj) {
   DeviceArray batch = new_output(shape, data.dtype());
   const index_t bad =
       cuda::gather_rows(batch.raw(), data.raw(), cp<std::int64_t>(*idx), idx->dim(0), rows_in,
-                        row, static_cast<int>(cuda::dtype_size(data.dtype())));
+                        row, static_cast<int>(dtype_size(data.dtype())));
   if (bad >= 0) {  // the error path: fetch the one index, to say which it was
     std::int64_t value = 0;
     idx->read_elements(bad, 1, &value);
@@ -67,7 +67,7 @@ py::object gather_batch(py::handle data_obj, py::handle idx_obj) {
 py::object argmax(py::handle x_obj) {
   const DeviceArray& x = float_dev(x_obj, "x", 2, "(N, C)");
   check_positive(x.dim(1), "x.shape[1] (the classes C)");
-  DeviceArray idx = new_output({x.dim(0)}, DevType::i64);
+  DeviceArray idx = new_output({x.dim(0)}, DType::i64);
   cuda::argmax_rows(mp<std::int64_t>(idx), cp<float>(x), x.dim(0), x.dim(1));
   return out(std::move(idx));
 }
@@ -76,7 +76,7 @@ py::object argmax(py::handle x_obj) {
 py::object accuracy_count(py::handle z_obj, py::handle t_obj) {
   const DeviceArray& z = logits(z_obj);
   const Targets t = targets(t_obj, z);
-  DeviceArray count = new_output({}, DevType::i64);
+  DeviceArray count = new_output({}, DType::i64);
   cuda::accuracy_count(mp<std::int64_t>(count), cp<float>(z),
                        t.is_labels ? cp<std::int64_t>(*t.t) : nullptr,
                        t.is_labels ? nullptr : cp<float>(*t.t), z.dim(0), z.dim(1));

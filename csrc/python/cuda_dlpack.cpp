@@ -23,7 +23,6 @@
 namespace fastconv::bind {
 namespace {
 
-using CDType = cuda::DType;
 namespace dl = fastconv::dlpack;
 
 // ---- DLPack export ----------------------------------------------------------------------------------
@@ -56,11 +55,11 @@ struct ExportCtx {
   }
 };
 
-dl::DLDataType dl_dtype(CDType dt) {
+dl::DLDataType dl_dtype(DType dt) {
   switch (dt) {
-    case CDType::f32: return {dl::kDLFloat, 32, 1};
-    case CDType::f64: return {dl::kDLFloat, 64, 1};
-    case CDType::i64: return {dl::kDLInt, 64, 1};
+    case DType::f32: return {dl::kDLFloat, 32, 1};
+    case DType::f64: return {dl::kDLFloat, 64, 1};
+    case DType::i64: return {dl::kDLInt, 64, 1};
   }
   return {};
 }
@@ -202,10 +201,10 @@ std::shared_ptr<void> keep_alive(Managed* m) {
   });
 }
 
-CDType cdtype_of_dl(const dl::DLDataType& t) {
-  if (t.lanes == 1 && t.code == dl::kDLFloat && t.bits == 32) return CDType::f32;
-  if (t.lanes == 1 && t.code == dl::kDLFloat && t.bits == 64) return CDType::f64;
-  if (t.lanes == 1 && t.code == dl::kDLInt && t.bits == 64) return CDType::i64;
+DType cdtype_of_dl(const dl::DLDataType& t) {
+  if (t.lanes == 1 && t.code == dl::kDLFloat && t.bits == 32) return DType::f32;
+  if (t.lanes == 1 && t.code == dl::kDLFloat && t.bits == 64) return DType::f64;
+  if (t.lanes == 1 && t.code == dl::kDLInt && t.bits == 64) return DType::i64;
   throw py::type_error(text::cat("obj must have DLPack dtype float32, float64 or int64; got (code ",
                                  int(t.code), ", bits ", int(t.bits), ", lanes ", int(t.lanes),
                                  ")"));
@@ -213,7 +212,7 @@ CDType cdtype_of_dl(const dl::DLDataType& t) {
 
 // Checks a producer's tensor and returns its shape; throws (leaving the capsule unconsumed).
 // The structure first, so that a malformed capsule is refused even where no device is usable.
-std::vector<index_t> checked_shape(const dl::DLTensor& t, CDType* dtype) {
+std::vector<index_t> checked_shape(const dl::DLTensor& t, DType* dtype) {
   if (t.device.device_type != dl::kDLCUDA && t.device.device_type != dl::kDLCUDAManaged)
     throw py::value_error(text::cat("obj must live on a CUDA device (use from_numpy for host "
                                     "arrays); got DLPack device type ", int(t.device.device_type)));
@@ -272,7 +271,7 @@ DeviceArray import_managed(py::capsule& cap, const char* name, const char* used_
       throw py::value_error("obj must be writable (fastconv kernels may write their arrays); got "
                             "a read-only DLPack tensor");
   }
-  CDType dt;
+  DType dt;
   std::vector<index_t> shape = checked_shape(m->dl_tensor, &dt);
   void* data = static_cast<char*>(m->dl_tensor.data) + m->dl_tensor.byte_offset;
   // From here we own the tensor: the rename tells the capsule's destructor to leave it alone.

@@ -27,7 +27,7 @@ py::tuple max_pool2d_forward(py::handle x_obj, Pair filter, Pair stride, Pair pa
   const DeviceArray& x = float_dev(x_obj, "x", 4, "(N, C, H, W)");
   const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
   DeviceArray y = new_output({s.n, s.c, s.oh, s.ow});
-  DeviceArray idx = new_output({s.n, s.c, s.oh, s.ow}, DevType::i64);
+  DeviceArray idx = new_output({s.n, s.c, s.oh, s.ow}, DType::i64);
   cuda::max_pool2d_forward(mp<float>(y), mp<index_t>(idx), cp<float>(x), s);
   return py::make_tuple(out(std::move(y)), out(std::move(idx)));
 }
