@@ -73,26 +73,9 @@ py::tuple dense_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
                         db ? out(std::move(*db)) : py::none());
 }
 
-// (N, C, inner) view of an array of rank >= 2, non-empty.
-struct ChannelView {
-  index_t n, c, inner;
-};
-
-ChannelView channel_view(const DeviceArray& a, const char* name) {
-  if (a.ndim() < 2)
-    throw py::value_error(std::string(name) +
-                          " must have at least 2 dimensions (N, C, ...); got shape " +
-                          shape_str(a));
-  if (a.size() == 0)
-    throw py::value_error(std::string(name) + " must not be empty; got shape " + shape_str(a));
-  index_t inner = 1;
-  for (int i = 2; i < a.ndim(); ++i) inner *= a.dim(i);
-  return {a.dim(0), a.dim(1), inner};
-}
-
 py::object bias_add(py::handle x_obj, py::handle b_obj) {
   const DeviceArray& x = float_dev(x_obj, "x", -1, "(N, C, ...)");
-  const ChannelView v = channel_view(x, "x");
+  const ChannelView v = channel_view(x.shape(), "x");
   const DeviceArray& b = float_dev(b_obj, "b", -1, "with C elements");
   if (b.size() != v.c)
     throw py::value_error("b must have " + std::to_string(v.c) +
@@ -104,7 +87,7 @@ py::object bias_add(py::handle x_obj, py::handle b_obj) {
 
 py::object bias_grad(py::handle dy_obj) {
   const DeviceArray& dy = float_dev(dy_obj, "dy", -1, "(N, C, ...)");
-  const ChannelView v = channel_view(dy, "dy");
+  const ChannelView v = channel_view(dy.shape(), "dy");
   DeviceArray db = new_output({v.c});
   cuda::bias_grad(mp<float>(db), cp<float>(dy), nullptr, v.n, v.c, v.inner);
   return out(std::move(db));

@@ -15,13 +15,6 @@
 namespace fastconv::bind {
 namespace {
 
-void check_pool_out(const DeviceArray& a, const char* name, const Pool2dShape& s) {
-  check_dim(a, name, 0, s.n, "x's batch");
-  check_dim(a, name, 1, s.c, "x's channels");
-  check_dim(a, name, 2, s.oh, "the output height");
-  check_dim(a, name, 3, s.ow, "the output width");
-}
-
 py::tuple max_pool2d_forward(py::handle x_obj, Pair filter, Pair stride, Pair padding,
                              py::handle ceil_obj) {
   const DeviceArray& x = float_dev(x_obj, "x", 4, "(N, C, H, W)");
@@ -38,8 +31,8 @@ py::object max_pool2d_backward(py::handle x_obj, py::handle dy_obj, py::handle i
   const DeviceArray& dy = float_dev(dy_obj, "dy", 4, "(N, C, OH, OW)");
   const DeviceArray& idx = int64_dev(idx_obj, "indices", 4, "(N, C, OH, OW)");
   const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
-  check_pool_out(dy, "dy", s);
-  check_pool_out(idx, "indices", s);
+  check_pool_out(dy.shape(), "dy", s);
+  check_pool_out(idx.shape(), "indices", s);
   DeviceArray dx = new_output(x.shape());
   cuda::max_pool2d_backward(mp<float>(dx), cp<float>(dy), cp<index_t>(idx), s);
   return out(std::move(dx));
@@ -62,7 +55,7 @@ py::object average_pool2d_backward(py::handle x_obj, py::handle dy_obj, Pair fil
   const DeviceArray& dy = float_dev(dy_obj, "dy", 4, "(N, C, OH, OW)");
   const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
   const bool cip = bool_arg(cip_obj, "count_include_pad");
-  check_pool_out(dy, "dy", s);
+  check_pool_out(dy.shape(), "dy", s);
   DeviceArray dx = new_output(x.shape());
   cuda::average_pool2d_backward(mp<float>(dx), cp<float>(dy), s, cip);
   return out(std::move(dx));
