@@ -11,7 +11,7 @@
 #include "cuda/conv2d.h"
 
 #include "cuda/device_array.h"
-#include "cuda/elementwise.h"
+#include "cuda/dense.h"
 #include "cuda/context.h"
 #include "cuda/kernels_common.cuh"
 

@@ -38,24 +38,6 @@ void check_copy_size(std::size_t nbytes, std::size_t have) {
 
 }  // namespace
 
-std::size_t dtype_size(DType dt) {
-  switch (dt) {
-    case DType::f32: return 4;
-    case DType::f64: return 8;
-    case DType::i64: return 8;
-  }
-  return 0;
-}
-
-const char* dtype_name(DType dt) {
-  switch (dt) {
-    case DType::f32: return "float32";
-    case DType::f64: return "float64";
-    case DType::i64: return "int64";
-  }
-  return "?";
-}
-
 DeviceArray::DeviceArray(std::vector<index_t> shape, DType dtype)
     : shape_(std::move(shape)), dtype_(dtype) {
   const std::size_t bytes = byte_count(element_count(shape_), dtype_);

@@ -9,13 +9,9 @@
 #include <vector>
 
 #include "fastconv/common.h"
+#include "fastconv/dtype.h"
 
 namespace fastconv::cuda {
-
-enum class DType : std::uint8_t { f32, f64, i64 };
-
-std::size_t dtype_size(DType dt);
-const char* dtype_name(DType dt);  // numpy's names: "float32", "float64", "int64"
 
 class DeviceArray {
  public:

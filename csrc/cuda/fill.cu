@@ -1,23 +1,32 @@
-// The smallest useful kernel: fill a float buffer (used to poison outputs in tests).
-#include "cuda/runtime.h"
+// The one fill kernel: DeviceArray.fill and the poisoned outputs of tests (NaN for floats, the
+// lowest integer for int64).
+#include "cuda/fill.h"
+
+#include <cstdint>
+
+#include "cuda/device_array.h"
+#include "cuda/kernels_common.cuh"
 
 namespace fastconv::cuda {
 namespace {
 
-__global__ void fill_kernel(float* dst, std::size_t count, float value) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < count;
-       i += std::size_t(gridDim.x) * blockDim.x)
-    dst[i] = value;
+template <typename T>
+__global__ void fill_kernel(T* dst, index_t count, T value) {
+  FC_GRID_LOOP(i, count) dst[i] = value;
 }
 
 }  // namespace
 
-void launch_fill(float* dst, std::size_t count, float value, cudaStream_t stream) {
+void fill(float* dst, index_t count, float value) {
   if (count == 0) return;
-  const unsigned threads = 256;
-  const std::size_t want = (count + threads - 1) / threads;
-  const unsigned blocks = static_cast<unsigned>(want < 65535 ? want : 65535);
-  fill_kernel<<<blocks, threads, 0, stream>>>(dst, count, value);
+  fill_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(dst, count, value);
+  FC_LAUNCH_CHECK();
+}
+
+void fill(std::int64_t* dst, index_t count, std::int64_t value) {
+  if (count == 0) return;
+  fill_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(dst, count, value);
+  FC_LAUNCH_CHECK();
 }
 
 }  // namespace fastconv::cuda

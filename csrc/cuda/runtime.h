@@ -44,7 +44,4 @@ DeviceCount device_count();
 cublasHandle_t cublas_handle();
 int cublas_runtime_version();
 
-// Launches the fill kernel (fill.cu).
-void launch_fill(float* dst, std::size_t count, float value, cudaStream_t stream);
-
 }  // namespace fastconv::cuda

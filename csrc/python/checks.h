@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "fastconv/common.h"
+#include "fastconv/dtype.h"
 
 namespace fastconv::bind {
 namespace py = pybind11;
 
-enum class DType { f32, f64 };
 
 using Dims = std::vector<index_t>;
 
@@ -28,7 +28,6 @@ std::string float_str(double v);
 // a finite real number (Python or numpy; bools refused: lr=True is a bug, not a rate) and a bool.
 double real_arg(py::handle obj, const char* name);
 bool bool_arg(py::handle obj, const char* name);
-const char* dtype_name(DType dt);
 
 std::vector<index_t> shape_of(const py::array& a);
 

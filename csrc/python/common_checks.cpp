@@ -73,7 +73,6 @@ std::vector<index_t> shape_of(const py::array& a) {
   return std::vector<index_t>(a.shape(), a.shape() + a.ndim());
 }
 
-const char* dtype_name(DType dt) { return dt == DType::f32 ? "float32" : "float64"; }
 
 DType dtype_of(const py::array& a) {
   return a.dtype().is(py::dtype::of<float>()) ? DType::f32 : DType::f64;

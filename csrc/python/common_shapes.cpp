@@ -199,4 +199,23 @@ Dims shape4_arg(py::handle obj, const char* name, const char* layout) {
   return dims;
 }
 
+void check_pool_out(const Dims& shape, const char* name, const Pool2dShape& s) {
+  check_dim(shape, name, 0, s.n, "x's batch");
+  check_dim(shape, name, 1, s.c, "x's channels");
+  check_dim(shape, name, 2, s.oh, "the output height");
+  check_dim(shape, name, 3, s.ow, "the output width");
+}
+
+ChannelView channel_view(const Dims& shape, const char* name) {
+  if (shape.size() < 2)
+    throw py::value_error(std::string(name) +
+                          " must have at least 2 dimensions (N, C, ...); got shape " +
+                          dims_str(shape));
+  index_t inner = 1;
+  for (std::size_t i = 2; i < shape.size(); ++i) inner *= shape[i];
+  if (shape[0] == 0 || shape[1] == 0 || inner == 0)
+    throw py::value_error(std::string(name) + " must not be empty; got shape " + dims_str(shape));
+  return {shape[0], shape[1], inner};
+}
+
 }  // namespace fastconv::bind

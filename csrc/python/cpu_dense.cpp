@@ -7,6 +7,7 @@
 #include "cpu/dense.h"
 #include "python/checks.h"
 #include "python/cpu_bindings.h"
+#include "python/shapes.h"
 
 namespace fastconv::bind {
 namespace {
@@ -84,28 +85,11 @@ py::tuple dense_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
 }
 
 // (N, C, inner) view of an array of rank >= 2.
-std::tuple<index_t, index_t, index_t> channel_view(const py::array& a) {
-  index_t inner = 1;
-  for (py::ssize_t i = 2; i < a.ndim(); ++i) inner *= a.shape(i);
-  return {a.shape(0), a.shape(1), inner};
-}
-
-py::array float_nd(py::handle obj, const char* name) {
-  auto a = float_array(obj, name, -1, "(N, C, ...)");
-  if (a.ndim() < 2)
-    throw py::value_error(std::string(name) +
-                          " must have at least 2 dimensions (N, C, ...); got shape " +
-                          shape_str(a));
-  if (a.size() == 0)
-    throw py::value_error(std::string(name) + " must not be empty; got shape " + shape_str(a));
-  return a;
-}
-
 py::array bias_add(py::handle x_obj, py::handle b_obj) {
-  auto x = float_nd(x_obj, "x");
+  auto x = float_array(x_obj, "x", -1, "(N, C, ...)");
+  auto [n, c, inner] = channel_view(shape_of(x), "x");
   auto b = float_array(b_obj, "b", -1, "with C elements");
   check_same_dtype(b, "b", x, "x");
-  auto [n, c, inner] = channel_view(x);
   if (b.size() != c)
     throw py::value_error("b must have " + std::to_string(c) +
                           " elements (x's channels C = x.shape[1]); got shape " + shape_str(b));
@@ -121,8 +105,8 @@ py::array bias_add(py::handle x_obj, py::handle b_obj) {
 }
 
 py::array bias_grad(py::handle dy_obj) {
-  auto dy = float_nd(dy_obj, "dy");
-  auto [n, c, inner] = channel_view(dy);
+  auto dy = float_array(dy_obj, "dy", -1, "(N, C, ...)");
+  auto [n, c, inner] = channel_view(shape_of(dy), "dy");
   return with_float(dtype_of(dy), [&](auto tag) -> py::array {
     using T = decltype(tag);
     py::array db = new_output<T>({c});

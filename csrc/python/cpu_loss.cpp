@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "cpu/softmax_ce.h"
+#include "cpu/loss.h"
 #include "fastconv/text.h"
 #include "python/checks.h"
 #include "python/cpu_bindings.h"

@@ -11,13 +11,6 @@ namespace fastconv::bind {
 namespace {
 
 // An array laid out like the pooling output: (N, C, OH, OW) of x's batch and channels.
-void check_out_shape(const py::array& a, const char* name, const Pool2dShape& s) {
-  check_dim(a, name, 0, s.n, "x's batch");
-  check_dim(a, name, 1, s.c, "x's channels");
-  check_dim(a, name, 2, s.oh, "the output height");
-  check_dim(a, name, 3, s.ow, "the output width");
-}
-
 std::vector<index_t> out_shape(const Pool2dShape& s) { return {s.n, s.c, s.oh, s.ow}; }
 std::vector<index_t> in_shape(const Pool2dShape& s) { return {s.n, s.c, s.h, s.w}; }
 
@@ -44,8 +37,8 @@ py::array max_pool2d_backward(py::handle x_obj, py::handle dy_obj, py::handle id
   auto idx = int_array(idx_obj, "indices", 4, "(N, C, OH, OW)");
   check_same_dtype(dy, "dy", x, "x");
   const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
-  check_out_shape(dy, "dy", s);
-  check_out_shape(idx, "indices", s);
+  check_pool_out(shape_of(dy), "dy", s);
+  check_pool_out(shape_of(idx), "indices", s);
   // Other integer widths are widened; a stray index cannot fault, it just never matches.
   if (!idx.dtype().is(py::dtype::of<std::int64_t>()))
     idx = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(idx);
@@ -83,7 +76,7 @@ py::array average_pool2d_backward(py::handle x_obj, py::handle dy_obj, Pair filt
   check_same_dtype(dy, "dy", x, "x");
   const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
   const bool cip = bool_arg(cip_obj, "count_include_pad");
-  check_out_shape(dy, "dy", s);
+  check_pool_out(shape_of(dy), "dy", s);
   return with_float(dtype_of(x), [&](auto t) -> py::array {
     using T = decltype(t);
     py::array dx = new_output<T>(in_shape(s));

@@ -1,5 +1,5 @@
 // fastconv._cuda: the GPU side. Here: device queries, the cuBLAS handle and CUDA failures as Python
-// exceptions; device arrays (cuda_array.cpp) and the kernels (bind_cuda_kernels) register below.
+// exceptions; device arrays (cuda_array.cpp) and the kernels (cuda_<op>.cpp) register below.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -7,6 +7,7 @@
 
 #include "cuda/runtime.h"
 #include "fastconv/build_config.h"
+#include "python/checks.h"
 #include "python/cuda_bindings.h"
 
 namespace py = pybind11;
@@ -69,7 +70,15 @@ PYBIND11_MODULE(_cuda, m) {
   m.attr("built_archs") = FASTCONV_CUDA_ARCHS;
   m.attr("built_cublas_version") = FASTCONV_CUBLAS_VERSION;
 
-
-  fastconv::bind::bind_device_array(m);
-  fastconv::bind::bind_cuda_kernels(m);
+  namespace bind = fastconv::bind;
+  bind::bind_device_array(m);
+  m.def("_set_poison_outputs", &bind::set_poison_outputs, py::arg("on"),
+        "Tests: fill every output of the CUDA kernels with NaN (or the lowest int64) first.");
+  bind::bind_cuda_conv(m);
+  bind::bind_cuda_pool(m);
+  bind::bind_cuda_loss(m);
+  bind::bind_cuda_dense(m);
+  bind::bind_cuda_activation(m);
+  bind::bind_cuda_optim(m);
+  bind::bind_cuda_data(m);
 }

@@ -34,6 +34,16 @@ Pool2dShape pool2d_shape(const Dims& x, Pair filter, Pair stride, Pair padding, 
 Pool2dShape pool2d_shape(const py::array& x, Pair filter, Pair stride, Pair padding,
                          bool ceil_mode);
 
+// dy or indices of a pooling call: (N, C, OH, OW) of x and the output, each axis checked by name.
+void check_pool_out(const Dims& shape, const char* name, const Pool2dShape& s);
+
+// The (N, C, inner) view of an array of rank >= 2 that bias_add/bias_grad take; it must not be
+// empty.
+struct ChannelView {
+  index_t n, c, inner;
+};
+ChannelView channel_view(const Dims& shape, const char* name);
+
 // One axis of the geometry, for the shape functions above and the scalar geometry bindings.
 // Raise a ValueError naming padding (in + 2p) or dilation (the kernel's reach) when that size
 // would not fit in int64; `axis` words the message ("height", "width", "size") and `*_got` is

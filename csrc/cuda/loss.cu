@@ -1,4 +1,4 @@
-// Softmax cross-entropy on the GPU, the twin of csrc/cpu/softmax_ce.cpp.
+// Softmax cross-entropy on the GPU, the twin of csrc/cpu/loss.cpp.
 //
 // Launch: one warp per row, kRowWarps warps a block, blocks looping over rows (grid-stride), so
 // a row's lanes always run together and may shuffle. Each lane walks columns lane, lane + 32, ...
@@ -11,13 +11,13 @@
 // and every lane sees the same bits. The only atomic is the bad-target flag (an atomicMin of a
 // row number, or of a flat index i * c + j for a bad weight: its final value does not depend on
 // the order).
-#include "cuda/softmax_ce.h"
+#include "cuda/loss.h"
 
 #include <cfloat>
 #include <limits>
 
 #include "cuda/device_array.h"
-#include "cuda/elementwise.h"
+#include "cuda/fill.h"
 #include "cuda/kernels_common.cuh"
 
 namespace fastconv::cuda {

@@ -1,4 +1,4 @@
-#include "cpu/softmax_ce.h"
+#include "cpu/loss.h"
 
 #include <cmath>
 

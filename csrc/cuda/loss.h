@@ -1,5 +1,5 @@
 // Fused softmax cross-entropy over logits z (N, C) on the GPU, float32: the twin of
-// csrc/cpu/softmax_ce.h (same logsumexp form, same target forms), one warp per row.
+// csrc/cpu/loss.h (same logsumexp form, same target forms), one warp per row.
 //   row loss = sum_c t_c * ((m - z_c) + log s)     (labels: (m - z_t) + log s)
 // with m = max z and s = sum exp(z - m), found in one online pass.
 #pragma once

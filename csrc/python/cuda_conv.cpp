@@ -1,0 +1,92 @@
+// Bindings of conv2d forward/backward and its scratch size on the GPU (the CPU twin: cpu_conv.cpp).
+// Argument checks and outputs: cuda_args.h.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cuda/conv2d.h"
+#include "python/checks.h"
+#include "python/cuda_args.h"
+#include "python/cuda_bindings.h"
+#include "python/shapes.h"
+
+namespace fastconv::bind {
+namespace {
+
+Conv2dShape checked_conv(py::handle x_obj, py::handle w_obj, Pair stride, Pair padding,
+                         Pair dilation, const DeviceArray** x, const DeviceArray** w) {
+  *x = &float_dev(x_obj, "x", 4, "(N, C, H, W)");
+  *w = &float_dev(w_obj, "w", 4, "(K, C, kh, kw)");
+  return conv2d_shape((*x)->shape(), (*w)->shape(), stride, padding, dilation);
+}
+
+// b may be (K,) or (1, K, 1, 1), as on the CPU.
+const DeviceArray& checked_conv_bias(py::handle b_obj, const Conv2dShape& s) {
+  const DeviceArray& b = float_dev(b_obj, "b", -1, "(K,) or (1, K, 1, 1)");
+  check_conv_bias(b.shape(), s.k);
+  return b;
+}
+
+py::object conv2d_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj, Pair stride,
+                          Pair padding, Pair dilation, py::handle relu_obj) {
+  const bool relu = bool_arg(relu_obj, "relu");
+  const DeviceArray *x, *w;
+  const Conv2dShape s = checked_conv(x_obj, w_obj, stride, padding, dilation, &x, &w);
+  const float* b = b_obj.is_none() ? nullptr : cp<float>(checked_conv_bias(b_obj, s));
+  DeviceArray y = new_output({s.n, s.k, s.oh, s.ow});
+  cuda::conv2d_forward(mp<float>(y), cp<float>(*x), cp<float>(*w), b, s, relu);
+  return out(std::move(y));
+}
+
+py::tuple conv2d_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj, Pair stride,
+                          Pair padding, Pair dilation, py::handle need_dx_obj,
+                          py::handle need_db_obj, py::handle relu_y_obj) {
+  // Strict bools: pybind11's caster would read need_dx=None as False and 'no' as a signature dump.
+  const bool need_dx = bool_arg(need_dx_obj, "need_dx");
+  const bool need_db = bool_arg(need_db_obj, "need_db");
+  const DeviceArray *x, *w;
+  const Conv2dShape s = checked_conv(x_obj, w_obj, stride, padding, dilation, &x, &w);
+  const DeviceArray& dy = float_dev(dy_obj, "dy", 4, "(N, K, OH, OW)");
+  if (dy.shape() != std::vector<index_t>{s.n, s.k, s.oh, s.ow})
+    throw py::value_error("dy must have the output's shape " +
+                          dims_str({s.n, s.k, s.oh, s.ow}) + "; got " + shape_str(dy));
+  const float* relu_y = nullptr;
+  if (!relu_y_obj.is_none()) {
+    const DeviceArray& r = float_dev(relu_y_obj, "relu_y", 4, "(N, K, OH, OW)");
+    check_shape_like(r, "relu_y", dy, "dy");
+    relu_y = cp<float>(r);
+  }
+  DeviceArray dw = new_output(w->shape());
+  std::optional<DeviceArray> dx, db;
+  if (need_dx) dx = new_output(x->shape());
+  if (need_db) db = new_output({s.k});
+  cuda::conv2d_backward(dx ? mp<float>(*dx) : nullptr, mp<float>(dw),
+                        db ? mp<float>(*db) : nullptr, cp<float>(*x), cp<float>(*w),
+                        cp<float>(dy), relu_y, s);
+  return py::make_tuple(dx ? out(std::move(*dx)) : py::none(), out(std::move(dw)),
+                        db ? out(std::move(*db)) : py::none());
+}
+
+std::size_t conv2d_scratch_bytes(py::handle x_obj, py::handle w_obj, Pair stride, Pair padding,
+                                 Pair dilation) {
+  const DeviceArray *x, *w;
+  return cuda::conv2d_scratch_bytes(
+      checked_conv(x_obj, w_obj, stride, padding, dilation, &x, &w));
+}
+
+}  // namespace
+
+void bind_cuda_conv(py::module_& m) {
+  m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("w"), py::arg("b"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("relu"));
+  m.def("conv2d_backward", &conv2d_backward, py::arg("x"), py::arg("w"), py::arg("dy"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("need_dx"),
+        py::arg("need_db"), py::arg("relu_y"));
+  m.def("conv2d_scratch_bytes", &conv2d_scratch_bytes, py::arg("x"), py::arg("w"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"));
+}
+
+}  // namespace fastconv::bind

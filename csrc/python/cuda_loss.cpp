@@ -1,0 +1,80 @@
+// Bindings of softmax cross-entropy on the GPU (the CPU twin: cpu_loss.cpp).
+// Argument checks and outputs: cuda_args.h.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cuda/loss.h"
+#include "fastconv/text.h"
+#include "python/checks.h"
+#include "python/cuda_args.h"
+#include "python/cuda_bindings.h"
+#include "python/shapes.h"
+
+namespace fastconv::bind {
+namespace {
+
+// The kernels report the first row holding a label outside [0, C); that one label is fetched
+// only then (the error path), to say which it was, in the CPU binding's words.
+void raise_bad_label(index_t row, const DeviceArray& labels, index_t c) {
+  if (row < 0) return;
+  std::int64_t label = 0;
+  labels.read_elements(row, 1, &label);
+  throw py::value_error(text::cat("t must hold labels in [0, ", c, ") (z's classes C); got label ",
+                                  label, " at row ", row));
+}
+
+// Dense targets: the kernels report the flat index i * C + j of the first weight that is
+// negative or not finite; its value is fetched only then.
+void raise_bad_weight(index_t flat, const DeviceArray& t, index_t c) {
+  if (flat < 0) return;
+  float w = 0.0f;
+  t.read_elements(flat, 1, &w);
+  throw py::value_error(text::cat("t must hold finite target weights >= 0; got ", float_str(w),
+                                  " at row ", flat / c, ", column ", flat % c));
+}
+
+py::object softmax_ce_forward(py::handle z_obj, py::handle t_obj) {
+  const DeviceArray& z = logits(z_obj);
+  const Targets t = targets(t_obj, z);
+  const index_t n = z.dim(0), c = z.dim(1);
+  DeviceArray loss = new_output({});
+  if (t.is_labels)
+    raise_bad_label(cuda::softmax_ce_forward(mp<float>(loss), cp<float>(z),
+                                             cp<std::int64_t>(*t.t), n, c),
+                    *t.t, c);
+  else
+    raise_bad_weight(cuda::softmax_ce_forward(mp<float>(loss), cp<float>(z), cp<float>(*t.t), n, c),
+                     *t.t, c);
+  return out(std::move(loss));
+}
+
+py::object softmax_ce_backward(py::handle z_obj, py::handle t_obj, py::handle dloss_obj) {
+  const double dloss = real_arg(dloss_obj, "dloss");
+  const DeviceArray& z = logits(z_obj);
+  const Targets t = targets(t_obj, z);
+  const index_t n = z.dim(0), c = z.dim(1);
+  DeviceArray dz = new_output(z.shape());
+  if (t.is_labels)
+    raise_bad_label(cuda::softmax_ce_backward(mp<float>(dz), cp<float>(z),
+                                              cp<std::int64_t>(*t.t), float(dloss), n, c),
+                    *t.t, c);
+  else
+    raise_bad_weight(cuda::softmax_ce_backward(mp<float>(dz), cp<float>(z), cp<float>(*t.t),
+                                               float(dloss), n, c),
+                     *t.t, c);
+  return out(std::move(dz));
+}
+
+}  // namespace
+
+void bind_cuda_loss(py::module_& m) {
+  m.def("softmax_cross_entropy_forward", &softmax_ce_forward, py::arg("z"), py::arg("t"));
+  m.def("softmax_cross_entropy_backward", &softmax_ce_backward, py::arg("z"), py::arg("t"),
+        py::arg("dloss") = 1.0);
+}
+
+}  // namespace fastconv::bind
