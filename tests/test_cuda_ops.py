@@ -367,10 +367,10 @@ def test_gather_batch_argmax_accuracy():
     np.testing.assert_array_equal(host(CUDA.gather_batch(gd, idx)), data[idx])
     np.testing.assert_array_equal(host(CUDA.gather_batch(gl, dev(idx.astype(np.int64)))),
                                   labels[idx])
-    with raises_exactly(ValueError, "indices holds 50 at position 1, outside [0, 50) (data's rows)"):
+    with raises_exactly(ValueError, "indices must be in [0, 50) (data's rows); got 50 at position 1"):
         CUDA.gather_batch(gd, np.array([0, 50]))
     # device indices: the kernel flags the position, the one value is fetched for the message
-    with raises_exactly(ValueError, "indices holds -1 at position 1, outside [0, 50) (data's rows)"):
+    with raises_exactly(ValueError, "indices must be in [0, 50) (data's rows); got -1 at position 1"):
         CUDA.gather_batch(gd, dev(np.array([3, -1, 70], np.int64)))
     # a view of the dataset's rows is a dataset too
     np.testing.assert_array_equal(host(CUDA.gather_batch(gd[10:20], np.array([9, 0]))),

@@ -1,4 +1,4 @@
-// The training loop's data helpers, twins of the CUDA ones in cuda/elementwise.cu: gathering a
+// The training loop's data helpers, twins of the CUDA ones in cuda/data.cu: gathering a
 // batch's rows out of a dataset, and counting the rows a model got right.
 #pragma once
 #include <cstddef>

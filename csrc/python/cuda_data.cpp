@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda/elementwise.h"
+#include "cuda/data.h"
 #include "fastconv/text.h"
 #include "python/checks.h"
 #include "python/cuda_args.h"
@@ -40,9 +40,8 @@ py::object gather_batch(py::handle data_obj, py::handle idx_obj) {
     const std::int64_t* p = i64.data();
     for (py::ssize_t i = 0; i < i64.size(); ++i)
       if (p[i] < 0 || p[i] >= rows_in)
-        throw py::value_error("indices holds " + std::to_string(p[i]) + " at position " +
-                              std::to_string(i) + ", outside [0, " + std::to_string(rows_in) +
-                              ") (data's rows)");
+        throw py::value_error(text::cat("indices must be in [0, ", rows_in,
+                                        ") (data's rows); got ", p[i], " at position ", i));
     uploaded.emplace(std::vector<index_t>{static_cast<index_t>(i64.size())}, DType::i64);
     uploaded->copy_from_host(p, static_cast<std::size_t>(i64.nbytes()));
     idx = &*uploaded;
@@ -58,8 +57,8 @@ py::object gather_batch(py::handle data_obj, py::handle idx_obj) {
   if (bad >= 0) {  // the error path: fetch the one index, to say which it was
     std::int64_t value = 0;
     idx->read_elements(bad, 1, &value);
-    throw py::value_error(text::cat("indices holds ", value, " at position ", bad, ", outside [0, ",
-                                    rows_in, ") (data's rows)"));
+    throw py::value_error(text::cat("indices must be in [0, ", rows_in, ") (data's rows); got ",
+                                    value, " at position ", bad));
   }
   return out(std::move(batch));
 }

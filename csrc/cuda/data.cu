@@ -1,6 +1,6 @@
 // The training loop's device-side helpers: gathering a batch, argmax, accuracy. The reduction
 // (accuracy_count) uses one block and a fixed tree.
-#include "cuda/elementwise.h"
+#include "cuda/data.h"
 
 #include <cstdint>
 #include <limits>
