@@ -18,22 +18,7 @@ void check_dense_dims(index_t n, index_t in, index_t out) {
   check_blas_dim(out, "w.shape[1] (output features)");
 }
 
-}  // namespace
-
-template <typename T>
-void dense_forward(T* y, const T* x, const T* w, const T* b, index_t n, index_t in, index_t out) {
-  check_dense_dims(n, in, out);
-  if (b) {
-    // Serial: the fill is In times cheaper than the GEMM, not worth a parallel region.
-    for (index_t i = 0; i < n; ++i) {
-      T* yi = y + i * out;
-#pragma omp simd
-      for (index_t j = 0; j < out; ++j) yi[j] = b[j];
-    }
-  }
-  gemm_parallel(false, false, n, out, in, T(1), x, in, w, out, b ? T(1) : T(0), y, out);
-}
-
+// db (Out) = sum over the n rows of dy (n, out), each column summed in row order.
 template <typename T>
 void sum_rows(T* db, const T* dy, index_t n, index_t out) {
   const index_t blocks = (out + kColumnBlock - 1) / kColumnBlock;
@@ -52,6 +37,23 @@ void sum_rows(T* db, const T* dy, index_t n, index_t out) {
     }
   }
 }
+
+}  // namespace
+
+template <typename T>
+void dense_forward(T* y, const T* x, const T* w, const T* b, index_t n, index_t in, index_t out) {
+  check_dense_dims(n, in, out);
+  if (b) {
+    // Serial: the fill is In times cheaper than the GEMM, not worth a parallel region.
+    for (index_t i = 0; i < n; ++i) {
+      T* yi = y + i * out;
+#pragma omp simd
+      for (index_t j = 0; j < out; ++j) yi[j] = b[j];
+    }
+  }
+  gemm_parallel(false, false, n, out, in, T(1), x, in, w, out, b ? T(1) : T(0), y, out);
+}
+
 
 template <typename T>
 void dense_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, index_t n,
@@ -101,7 +103,6 @@ void bias_grad(T* db, const T* dy, index_t n, index_t c, index_t inner) {
   template void dense_forward<T>(T*, const T*, const T*, const T*, index_t, index_t, index_t); \
   template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, index_t, index_t,  \
                                   index_t);                                                    \
-  template void sum_rows<T>(T*, const T*, index_t, index_t);                                   \
   template void bias_add<T>(T*, const T*, const T*, index_t, index_t, index_t);                \
   template void bias_grad<T>(T*, const T*, index_t, index_t, index_t);
 FC_INSTANTIATE(float)

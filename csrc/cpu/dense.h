@@ -17,10 +17,6 @@ template <typename T>
 void dense_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, index_t n,
                     index_t in, index_t out);
 
-// db (Out) = sum over the n rows of dy (n, out), each column summed in row order.
-template <typename T>
-void sum_rows(T* db, const T* dy, index_t n, index_t out);
-
 // y[n, c, k] = x[n, c, k] + b[c].
 template <typename T>
 void bias_add(T* y, const T* x, const T* b, index_t n, index_t c, index_t inner);
