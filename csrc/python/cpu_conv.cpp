@@ -1,7 +1,7 @@
 // Bindings for conv2d forward/backward and its scratch size.
 #include <string>
 
-#include "cpu/conv2d.h"
+#include "cpu/conv.h"
 #include "python/checks.h"
 #include "python/cpu_bindings.h"
 #include "python/shapes.h"

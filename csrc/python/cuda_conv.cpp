@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda/conv2d.h"
+#include "cuda/conv.h"
 #include "python/checks.h"
 #include "python/cuda_args.h"
 #include "python/cuda_bindings.h"

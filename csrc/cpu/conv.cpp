@@ -1,4 +1,4 @@
-#include "cpu/conv2d.h"
+#include "cpu/conv.h"
 
 #include <cstdint>
 #include <cstring>

@@ -1,4 +1,4 @@
-// conv2d on the GPU, the twin of csrc/cpu/conv2d.cpp: the same group-of-samples structure, the
+// conv2d on the GPU, the twin of csrc/cpu/conv.cpp: the same group-of-samples structure, the
 // same GEMMs (through cuda::gemm, the row-major door to cuBLAS) and the same index math
 // (fastconv/geometry.h). Where the CPU runs groups in parallel on threads, the GPU runs them one
 // after another on stream(), each kernel and GEMM using the whole device.
@@ -8,7 +8,7 @@
 // gradient is a fixed tree per channel; dW accumulates group after group in batch order through
 // beta = 1. The grouping depends on the shape alone. So a rerun gives the same bits (cuBLAS itself
 // being deterministic on one stream with a fixed handle and workspace).
-#include "cuda/conv2d.h"
+#include "cuda/conv.h"
 
 #include "cuda/device_array.h"
 #include "cuda/dense.h"

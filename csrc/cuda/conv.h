@@ -1,5 +1,5 @@
 // 2-D convolution (cross-correlation), NCHW, float32, on the GPU: im2col + one cuBLAS GEMM per
-// group of samples, the twin of csrc/cpu/conv2d.h (same arguments, same geometry header).
+// group of samples, the twin of csrc/cpu/conv.h (same arguments, same geometry header).
 //   x (n, c, h, w), w (k, c, kh, kw), b (k) or null, y (n, k, oh, ow).
 // Samples go through the GEMMs in groups whose im2col columns fit kColumnBudget floats (at least
 // one sample), fixed by the shape alone; scratch is one group's columns plus its GEMM-layout
