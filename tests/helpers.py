@@ -1,4 +1,5 @@
-"""Shared test tools: tolerance-aware comparison, finite differences, random data."""
+"""Shared test tools: tolerance-aware comparison, finite differences, random data, and the same
+call on the CPU and the GPU for the tests/test_X_cuda.py files."""
 from __future__ import annotations
 
 import numpy as np
@@ -57,3 +58,51 @@ def raises_exactly(exc, message: str):
     import pytest
 
     return pytest.raises(exc, match="^" + re.escape(message) + "$")
+
+
+# ---- the CUDA op tests (tests/test_X_cuda.py): one call on both backends -------------------------
+
+def dev(a):
+    """A numpy array's copy on the GPU."""
+    from fastconv.device import to_device
+
+    return to_device(np.ascontiguousarray(a))
+
+
+def host(a):
+    """A device array's copy on the host (None stays None: an output not asked for)."""
+    from fastconv.device import to_host
+
+    return None if a is None else np.asarray(to_host(a))
+
+
+def _to_dev(v):
+    return dev(v) if isinstance(v, np.ndarray) else v
+
+
+def both(name, *args, cpu_dtype=np.float64):
+    """(CPU result in cpu_dtype, GPU result on the host) of the same call. Float arrays are first
+    rounded to float32, so both backends see the same inputs (at large logits the rounding alone
+    would move a softmax by more than the tolerance); the CPU then computes in cpu_dtype."""
+    from fastconv._native import C, CUDA
+
+    def is_float(a):
+        return isinstance(a, np.ndarray) and a.dtype.kind == "f"
+
+    cpu_args = [a.astype(np.float32).astype(cpu_dtype) if is_float(a) else a for a in args]
+    gpu_args = [_to_dev(a.astype(np.float32)) if is_float(a) else _to_dev(a) for a in args]
+    cpu = getattr(C, name)(*cpu_args)
+    gpu = getattr(CUDA, name)(*gpu_args)
+    if isinstance(cpu, tuple):
+        return cpu, tuple(host(g) for g in gpu)
+    return cpu, host(gpu)
+
+
+def pairs(v):
+    """An int or pair argument (filter, stride, padding, dilation) as the bindings' pair."""
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def rand32(rng, *shape):
+    """float64 values that float32 holds exactly: the same inputs for both backends."""
+    return rand(rng, *shape).astype(np.float32).astype(np.float64)

@@ -1,8 +1,8 @@
 """The Python layer's GPU path (set_cuda_active, device parameters, device datasets, optimiser
 state on the device), run here without a GPU: a stand-in for fastconv._cuda keeps each
 "device" array in host memory and runs the CPU kernels, so every step must match the CPU run
-bit for bit. What this cannot check, the CUDA kernels themselves, tests/test_cuda_ops.py does on
-a GPU."""
+bit for bit. What this cannot check, the CUDA kernels themselves, the tests/test_X_cuda.py files
+do on a GPU."""
 import json
 import types
 from pathlib import Path

@@ -7,7 +7,7 @@ import pytest
 import fastconv as fc
 from fastconv import _native, train
 
-pytestmark = pytest.mark.cuda
+pytestmark = [pytest.mark.cuda, pytest.mark.usefixtures("tf32_off")]  # tf32_off: conftest
 
 
 def _run(on_gpu, x, t, steps):
@@ -26,14 +26,6 @@ def _run(on_gpu, x, t, steps):
         return losses, [p.as_ndarray() for p in model.parameters()]
     finally:
         fc.set_cuda_active(False)
-
-
-@pytest.fixture(autouse=True)
-def tf32_off():
-    before = fc.tf32()
-    fc.set_tf32(False)
-    yield
-    fc.set_tf32(before)
 
 
 def test_twenty_gpu_steps_track_the_cpu():
