@@ -50,6 +50,39 @@ def assert_grad(analytic, numeric, rtol: float = 1e-5):
     np.testing.assert_allclose(analytic, numeric, rtol=rtol, atol=rtol * scale)
 
 
+def assert_same_bits_twice_and_on_one_thread(run):
+    """run() returns the bytes of a kernel's outputs: a second run, and a run on one thread, must
+    give the same bytes (results never depend on the thread count). The suite runs on two."""
+    import fastconv as fc
+
+    first = run()
+    assert run() == first
+    try:
+        fc.set_num_threads(1)
+        single = run()
+    finally:
+        fc.set_num_threads(2)
+    assert single == first
+
+
+def train_tutorial_cnn(x, t, steps, seed):
+    """(model, optimizer, losses) of `steps` SGD steps of the tutorial CNN on one batch, its
+    initial weights and dropout seeds drawn after np.random.seed(seed): two runs with one seed
+    start from the same weights, wherever they run."""
+    import fastconv as fc
+    from fastconv import train
+
+    np.random.seed(seed)
+    model, opt = train.tutorial_cnn(), fc.Sgd(lr=0.01, momentum=0.9)
+    losses = []
+    for _ in range(steps):
+        with model.train():
+            loss = fc.softmax_cross_entropy(model(x), t)
+        loss.grad().update(opt)
+        losses.append(float(loss))
+    return model, opt, losses
+
+
 def raises_exactly(exc, message: str):
     """pytest.raises that checks the whole message, not a fragment: a malformed call must say
     which argument, what it got and what was expected, and a truncated message must fail."""
