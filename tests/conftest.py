@@ -12,6 +12,27 @@ def poison_outputs():
     C._set_poison_outputs(False)
 
 
+@pytest.fixture
+def poison_gpu_outputs():
+    """The same for the CUDA kernels' outputs; the tests/test_X_cuda.py files of the ops use it
+    (`pytestmark`), and only they: it needs a GPU."""
+    from fastconv._native import CUDA
+
+    CUDA._set_poison_outputs(True)
+    yield
+    CUDA._set_poison_outputs(False)
+
+
+@pytest.fixture
+def tf32_off():
+    """Plain float32 GEMMs on the GPU for the test (compared at float32's tolerance), the setting
+    before restored after."""
+    before = fc.tf32()
+    fc.set_tf32(False)
+    yield
+    fc.set_tf32(before)
+
+
 def pytest_collection_modifyitems(config, items):
     if fc.cuda_available():
         return

@@ -1,4 +1,5 @@
-"""Shared test tools: tolerance-aware comparison, finite differences, random data."""
+"""Shared test tools: tolerance-aware comparison, finite differences, random data, and the same
+call on the CPU and the GPU for the tests/test_X_cuda.py files."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,6 +50,39 @@ def assert_grad(analytic, numeric, rtol: float = 1e-5):
     np.testing.assert_allclose(analytic, numeric, rtol=rtol, atol=rtol * scale)
 
 
+def assert_same_bits_twice_and_on_one_thread(run):
+    """run() returns the bytes of a kernel's outputs: a second run, and a run on one thread, must
+    give the same bytes (results never depend on the thread count). The suite runs on two."""
+    import fastconv as fc
+
+    first = run()
+    assert run() == first
+    try:
+        fc.set_num_threads(1)
+        single = run()
+    finally:
+        fc.set_num_threads(2)
+    assert single == first
+
+
+def train_tutorial_cnn(x, t, steps, seed):
+    """(model, optimizer, losses) of `steps` SGD steps of the tutorial CNN on one batch, its
+    initial weights and dropout seeds drawn after np.random.seed(seed): two runs with one seed
+    start from the same weights, wherever they run."""
+    import fastconv as fc
+    from fastconv import train
+
+    np.random.seed(seed)
+    model, opt = train.tutorial_cnn(), fc.Sgd(lr=0.01, momentum=0.9)
+    losses = []
+    for _ in range(steps):
+        with model.train():
+            loss = fc.softmax_cross_entropy(model(x), t)
+        loss.grad().update(opt)
+        losses.append(float(loss))
+    return model, opt, losses
+
+
 def raises_exactly(exc, message: str):
     """pytest.raises that checks the whole message, not a fragment: a malformed call must say
     which argument, what it got and what was expected, and a truncated message must fail."""
@@ -57,3 +91,51 @@ def raises_exactly(exc, message: str):
     import pytest
 
     return pytest.raises(exc, match="^" + re.escape(message) + "$")
+
+
+# ---- the CUDA op tests (tests/test_X_cuda.py): one call on both backends -------------------------
+
+def dev(a):
+    """A numpy array's copy on the GPU."""
+    from fastconv.device import to_device
+
+    return to_device(np.ascontiguousarray(a))
+
+
+def host(a):
+    """A device array's copy on the host (None stays None: an output not asked for)."""
+    from fastconv.device import to_host
+
+    return None if a is None else np.asarray(to_host(a))
+
+
+def _to_dev(v):
+    return dev(v) if isinstance(v, np.ndarray) else v
+
+
+def both(name, *args, cpu_dtype=np.float64):
+    """(CPU result in cpu_dtype, GPU result on the host) of the same call. Float arrays are first
+    rounded to float32, so both backends see the same inputs (at large logits the rounding alone
+    would move a softmax by more than the tolerance); the CPU then computes in cpu_dtype."""
+    from fastconv._native import C, CUDA
+
+    def is_float(a):
+        return isinstance(a, np.ndarray) and a.dtype.kind == "f"
+
+    cpu_args = [a.astype(np.float32).astype(cpu_dtype) if is_float(a) else a for a in args]
+    gpu_args = [_to_dev(a.astype(np.float32)) if is_float(a) else _to_dev(a) for a in args]
+    cpu = getattr(C, name)(*cpu_args)
+    gpu = getattr(CUDA, name)(*gpu_args)
+    if isinstance(cpu, tuple):
+        return cpu, tuple(host(g) for g in gpu)
+    return cpu, host(gpu)
+
+
+def pairs(v):
+    """An int or pair argument (filter, stride, padding, dilation) as the bindings' pair."""
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def rand32(rng, *shape):
+    """float64 values that float32 holds exactly: the same inputs for both backends."""
+    return rand(rng, *shape).astype(np.float32).astype(np.float64)

@@ -1,4 +1,5 @@
 """What was built, what is usable, and how the CUDA module behaves without a device."""
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -221,9 +222,18 @@ def test_cuda_facts_are_what_the_extra_and_the_backend_declare():
         f"the CUDA module is built but cuBLAS {facts.CUBLAS_MAJOR} cannot be loaded (x); ")
     # The pins are spelled in _cuda_facts.py only (this file's own checks aside).
     sources = [REPO / "CMakeLists.txt", REPO / "pyproject.toml", *(REPO / "cmake").iterdir(),
-               *(REPO / "build_support").glob("*.py"), *(REPO / "python").glob("**/*.py")]
+               *(REPO / "build_support").glob("*.py"), *(REPO / "python").glob("**/*.py"),
+               *(REPO / "tools").glob("*.py")]
     spelled = [str(p.relative_to(REPO)) for p in sources if facts.CUBLAS_BUILD_PIN in p.read_text()]
     assert spelled == ["python/fastconv/_cuda_facts.py"]
+    # The release check expects cuBLAS where the facts put it, and does not spell the version.
+    check_wheel = REPO / "tools" / "check_wheel.py"
+    wheel_facts = runpy.run_path(str(check_wheel))
+    assert wheel_facts["RPATHS"]["_cuda"] == "$ORIGIN/../" + facts.cublas_lib_dir()
+    assert facts.cublas_soname() in wheel_facts["EXTERNAL"]
+    assert facts.cublas_lib_dir() == f"nvidia/cu{facts.CUBLAS_MAJOR}/lib"
+    for literal in (f"cu{facts.CUBLAS_MAJOR}", f".so.{facts.CUBLAS_MAJOR}"):
+        assert literal not in check_wheel.read_text(), literal
 
 
 def test_backend_finds_nvcc_under_cuda_home_and_cuda_path(tmp_path, monkeypatch):

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-import fastconv as fc
 import fastconv.ops as ops
 import fastconv.reference as ref
 from fastconv._native import C
-from helpers import DTYPES, assert_close, assert_grad, numerical_grad, raises_exactly, rand
+from helpers import (DTYPES, assert_close, assert_grad, assert_same_bits_twice_and_on_one_thread,
+                     numerical_grad, raises_exactly, rand)
 
 SIZES = [1, 7, 129]
 
@@ -107,14 +107,7 @@ def test_dense_and_bias_deterministic():
                 ops.bias_add(img, cb), ops.bias_grad(img), ops.bias_grad(dy)]
         return b"".join(o.tobytes() for o in outs)
 
-    first = run()
-    assert run() == first
-    try:
-        fc.set_num_threads(1)
-        single = run()
-    finally:
-        fc.set_num_threads(2)
-    assert single == first
+    assert_same_bits_twice_and_on_one_thread(run)
 
 
 F32 = np.float32

@@ -1,8 +1,8 @@
 """The Python layer's GPU path (set_cuda_active, device parameters, device datasets, optimiser
 state on the device), run here without a GPU: a stand-in for fastconv._cuda keeps each
 "device" array in host memory and runs the CPU kernels, so every step must match the CPU run
-bit for bit. What this cannot check, the CUDA kernels themselves, tests/test_cuda_ops.py does on
-a GPU."""
+bit for bit. What this cannot check, the CUDA kernels themselves, the tests/test_X_cuda.py files
+do on a GPU."""
 import json
 import types
 from pathlib import Path
@@ -13,6 +13,7 @@ import pytest
 import fastconv as fc
 import fastconv.ops._args as args_mod
 from fastconv import _native, _runtime, train
+from helpers import train_tutorial_cnn
 
 
 class FakeDeviceArray:
@@ -89,26 +90,14 @@ def fake_gpu(monkeypatch):
     fc.set_cuda_active(False)
 
 
-def _train_steps(x, t, steps=4):
-    np.random.seed(3)
-    model, opt = train.tutorial_cnn(), fc.Sgd(lr=0.01, momentum=0.9)
-    losses = []
-    for _ in range(steps):
-        with model.train():
-            loss = fc.softmax_cross_entropy(model(x), t)
-        loss.grad().update(opt)
-        losses.append(float(loss))
-    return model, opt, losses
-
-
 def test_device_training_matches_cpu_bitwise(fake_gpu):
     rng = np.random.default_rng(0)
     x = rng.random((8, 1, 28, 28), dtype=np.float32)
     t = rng.integers(0, 10, 8)
-    cpu_model, _, cpu_losses = _train_steps(x, t)
+    cpu_model, _, cpu_losses = train_tutorial_cnn(x, t, steps=4, seed=3)
     fc.set_cuda_active(True)
     assert fc.is_cuda_active()
-    gpu_model, opt, gpu_losses = _train_steps(x, t)
+    gpu_model, opt, gpu_losses = train_tutorial_cnn(x, t, steps=4, seed=3)
     assert gpu_losses == cpu_losses
     for a, b in zip(gpu_model.parameters(), cpu_model.parameters()):
         assert isinstance(a._value, FakeDeviceArray)  # parameters live on the "device"

@@ -3,10 +3,10 @@ import math
 import numpy as np
 import pytest
 
-import fastconv as fc
 import fastconv.ops as ops
 import fastconv.reference as ref
-from helpers import DTYPES, assert_close, assert_grad, numerical_grad, raises_exactly, rand
+from helpers import (DTYPES, assert_close, assert_grad, assert_same_bits_twice_and_on_one_thread,
+                     numerical_grad, raises_exactly, rand)
 
 fwd = ops.softmax_cross_entropy_forward
 bwd = ops.softmax_cross_entropy_backward
@@ -127,14 +127,7 @@ def test_softmax_ce_deterministic(form):
     def run():
         return fwd(z, t).tobytes() + bwd(z, t, 0.3).tobytes()
 
-    first = run()
-    assert run() == first
-    try:
-        fc.set_num_threads(1)
-        single = run()
-    finally:
-        fc.set_num_threads(2)
-    assert single == first
+    assert_same_bits_twice_and_on_one_thread(run)
 
 
 Z = np.zeros((3, 4), np.float32)

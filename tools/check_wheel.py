@@ -6,16 +6,20 @@ patchelf must be on PATH). Called by tools/build_wheel.sh; exits non-zero with t
 from __future__ import annotations
 
 import json
+import runpy
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
+# The cuBLAS facts from their one home, read by path: this runs in a tools venv without fastconv.
+FACTS = runpy.run_path(str(Path(__file__).resolve().parents[1] / "python/fastconv/_cuda_facts.py"))
 # Left out on purpose (auditwheel repair --exclude): each comes from its own wheel at run time.
-EXTERNAL = {"libscipy_openblas.so", "libcublas.so.13"}
+EXTERNAL = {"libscipy_openblas.so", FACTS["cublas_soname"]()}
 # Where each module finds them: an RPATH into the sibling packages in site-packages.
-RPATHS = {"_C": "$ORIGIN/../scipy_openblas32/lib", "_cuda": "$ORIGIN/../nvidia/cu13/lib"}
+RPATHS = {"_C": "$ORIGIN/../scipy_openblas32/lib",
+          "_cuda": "$ORIGIN/../" + FACTS["cublas_lib_dir"]()}
 
 
 def check(wheel: Path, show: dict) -> list[str]:

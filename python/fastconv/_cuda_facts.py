@@ -1,9 +1,10 @@
 """The CUDA build facts, defined once.
 
 Read by cmake/cuda.cmake (with a regular expression: keep each fact a one-line `NAME = literal`),
-by the build backend (build_support/fastconv_build.py, which loads this file by path) and by
-_native.py (its load paths and install hints). pyproject.toml's [cuda] extra is static metadata and
-cannot read it; tests/test_build.py checks that its range is this major version.
+by the build backend (build_support/fastconv_build.py, which loads this file by path), by
+_native.py (its load paths and install hints) and by tools/check_wheel.py (by path too).
+pyproject.toml's [cuda] extra is static metadata and cannot read it; tests/test_build.py checks
+that its range is this major version.
 """
 
 # The cuBLAS major version _cuda is built against and loads: its ABI holds within a major version.
@@ -25,6 +26,12 @@ NVCC_DEFAULT_HOME = "/usr/local/cuda"
 def cublas_dir() -> str:
     """The cuBLAS wheel's folder under site-packages/nvidia/."""
     return f"cu{CUBLAS_MAJOR}"
+
+
+def cublas_lib_dir() -> str:
+    """Where the cuBLAS wheel puts its libraries, relative to site-packages: _cuda's RPATH entry
+    is $ORIGIN/../ this (CMakeLists.txt), which tools/check_wheel.py checks the wheel keeps."""
+    return f"nvidia/{cublas_dir()}/lib"
 
 
 def cublas_soname(lib: str = "cublas") -> str:

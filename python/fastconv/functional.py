@@ -52,6 +52,18 @@ def _value(node: Node, name: str, dtype=None, device: bool = False):
     return v
 
 
+def _weighted_inputs(x, w, b):
+    """The nodes (x, w, b) of an op with weights, and their values: w's value sets the dtype and
+    the device, and x and b are cast and moved to them (b may be None)."""
+    xn, wn = as_node(x, "x"), as_node(w, "w")
+    bn = None if b is None else as_node(b, "b")
+    wv = _value(wn, "w")
+    on_gpu = is_device_array(wv)
+    xv = _value(xn, "x", wv.dtype, on_gpu)
+    bv = None if bn is None else _value(bn, "b", wv.dtype, on_gpu)
+    return (xn, wn, bn), (xv, wv, bv)
+
+
 def _grad(g, like):
     """A gradient from user arithmetic may be a broadcast view, another dtype, or on the host."""
     if is_device_array(like):
@@ -65,12 +77,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, relu=False) -> Node:
 
     w sets the dtype (int/bool w becomes float32); x and b are cast to it, so uint8 images work
     as they are. None, complex, object or string data raise TypeError naming x, w or b."""
-    xn, wn = as_node(x, "x"), as_node(w, "w")
-    bn = None if b is None else as_node(b, "b")
-    wv = _value(wn, "w")
-    on_gpu = is_device_array(wv)
-    xv = _value(xn, "x", wv.dtype, on_gpu)
-    bv = None if bn is None else _value(bn, "b", wv.dtype, on_gpu)
+    (xn, wn, bn), (xv, wv, bv) = _weighted_inputs(x, w, b)
     y = ops.conv2d_forward(xv, wv, bv, stride, padding, dilation, relu=relu)
 
     def backward(g):
@@ -114,12 +121,7 @@ def average_pool2d(x, filter=3, stride=1, padding=0, ceil_mode=False,
 def dense(x, w, b=None) -> Node:
     """x (N, In) @ w (In, Out) + b (1, Out). w sets the dtype (int/bool w becomes float32); x and
     b are cast to it. None, complex, object or string data raise TypeError naming x, w or b."""
-    xn, wn = as_node(x, "x"), as_node(w, "w")
-    bn = None if b is None else as_node(b, "b")
-    wv = _value(wn, "w")
-    on_gpu = is_device_array(wv)
-    xv = _value(xn, "x", wv.dtype, on_gpu)
-    bv = None if bn is None else _value(bn, "b", wv.dtype, on_gpu)
+    (xn, wn, bn), (xv, wv, bv) = _weighted_inputs(x, w, b)
     y = ops.dense_forward(xv, wv, bv)
 
     def backward(g):

@@ -6,34 +6,21 @@ import pytest
 
 import fastconv as fc
 from fastconv import _native, train
+from helpers import train_tutorial_cnn
 
-pytestmark = pytest.mark.cuda
+pytestmark = [pytest.mark.cuda, pytest.mark.usefixtures("tf32_off")]  # tf32_off: conftest
 
 
 def _run(on_gpu, x, t, steps):
     fc.set_cuda_active(on_gpu)
     try:
-        np.random.seed(7)  # initial weights and dropout seeds: identical draws on both runs
-        model, opt = train.tutorial_cnn(), fc.Sgd(lr=0.01, momentum=0.9)
         xs = fc.to_device(x) if on_gpu else x
         ts = fc.to_device(t) if on_gpu else t
-        losses = []
-        for _ in range(steps):
-            with model.train():
-                loss = fc.softmax_cross_entropy(model(xs), ts)
-            loss.grad().update(opt)
-            losses.append(float(loss))
+        # initial weights and dropout seeds: identical draws on both runs
+        model, _, losses = train_tutorial_cnn(xs, ts, steps, seed=7)
         return losses, [p.as_ndarray() for p in model.parameters()]
     finally:
         fc.set_cuda_active(False)
-
-
-@pytest.fixture(autouse=True)
-def tf32_off():
-    before = fc.tf32()
-    fc.set_tf32(False)
-    yield
-    fc.set_tf32(before)
 
 
 def test_twenty_gpu_steps_track_the_cpu():

@@ -106,7 +106,7 @@ def test_tf32_flag_round_trip_without_a_device():
 
 @needs_module
 def test_argument_errors_name_the_argument():
-    # The shape, dtype, index and DLPack checks: tests/test_cuda_device_array.py.
+    # The shape, dtype, index and DLPack checks: tests/test_device_array_cuda.py.
     with raises_exactly(TypeError, "array must be float32, float64 or int64; got >f4"):
         CUDA.from_numpy(np.zeros(3, ">f4"))  # non-native byte order
     with raises_exactly(ValueError, "array must be C-contiguous (np.ascontiguousarray makes it "
@@ -291,7 +291,7 @@ def test_row_major_gemm(trans_a, trans_b, use_tf32):
 @needs_module
 @pytest.mark.parametrize("index", [-1, 10**6, 2**70, True, "0", None])
 def test_device_properties_checks_its_index(index):
-    # Out of memory is a MemoryError (tests/test_cuda_device_array.py); other device failures
+    # Out of memory is a MemoryError (tests/test_device_array_cuda.py); other device failures
     # are CudaError; a bad device number is the caller's ValueError, with or without a device.
     with raises_exactly(ValueError, f"index must be a device number in [0, {CUDA.device_count()}); "
                         f"got {index!r}"):

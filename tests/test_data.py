@@ -1,9 +1,9 @@
 """The training loop's data ops (gather_batch, accuracy_count) against fastconv.reference, with
-every output poisoned first (conftest), and their malformed calls with whole messages."""
+every output poisoned first (conftest), and their malformed calls with whole messages. On the
+GPU: test_data_cuda.py."""
 import numpy as np
 import pytest
 
-import fastconv as fc
 import fastconv.ops as ops
 import fastconv.reference as ref
 from helpers import DTYPES, raises_exactly, rand
@@ -115,19 +115,3 @@ def test_accuracy_count_malformed(z, t, exc, message):
     with raises_exactly(exc, message):
         ops.accuracy_count(z, t)
 
-
-@pytest.mark.cuda
-def test_data_ops_on_the_gpu_match_the_cpu():
-    from fastconv.device import to_device, to_host
-
-    rng = np.random.default_rng(3)
-    data, labels = rand(rng, 40, 1, 5, 5, dtype=np.float32), rng.integers(0, 10, size=40)
-    idx = rng.permutation(40)[:16]
-    for a in (data, labels):
-        np.testing.assert_array_equal(to_host(ops.gather_batch(to_device(a), idx)),
-                                      ops.gather_batch(a, idx))
-    z = rand(rng, 40, 10, dtype=np.float32)
-    for t in (labels, np.eye(10, dtype=np.float32)[labels]):
-        assert int(to_host(ops.accuracy_count(to_device(z), to_device(t)))) == int(
-            ops.accuracy_count(z, t))
-    assert fc.cuda_available()

@@ -1,0 +1,88 @@
+"""conv2d on the GPU against its CPU twin, on test_conv's shape matrix (marked `cuda`: skipped
+with the reason where no GPU is usable).
+
+The CUDA module takes the CPU module's arguments with device arrays in place of numpy arrays, so
+each test runs the same call on both (helpers.both) and compares float32 GPU results against the
+CPU's float64 results, with tolerances scaled by the reduction length (TF32 off), or a TF32
+tolerance where TF32 is switched on. Outputs are poisoned (NaN) first on both backends.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fastconv._native import C, CUDA
+from helpers import assert_close, both, dev, host, pairs, rand, rand32
+from test_conv import CASES as CONV_CASES
+
+pytestmark = [pytest.mark.cuda, pytest.mark.usefixtures("poison_gpu_outputs")]
+
+TF32_U = 2.0 ** -11  # TF32 keeps 10 mantissa bits: unit roundoff of the GEMM inputs
+
+
+def _conv_data(case, seed=0):
+    n, c, h, w_, k, kh, kw, stride, padding, dilation, bias = case
+    rng = np.random.default_rng(seed)
+    x = rand32(rng, n, c, h, w_)
+    w = rand32(rng, k, c, kh, kw)
+    b = rand32(rng, k) if bias else None
+    return x, w, b, pairs(stride), pairs(padding), pairs(dilation)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv2d_matches_cpu(case, relu, tf32_off):
+    x, w, b, st, pa, di = _conv_data(case)
+    n, c, _, _, k, kh, kw = case[:7]
+    cpu_y, gpu_y = both("conv2d_forward", x, w, b, st, pa, di, relu)
+    assert_close(gpu_y, cpu_y, reduction=c * kh * kw)
+    dy = rand32(np.random.default_rng(1), *cpu_y.shape)
+    # The GPU's own forward output as the mask on both: the CPU's could differ in sign where an
+    # output is within rounding of 0, and one flipped mask element is an O(1) error.
+    relu_cpu = gpu_y.astype(np.float64) if relu else None
+    cpu = C.conv2d_backward(x, w, dy, st, pa, di, True, b is not None, relu_cpu)
+    gpu = CUDA.conv2d_backward(dev(x.astype(np.float32)), dev(w.astype(np.float32)),
+                               dev(dy.astype(np.float32)), st, pa, di, True, b is not None,
+                               dev(gpu_y) if relu else None)
+    oh, ow = cpu_y.shape[2:]
+    reductions = (k * kh * kw, n * oh * ow, n * oh * ow)
+    for g, e, r in zip(gpu, cpu, reductions):
+        if e is None:
+            assert g is None
+        else:
+            assert_close(host(g), e, reduction=r)
+
+
+def test_conv2d_many_groups_accumulate_dw_in_batch_order(tf32_off):
+    # (64*9 + 16) * 64*64 floats a sample: 6 samples a group, so 13 samples make groups of
+    # 6, 6 and 1 (the one-sample group writes the output in place).
+    case = (13, 64, 64, 64, 16, 3, 3, 1, 1, 1, True)
+    x, w, b, st, pa, di = _conv_data(case, seed=3)
+    cpu_y, gpu_y = both("conv2d_forward", x, w, b, st, pa, di, False)
+    assert_close(gpu_y, cpu_y, reduction=64 * 9)
+    dy = rand(np.random.default_rng(4), *cpu_y.shape)
+    cpu, gpu = both("conv2d_backward", x, w, dy, st, pa, di, True, True, None)
+    for g, e, r in zip(gpu, cpu, (16 * 9, 13 * 64 * 64, 13 * 64 * 64)):
+        assert_close(g, e, reduction=r)
+    s = CUDA.conv2d_scratch_bytes(dev(x.astype(np.float32)), dev(w.astype(np.float32)), st, pa, di)
+    assert s == 6 * (64 * 9 + 16) * 64 * 64 * 4
+
+
+def test_conv2d_tf32_within_its_own_tolerance():
+    case = (4, 32, 16, 16, 32, 3, 3, 1, 1, 1, True)
+    x, w, b, st, pa, di = _conv_data(case, seed=5)
+    cpu_y = C.conv2d_forward(x, w, b, st, pa, di, False)
+    try:
+        CUDA.set_tf32(True)
+        gpu_y = host(CUDA.conv2d_forward(dev(x.astype(np.float32)), dev(w.astype(np.float32)),
+                                         dev(b.astype(np.float32)), st, pa, di, False))
+    finally:
+        CUDA.set_tf32(False)
+    scale = float(np.abs(cpu_y).max())
+    tol = 8 * TF32_U * math.sqrt(32 * 9)
+    np.testing.assert_allclose(gpu_y, cpu_y, rtol=0, atol=tol * scale)
+    off = host(CUDA.conv2d_forward(dev(x.astype(np.float32)), dev(w.astype(np.float32)),
+                                   dev(b.astype(np.float32)), st, pa, di, False))
+    assert_close(off, cpu_y, reduction=32 * 9)

@@ -1,0 +1,96 @@
+"""Softmax cross-entropy on the GPU against its CPU twin (marked `cuda`: skipped with the reason
+where no GPU is usable): labels, one-hot and soft targets against the CPU's float64 with a
+tolerance scaled by the reduction, and the device-side checks of the targets with the CPU
+binding's whole messages. Outputs are poisoned (NaN) first on both backends."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastconv._native import C, CUDA
+from helpers import assert_close, both, dev, host, raises_exactly, rand
+
+pytestmark = [pytest.mark.cuda, pytest.mark.usefixtures("poison_gpu_outputs")]
+
+
+def _targets(rng, n, c, form):
+    t = rng.integers(0, c, size=n).astype(np.int64)
+    if form == "labels":
+        return t
+    out = np.zeros((n, c))
+    if form == "onehot":
+        out[np.arange(n), t] = 1
+    else:
+        out = rng.random((n, c)) * (rng.random((n, c)) > 0.3)
+    return out
+
+
+@pytest.mark.parametrize("scale", [3.0, 1e4])
+@pytest.mark.parametrize("c", [1, 2, 10, 33, 1000])
+@pytest.mark.parametrize("n", [1, 37, 300])
+@pytest.mark.parametrize("form", ["labels", "onehot", "soft"])
+def test_softmax_ce_matches_cpu(n, c, form, scale):
+    rng = np.random.default_rng(n * 1000 + c)
+    z = scale * rand(rng, n, c)
+    t = _targets(rng, n, c, form)
+    cl, gl = both("softmax_cross_entropy_forward", z, t)
+    assert gl.shape == ()
+    assert np.isfinite(gl)
+    assert_close(gl, cl, reduction=n * c, factor=64.0)
+    cd, gd = both("softmax_cross_entropy_backward", z, t, 0.5)
+    assert_close(gd, cd, reduction=c, factor=64.0)
+
+
+def test_softmax_ce_rejects_out_of_range_label_on_device():
+    # The issue's reproducer: the report used to fail on its own host copy of a label prefix.
+    z = dev(np.zeros((4, 3), np.float32))
+    message = "t must hold labels in [0, 3) (z's classes C); got label 3 at row 2"
+    for t in (np.array([0, 1, 3, 2]), np.array([0, 1, 3, -1]), np.array([0, 1, 3, 5])):
+        td = dev(t.astype(np.int64))
+        with raises_exactly(ValueError, message):
+            CUDA.softmax_cross_entropy_forward(z, td)
+        with raises_exactly(ValueError, message):
+            CUDA.softmax_cross_entropy_backward(z, td, 1.0)
+    # the first bad row wins wherever it is, the last included, and negative labels too
+    with raises_exactly(ValueError,
+                        "t must hold labels in [0, 3) (z's classes C); got label -1 at row 3"):
+        CUDA.softmax_cross_entropy_forward(z, dev(np.array([0, 1, 2, -1], np.int64)))
+    with raises_exactly(ValueError,
+                        "t must hold labels in [0, 3) (z's classes C); got label 9 at row 0"):
+        CUDA.softmax_cross_entropy_backward(z, dev(np.array([9, 1, 2, -1], np.int64)), 1.0)
+    # the same words as the CPU binding's
+    with raises_exactly(ValueError, message):
+        C.softmax_cross_entropy_forward(np.zeros((4, 3), np.float32), np.array([0, 1, 3, 2]))
+
+
+@pytest.mark.parametrize("value, shown", [(-1.0, "-1"), (np.nan, "nan"), (np.inf, "inf"),
+                                          (-0.25, "-0.25")])
+def test_softmax_ce_rejects_bad_target_weights_on_device(value, shown):
+    z = dev(np.zeros((4, 3), np.float32))
+    t = np.full((4, 3), 1 / 3, np.float32)
+    t[2, 1] = value
+    t[3, 0] = -5  # a later bad weight: the first in row-major order is reported
+    message = f"t must hold finite target weights >= 0; got {shown} at row 2, column 1"
+    with raises_exactly(ValueError, message):
+        CUDA.softmax_cross_entropy_forward(z, dev(t))
+    with raises_exactly(ValueError, message):
+        CUDA.softmax_cross_entropy_backward(z, dev(t), 1.0)
+    ok = np.zeros((4, 3), np.float32)
+    ok[:, 0] = -0.0  # negative zero is >= 0
+    ok[:, 1] = 1
+    assert np.isfinite(host(CUDA.softmax_cross_entropy_forward(z, dev(ok))))
+
+
+def test_softmax_ce_on_row_slices_of_device_arrays():
+    # Views from slicing feed the kernels: the batch's rows [3, 7) of a device dataset.
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((10, 4)).astype(np.float32)
+    t = rng.integers(0, 4, 10).astype(np.int64)
+    zd, td = dev(z), dev(t)
+    want = C.softmax_cross_entropy_forward(z[3:7].astype(np.float64), t[3:7])
+    got = host(CUDA.softmax_cross_entropy_forward(zd[3:7], td[3:7]))
+    assert_close(got, want, reduction=16, factor=64.0)
+    t[5] = 4
+    with raises_exactly(ValueError,
+                        "t must hold labels in [0, 4) (z's classes C); got label 4 at row 2"):
+        CUDA.softmax_cross_entropy_forward(zd[3:7], dev(t)[3:7])
