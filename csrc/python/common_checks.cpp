@@ -73,7 +73,6 @@ std::vector<index_t> shape_of(const py::array& a) {
   return std::vector<index_t>(a.shape(), a.shape() + a.ndim());
 }
 
-
 DType dtype_of(const py::array& a) {
   return a.dtype().is(py::dtype::of<float>()) ? DType::f32 : DType::f64;
 }
@@ -123,16 +122,6 @@ void check_shape_like(const Dims& shape, const char* name, const Dims& ref,
   if (shape != ref)
     throw py::value_error(std::string(name) + " must have the shape of " + ref_name + " " +
                           dims_str(ref) + "; got " + dims_str(shape));
-}
-
-void check_dim(const py::array& a, const char* name, int axis, index_t expected,
-               const char* what) {
-  check_dim(shape_of(a), name, axis, expected, what);
-}
-
-void check_shape_like(const py::array& a, const char* name, const py::array& ref,
-                      const char* ref_name) {
-  check_shape_like(shape_of(a), name, shape_of(ref), ref_name);
 }
 
 void check_disjoint(const void* a, std::size_t a_bytes, const char* a_name, const void* b,
