@@ -54,9 +54,7 @@ void check_conv_bias(const Dims& shape, index_t k);
 
 void check_positive(index_t v, const char* name);
 void check_non_negative(index_t v, const char* name);
-// Output sizes below 1 are the user's geometry error, reported with the numbers that caused it.
-void check_output_size(index_t out, const char* axis, index_t in, index_t k, index_t s, index_t p,
-                       index_t d);
+
 
 // Outputs are allocated here; a failed allocation is a MemoryError that gives the bytes asked for
 // and the output's shape. In poison mode (tests) they are filled with NaN, or the lowest

@@ -157,22 +157,6 @@ void check_non_negative(index_t v, const char* name) {
     throw py::value_error(std::string(name) + " must be >= 0; got " + std::to_string(v));
 }
 
-void check_output_size(index_t out, const char* axis, index_t in, index_t k, index_t s, index_t p,
-                       index_t d) {
-  if (out >= 1) return;
-  // An output below 1 means the padded input is shorter than one window (the stride only
-  // matters from the second window on). The reach is printed only where it fits in 64 bits.
-  const std::string dim = std::string(axis) == "width" ? "x.shape[3]" : "x.shape[2]";
-  index_t reach = 0;
-  const bool fits = try_mul(d, k - 1, &reach) &&
-                    try_add(reach, index_t{1}, &reach);
-  throw py::value_error(text::cat(
-      "output ", axis, " would be ", out, ": ", dim, " (", axis,
-      ") + 2 * padding must be at least the kernel's reach",
-      fits ? text::cat(" ", reach) : std::string(), " (kernel ", k, ", dilation ", d, ", stride ",
-      s, "); got ", in, " + 2 * ", p));
-}
-
 void set_poison_outputs(bool on) { g_poison = on; }
 bool poison_outputs() { return g_poison; }
 

@@ -27,6 +27,14 @@ void check_axis_positive(const Dims& shape, const char* name, int axis, const ch
                                     ") must be positive; got shape ", dims_str(shape)));
 }
 
+// x (N, C, H, W) of conv2d and pooling: every axis at least 1.
+void check_image_positive(const Dims& x) {
+  check_axis_positive(x, "x", 0, "batch");
+  check_axis_positive(x, "x", 1, "channels");
+  check_axis_positive(x, "x", 2, "height");
+  check_axis_positive(x, "x", 3, "width");
+}
+
 bool count_fits(const Dims& dims, index_t* count) {
   return try_product(dims.data(), static_cast<int>(dims.size()), count) && *count < kMaxElements;
 }
@@ -103,10 +111,7 @@ Conv2dShape conv2d_shape(const Dims& x, const Dims& w, Pair stride, Pair padding
   check_pair(stride, "stride", 1);
   check_pair(padding, "padding", 0);
   check_pair(dilation, "dilation", 1);
-  check_axis_positive(x, "x", 0, "batch");
-  check_axis_positive(x, "x", 1, "channels");
-  check_axis_positive(x, "x", 2, "height");
-  check_axis_positive(x, "x", 3, "width");
+  check_image_positive(x);
   check_axis_positive(w, "w", 0, "output channels");
   check_axis_positive(w, "w", 2, "kernel height");
   check_axis_positive(w, "w", 3, "kernel width");
@@ -141,10 +146,7 @@ Pool2dShape pool2d_shape(const Dims& x, Pair filter, Pair stride, Pair padding, 
   if (padding[0] > filter[0] / 2 || padding[1] > filter[1] / 2)  // 2 * padding may overflow
     throw py::value_error(text::cat("padding must be at most half the filter size; got padding ",
                                     pair_str(padding), " for filter ", pair_str(filter)));
-  check_axis_positive(x, "x", 0, "batch");
-  check_axis_positive(x, "x", 1, "channels");
-  check_axis_positive(x, "x", 2, "height");
-  check_axis_positive(x, "x", 3, "width");
+  check_image_positive(x);
   check_array_elements(x, "x");
   Pool2dShape s{};
   s.n = x[0], s.c = x[1], s.h = x[2], s.w = x[3];
