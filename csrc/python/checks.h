@@ -41,6 +41,9 @@ py::array int_array(py::handle obj, const char* name, int ndim, const char* layo
 DType dtype_of(const py::array& a);
 void check_same_dtype(const py::array& a, const char* a_name, const py::array& b,
                       const char* b_name);
+// "x must be 4-D (N, C, H, W); got shape (3, 8, 8)"; ndim < 0 takes any rank, and `layout` may
+// be "" where there are no axes to name. For numpy and device arrays alike.
+void check_rank(const Dims& shape, const char* name, int ndim, const char* layout);
 // "w.shape[1] must be 3 (x's channels); got shape (...)". On shapes, so that the CPU bindings
 // (numpy arrays) and the CUDA bindings (device arrays) word their errors alike.
 void check_dim(const Dims& shape, const char* name, int axis, index_t expected, const char* what);

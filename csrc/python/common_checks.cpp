@@ -28,9 +28,7 @@ py::array numpy_array(py::handle obj, const char* name, int ndim, const char* la
     throw py::type_error(std::string(name) + " must be a numpy array" + layout_suffix(layout) +
                          "; got " + type_name(obj));
   auto a = py::reinterpret_borrow<py::array>(obj);
-  if (ndim >= 0 && a.ndim() != ndim)
-    throw py::value_error(text::cat(name, " must be ", ndim, "-D", layout_suffix(layout),
-                                    "; got shape ", shape_str(a)));
+  check_rank(shape_of(a), name, ndim, layout);
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(text::cat(name, " must be C-contiguous (pass numpy.ascontiguousarray(",
                                     name, ")); got shape ", shape_str(a), " with strides ",
@@ -108,6 +106,12 @@ void check_same_dtype(const py::array& a, const char* a_name, const py::array& b
     throw py::type_error(std::string(a_name) + " must have the dtype of " + b_name + " (" +
                          py::str(b.dtype()).cast<std::string>() + "); got " +
                          py::str(a.dtype()).cast<std::string>());
+}
+
+void check_rank(const Dims& shape, const char* name, int ndim, const char* layout) {
+  if (ndim >= 0 && shape.size() != static_cast<std::size_t>(ndim))
+    throw py::value_error(text::cat(name, " must be ", ndim, "-D", layout_suffix(layout),
+                                    "; got shape ", dims_str(shape)));
 }
 
 void check_dim(const Dims& shape, const char* name, int axis, index_t expected, const char* what) {

@@ -34,12 +34,6 @@ DeviceArray& device_arg(py::handle obj, const char* name) {
   return obj.cast<DeviceArray&>();
 }
 
-void check_rank(const DeviceArray& a, const char* name, int ndim, const char* layout) {
-  if (ndim >= 0 && a.ndim() != ndim)
-    throw py::value_error(std::string(name) + " must be " + std::to_string(ndim) + "-D " + layout +
-                          "; got shape " + shape_str(a));
-}
-
 // A float32 device array of the given rank (ndim < 0: any rank).
 DeviceArray& float_dev(py::handle obj, const char* name, int ndim, const char* layout) {
   DeviceArray& a = device_arg(obj, name);
@@ -50,7 +44,7 @@ DeviceArray& float_dev(py::handle obj, const char* name, int ndim, const char* l
   if (a.dtype() != DType::f32)
     throw py::type_error(std::string(name) + " must have dtype float32; got " +
                          dtype_name(a.dtype()));
-  check_rank(a, name, ndim, layout);
+  check_rank(a.shape(), name, ndim, layout);
   return a;
 }
 
@@ -60,7 +54,7 @@ DeviceArray& int64_dev(py::handle obj, const char* name, int ndim, const char* l
   if (a.dtype() != DType::i64)
     throw py::type_error(std::string(name) + " must have dtype int64 on the GPU; got " +
                          dtype_name(a.dtype()));
-  check_rank(a, name, ndim, layout);
+  check_rank(a.shape(), name, ndim, layout);
   return a;
 }
 

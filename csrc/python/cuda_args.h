@@ -33,7 +33,6 @@ std::string shape_str(const DeviceArray& a);
 // Any DeviceArray: None, numpy arrays (host memory among device arrays) and other objects are
 // TypeErrors naming the argument.
 DeviceArray& device_arg(py::handle obj, const char* name);
-void check_rank(const DeviceArray& a, const char* name, int ndim, const char* layout);
 // A float32 device array of the given rank (ndim < 0: any rank); `layout` names the axes.
 DeviceArray& float_dev(py::handle obj, const char* name, int ndim, const char* layout);
 // An int64 device array of the given rank.
