@@ -13,7 +13,6 @@
 namespace fastconv::bind {
 namespace py = pybind11;
 
-
 using Dims = std::vector<index_t>;
 
 std::string dims_str(const Dims& d);  // "(2, 3)", "(4,)"
@@ -42,14 +41,13 @@ py::array int_array(py::handle obj, const char* name, int ndim, const char* layo
 DType dtype_of(const py::array& a);
 void check_same_dtype(const py::array& a, const char* a_name, const py::array& b,
                       const char* b_name);
+// "x must be 4-D (N, C, H, W); got shape (3, 8, 8)"; ndim < 0 takes any rank, and `layout` may
+// be "" where there are no axes to name. For numpy and device arrays alike.
+void check_rank(const Dims& shape, const char* name, int ndim, const char* layout);
 // "w.shape[1] must be 3 (x's channels); got shape (...)". On shapes, so that the CPU bindings
 // (numpy arrays) and the CUDA bindings (device arrays) word their errors alike.
 void check_dim(const Dims& shape, const char* name, int axis, index_t expected, const char* what);
 void check_shape_like(const Dims& shape, const char* name, const Dims& ref, const char* ref_name);
-void check_dim(const py::array& a, const char* name, int axis, index_t expected,
-               const char* what);
-void check_shape_like(const py::array& a, const char* name, const py::array& ref,
-                      const char* ref_name);
 // Two buffers of one in-place update must not overlap, or one's update would feed the other's
 // (either backend: raw address ranges). The message says how many of a's bytes b shares.
 void check_disjoint(const void* a, std::size_t a_bytes, const char* a_name, const void* b,
@@ -59,9 +57,7 @@ void check_conv_bias(const Dims& shape, index_t k);
 
 void check_positive(index_t v, const char* name);
 void check_non_negative(index_t v, const char* name);
-// Output sizes below 1 are the user's geometry error, reported with the numbers that caused it.
-void check_output_size(index_t out, const char* axis, index_t in, index_t k, index_t s, index_t p,
-                       index_t d);
+
 
 // Outputs are allocated here; a failed allocation is a MemoryError that gives the bytes asked for
 // and the output's shape. In poison mode (tests) they are filled with NaN, or the lowest
@@ -86,6 +82,28 @@ template <typename F>
 decltype(auto) with_float(DType dt, F&& f) {
   if (dt == DType::f32) return f(float{});
   return f(double{});
+}
+
+// The body of most CPU bindings: a new output of the given dims and float dtype, which
+// kernel(T* out) fills with the GIL released (so it must not touch Python objects).
+template <typename Kernel>
+py::array float_output(DType dt, const std::vector<index_t>& dims, Kernel&& kernel) {
+  return with_float(dt, [&](auto t) -> py::array {
+    using T = decltype(t);
+    py::array out = new_output<T>(dims);
+    T* p = ptr<T>(out);
+    {
+      py::gil_scoped_release nogil;
+      kernel(p);
+    }
+    return out;
+  });
+}
+
+// An input's data as the element type of the output `like`, for float_output's kernels.
+template <typename T>
+const T* cptr_like(const T* /*like*/, const py::array& a) {
+  return cptr<T>(a);
 }
 
 }  // namespace fastconv::bind

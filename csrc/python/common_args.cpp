@@ -1,5 +1,8 @@
 #include "python/args.h"
 
+#include <limits>
+#include <string>
+
 #include "fastconv/checked.h"
 #include "fastconv/text.h"
 #include "python/checks.h"
@@ -63,6 +66,95 @@ std::uint64_t seed_arg(py::handle obj) {
   return static_cast<std::uint64_t>(s);
 }
 
+std::optional<index_t> int64_of(py::handle obj) {
+  if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr())) return std::nullopt;
+  py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+  if (!i) throw py::error_already_set();
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+  if (overflow != 0) return std::nullopt;
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return static_cast<index_t>(v);
+}
+
+std::string index_str(py::handle obj) {
+  py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+  if (!i) throw py::error_already_set();
+  return py::str(i).cast<std::string>();
+}
+
+index_t int64_arg(py::handle obj, const char* name) {
+  const bool is_bool = py::isinstance<py::bool_>(obj) ||
+                       py::isinstance(obj, py::module_::import("numpy").attr("bool_"));
+  if (obj.is_none() || is_bool || !PyIndex_Check(obj.ptr()))
+    throw py::type_error(text::cat(name, " must be an int; got ", type_name(obj), " ",
+                                   py::repr(obj).cast<std::string>()));
+  const std::optional<index_t> v = int64_of(obj);
+  if (!v)
+    throw py::value_error(text::cat(name, " must be an int64 value in [",
+                                    std::numeric_limits<index_t>::min(), ", ",
+                                    std::numeric_limits<index_t>::max(), "]; got ",
+                                    index_str(obj)));
+  return *v;
+}
+
+std::optional<py::dtype> numpy_dtype_of(py::handle obj) {
+  try {
+    return py::dtype::from_args(py::reinterpret_borrow<py::object>(obj));
+  } catch (py::error_already_set&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<DType> fastconv_dtype(const py::dtype& dt) {
+  // Hosts with CUDA GPUs (x86-64, aarch64) are little-endian: native order is '=' or '<'.
+  const char order = dt.byteorder();
+  if (order != '=' && order != '|' && order != '<') return std::nullopt;
+  if (dt.kind() == 'f' && dt.itemsize() == 4) return DType::f32;
+  if (dt.kind() == 'f' && dt.itemsize() == 8) return DType::f64;
+  if (dt.kind() == 'i' && dt.itemsize() == 8) return DType::i64;
+  return std::nullopt;
+}
+
+DType dtype_arg(py::handle obj, bool float32_only) {
+  const std::optional<py::dtype> dt = numpy_dtype_of(obj);
+  if (!dt)
+    throw py::type_error(std::string("dtype must be ") +
+                         (float32_only ? "float32" : "float32 or float64") + "; got " +
+                         type_name(obj));
+  const std::optional<DType> d = fastconv_dtype(*dt);
+  if (d == DType::f32 || (d == DType::f64 && !float32_only)) return *d;
+  const std::string got = py::str(*dt).cast<std::string>();
+  if (float32_only)
+    throw py::type_error("dtype must be float32 (the GPU kernels take float32 only); got " + got);
+  throw py::type_error("dtype must be float32 or float64; got " + got);
+}
+
+SgdArgs sgd_args(py::handle lr, py::handle momentum, py::handle nesterov,
+                 py::handle weight_decay) {
+  SgdArgs a{};
+  a.lr = non_negative_arg(lr, "lr");
+  a.momentum = non_negative_arg(momentum, "momentum");
+  a.nesterov = bool_arg(nesterov, "nesterov");
+  a.weight_decay = non_negative_arg(weight_decay, "weight_decay");
+  if (a.nesterov && a.momentum == 0)
+    throw py::value_error("nesterov=True needs momentum > 0; got momentum 0");
+  return a;
+}
+
+AdamArgs adam_args(py::handle step, py::handle lr, py::handle beta1, py::handle beta2,
+                   py::handle eps, py::handle weight_decay) {
+  AdamArgs a{};
+  a.step = step_arg(step);
+  a.lr = non_negative_arg(lr, "lr");
+  a.beta1 = beta_arg(beta1, "beta1");
+  a.beta2 = beta_arg(beta2, "beta2");
+  a.eps = real_arg(eps, "eps");
+  if (!(a.eps > 0)) throw py::value_error("eps must be > 0; got " + num_str(a.eps));
+  a.weight_decay = non_negative_arg(weight_decay, "weight_decay");
+  return a;
+}
+
 namespace {
 
 // One entry of a shape: an int (bools refused) in [0, 2**63). `name` is "shape" for a bare int,
@@ -70,15 +162,10 @@ namespace {
 index_t shape_entry(py::handle obj, const std::string& name) {
   if (obj.is_none() || py::isinstance<py::bool_>(obj) || !PyIndex_Check(obj.ptr()))
     throw py::type_error(name + " must be an int; got " + type_name(obj));
-  py::int_ v = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
-  if (!v) throw py::error_already_set();
-  int overflow = 0;
-  const long long d = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
-  if (overflow == 0 && d == -1 && PyErr_Occurred()) throw py::error_already_set();
-  if (overflow != 0 || d < 0)
-    throw py::value_error(name + " must be an int in [0, 2**63); got " +
-                          py::str(v).cast<std::string>());
-  return static_cast<index_t>(d);
+  const std::optional<index_t> d = int64_of(obj);
+  if (!d || *d < 0)
+    throw py::value_error(name + " must be an int in [0, 2**63); got " + index_str(obj));
+  return *d;
 }
 
 }  // namespace

@@ -28,9 +28,7 @@ py::array numpy_array(py::handle obj, const char* name, int ndim, const char* la
     throw py::type_error(std::string(name) + " must be a numpy array" + layout_suffix(layout) +
                          "; got " + type_name(obj));
   auto a = py::reinterpret_borrow<py::array>(obj);
-  if (ndim >= 0 && a.ndim() != ndim)
-    throw py::value_error(text::cat(name, " must be ", ndim, "-D", layout_suffix(layout),
-                                    "; got shape ", shape_str(a)));
+  check_rank(shape_of(a), name, ndim, layout);
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(text::cat(name, " must be C-contiguous (pass numpy.ascontiguousarray(",
                                     name, ")); got shape ", shape_str(a), " with strides ",
@@ -73,7 +71,6 @@ std::vector<index_t> shape_of(const py::array& a) {
   return std::vector<index_t>(a.shape(), a.shape() + a.ndim());
 }
 
-
 DType dtype_of(const py::array& a) {
   return a.dtype().is(py::dtype::of<float>()) ? DType::f32 : DType::f64;
 }
@@ -111,6 +108,12 @@ void check_same_dtype(const py::array& a, const char* a_name, const py::array& b
                          py::str(a.dtype()).cast<std::string>());
 }
 
+void check_rank(const Dims& shape, const char* name, int ndim, const char* layout) {
+  if (ndim >= 0 && shape.size() != static_cast<std::size_t>(ndim))
+    throw py::value_error(text::cat(name, " must be ", ndim, "-D", layout_suffix(layout),
+                                    "; got shape ", dims_str(shape)));
+}
+
 void check_dim(const Dims& shape, const char* name, int axis, index_t expected, const char* what) {
   if (shape[static_cast<std::size_t>(axis)] != expected)
     throw py::value_error(std::string(name) + ".shape[" + std::to_string(axis) + "] must be " +
@@ -123,16 +126,6 @@ void check_shape_like(const Dims& shape, const char* name, const Dims& ref,
   if (shape != ref)
     throw py::value_error(std::string(name) + " must have the shape of " + ref_name + " " +
                           dims_str(ref) + "; got " + dims_str(shape));
-}
-
-void check_dim(const py::array& a, const char* name, int axis, index_t expected,
-               const char* what) {
-  check_dim(shape_of(a), name, axis, expected, what);
-}
-
-void check_shape_like(const py::array& a, const char* name, const py::array& ref,
-                      const char* ref_name) {
-  check_shape_like(shape_of(a), name, shape_of(ref), ref_name);
 }
 
 void check_disjoint(const void* a, std::size_t a_bytes, const char* a_name, const void* b,
@@ -166,22 +159,6 @@ void check_positive(index_t v, const char* name) {
 void check_non_negative(index_t v, const char* name) {
   if (v < 0)
     throw py::value_error(std::string(name) + " must be >= 0; got " + std::to_string(v));
-}
-
-void check_output_size(index_t out, const char* axis, index_t in, index_t k, index_t s, index_t p,
-                       index_t d) {
-  if (out >= 1) return;
-  // An output below 1 means the padded input is shorter than one window (the stride only
-  // matters from the second window on). The reach is printed only where it fits in 64 bits.
-  const std::string dim = std::string(axis) == "width" ? "x.shape[3]" : "x.shape[2]";
-  index_t reach = 0;
-  const bool fits = try_mul(d, k - 1, &reach) &&
-                    try_add(reach, index_t{1}, &reach);
-  throw py::value_error(text::cat(
-      "output ", axis, " would be ", out, ": ", dim, " (", axis,
-      ") + 2 * padding must be at least the kernel's reach",
-      fits ? text::cat(" ", reach) : std::string(), " (kernel ", k, ", dilation ", d, ", stride ",
-      s, "); got ", in, " + 2 * ", p));
 }
 
 void set_poison_outputs(bool on) { g_poison = on; }

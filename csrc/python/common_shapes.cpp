@@ -4,6 +4,7 @@
 #include <string>
 
 #include "fastconv/text.h"
+#include "python/args.h"
 
 namespace fastconv::bind {
 namespace {
@@ -24,6 +25,14 @@ void check_axis_positive(const Dims& shape, const char* name, int axis, const ch
   if (shape[static_cast<std::size_t>(axis)] < 1)
     throw py::value_error(text::cat(name, ".shape[", axis, "] (", what,
                                     ") must be positive; got shape ", dims_str(shape)));
+}
+
+// x (N, C, H, W) of conv2d and pooling: every axis at least 1.
+void check_image_positive(const Dims& x) {
+  check_axis_positive(x, "x", 0, "batch");
+  check_axis_positive(x, "x", 1, "channels");
+  check_axis_positive(x, "x", 2, "height");
+  check_axis_positive(x, "x", 3, "width");
 }
 
 bool count_fits(const Dims& dims, index_t* count) {
@@ -97,21 +106,12 @@ index_t pool_axis_size(const char* axis, index_t in, index_t k, index_t s, index
   return pool_out_size(in, k, s, p, ceil_mode);
 }
 
-Conv2dShape conv2d_shape(const py::array& x, const py::array& w, Pair stride, Pair padding,
-                         Pair dilation) {
-  check_same_dtype(w, "w", x, "x");
-  return conv2d_shape(shape_of(x), shape_of(w), stride, padding, dilation);
-}
-
 Conv2dShape conv2d_shape(const Dims& x, const Dims& w, Pair stride, Pair padding, Pair dilation) {
   check_dim(w, "w", 1, x[1], "x's channels");
   check_pair(stride, "stride", 1);
   check_pair(padding, "padding", 0);
   check_pair(dilation, "dilation", 1);
-  check_axis_positive(x, "x", 0, "batch");
-  check_axis_positive(x, "x", 1, "channels");
-  check_axis_positive(x, "x", 2, "height");
-  check_axis_positive(x, "x", 3, "width");
+  check_image_positive(x);
   check_axis_positive(w, "w", 0, "output channels");
   check_axis_positive(w, "w", 2, "kernel height");
   check_axis_positive(w, "w", 3, "kernel width");
@@ -139,11 +139,6 @@ Conv2dShape conv2d_shape(const Dims& x, const Dims& w, Pair stride, Pair padding
   return s;
 }
 
-Pool2dShape pool2d_shape(const py::array& x, Pair filter, Pair stride, Pair padding,
-                         bool ceil_mode) {
-  return pool2d_shape(shape_of(x), filter, stride, padding, ceil_mode);
-}
-
 Pool2dShape pool2d_shape(const Dims& x, Pair filter, Pair stride, Pair padding, bool ceil_mode) {
   check_pair(filter, "filter", 1);
   check_pair(stride, "stride", 1);
@@ -151,10 +146,7 @@ Pool2dShape pool2d_shape(const Dims& x, Pair filter, Pair stride, Pair padding, 
   if (padding[0] > filter[0] / 2 || padding[1] > filter[1] / 2)  // 2 * padding may overflow
     throw py::value_error(text::cat("padding must be at most half the filter size; got padding ",
                                     pair_str(padding), " for filter ", pair_str(filter)));
-  check_axis_positive(x, "x", 0, "batch");
-  check_axis_positive(x, "x", 1, "channels");
-  check_axis_positive(x, "x", 2, "height");
-  check_axis_positive(x, "x", 3, "width");
+  check_image_positive(x);
   check_array_elements(x, "x");
   Pool2dShape s{};
   s.n = x[0], s.c = x[1], s.h = x[2], s.w = x[3];
@@ -169,24 +161,6 @@ Pool2dShape pool2d_shape(const Dims& x, Pair filter, Pair stride, Pair padding, 
   return s;
 }
 
-index_t int64_arg(py::handle obj, const char* name) {
-  const bool is_bool = py::isinstance<py::bool_>(obj) ||
-                       py::isinstance(obj, py::module_::import("numpy").attr("bool_"));
-  if (obj.is_none() || is_bool || !PyIndex_Check(obj.ptr()))
-    throw py::type_error(text::cat(name, " must be an int; got ", type_name(obj), " ",
-                                   py::repr(obj).cast<std::string>()));
-  auto v = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
-  if (!v) throw py::error_already_set();
-  int overflow = 0;
-  const long long r = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
-  if (overflow != 0)
-    throw py::value_error(text::cat(name, " must be an int64 value in [",
-                                    std::numeric_limits<index_t>::min(), ", ", kIndexMax,
-                                    "]; got ", py::str(v).cast<std::string>()));
-  if (r == -1 && PyErr_Occurred()) throw py::error_already_set();
-  return static_cast<index_t>(r);
-}
-
 Dims shape4_arg(py::handle obj, const char* name, const char* layout) {
   if (!py::isinstance<py::tuple>(obj) && !py::isinstance<py::list>(obj))
     return shape_of(float_array(obj, name, 4, layout));
@@ -197,25 +171,6 @@ Dims shape4_arg(py::handle obj, const char* name, const char* layout) {
     throw py::value_error(text::cat(name, " must be 4-D ", layout, "; got shape ",
                                     dims_str(dims)));
   return dims;
-}
-
-void check_pool_out(const Dims& shape, const char* name, const Pool2dShape& s) {
-  check_dim(shape, name, 0, s.n, "x's batch");
-  check_dim(shape, name, 1, s.c, "x's channels");
-  check_dim(shape, name, 2, s.oh, "the output height");
-  check_dim(shape, name, 3, s.ow, "the output width");
-}
-
-ChannelView channel_view(const Dims& shape, const char* name) {
-  if (shape.size() < 2)
-    throw py::value_error(std::string(name) +
-                          " must have at least 2 dimensions (N, C, ...); got shape " +
-                          dims_str(shape));
-  index_t inner = 1;
-  for (std::size_t i = 2; i < shape.size(); ++i) inner *= shape[i];
-  if (shape[0] == 0 || shape[1] == 0 || inner == 0)
-    throw py::value_error(std::string(name) + " must not be empty; got shape " + dims_str(shape));
-  return {shape[0], shape[1], inner};
 }
 
 }  // namespace fastconv::bind

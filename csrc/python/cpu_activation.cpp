@@ -1,112 +1,69 @@
-// Bindings for relu and dropout.
-#include <cmath>
+// Bindings for relu and dropout (the GPU twin: cuda_activation.cpp).
 #include <cstdint>
-#include <string>
 
 #include "cpu/activation.h"
 #include "python/args.h"
+#include "python/bindings.h"
 #include "python/checks.h"
-#include "python/cpu_bindings.h"
+#include "python/signatures.h"
 
 namespace fastconv::bind {
 namespace {
 
 py::array relu_forward(py::handle x_obj) {
-  auto x = float_array(x_obj, "x", -1, "");
-  return with_float(dtype_of(x), [&](auto t) -> py::array {
-    using T = decltype(t);
-    py::array y = new_output<T>(shape_of(x));
-    {
-      py::gil_scoped_release nogil;
-      cpu::relu_forward(ptr<T>(y), cptr<T>(x), x.size());
-    }
-    return y;
-  });
+  const py::array x = float_array(x_obj, "x", -1, "");
+  return float_output(dtype_of(x), shape_of(x),
+                      [&](auto* y) { cpu::relu_forward(y, cptr_like(y, x), x.size()); });
 }
 
 py::array relu_backward(py::handle dy_obj, py::handle y_obj) {
-  auto dy = float_array(dy_obj, "dy", -1, "");
-  auto y = float_array(y_obj, "y", -1, "");
+  const py::array dy = float_array(dy_obj, "dy", -1, "");
+  const py::array y = float_array(y_obj, "y", -1, "");
   check_same_dtype(y, "y", dy, "dy");
-  check_shape_like(y, "y", dy, "dy");
-  return with_float(dtype_of(dy), [&](auto t) -> py::array {
-    using T = decltype(t);
-    py::array dx = new_output<T>(shape_of(dy));
-    {
-      py::gil_scoped_release nogil;
-      cpu::relu_backward(ptr<T>(dx), cptr<T>(dy), cptr<T>(y), dy.size());
-    }
-    return dx;
+  check_shape_like(shape_of(y), "y", shape_of(dy), "dy");
+  return float_output(dtype_of(dy), shape_of(dy), [&](auto* dx) {
+    cpu::relu_backward(dx, cptr_like(dx, dy), cptr_like(dx, y), dy.size());
+  });
+}
+
+// Dropout's forward and backward are one masked scaling (of x, or of dy): the same checks.
+template <bool kBackward>
+py::array dropout(py::handle in_obj, const char* name, py::handle ratio_obj, py::handle seed_obj) {
+  const py::array in = float_array(in_obj, name, -1, "");
+  const double ratio = ratio_arg(ratio_obj);
+  const std::uint64_t seed = seed_arg(seed_obj);
+  return float_output(dtype_of(in), shape_of(in), [&](auto* out) {
+    if constexpr (kBackward)
+      cpu::dropout_backward(out, cptr_like(out, in), in.size(), ratio, seed);
+    else
+      cpu::dropout_forward(out, cptr_like(out, in), in.size(), ratio, seed);
   });
 }
 
 py::array dropout_forward(py::handle x_obj, py::handle ratio_obj, py::handle seed_obj) {
-  auto x = float_array(x_obj, "x", -1, "");
-  double ratio = ratio_arg(ratio_obj);
-  std::uint64_t seed = seed_arg(seed_obj);
-  return with_float(dtype_of(x), [&](auto t) -> py::array {
-    using T = decltype(t);
-    py::array y = new_output<T>(shape_of(x));
-    {
-      py::gil_scoped_release nogil;
-      cpu::dropout_forward(ptr<T>(y), cptr<T>(x), x.size(), ratio, seed);
-    }
-    return y;
-  });
+  return dropout<false>(x_obj, "x", ratio_obj, seed_obj);
 }
 
 py::array dropout_backward(py::handle dy_obj, py::handle ratio_obj, py::handle seed_obj) {
-  auto dy = float_array(dy_obj, "dy", -1, "");
-  double ratio = ratio_arg(ratio_obj);
-  std::uint64_t seed = seed_arg(seed_obj);
-  return with_float(dtype_of(dy), [&](auto t) -> py::array {
-    using T = decltype(t);
-    py::array dx = new_output<T>(shape_of(dy));
-    {
-      py::gil_scoped_release nogil;
-      cpu::dropout_backward(ptr<T>(dx), cptr<T>(dy), dy.size(), ratio, seed);
-    }
-    return dx;
-  });
-}
-
-DType dtype_arg(py::handle obj) {
-  py::dtype dt;
-  try {
-    dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(obj));
-  } catch (py::error_already_set&) {
-    throw py::type_error("dtype must be float32 or float64; got " + type_name(obj));
-  }
-  if (dt.is(py::dtype::of<float>())) return DType::f32;
-  if (dt.is(py::dtype::of<double>())) return DType::f64;
-  throw py::type_error("dtype must be float32 or float64; got " + py::str(dt).cast<std::string>());
+  return dropout<true>(dy_obj, "dy", ratio_obj, seed_obj);
 }
 
 py::array dropout_mask(py::handle shape_obj, py::handle ratio_obj, py::handle seed_obj,
                        py::handle dtype_obj) {
-  auto shape = shape_arg(shape_obj);
-  double ratio = ratio_arg(ratio_obj);
-  std::uint64_t seed = seed_arg(seed_obj);
-  return with_float(dtype_arg(dtype_obj), [&](auto t) -> py::array {
-    using T = decltype(t);
-    py::array mask = new_output<T>(shape);
-    {
-      py::gil_scoped_release nogil;
-      cpu::dropout_mask(ptr<T>(mask), mask.size(), ratio, seed);
-    }
-    return mask;
-  });
+  const Dims shape = shape_arg(shape_obj);
+  const double ratio = ratio_arg(ratio_obj);
+  const std::uint64_t seed = seed_arg(seed_obj);
+  const DType dt = dtype_arg(dtype_obj, false);
+  index_t count = 1;  // shape_arg checked that it fits
+  for (index_t d : shape) count *= d;
+  return float_output(dt, shape, [&](auto* mask) { cpu::dropout_mask(mask, count, ratio, seed); });
 }
 
 }  // namespace
 
 void bind_activation(py::module_& m) {
-  m.def("relu_forward", &relu_forward, py::arg("x"));
-  m.def("relu_backward", &relu_backward, py::arg("dy"), py::arg("y"));
-  m.def("dropout_forward", &dropout_forward, py::arg("x"), py::arg("ratio"), py::arg("seed"));
-  m.def("dropout_backward", &dropout_backward, py::arg("dy"), py::arg("ratio"), py::arg("seed"));
-  m.def("dropout_mask", &dropout_mask, py::arg("shape"), py::arg("ratio"), py::arg("seed"),
-        py::arg("dtype"));
+  def_activation(m, &relu_forward, &relu_backward, &dropout_forward, &dropout_backward,
+                 &dropout_mask);
 }
 
 }  // namespace fastconv::bind

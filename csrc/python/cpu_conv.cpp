@@ -1,10 +1,10 @@
-// Bindings for conv2d forward/backward and its scratch size.
-#include <string>
-
+// Bindings for conv2d forward/backward and its scratch size (the GPU twin: cuda_conv.cpp). The
+// checks on shapes are shared (shapes.h); here: numpy arrays, dtypes, outputs, the kernel call.
 #include "cpu/conv.h"
+#include "python/bindings.h"
 #include "python/checks.h"
-#include "python/cpu_bindings.h"
 #include "python/shapes.h"
+#include "python/signatures.h"
 
 namespace fastconv::bind {
 namespace {
@@ -13,7 +13,8 @@ Conv2dShape checked_shape(py::array& x, py::array& w, py::handle x_obj, py::hand
                           Pair stride, Pair padding, Pair dilation) {
   x = float_array(x_obj, "x", 4, "(N, C, H, W)");
   w = float_array(w_obj, "w", 4, "(K, C, kh, kw)");
-  return conv2d_shape(x, w, stride, padding, dilation);
+  check_same_dtype(w, "w", x, "x");
+  return conv2d_shape(shape_of(x), shape_of(w), stride, padding, dilation);
 }
 
 // b may be (K,) or (1, K, 1, 1): the layer stores the latter, plain callers pass the former.
@@ -31,15 +32,9 @@ py::array conv2d_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj, P
   const Conv2dShape s = checked_shape(x, w, x_obj, w_obj, stride, padding, dilation);
   const bool has_bias = !b_obj.is_none();
   if (has_bias) b = checked_bias(b_obj, x, s);
-  return with_float(dtype_of(x), [&](auto t) -> py::array {
-    using T = decltype(t);
-    py::array y = new_output<T>({s.n, s.k, s.oh, s.ow});
-    {
-      py::gil_scoped_release nogil;
-      cpu::conv2d_forward(ptr<T>(y), cptr<T>(x), cptr<T>(w), has_bias ? cptr<T>(b) : nullptr, s,
-                          relu);
-    }
-    return y;
+  return float_output(dtype_of(x), conv2d_out_dims(s), [&](auto* y) {
+    cpu::conv2d_forward(y, cptr_like(y, x), cptr_like(y, w), has_bias ? cptr_like(y, b) : nullptr,
+                        s, relu);
   });
 }
 
@@ -51,19 +46,13 @@ py::tuple conv2d_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
   const Conv2dShape s = checked_shape(x, w, x_obj, w_obj, stride, padding, dilation);
   auto dy = float_array(dy_obj, "dy", 4, "(N, K, OH, OW)");
   check_same_dtype(dy, "dy", x, "x");
-  const index_t want[4] = {s.n, s.k, s.oh, s.ow};
-  for (int a = 0; a < 4; ++a) {
-    if (dy.shape(a) != want[a])
-      throw py::value_error("dy must have the output's shape (" + std::to_string(s.n) + ", " +
-                            std::to_string(s.k) + ", " + std::to_string(s.oh) + ", " +
-                            std::to_string(s.ow) + "); got " + shape_str(dy));
-  }
+  check_conv_dy(shape_of(dy), s);
   py::array relu_y;  // a default py::array is an empty array, not null: test relu_y_obj instead
   const bool fused_relu = !relu_y_obj.is_none();
   if (fused_relu) {
     relu_y = float_array(relu_y_obj, "relu_y", 4, "(N, K, OH, OW)");
     check_same_dtype(relu_y, "relu_y", dy, "dy");
-    check_shape_like(relu_y, "relu_y", dy, "dy");
+    check_shape_like(shape_of(relu_y), "relu_y", shape_of(dy), "dy");
   }
   return with_float(dtype_of(x), [&](auto t) -> py::tuple {
     using T = decltype(t);
@@ -88,19 +77,13 @@ std::size_t conv2d_scratch_bytes(py::handle x_obj, py::handle w_obj, Pair stride
                                  Pair dilation) {
   py::array x, w;
   const Conv2dShape s = checked_shape(x, w, x_obj, w_obj, stride, padding, dilation);
-  return cpu::conv2d_scratch_bytes(s, dtype_of(x) == DType::f32 ? sizeof(float) : sizeof(double));
+  return cpu::conv2d_scratch_bytes(s, dtype_size(dtype_of(x)));
 }
 
 }  // namespace
 
 void bind_conv(py::module_& m) {
-  m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("w"), py::arg("b"),
-        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("relu"));
-  m.def("conv2d_backward", &conv2d_backward, py::arg("x"), py::arg("w"), py::arg("dy"),
-        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("need_dx"),
-        py::arg("need_db"), py::arg("relu_y"));
-  m.def("conv2d_scratch_bytes", &conv2d_scratch_bytes, py::arg("x"), py::arg("w"),
-        py::arg("stride"), py::arg("padding"), py::arg("dilation"));
+  def_conv(m, &conv2d_forward, &conv2d_backward, &conv2d_scratch_bytes);
 }
 
 }  // namespace fastconv::bind

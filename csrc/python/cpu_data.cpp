@@ -4,9 +4,10 @@
 #include <string>
 
 #include "cpu/data.h"
-#include "fastconv/text.h"
+#include "python/bindings.h"
 #include "python/checks.h"
-#include "python/cpu_bindings.h"
+#include "python/shapes.h"
+#include "python/signatures.h"
 
 namespace fastconv::bind {
 namespace {
@@ -25,9 +26,7 @@ py::array dataset(py::handle obj) {
   if (!is_int64 && !a.dtype().is(py::dtype::of<float>()) &&
       !a.dtype().is(py::dtype::of<double>()))
     throw py::type_error("data must have dtype float32, float64 or int64; got " + dtype_str(a));
-  if (a.ndim() < 1)
-    throw py::value_error("data must have at least 1 dimension (rows, ...); got shape " +
-                          shape_str(a));
+  check_dataset(shape_of(a));
   return is_int64 ? int_array(a, "data", -1, "(rows, ...)")
                   : float_array(a, "data", -1, "(rows, ...)");
 }
@@ -37,10 +36,7 @@ py::array gather_batch(py::handle data_obj, py::handle idx_obj) {
   const Int64s idx = Int64s::ensure(int_array(idx_obj, "indices", 1, "(B,)"));
   const index_t rows_in = data.shape(0);
   const std::int64_t* p = idx.data();
-  for (py::ssize_t i = 0; i < idx.size(); ++i)
-    if (p[i] < 0 || p[i] >= rows_in)
-      throw py::value_error(text::cat("indices must be in [0, ", rows_in, ") (data's rows); got ",
-                                      p[i], " at position ", i));
+  check_indices(p, idx.size(), rows_in);
   std::vector<index_t> shape = shape_of(data);
   shape[0] = idx.size();
   const index_t row = rows_in > 0 ? data.size() / rows_in : 0;
@@ -59,8 +55,7 @@ py::array gather_batch(py::handle data_obj, py::handle idx_obj) {
 // dtype (compared by their argmax).
 py::array accuracy_count(py::handle z_obj, py::handle t_obj) {
   const py::array z = float_array(z_obj, "z", 2, "(N, C)");
-  check_positive(z.shape(0), "z.shape[0] (the batch N)");
-  check_positive(z.shape(1), "z.shape[1] (the classes C)");
+  check_logits(shape_of(z));
   const index_t n = z.shape(0), c = z.shape(1);
   if (!py::isinstance<py::array>(t_obj))
     throw py::type_error("t must be a numpy array of (N,) integer labels or (N, C) target "
@@ -73,7 +68,7 @@ py::array accuracy_count(py::handle z_obj, py::handle t_obj) {
   if (!is_labels) {
     dense = float_array(t, "t", 2, "(N, C)");
     check_same_dtype(dense, "t", z, "z");
-    check_shape_like(dense, "t", z, "z");
+    check_shape_like(shape_of(dense), "t", shape_of(z), "z");
   } else if (t.ndim() != 1) {
     throw py::value_error("t must be (N, C) target weights or (N,) integer labels; got shape " +
                           shape_str(t));
@@ -81,7 +76,7 @@ py::array accuracy_count(py::handle z_obj, py::handle t_obj) {
     if (t.dtype().kind() != 'i' && t.dtype().kind() != 'u')
       throw py::type_error("t must have an integer dtype as (N,) labels; got " + dtype_str(t));
     auto raw = int_array(t, "t", 1, "(N,)");
-    check_dim(raw, "t", 0, n, "z's batch N");
+    check_dim(shape_of(raw), "t", 0, n, "z's batch N");
     // A uint64 label of 2**63 or more wraps to a negative int64 here: it matched no row before
     // and matches none after.
     labels = Int64s::ensure(raw);
@@ -100,11 +95,6 @@ py::array accuracy_count(py::handle z_obj, py::handle t_obj) {
 
 }  // namespace
 
-void bind_data(py::module_& m) {
-  m.def("gather_batch", &gather_batch, py::arg("data"), py::arg("indices"),
-        "Rows data[indices] of a dataset (the training loop's batch); indices is 1-D integer.");
-  m.def("accuracy_count", &accuracy_count, py::arg("z"), py::arg("t"),
-        "0-d int64 array: rows of z whose argmax is the label (or t's row argmax).");
-}
+void bind_data(py::module_& m) { def_data(m, &gather_batch, &accuracy_count); }
 
 }  // namespace fastconv::bind

@@ -4,7 +4,8 @@
 // overflows int64, instead of returning a wrapped number.
 #include "fastconv/geometry.h"
 #include "fastconv/text.h"
-#include "python/cpu_bindings.h"
+#include "python/args.h"
+#include "python/bindings.h"
 #include "python/shapes.h"
 
 namespace fastconv::bind {
@@ -24,13 +25,13 @@ AxisArgs axis_args(py::handle kernel, py::handle stride, py::handle padding) {
   return a;
 }
 
-index_t positive_arg(py::handle obj, const char* name) {
+index_t positive_int_arg(py::handle obj, const char* name) {
   const index_t v = int64_arg(obj, name);
   check_positive(v, name);
   return v;
 }
 
-index_t non_negative_arg(py::handle obj, const char* name) {
+index_t non_negative_int_arg(py::handle obj, const char* name) {
   const index_t v = int64_arg(obj, name);
   check_non_negative(v, name);
   return v;
@@ -38,15 +39,15 @@ index_t non_negative_arg(py::handle obj, const char* name) {
 
 index_t conv_out_size_py(py::handle size, py::handle kernel, py::handle stride,
                          py::handle padding, py::handle dilation) {
-  const index_t in = positive_arg(size, "size");
+  const index_t in = positive_int_arg(size, "size");
   const AxisArgs a = axis_args(kernel, stride, padding);
-  const index_t d = positive_arg(dilation, "dilation");
+  const index_t d = positive_int_arg(dilation, "dilation");
   return conv_axis_size("size", in, a.k, a.s, a.p, d, text::cat(a.p), text::cat(d));
 }
 
 index_t pool_out_size_py(py::handle size, py::handle kernel, py::handle stride,
                          py::handle padding, py::handle ceil_mode) {
-  const index_t in = positive_arg(size, "size");
+  const index_t in = positive_int_arg(size, "size");
   const AxisArgs a = axis_args(kernel, stride, padding);
   return pool_axis_size("size", in, a.k, a.s, a.p, bool_arg(ceil_mode, "ceil_mode"),
                         text::cat(a.p));
@@ -54,9 +55,9 @@ index_t pool_out_size_py(py::handle size, py::handle kernel, py::handle stride,
 
 index_t conv_out_coord_py(py::handle i_obj, py::handle tap_obj, py::handle stride,
                           py::handle padding, py::handle dilation, py::handle out_obj) {
-  const index_t i = non_negative_arg(i_obj, "i"), t = non_negative_arg(tap_obj, "tap");
-  const index_t s = positive_arg(stride, "stride"), p = non_negative_arg(padding, "padding");
-  const index_t d = positive_arg(dilation, "dilation"), out = non_negative_arg(out_obj, "out");
+  const index_t i = non_negative_int_arg(i_obj, "i"), t = non_negative_int_arg(tap_obj, "tap");
+  const index_t s = positive_int_arg(stride, "stride"), p = non_negative_int_arg(padding, "padding");
+  const index_t d = positive_int_arg(dilation, "dilation"), out = non_negative_int_arg(out_obj, "out");
   index_t sum;
   if (!try_mul(t, d, &sum))
     throw py::value_error(text::cat("tap * dilation must fit in int64; got tap ", t,
@@ -69,9 +70,9 @@ index_t conv_out_coord_py(py::handle i_obj, py::handle tap_obj, py::handle strid
 
 py::tuple pool_window_py(py::handle o_obj, py::handle kernel, py::handle stride,
                          py::handle padding, py::handle size) {
-  const index_t o = non_negative_arg(o_obj, "o");
+  const index_t o = non_negative_int_arg(o_obj, "o");
   const AxisArgs a = axis_args(kernel, stride, padding);
-  const index_t in = positive_arg(size, "size");
+  const index_t in = positive_int_arg(size, "size");
   // Any o below either mode's output count starts inside int64. Floor mode can have the more
   // windows where padding exceeds the filter (ceil mode drops windows wholly in the padding).
   const std::string got_p = text::cat(a.p);
@@ -86,9 +87,9 @@ py::tuple pool_window_py(py::handle o_obj, py::handle kernel, py::handle stride,
 
 py::tuple pool_outputs_reading_py(py::handle i_obj, py::handle kernel, py::handle stride,
                                   py::handle padding, py::handle out_obj) {
-  const index_t i = non_negative_arg(i_obj, "i");
+  const index_t i = non_negative_int_arg(i_obj, "i");
   const AxisArgs a = axis_args(kernel, stride, padding);
-  const index_t out = non_negative_arg(out_obj, "out");
+  const index_t out = non_negative_int_arg(out_obj, "out");
   index_t sum;
   if (!try_add(i, a.p, &sum))
     throw py::value_error(text::cat("i + padding must fit in int64; got i ", i, " and padding ",
@@ -109,14 +110,6 @@ py::tuple conv2d_output_shape(py::handle x_obj, py::handle w_obj, Pair stride, P
   return py::make_tuple(s.n, s.k, s.oh, s.ow);
 }
 
-py::tuple pool2d_output_shape(py::handle x_obj, Pair filter, Pair stride, Pair padding,
-                              py::handle ceil_mode) {
-  const Dims xs = shape4_arg(x_obj, "x", "(N, C, H, W)");
-  const Pool2dShape s =
-      pool2d_shape(xs, filter, stride, padding, bool_arg(ceil_mode, "ceil_mode"));
-  return py::make_tuple(s.n, s.c, s.oh, s.ow);
-}
-
 }  // namespace
 
 void bind_geometry(py::module_& m) {
@@ -133,8 +126,6 @@ void bind_geometry(py::module_& m) {
         py::arg("stride"), py::arg("padding"), py::arg("out"));
   m.def("conv2d_output_shape", &conv2d_output_shape, py::arg("x"), py::arg("w"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"));
-  m.def("pool2d_output_shape", &pool2d_output_shape, py::arg("x"), py::arg("filter"),
-        py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"));
 }
 
 }  // namespace fastconv::bind

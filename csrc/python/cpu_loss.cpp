@@ -1,13 +1,16 @@
-// Bindings for softmax cross-entropy. Targets come as (N, C) floats of z's dtype or (N,) integer
-// labels; the form is chosen by t's rank.
+// Bindings for softmax cross-entropy (the GPU twin: cuda_loss.cpp). Targets come as (N, C) floats
+// of z's dtype or (N,) integer labels; the form is chosen by t's rank.
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "cpu/loss.h"
 #include "fastconv/text.h"
+#include "python/bindings.h"
 #include "python/checks.h"
-#include "python/cpu_bindings.h"
+#include "python/shapes.h"
+#include "python/signatures.h"
 
 namespace fastconv::bind {
 namespace {
@@ -22,8 +25,7 @@ struct Targets {
 
 py::array logits(py::handle z_obj) {
   auto z = float_array(z_obj, "z", 2, "(N, C)");
-  check_positive(z.shape(0), "z.shape[0] (the batch N)");
-  check_positive(z.shape(1), "z.shape[1] (the classes C)");
+  check_logits(shape_of(z));
   return z;
 }
 
@@ -71,7 +73,7 @@ Targets targets(py::handle t_obj, const py::array& z) {
   if (t.ndim() == 2) {
     out.dense = float_array(t, "t", 2, "(N, C)");
     check_same_dtype(out.dense, "t", z, "z");
-    check_shape_like(out.dense, "t", z, "z");
+    check_shape_like(shape_of(out.dense), "t", shape_of(z), "z");
     with_float(dtype_of(z), [&](auto tag) { check_weights<decltype(tag)>(out.dense, n, c); });
     return out;
   }
@@ -82,7 +84,7 @@ Targets targets(py::handle t_obj, const py::array& z) {
     throw py::type_error("t must have an integer dtype as (N,) labels; got " +
                          py::str(t.dtype()).cast<std::string>());
   auto raw = int_array(t, "t", 1, "(N,)");
-  check_dim(raw, "t", 0, n, "z's batch N");
+  check_dim(shape_of(raw), "t", 0, n, "z's batch N");
   out.labels = labels(raw, n, c);
   out.is_labels = true;
   return out;
@@ -92,17 +94,11 @@ py::array softmax_ce_forward(py::handle z_obj, py::handle t_obj) {
   auto z = logits(z_obj);
   auto t = targets(t_obj, z);
   const index_t n = z.shape(0), c = z.shape(1);
-  return with_float(dtype_of(z), [&](auto tag) -> py::array {
-    using T = decltype(tag);
-    py::array loss = new_output<T>({});
-    {
-      py::gil_scoped_release nogil;
-      if (t.is_labels)
-        cpu::softmax_ce_forward(ptr<T>(loss), cptr<T>(z), t.labels.data(), n, c);
-      else
-        cpu::softmax_ce_forward(ptr<T>(loss), cptr<T>(z), cptr<T>(t.dense), n, c);
-    }
-    return loss;
+  return float_output(dtype_of(z), {}, [&](auto* loss) {
+    if (t.is_labels)
+      cpu::softmax_ce_forward(loss, cptr_like(loss, z), t.labels.data(), n, c);
+    else
+      cpu::softmax_ce_forward(loss, cptr_like(loss, z), cptr_like(loss, t.dense), n, c);
   });
 }
 
@@ -111,26 +107,17 @@ py::array softmax_ce_backward(py::handle z_obj, py::handle t_obj, py::handle dlo
   auto t = targets(t_obj, z);
   const double dloss = real_arg(dloss_obj, "dloss");
   const index_t n = z.shape(0), c = z.shape(1);
-  return with_float(dtype_of(z), [&](auto tag) -> py::array {
-    using T = decltype(tag);
-    py::array dz = new_output<T>(shape_of(z));
-    {
-      py::gil_scoped_release nogil;
-      if (t.is_labels)
-        cpu::softmax_ce_backward(ptr<T>(dz), cptr<T>(z), t.labels.data(), T(dloss), n, c);
-      else
-        cpu::softmax_ce_backward(ptr<T>(dz), cptr<T>(z), cptr<T>(t.dense), T(dloss), n, c);
-    }
-    return dz;
+  return float_output(dtype_of(z), shape_of(z), [&](auto* dz) {
+    const auto scale = static_cast<std::remove_pointer_t<decltype(dz)>>(dloss);
+    if (t.is_labels)
+      cpu::softmax_ce_backward(dz, cptr_like(dz, z), t.labels.data(), scale, n, c);
+    else
+      cpu::softmax_ce_backward(dz, cptr_like(dz, z), cptr_like(dz, t.dense), scale, n, c);
   });
 }
 
 }  // namespace
 
-void bind_loss(py::module_& m) {
-  m.def("softmax_cross_entropy_forward", &softmax_ce_forward, py::arg("z"), py::arg("t"));
-  m.def("softmax_cross_entropy_backward", &softmax_ce_backward, py::arg("z"), py::arg("t"),
-        py::arg("dloss") = 1.0);
-}
+void bind_loss(py::module_& m) { def_loss(m, &softmax_ce_forward, &softmax_ce_backward); }
 
 }  // namespace fastconv::bind

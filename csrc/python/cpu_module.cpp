@@ -1,5 +1,5 @@
 // fastconv._C: the CPU kernels. Each op family registers itself from its own file.
-#include "python/cpu_bindings.h"
+#include "python/bindings.h"
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "fastconv CPU kernels (C++17, OpenMP, OpenBLAS)";

@@ -1,27 +1,32 @@
-// Bindings for max and average 2-D pooling.
+// Bindings for max and average 2-D pooling (the GPU twin: cuda_pool.cpp). The checks on shapes
+// are shared (shapes.h); here: numpy arrays, dtypes, outputs, the kernel call.
 #include <cstdint>
-#include <string>
 
 #include "cpu/pool.h"
+#include "python/bindings.h"
 #include "python/checks.h"
-#include "python/cpu_bindings.h"
 #include "python/shapes.h"
+#include "python/signatures.h"
 
 namespace fastconv::bind {
 namespace {
 
-// An array laid out like the pooling output: (N, C, OH, OW) of x's batch and channels.
-std::vector<index_t> out_shape(const Pool2dShape& s) { return {s.n, s.c, s.oh, s.ow}; }
-std::vector<index_t> in_shape(const Pool2dShape& s) { return {s.n, s.c, s.h, s.w}; }
+const char* const kX = "(N, C, H, W)";
+const char* const kOut = "(N, C, OH, OW)";
+
+Pool2dShape geometry(const py::array& x, Pair filter, Pair stride, Pair padding,
+                     py::handle ceil_obj) {
+  return pool2d_shape(shape_of(x), filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
+}
 
 py::tuple max_pool2d_forward(py::handle x_obj, Pair filter, Pair stride, Pair padding,
                              py::handle ceil_obj) {
-  auto x = float_array(x_obj, "x", 4, "(N, C, H, W)");
-  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
+  const py::array x = float_array(x_obj, "x", 4, kX);
+  const Pool2dShape s = geometry(x, filter, stride, padding, ceil_obj);
   return with_float(dtype_of(x), [&](auto t) -> py::tuple {
     using T = decltype(t);
-    py::array y = new_output<T>(out_shape(s));
-    py::array idx = new_output<std::int64_t>(out_shape(s));
+    py::array y = new_output<T>(pool2d_out_dims(s));
+    py::array idx = new_output<std::int64_t>(pool2d_out_dims(s));
     {
       py::gil_scoped_release nogil;
       cpu::max_pool2d_forward(ptr<T>(y), ptr<index_t>(idx), cptr<T>(x), s);
@@ -32,76 +37,49 @@ py::tuple max_pool2d_forward(py::handle x_obj, Pair filter, Pair stride, Pair pa
 
 py::array max_pool2d_backward(py::handle x_obj, py::handle dy_obj, py::handle idx_obj,
                               Pair filter, Pair stride, Pair padding, py::handle ceil_obj) {
-  auto x = float_array(x_obj, "x", 4, "(N, C, H, W)");
-  auto dy = float_array(dy_obj, "dy", 4, "(N, C, OH, OW)");
-  auto idx = int_array(idx_obj, "indices", 4, "(N, C, OH, OW)");
+  const py::array x = float_array(x_obj, "x", 4, kX);
+  const py::array dy = float_array(dy_obj, "dy", 4, kOut);
+  py::array idx = int_array(idx_obj, "indices", 4, kOut);
   check_same_dtype(dy, "dy", x, "x");
-  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
+  const Pool2dShape s = geometry(x, filter, stride, padding, ceil_obj);
   check_pool_out(shape_of(dy), "dy", s);
   check_pool_out(shape_of(idx), "indices", s);
   // Other integer widths are widened; a stray index cannot fault, it just never matches.
   if (!idx.dtype().is(py::dtype::of<std::int64_t>()))
     idx = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(idx);
-  return with_float(dtype_of(x), [&](auto t) -> py::array {
-    using T = decltype(t);
-    py::array dx = new_output<T>(in_shape(s));
-    {
-      py::gil_scoped_release nogil;
-      cpu::max_pool2d_backward(ptr<T>(dx), cptr<T>(dy), cptr<index_t>(idx), s);
-    }
-    return dx;
+  return float_output(dtype_of(x), shape_of(x), [&](auto* dx) {
+    cpu::max_pool2d_backward(dx, cptr_like(dx, dy), cptr<index_t>(idx), s);
   });
 }
 
 py::array average_pool2d_forward(py::handle x_obj, Pair filter, Pair stride, Pair padding,
                                  py::handle ceil_obj, py::handle cip_obj) {
-  auto x = float_array(x_obj, "x", 4, "(N, C, H, W)");
-  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
+  const py::array x = float_array(x_obj, "x", 4, kX);
+  const Pool2dShape s = geometry(x, filter, stride, padding, ceil_obj);
   const bool cip = bool_arg(cip_obj, "count_include_pad");
-  return with_float(dtype_of(x), [&](auto t) -> py::array {
-    using T = decltype(t);
-    py::array y = new_output<T>(out_shape(s));
-    {
-      py::gil_scoped_release nogil;
-      cpu::average_pool2d_forward(ptr<T>(y), cptr<T>(x), s, cip);
-    }
-    return y;
+  return float_output(dtype_of(x), pool2d_out_dims(s), [&](auto* y) {
+    cpu::average_pool2d_forward(y, cptr_like(y, x), s, cip);
   });
 }
 
 py::array average_pool2d_backward(py::handle x_obj, py::handle dy_obj, Pair filter, Pair stride,
                                   Pair padding, py::handle ceil_obj, py::handle cip_obj) {
-  auto x = float_array(x_obj, "x", 4, "(N, C, H, W)");
-  auto dy = float_array(dy_obj, "dy", 4, "(N, C, OH, OW)");
+  const py::array x = float_array(x_obj, "x", 4, kX);
+  const py::array dy = float_array(dy_obj, "dy", 4, kOut);
   check_same_dtype(dy, "dy", x, "x");
-  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
+  const Pool2dShape s = geometry(x, filter, stride, padding, ceil_obj);
   const bool cip = bool_arg(cip_obj, "count_include_pad");
   check_pool_out(shape_of(dy), "dy", s);
-  return with_float(dtype_of(x), [&](auto t) -> py::array {
-    using T = decltype(t);
-    py::array dx = new_output<T>(in_shape(s));
-    {
-      py::gil_scoped_release nogil;
-      cpu::average_pool2d_backward(ptr<T>(dx), cptr<T>(dy), s, cip);
-    }
-    return dx;
+  return float_output(dtype_of(x), shape_of(x), [&](auto* dx) {
+    cpu::average_pool2d_backward(dx, cptr_like(dx, dy), s, cip);
   });
 }
 
 }  // namespace
 
 void bind_pool(py::module_& m) {
-  m.def("max_pool2d_forward", &max_pool2d_forward, py::arg("x"), py::arg("filter"),
-        py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"));
-  m.def("max_pool2d_backward", &max_pool2d_backward, py::arg("x"), py::arg("dy"),
-        py::arg("indices"), py::arg("filter"), py::arg("stride"), py::arg("padding"),
-        py::arg("ceil_mode"));
-  m.def("average_pool2d_forward", &average_pool2d_forward, py::arg("x"), py::arg("filter"),
-        py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
-        py::arg("count_include_pad"));
-  m.def("average_pool2d_backward", &average_pool2d_backward, py::arg("x"), py::arg("dy"),
-        py::arg("filter"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
-        py::arg("count_include_pad"));
+  def_pool(m, &max_pool2d_forward, &max_pool2d_backward, &average_pool2d_forward,
+           &average_pool2d_backward);
 }
 
 }  // namespace fastconv::bind

@@ -10,7 +10,7 @@
 #include "cpu/threads.h"
 #include "fastconv/build_config.h"
 #include "python/checks.h"
-#include "python/cpu_bindings.h"
+#include "python/bindings.h"
 
 namespace fastconv::bind {
 

@@ -34,12 +34,6 @@ DeviceArray& device_arg(py::handle obj, const char* name) {
   return obj.cast<DeviceArray&>();
 }
 
-void check_rank(const DeviceArray& a, const char* name, int ndim, const char* layout) {
-  if (ndim >= 0 && a.ndim() != ndim)
-    throw py::value_error(std::string(name) + " must be " + std::to_string(ndim) + "-D " + layout +
-                          "; got shape " + shape_str(a));
-}
-
 // A float32 device array of the given rank (ndim < 0: any rank).
 DeviceArray& float_dev(py::handle obj, const char* name, int ndim, const char* layout) {
   DeviceArray& a = device_arg(obj, name);
@@ -50,7 +44,7 @@ DeviceArray& float_dev(py::handle obj, const char* name, int ndim, const char* l
   if (a.dtype() != DType::f32)
     throw py::type_error(std::string(name) + " must have dtype float32; got " +
                          dtype_name(a.dtype()));
-  check_rank(a, name, ndim, layout);
+  check_rank(a.shape(), name, ndim, layout);
   return a;
 }
 
@@ -60,24 +54,8 @@ DeviceArray& int64_dev(py::handle obj, const char* name, int ndim, const char* l
   if (a.dtype() != DType::i64)
     throw py::type_error(std::string(name) + " must have dtype int64 on the GPU; got " +
                          dtype_name(a.dtype()));
-  check_rank(a, name, ndim, layout);
+  check_rank(a.shape(), name, ndim, layout);
   return a;
-}
-
-
-void check_dim(const DeviceArray& a, const char* name, int axis, index_t expected,
-               const char* what) {
-  check_dim(a.shape(), name, axis, expected, what);
-}
-
-void check_shape_like(const DeviceArray& a, const char* name, const DeviceArray& ref,
-                      const char* ref_name) {
-  check_shape_like(a.shape(), name, ref.shape(), ref_name);
-}
-
-Pool2dShape pool2d_shape(const DeviceArray& x, Pair filter, Pair stride, Pair padding,
-                         bool ceil_mode) {
-  return pool2d_shape(x.shape(), filter, stride, padding, ceil_mode);
 }
 
 // Outputs: device memory from the caching allocator; in poison mode (tests) NaN, or the lowest
@@ -93,21 +71,17 @@ DeviceArray new_output(std::vector<index_t> shape, DType dt) {
   return a;
 }
 
-
-
 const DeviceArray& logits(py::handle z_obj) {
   const DeviceArray& z = float_dev(z_obj, "z", 2, "(N, C)");
-  check_positive(z.dim(0), "z.shape[0] (the batch N)");
-  check_positive(z.dim(1), "z.shape[1] (the classes C)");
+  check_logits(z.shape());
   return z;
 }
-
 
 Targets targets(py::handle t_obj, const DeviceArray& z) {
   const DeviceArray& t = device_arg(t_obj, "t");
   if (t.ndim() == 2) {
     float_dev(t_obj, "t", 2, "(N, C)");
-    check_shape_like(t, "t", z, "z");
+    check_shape_like(t.shape(), "t", z.shape(), "z");
     return {&t, false};
   }
   if (t.ndim() != 1)
@@ -116,7 +90,7 @@ Targets targets(py::handle t_obj, const DeviceArray& z) {
   if (t.dtype() != DType::i64)
     throw py::type_error("t must have an integer dtype (int64 on the GPU) for (N,) labels; got " +
                          std::string(dtype_name(t.dtype())));
-  check_dim(t, "t", 0, z.dim(0), "z's batch N");
+  check_dim(t.shape(), "t", 0, z.dim(0), "z's batch N");
   return {&t, true};
 }
 
@@ -126,18 +100,6 @@ Targets targets(py::handle t_obj, const DeviceArray& z) {
 std::string short_repr(py::handle obj) {
   std::string r = py::repr(obj).cast<std::string>();
   return r.size() <= 80 ? r : r.substr(0, 77) + "...";
-}
-
-// An int (not a bool) that fits in 64 bits, as a Python int of any size may not.
-std::optional<index_t> int64_of(py::handle obj) {
-  if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr())) return std::nullopt;
-  py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
-  if (!i) throw py::error_already_set();
-  int overflow = 0;
-  const long long v = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
-  if (overflow != 0) return std::nullopt;
-  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
-  return static_cast<index_t>(v);
 }
 
 index_t index_arg(py::handle obj, const char* name) {

@@ -1,8 +1,8 @@
 // The argument checks and outputs that every CUDA binding (cuda_<op>.cpp) shares: device arrays
-// of a dtype and rank, the shape checks of checks.h/shapes.h on device arrays, and outputs from
-// the caching allocator. Messages are worded as the CPU bindings' are: the GPU takes float32
-// only (float64 stays on the CPU), and a numpy array among device arrays is a TypeError, never a
-// silent copy.
+// of a dtype and rank (their shapes go on to the shared checks of checks.h and shapes.h), and
+// outputs from the caching allocator. Messages are worded as the CPU bindings' are: the GPU
+// takes float32 only (float64 stays on the CPU), and a numpy array among device arrays is a
+// TypeError, never a silent copy.
 //
 // The GIL stays held in every CUDA binding: a call only queues kernels on the stream
 // (microseconds), so releasing it would cost more than it frees, and the caching allocator then
@@ -20,6 +20,7 @@
 
 #include "cuda/device_array.h"
 #include "fastconv/common.h"
+#include "python/args.h"
 #include "python/shapes.h"
 
 namespace fastconv::bind {
@@ -32,19 +33,10 @@ std::string shape_str(const DeviceArray& a);
 // Any DeviceArray: None, numpy arrays (host memory among device arrays) and other objects are
 // TypeErrors naming the argument.
 DeviceArray& device_arg(py::handle obj, const char* name);
-void check_rank(const DeviceArray& a, const char* name, int ndim, const char* layout);
 // A float32 device array of the given rank (ndim < 0: any rank); `layout` names the axes.
 DeviceArray& float_dev(py::handle obj, const char* name, int ndim, const char* layout);
 // An int64 device array of the given rank.
 DeviceArray& int64_dev(py::handle obj, const char* name, int ndim, const char* layout);
-
-// The shared shape checks (checks.h, shapes.h), for device arrays.
-void check_dim(const DeviceArray& a, const char* name, int axis, index_t expected,
-               const char* what);
-void check_shape_like(const DeviceArray& a, const char* name, const DeviceArray& ref,
-                      const char* ref_name);
-Pool2dShape pool2d_shape(const DeviceArray& x, Pair filter, Pair stride, Pair padding,
-                         bool ceil_mode);
 
 // Logits z (N, C), float32, both sizes >= 1 (the loss and accuracy_count).
 const DeviceArray& logits(py::handle z_obj);
@@ -77,8 +69,6 @@ constexpr index_t kMaxArrayElements = index_t(1) << 58;  // a DeviceArray's limi
 
 // repr(obj), cut short: a message quotes what it got, not a whole list.
 std::string short_repr(py::handle obj);
-// An int (not a bool) that fits in 64 bits, as a Python int of any size may not.
-std::optional<index_t> int64_of(py::handle obj);
 index_t index_arg(py::handle obj, const char* name);
 // A pair of ints (DLPack's device and version tuples), or a TypeError naming the argument.
 std::pair<index_t, index_t> int_pair(py::handle obj, const char* name, const char* expected);

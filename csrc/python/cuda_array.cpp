@@ -22,8 +22,9 @@
 #include "cuda/runtime.h"
 #include "fastconv/checked.h"
 #include "fastconv/text.h"
+#include "python/args.h"
+#include "python/bindings.h"
 #include "python/checks.h"
-#include "python/cuda_bindings.h"
 #include "python/cuda_args.h"
 #include "python/cuda_dlpack.h"
 #include "python/dlpack.h"
@@ -38,31 +39,19 @@ namespace dl = fastconv::dlpack;
 
 // ---- dtypes and shapes -------------------------------------------------------------------------
 
-// Hosts with CUDA GPUs (x86-64, aarch64) are little-endian: native order is '=' or '<'.
-bool native_order(char byteorder) {
-  return byteorder == '=' || byteorder == '|' || byteorder == '<';
-}
-
 // The fastconv dtype of a numpy dtype, or a TypeError naming the argument.
 DType cdtype_of(const py::dtype& dt, const char* name) {
-  if (native_order(dt.byteorder())) {
-    if (dt.kind() == 'f' && dt.itemsize() == 4) return DType::f32;
-    if (dt.kind() == 'f' && dt.itemsize() == 8) return DType::f64;
-    if (dt.kind() == 'i' && dt.itemsize() == 8) return DType::i64;
-  }
+  if (const std::optional<DType> d = fastconv_dtype(dt)) return *d;
   throw py::type_error(std::string(name) + " must be float32, float64 or int64; got " +
                        py::str(py::handle(reinterpret_cast<PyObject*>(dt.ptr()))).cast<std::string>());
 }
 
-DType dtype_arg(py::handle obj, const char* name) {
-  py::dtype dt;
-  try {
-    dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(obj));
-  } catch (py::error_already_set&) {
+DType array_dtype_arg(py::handle obj, const char* name) {
+  const std::optional<py::dtype> dt = numpy_dtype_of(obj);
+  if (!dt)
     throw py::type_error(std::string(name) + " must be a numpy dtype or its name; got " +
                          py::repr(obj).cast<std::string>());
-  }
-  return cdtype_of(dt, name);
+  return cdtype_of(*dt, name);
 }
 
 py::dtype numpy_dtype(DType dt) {
@@ -84,8 +73,11 @@ const char* typestr(DType dt) {  // __array_interface__ spelling, little-endian 
 }
 
 
-// An int or a sequence of ints; -1 (once) is inferred from `infer_total` when that is >= 0.
-std::vector<index_t> shape_arg(py::handle obj, const char* name, index_t infer_total = -1) {
+// A DeviceArray's shape: an int or a sequence of ints, each below 2**58; -1 (once) is inferred
+// from `infer_total` when that is >= 0. Not args.h's shape_arg (an op's shape, in numpy's
+// limits): a DeviceArray has its own, and reshape's -1.
+std::vector<index_t> array_shape_arg(py::handle obj, const char* name,
+                                     index_t infer_total = -1) {
   const char* expected = infer_total >= 0 ? " must be an int or a sequence of ints (one may be -1); got "
                                           : " must be an int or a sequence of ints; got ";
   std::vector<index_t> shape;
@@ -172,7 +164,7 @@ py::array to_numpy(const DeviceArray& d) {
 }
 
 DeviceArray zeros(py::handle shape, py::handle dtype) {
-  DeviceArray d(shape_arg(shape, "shape"), dtype_arg(dtype, "dtype"));
+  DeviceArray d(array_shape_arg(shape, "shape"), array_dtype_arg(dtype, "dtype"));
   if (d.nbytes() > 0) FC_CUDA_CHECK(cudaMemsetAsync(d.raw(), 0, d.nbytes(), cuda::stream()));
   return d;
 }
@@ -290,7 +282,7 @@ void bind_device_array(py::module_& m) {
       .def("to_numpy", &to_numpy, "Copy to a new numpy array (waits for queued work).")
       .def("reshape", [](const DeviceArray& d, py::args args) {
         py::handle spec = args.size() == 1 ? args[0] : py::handle(args);
-        return d.reshaped(shape_arg(spec, "shape", d.size()));
+        return d.reshaped(array_shape_arg(spec, "shape", d.size()));
       }, "The same memory with another shape of equal size (one -1 is inferred); no copy.")
       .def("__getitem__", &getitem, py::arg("index"),
            "x[i] (the (ndim-1)-D row i) or x[a:b] (rows a to b): a view of the same memory, no "
@@ -324,7 +316,7 @@ void bind_device_array(py::module_& m) {
   m.def("from_numpy", &from_numpy, py::arg("array"),
         "Copy a C-contiguous float32/float64/int64 numpy array to the GPU.");
   m.def("empty", [](py::handle shape, py::handle dtype) {
-    return DeviceArray(shape_arg(shape, "shape"), dtype_arg(dtype, "dtype"));
+    return DeviceArray(array_shape_arg(shape, "shape"), array_dtype_arg(dtype, "dtype"));
   }, py::arg("shape"), py::arg("dtype") = "float32", "Uninitialised device memory.");
   m.def("zeros", &zeros, py::arg("shape"), py::arg("dtype") = "float32");
   m.def("from_dlpack", &from_dlpack, py::arg("obj"),

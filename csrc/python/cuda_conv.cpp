@@ -1,17 +1,13 @@
 // Bindings of conv2d forward/backward and its scratch size on the GPU (the CPU twin: cpu_conv.cpp).
-// Argument checks and outputs: cuda_args.h.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-
+// The checks on shapes are shared (shapes.h); device arrays and outputs: cuda_args.h.
 #include <optional>
-#include <string>
-#include <vector>
 
 #include "cuda/conv.h"
+#include "python/bindings.h"
 #include "python/checks.h"
 #include "python/cuda_args.h"
-#include "python/cuda_bindings.h"
 #include "python/shapes.h"
+#include "python/signatures.h"
 
 namespace fastconv::bind {
 namespace {
@@ -36,7 +32,7 @@ py::object conv2d_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj, 
   const DeviceArray *x, *w;
   const Conv2dShape s = checked_conv(x_obj, w_obj, stride, padding, dilation, &x, &w);
   const float* b = b_obj.is_none() ? nullptr : cp<float>(checked_conv_bias(b_obj, s));
-  DeviceArray y = new_output({s.n, s.k, s.oh, s.ow});
+  DeviceArray y = new_output(conv2d_out_dims(s));
   cuda::conv2d_forward(mp<float>(y), cp<float>(*x), cp<float>(*w), b, s, relu);
   return out(std::move(y));
 }
@@ -50,13 +46,11 @@ py::tuple conv2d_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
   const DeviceArray *x, *w;
   const Conv2dShape s = checked_conv(x_obj, w_obj, stride, padding, dilation, &x, &w);
   const DeviceArray& dy = float_dev(dy_obj, "dy", 4, "(N, K, OH, OW)");
-  if (dy.shape() != std::vector<index_t>{s.n, s.k, s.oh, s.ow})
-    throw py::value_error("dy must have the output's shape " +
-                          dims_str({s.n, s.k, s.oh, s.ow}) + "; got " + shape_str(dy));
+  check_conv_dy(dy.shape(), s);
   const float* relu_y = nullptr;
   if (!relu_y_obj.is_none()) {
     const DeviceArray& r = float_dev(relu_y_obj, "relu_y", 4, "(N, K, OH, OW)");
-    check_shape_like(r, "relu_y", dy, "dy");
+    check_shape_like(r.shape(), "relu_y", dy.shape(), "dy");
     relu_y = cp<float>(r);
   }
   DeviceArray dw = new_output(w->shape());
@@ -80,13 +74,7 @@ std::size_t conv2d_scratch_bytes(py::handle x_obj, py::handle w_obj, Pair stride
 }  // namespace
 
 void bind_cuda_conv(py::module_& m) {
-  m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("w"), py::arg("b"),
-        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("relu"));
-  m.def("conv2d_backward", &conv2d_backward, py::arg("x"), py::arg("w"), py::arg("dy"),
-        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("need_dx"),
-        py::arg("need_db"), py::arg("relu_y"));
-  m.def("conv2d_scratch_bytes", &conv2d_scratch_bytes, py::arg("x"), py::arg("w"),
-        py::arg("stride"), py::arg("padding"), py::arg("dilation"));
+  def_conv(m, &conv2d_forward, &conv2d_backward, &conv2d_scratch_bytes);
 }
 
 }  // namespace fastconv::bind

@@ -1,19 +1,19 @@
 // Bindings of the training loop's helpers on the GPU: gather_batch, argmax, accuracy_count.
 // Argument checks and outputs: cuda_args.h.
 #include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
 
 #include <cstdint>
 #include <optional>
-#include <string>
+#include <utility>
 #include <vector>
 
 #include "cuda/data.h"
 #include "fastconv/text.h"
+#include "python/bindings.h"
 #include "python/checks.h"
 #include "python/cuda_args.h"
-#include "python/cuda_bindings.h"
 #include "python/shapes.h"
+#include "python/signatures.h"
 
 namespace fastconv::bind {
 namespace {
@@ -26,9 +26,7 @@ py::object gather_batch(py::handle data_obj, py::handle idx_obj) {
   if (data.dtype() == DType::f64)
     throw py::type_error("data must have dtype float32 or int64 (the GPU kernels take float32 "
                          "only); got float64");
-  if (data.ndim() < 1)
-    throw py::value_error("data must have at least 1 dimension (rows, ...); got shape " +
-                          shape_str(data));
+  check_dataset(data.shape());
   const index_t rows_in = data.dim(0);
   index_t row = 1;  // elements per row
   for (int i = 1; i < data.ndim(); ++i) row *= data.dim(i);
@@ -38,10 +36,7 @@ py::object gather_batch(py::handle data_obj, py::handle idx_obj) {
     auto host = int_array(idx_obj, "indices", 1, "(B,)");
     auto i64 = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(host);
     const std::int64_t* p = i64.data();
-    for (py::ssize_t i = 0; i < i64.size(); ++i)
-      if (p[i] < 0 || p[i] >= rows_in)
-        throw py::value_error(text::cat("indices must be in [0, ", rows_in,
-                                        ") (data's rows); got ", p[i], " at position ", i));
+    check_indices(p, i64.size(), rows_in);
     uploaded.emplace(std::vector<index_t>{static_cast<index_t>(i64.size())}, DType::i64);
     uploaded->copy_from_host(p, static_cast<std::size_t>(i64.nbytes()));
     idx = &*uploaded;
@@ -85,11 +80,8 @@ py::object accuracy_count(py::handle z_obj, py::handle t_obj) {
 }  // namespace
 
 void bind_cuda_data(py::module_& m) {
-  m.def("gather_batch", &gather_batch, py::arg("data"), py::arg("indices"),
-        "data[indices] on the device: a batch from a device-resident dataset.");
+  def_data(m, &gather_batch, &accuracy_count);
   m.def("argmax", &argmax, py::arg("x"), "Per-row argmax of x (N, C) as int64 (N,).");
-  m.def("accuracy_count", &accuracy_count, py::arg("z"), py::arg("t"),
-        "0-d int64 device array: rows of z whose argmax is the label (or t's row argmax).");
 }
 
 }  // namespace fastconv::bind

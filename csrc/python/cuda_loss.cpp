@@ -1,18 +1,14 @@
 // Bindings of softmax cross-entropy on the GPU (the CPU twin: cpu_loss.cpp).
-// Argument checks and outputs: cuda_args.h.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-
+// Device arrays, logits, targets and outputs: cuda_args.h.
 #include <cstdint>
-#include <string>
-#include <vector>
+#include <utility>
 
 #include "cuda/loss.h"
 #include "fastconv/text.h"
+#include "python/bindings.h"
 #include "python/checks.h"
 #include "python/cuda_args.h"
-#include "python/cuda_bindings.h"
-#include "python/shapes.h"
+#include "python/signatures.h"
 
 namespace fastconv::bind {
 namespace {
@@ -72,9 +68,7 @@ py::object softmax_ce_backward(py::handle z_obj, py::handle t_obj, py::handle dl
 }  // namespace
 
 void bind_cuda_loss(py::module_& m) {
-  m.def("softmax_cross_entropy_forward", &softmax_ce_forward, py::arg("z"), py::arg("t"));
-  m.def("softmax_cross_entropy_backward", &softmax_ce_backward, py::arg("z"), py::arg("t"),
-        py::arg("dloss") = 1.0);
+  def_loss(m, &softmax_ce_forward, &softmax_ce_backward);
 }
 
 }  // namespace fastconv::bind

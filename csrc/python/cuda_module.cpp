@@ -8,7 +8,7 @@
 #include "cuda/runtime.h"
 #include "fastconv/build_config.h"
 #include "python/checks.h"
-#include "python/cuda_bindings.h"
+#include "python/bindings.h"
 
 namespace py = pybind11;
 using namespace fastconv::cuda;

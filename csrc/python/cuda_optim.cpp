@@ -1,24 +1,18 @@
-// Bindings of SGD and Adam on the GPU (the CPU twin: cpu_optim.cpp).
-// Argument checks and outputs: cuda_args.h.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-
-#include <string>
-#include <vector>
-
+// Bindings of SGD and Adam on the GPU (the CPU twin: cpu_optim.cpp). Their scalars are checked
+// in args.h; device arrays: cuda_args.h.
 #include "cuda/optim.h"
 #include "python/args.h"
+#include "python/bindings.h"
 #include "python/checks.h"
 #include "python/cuda_args.h"
-#include "python/cuda_bindings.h"
-#include "python/shapes.h"
+#include "python/signatures.h"
 
 namespace fastconv::bind {
 namespace {
 
 const DeviceArray& like_param(py::handle obj, const char* name, const DeviceArray& param) {
   const DeviceArray& a = float_dev(obj, name, -1, "");
-  check_shape_like(a, name, param, "param");
+  check_shape_like(a.shape(), name, param.shape(), "param");
   return a;
 }
 
@@ -35,25 +29,20 @@ void sgd_update(py::handle param_obj, py::handle grad_obj, py::handle velocity_o
   // Each thread reads grad while others write the state: with slices (views) of one buffer a
   // partial overlap would be a race, so every written array must be apart from grad.
   check_disjoint(param, "param", grad, "grad");
-  const double lr = non_negative_arg(lr_obj, "lr");
-  const double momentum = non_negative_arg(momentum_obj, "momentum");
-  const bool nesterov = bool_arg(nesterov_obj, "nesterov");
-  const double weight_decay = non_negative_arg(weight_decay_obj, "weight_decay");
-  if (nesterov && momentum == 0)
-    throw py::value_error("nesterov=True needs momentum > 0; got momentum 0");
+  const SgdArgs a = sgd_args(lr_obj, momentum_obj, nesterov_obj, weight_decay_obj);
   float* velocity = nullptr;
   if (!velocity_obj.is_none()) {
     const DeviceArray& v = like_param(velocity_obj, "velocity", param);
     check_disjoint(v, "velocity", param, "param");
     check_disjoint(v, "velocity", grad, "grad");
     velocity = mp<float>(v);
-  } else if (momentum != 0) {
+  } else if (a.momentum != 0) {
     throw py::value_error("velocity must be a device array of param's shape when momentum != 0 "
                           "(zeros on the first step); got None with momentum " +
-                          num_str(momentum));
+                          num_str(a.momentum));
   }
-  cuda::sgd_update(mp<float>(param), momentum != 0 ? velocity : nullptr, cp<float>(grad),
-                   param.size(), lr, momentum, nesterov, weight_decay);
+  cuda::sgd_update(mp<float>(param), a.momentum != 0 ? velocity : nullptr, cp<float>(grad),
+                   param.size(), a.lr, a.momentum, a.nesterov, a.weight_decay);
 }
 
 void adam_update(py::handle param_obj, py::handle grad_obj, py::handle m_obj, py::handle v_obj,
@@ -69,25 +58,14 @@ void adam_update(py::handle param_obj, py::handle grad_obj, py::handle m_obj, py
   check_disjoint(param, "param", grad, "grad");
   check_disjoint(m, "m", grad, "grad");
   check_disjoint(v, "v", grad, "grad");
-  const index_t step = step_arg(step_obj);
-  const double lr = non_negative_arg(lr_obj, "lr");
-  const double beta1 = beta_arg(beta1_obj, "beta1");
-  const double beta2 = beta_arg(beta2_obj, "beta2");
-  const double eps = real_arg(eps_obj, "eps");
-  if (!(eps > 0)) throw py::value_error("eps must be > 0; got " + num_str(eps));
-  const double weight_decay = non_negative_arg(weight_decay_obj, "weight_decay");
+  const AdamArgs a =
+      adam_args(step_obj, lr_obj, beta1_obj, beta2_obj, eps_obj, weight_decay_obj);
   cuda::adam_update(mp<float>(param), mp<float>(m), mp<float>(v), cp<float>(grad), param.size(),
-                    lr, beta1, beta2, eps, weight_decay, step);
+                    a.lr, a.beta1, a.beta2, a.eps, a.weight_decay, a.step);
 }
 
 }  // namespace
 
-void bind_cuda_optim(py::module_& m) {
-  m.def("sgd_update", &sgd_update, py::arg("param"), py::arg("grad"), py::arg("velocity"),
-        py::arg("lr"), py::arg("momentum"), py::arg("nesterov"), py::arg("weight_decay"));
-  m.def("adam_update", &adam_update, py::arg("param"), py::arg("grad"), py::arg("m"),
-        py::arg("v"), py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
-        py::arg("eps"), py::arg("weight_decay"));
-}
+void bind_cuda_optim(py::module_& m) { def_optim(m, &sgd_update, &adam_update); }
 
 }  // namespace fastconv::bind

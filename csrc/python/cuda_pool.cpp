@@ -1,36 +1,41 @@
-// Bindings of max and average pooling on the GPU (the CPU twin: cpu_pool.cpp).
-// Argument checks and outputs: cuda_args.h.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-
-#include <string>
-#include <vector>
+// Bindings of max and average pooling on the GPU (the CPU twin: cpu_pool.cpp). The checks on
+// shapes are shared (shapes.h); device arrays and outputs: cuda_args.h.
+#include <utility>
 
 #include "cuda/pool.h"
+#include "python/bindings.h"
 #include "python/checks.h"
 #include "python/cuda_args.h"
-#include "python/cuda_bindings.h"
 #include "python/shapes.h"
+#include "python/signatures.h"
 
 namespace fastconv::bind {
 namespace {
 
+const char* const kX = "(N, C, H, W)";
+const char* const kOut = "(N, C, OH, OW)";
+
+Pool2dShape geometry(const DeviceArray& x, Pair filter, Pair stride, Pair padding,
+                     py::handle ceil_obj) {
+  return pool2d_shape(x.shape(), filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
+}
+
 py::tuple max_pool2d_forward(py::handle x_obj, Pair filter, Pair stride, Pair padding,
                              py::handle ceil_obj) {
-  const DeviceArray& x = float_dev(x_obj, "x", 4, "(N, C, H, W)");
-  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
-  DeviceArray y = new_output({s.n, s.c, s.oh, s.ow});
-  DeviceArray idx = new_output({s.n, s.c, s.oh, s.ow}, DType::i64);
+  const DeviceArray& x = float_dev(x_obj, "x", 4, kX);
+  const Pool2dShape s = geometry(x, filter, stride, padding, ceil_obj);
+  DeviceArray y = new_output(pool2d_out_dims(s));
+  DeviceArray idx = new_output(pool2d_out_dims(s), DType::i64);
   cuda::max_pool2d_forward(mp<float>(y), mp<index_t>(idx), cp<float>(x), s);
   return py::make_tuple(out(std::move(y)), out(std::move(idx)));
 }
 
 py::object max_pool2d_backward(py::handle x_obj, py::handle dy_obj, py::handle idx_obj,
                                Pair filter, Pair stride, Pair padding, py::handle ceil_obj) {
-  const DeviceArray& x = float_dev(x_obj, "x", 4, "(N, C, H, W)");
-  const DeviceArray& dy = float_dev(dy_obj, "dy", 4, "(N, C, OH, OW)");
-  const DeviceArray& idx = int64_dev(idx_obj, "indices", 4, "(N, C, OH, OW)");
-  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
+  const DeviceArray& x = float_dev(x_obj, "x", 4, kX);
+  const DeviceArray& dy = float_dev(dy_obj, "dy", 4, kOut);
+  const DeviceArray& idx = int64_dev(idx_obj, "indices", 4, kOut);
+  const Pool2dShape s = geometry(x, filter, stride, padding, ceil_obj);
   check_pool_out(dy.shape(), "dy", s);
   check_pool_out(idx.shape(), "indices", s);
   DeviceArray dx = new_output(x.shape());
@@ -40,10 +45,10 @@ py::object max_pool2d_backward(py::handle x_obj, py::handle dy_obj, py::handle i
 
 py::object average_pool2d_forward(py::handle x_obj, Pair filter, Pair stride, Pair padding,
                                   py::handle ceil_obj, py::handle cip_obj) {
-  const DeviceArray& x = float_dev(x_obj, "x", 4, "(N, C, H, W)");
-  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
+  const DeviceArray& x = float_dev(x_obj, "x", 4, kX);
+  const Pool2dShape s = geometry(x, filter, stride, padding, ceil_obj);
   const bool cip = bool_arg(cip_obj, "count_include_pad");
-  DeviceArray y = new_output({s.n, s.c, s.oh, s.ow});
+  DeviceArray y = new_output(pool2d_out_dims(s));
   cuda::average_pool2d_forward(mp<float>(y), cp<float>(x), s, cip);
   return out(std::move(y));
 }
@@ -51,9 +56,9 @@ py::object average_pool2d_forward(py::handle x_obj, Pair filter, Pair stride, Pa
 py::object average_pool2d_backward(py::handle x_obj, py::handle dy_obj, Pair filter,
                                    Pair stride, Pair padding, py::handle ceil_obj,
                                    py::handle cip_obj) {
-  const DeviceArray& x = float_dev(x_obj, "x", 4, "(N, C, H, W)");
-  const DeviceArray& dy = float_dev(dy_obj, "dy", 4, "(N, C, OH, OW)");
-  const Pool2dShape s = pool2d_shape(x, filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
+  const DeviceArray& x = float_dev(x_obj, "x", 4, kX);
+  const DeviceArray& dy = float_dev(dy_obj, "dy", 4, kOut);
+  const Pool2dShape s = geometry(x, filter, stride, padding, ceil_obj);
   const bool cip = bool_arg(cip_obj, "count_include_pad");
   check_pool_out(dy.shape(), "dy", s);
   DeviceArray dx = new_output(x.shape());
@@ -64,17 +69,8 @@ py::object average_pool2d_backward(py::handle x_obj, py::handle dy_obj, Pair fil
 }  // namespace
 
 void bind_cuda_pool(py::module_& m) {
-  m.def("max_pool2d_forward", &max_pool2d_forward, py::arg("x"), py::arg("filter"),
-        py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"));
-  m.def("max_pool2d_backward", &max_pool2d_backward, py::arg("x"), py::arg("dy"),
-        py::arg("indices"), py::arg("filter"), py::arg("stride"), py::arg("padding"),
-        py::arg("ceil_mode"));
-  m.def("average_pool2d_forward", &average_pool2d_forward, py::arg("x"), py::arg("filter"),
-        py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
-        py::arg("count_include_pad"));
-  m.def("average_pool2d_backward", &average_pool2d_backward, py::arg("x"), py::arg("dy"),
-        py::arg("filter"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
-        py::arg("count_include_pad"));
+  def_pool(m, &max_pool2d_forward, &max_pool2d_backward, &average_pool2d_forward,
+           &average_pool2d_backward);
 }
 
 }  // namespace fastconv::bind

@@ -1,0 +1,87 @@
+// The Python signature of every op (its name, argument names and defaults), written once for
+// both modules: cpu_X.cpp and cuda_X.cpp each hand their own functions for op X to def_X, so
+// fastconv._C and fastconv._cuda cannot drift apart. The functions take their arrays and flags as
+// py::handle and check them themselves (checks.h, shapes.h): pybind11's own casters would read
+// None as False and answer a bad type with a signature dump.
+#pragma once
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>  // stride, padding, ... arrive as (h, w) pairs
+
+namespace fastconv::bind {
+namespace py = pybind11;
+
+template <typename Forward, typename Backward, typename ScratchBytes>
+void def_conv(py::module_& m, Forward forward, Backward backward, ScratchBytes scratch_bytes) {
+  m.def("conv2d_forward", forward, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"), py::arg("relu"));
+  m.def("conv2d_backward", backward, py::arg("x"), py::arg("w"), py::arg("dy"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("need_dx"),
+        py::arg("need_db"), py::arg("relu_y"));
+  m.def("conv2d_scratch_bytes", scratch_bytes, py::arg("x"), py::arg("w"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"));
+}
+
+template <typename MaxForward, typename MaxBackward, typename AvgForward, typename AvgBackward>
+void def_pool(py::module_& m, MaxForward max_forward, MaxBackward max_backward,
+              AvgForward average_forward, AvgBackward average_backward) {
+  m.def("max_pool2d_forward", max_forward, py::arg("x"), py::arg("filter"), py::arg("stride"),
+        py::arg("padding"), py::arg("ceil_mode"));
+  m.def("max_pool2d_backward", max_backward, py::arg("x"), py::arg("dy"), py::arg("indices"),
+        py::arg("filter"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"));
+  m.def("average_pool2d_forward", average_forward, py::arg("x"), py::arg("filter"),
+        py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
+        py::arg("count_include_pad"));
+  m.def("average_pool2d_backward", average_backward, py::arg("x"), py::arg("dy"),
+        py::arg("filter"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
+        py::arg("count_include_pad"));
+}
+
+template <typename Forward, typename Backward, typename BiasAdd, typename BiasGrad>
+void def_dense(py::module_& m, Forward forward, Backward backward, BiasAdd bias_add,
+               BiasGrad bias_grad) {
+  m.def("dense_forward", forward, py::arg("x"), py::arg("w"), py::arg("b") = py::none());
+  m.def("dense_backward", backward, py::arg("x"), py::arg("w"), py::arg("dy"),
+        py::arg("need_dx") = true, py::arg("need_db") = true);
+  m.def("bias_add", bias_add, py::arg("x"), py::arg("b"));
+  m.def("bias_grad", bias_grad, py::arg("dy"));
+}
+
+template <typename ReluForward, typename ReluBackward, typename DropoutForward,
+          typename DropoutBackward, typename DropoutMask>
+void def_activation(py::module_& m, ReluForward relu_forward, ReluBackward relu_backward,
+                    DropoutForward dropout_forward, DropoutBackward dropout_backward,
+                    DropoutMask dropout_mask) {
+  m.def("relu_forward", relu_forward, py::arg("x"));
+  m.def("relu_backward", relu_backward, py::arg("dy"), py::arg("y"));
+  m.def("dropout_forward", dropout_forward, py::arg("x"), py::arg("ratio"), py::arg("seed"));
+  m.def("dropout_backward", dropout_backward, py::arg("dy"), py::arg("ratio"), py::arg("seed"));
+  m.def("dropout_mask", dropout_mask, py::arg("shape"), py::arg("ratio"), py::arg("seed"),
+        py::arg("dtype"));
+}
+
+template <typename Forward, typename Backward>
+void def_loss(py::module_& m, Forward forward, Backward backward) {
+  m.def("softmax_cross_entropy_forward", forward, py::arg("z"), py::arg("t"));
+  m.def("softmax_cross_entropy_backward", backward, py::arg("z"), py::arg("t"),
+        py::arg("dloss") = 1.0);
+}
+
+template <typename Sgd, typename Adam>
+void def_optim(py::module_& m, Sgd sgd_update, Adam adam_update) {
+  m.def("sgd_update", sgd_update, py::arg("param"), py::arg("grad"), py::arg("velocity"),
+        py::arg("lr"), py::arg("momentum"), py::arg("nesterov"), py::arg("weight_decay"));
+  m.def("adam_update", adam_update, py::arg("param"), py::arg("grad"), py::arg("m"),
+        py::arg("v"), py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
+        py::arg("eps"), py::arg("weight_decay"));
+}
+
+// gather_batch and accuracy_count; the GPU adds argmax (cuda_data.cpp).
+template <typename Gather, typename Accuracy>
+void def_data(py::module_& m, Gather gather_batch, Accuracy accuracy_count) {
+  m.def("gather_batch", gather_batch, py::arg("data"), py::arg("indices"),
+        "Rows data[indices] of a dataset (the training loop's batch); indices is 1-D integer.");
+  m.def("accuracy_count", accuracy_count, py::arg("z"), py::arg("t"),
+        "0-d int64 array: rows of z whose argmax is the label (or t's row argmax).");
+}
+
+}  // namespace fastconv::bind
