@@ -86,3 +86,21 @@ def test_conv2d_tf32_within_its_own_tolerance():
     off = host(CUDA.conv2d_forward(dev(x.astype(np.float32)), dev(w.astype(np.float32)),
                                    dev(b.astype(np.float32)), st, pa, di, False))
     assert_close(off, cpu_y, reduction=32 * 9)
+
+
+def test_conv2d_relu_bias_gradient_over_many_chunks(tf32_off):
+    # 9 * 40 * 40 = 14,400 terms a channel: the bias gradient's two-stage sum uses two chunks,
+    # through the fused ReLU's mask; a rerun gives the same bits.
+    case = (9, 4, 40, 40, 6, 3, 3, 1, 1, 1, True)
+    x, w, b, st, pa, di = _conv_data(case, seed=6)
+    gpu_y = host(CUDA.conv2d_forward(dev(x.astype(np.float32)), dev(w.astype(np.float32)),
+                                     dev(b.astype(np.float32)), st, pa, di, True))
+    dy = rand32(np.random.default_rng(7), *gpu_y.shape)
+    cpu = C.conv2d_backward(x, w, dy, st, pa, di, True, True, gpu_y.astype(np.float64))
+    args = (dev(x.astype(np.float32)), dev(w.astype(np.float32)), dev(dy.astype(np.float32)),
+            st, pa, di, True, True, dev(gpu_y))
+    gpu = [host(a) for a in CUDA.conv2d_backward(*args)]
+    for g, e, r in zip(gpu, cpu, (6 * 9, 9 * 40 * 40, 9 * 40 * 40)):
+        assert_close(g, e, reduction=r)
+    for g, again in zip(gpu, CUDA.conv2d_backward(*args)):
+        np.testing.assert_array_equal(host(again), g)

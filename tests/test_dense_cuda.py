@@ -34,3 +34,18 @@ def test_bias_add_and_grad_match_cpu(shape):
     assert_close(gy, cy)
     cg, gg = both("bias_grad", x)
     assert_close(gg, cg, reduction=x.size // shape[1])
+
+
+# bias_grad cuts each channel's N*inner terms into chunks of 8,192 (one block each), then adds the
+# chunks' sums per channel: these shapes make several chunks, a chunk boundary inside a sample
+# (inner 5,000), and inner 1 (the dense layer's (N, Out) layout).
+@pytest.mark.parametrize("shape", [(64, 8, 30, 30), (3, 2, 5000), (20000, 3), (257, 5, 7, 9)])
+def test_bias_grad_in_chunks_matches_cpu_and_repeats_bitwise(shape):
+    from fastconv._native import CUDA
+    from helpers import dev, host
+
+    x = rand(np.random.default_rng(9), *shape)
+    cg, gg = both("bias_grad", x)
+    assert_close(gg, cg, reduction=x.size // shape[1])
+    d = dev(x.astype(np.float32))
+    np.testing.assert_array_equal(host(CUDA.bias_grad(d)), host(CUDA.bias_grad(d)))

@@ -204,3 +204,42 @@ def test_shape_math_with_a_huge_batch():
                         "output of fewer than 2**60 elements; got output shape "
                         f"(64, 1, {2**29 + 1}, {2**29 + 1})"):
         C.conv2d_output_shape((64, 1, 1, 1), (1, 1, 1, 1), (1, 1), (2**28, 2**28), (1, 1))
+
+
+# ---- fastdiv.h: the GPU's division by a launch-time divisor ------------------------------------
+# The GPU kernels divide by FastDivU32 wherever dividends and divisors are below 2**31 (the
+# conv_out_coord and pool_outputs_reading bindings above use the same choice, so the brute-force
+# tests run both policies). Here the divider itself, against Python's exact // and %, at the
+# edges of its range: divisors 1, powers of two and their neighbours, 2**31, and odd values;
+# dividends 0, 1, just around multiples of d and up to 2**31 - 1.
+
+def _divisors():
+    ds = {1, 2, 3, 5, 7, 9, 10, 25, 28, 49, 641, 784, 6700417, 2**31 - 1, 2**31}
+    for b in range(1, 32):
+        ds |= {2**b - 1, 2**b, 2**b + 1}
+    rng = np.random.default_rng(7)
+    ds |= set(int(v) for v in rng.integers(1, 2**31, 40))
+    return sorted(d for d in ds if 1 <= d <= 2**31)
+
+
+@pytest.mark.parametrize("d", _divisors())
+def test_fast_divmod_equals_exact_division(d):
+    top = 2**31 - 1
+    rng = np.random.default_rng(d % 1000)
+    near = [m * d + o for m in (1, 2, 3, top // d - 1, top // d) for o in (-1, 0, 1)]
+    n = np.array([0, 1, 2, top, top - 1, d - 1, d, d + 1]
+                 + [v for v in near if 0 <= v <= top]
+                 + list(rng.integers(0, 2**31, 2000)), dtype=np.int64)
+    n = n[(n >= 0) & (n <= top)]
+    q, r = C._fast_divmod(n, d)
+    np.testing.assert_array_equal(q, n // d)
+    np.testing.assert_array_equal(r, n % d)
+
+
+def test_fast_divmod_rejects_out_of_range():
+    with raises_exactly(ValueError, "d must be at most 2**31; got 2147483649"):
+        C._fast_divmod(np.zeros(1, np.int64), 2**31 + 1)
+    with raises_exactly(ValueError, "n must hold values in [0, 2**31); got 2147483648"):
+        C._fast_divmod(np.array([2**31], np.int64), 3)
+    with raises_exactly(ValueError, "n must hold values in [0, 2**31); got -1"):
+        C._fast_divmod(np.array([-1], np.int64), 3)

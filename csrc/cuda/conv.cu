@@ -13,6 +13,7 @@
 #include "cuda/device_array.h"
 #include "cuda/dense.h"
 #include "cuda/context.h"
+#include "cuda/conv_layout.h"
 #include "cuda/kernels_common.cuh"
 
 namespace fastconv::cuda {
@@ -27,90 +28,6 @@ index_t per_sample_elems(const Conv2dShape& s) { return (s.col_rows() + s.k) * s
 
 index_t conv2d_group(const Conv2dShape& s) {
   return min_i(s.n, max_i(1, kColumnBudget / per_sample_elems(s)));
-}
-
-// col (c*kh*kw rows, nb*oh*ow columns; sample j's columns start at j*oh*ow) from the nb samples
-// at x. One thread per column entry: consecutive threads write consecutive output positions.
-__global__ void im2col_kernel(float* col, const float* x, Conv2dShape s, index_t nb) {
-  const index_t plane = s.out_plane(), ld = nb * plane;
-  FC_GRID_LOOP(e, s.col_rows() * ld) {
-    const index_t r = e / ld, q = e % ld;
-    const index_t j = q / plane, p = q % plane;
-    const index_t oh = p / s.ow, ow = p % s.ow;
-    const index_t c = r / (s.kh * s.kw), ki = (r / s.kw) % s.kh, kj = r % s.kw;
-    const index_t ih = conv_in_coord(oh, ki, s.sh, s.ph, s.dh);
-    const index_t iw = conv_in_coord(ow, kj, s.sw, s.pw, s.dw);
-    const bool inside = ih >= 0 && ih < s.h && iw >= 0 && iw < s.w;
-    col[e] = inside ? x[((j * s.c + c) * s.h + ih) * s.w + iw] : 0.0f;
-  }
-}
-
-// Gather-form col2im: one thread per input element of the nb samples at dx, summing the one
-// column entry per tap that read it, taps in ascending (ki, kj) -- the CPU's order. One writer
-// per element, no atomics.
-__global__ void col2im_kernel(float* dx, const float* col, Conv2dShape s, index_t nb) {
-  const index_t plane = s.out_plane(), ld = nb * plane;
-  FC_GRID_LOOP(e, nb * s.c * s.h * s.w) {
-    const index_t iw = e % s.w;
-    index_t t = e / s.w;
-    const index_t ih = t % s.h;
-    t /= s.h;
-    const index_t c = t % s.c, j = t / s.c;
-    float acc = 0.0f;
-    for (index_t ki = 0; ki < s.kh; ++ki) {
-      const index_t oh = conv_out_coord(ih, ki, s.sh, s.ph, s.dh, s.oh);
-      if (oh < 0) continue;
-      for (index_t kj = 0; kj < s.kw; ++kj) {
-        const index_t ow = conv_out_coord(iw, kj, s.sw, s.pw, s.dw, s.ow);
-        if (ow < 0) continue;
-        const index_t r = (c * s.kh + ki) * s.kw + kj;
-        acc = __fadd_rn(acc, col[r * ld + j * plane + oh * s.ow + ow]);
-      }
-    }
-    dx[e] = acc;
-  }
-}
-
-// Rows of a GEMM-layout matrix (k rows of `cols`) start as the bias.
-__global__ void fill_bias_kernel(float* m, const float* bias, index_t k, index_t cols) {
-  FC_GRID_LOOP(e, k * cols) m[e] = bias[e / cols];
-}
-
-// A group's GEMM layout m (k rows, nb*plane columns) -> NCHW y (nb, k, plane), clamped at 0 with
-// `relu` (NaN passes, as relu_forward). With nb == 1 the two layouts coincide and m may be y:
-// each thread reads and writes its own element.
-__global__ void store_output_kernel(float* y, const float* m, index_t nb, index_t k,
-                                    index_t plane, bool relu) {
-  FC_GRID_LOOP(e, nb * k * plane) {
-    const index_t j = e / (k * plane), kk = (e / plane) % k, p = e % plane;
-    const float v = m[kk * nb * plane + j * plane + p];
-    y[e] = relu && v < 0.0f ? 0.0f : v;
-  }
-}
-
-// NCHW dy (nb, k, plane) -> GEMM layout m (k, nb*plane), through the fused ReLU's gradient mask
-// (dy where relu_y > 0, else +0) when relu_y is given.
-__global__ void dy_to_gemm_kernel(float* m, const float* dy, const float* relu_y, index_t nb,
-                                  index_t k, index_t plane) {
-  const index_t ld = nb * plane;
-  FC_GRID_LOOP(e, k * ld) {
-    const index_t kk = e / ld, q = e % ld;
-    const index_t j = q / plane, p = q % plane;
-    const index_t src = (j * k + kk) * plane + p;
-    const float v = dy[src];
-    m[e] = relu_y ? (relu_y[src] > 0.0f ? v : 0.0f) : v;
-  }
-}
-
-void im2col(float* col, const float* x, const Conv2dShape& s, index_t nb) {
-  im2col_kernel<<<blocks_for(s.col_rows() * nb * s.out_plane()), kBlock, 0, stream()>>>(col, x,
-                                                                                      s, nb);
-  FC_LAUNCH_CHECK();
-}
-
-void col2im(float* dx, const float* col, const Conv2dShape& s, index_t nb) {
-  col2im_kernel<<<blocks_for(nb * s.c * s.h * s.w), kBlock, 0, stream()>>>(dx, col, s, nb);
-  FC_LAUNCH_CHECK();
 }
 
 }  // namespace
@@ -138,16 +55,9 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b,
     float* yg = y + n0 * out_sample;
     float* dst = nb == 1 ? yg : mat;
     im2col(col, x + n0 * in_sample, s, nb);
-    if (b) {
-      fill_bias_kernel<<<blocks_for(s.k * cols), kBlock, 0, stream()>>>(dst, b, s.k, cols);
-      FC_LAUNCH_CHECK();
-    }
+    if (b) fill_bias(dst, b, s.k, cols);
     gemm(false, false, s.k, cols, rows, 1.0f, w, rows, col, cols, b ? 1.0f : 0.0f, dst, cols);
-    if (nb > 1 || relu) {
-      store_output_kernel<<<blocks_for(s.k * cols), kBlock, 0, stream()>>>(yg, dst, nb, s.k,
-                                                                          plane, relu);
-      FC_LAUNCH_CHECK();
-    }
+    if (nb > 1 || relu) gemm_to_nchw(yg, dst, nb, s.k, plane, relu);
   }
 }
 
@@ -167,9 +77,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* x, const floa
     const index_t nb = min_i(group, s.n - n0), cols = nb * plane;
     const float* dyg = dy + n0 * out_sample;
     if (nb > 1 || relu_y) {
-      dy_to_gemm_kernel<<<blocks_for(s.k * cols), kBlock, 0, stream()>>>(
-          mat, dyg, relu_y ? relu_y + n0 * out_sample : nullptr, nb, s.k, plane);
-      FC_LAUNCH_CHECK();
+      nchw_to_gemm(mat, dyg, relu_y ? relu_y + n0 * out_sample : nullptr, nb, s.k, plane);
       dyg = mat;
     }
     im2col(col, x + n0 * in_sample, s, nb);

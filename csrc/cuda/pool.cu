@@ -1,6 +1,8 @@
 // Pooling on the GPU, the twin of csrc/cpu/pool.cpp. The CPU builds per-axis index tables once a
 // call to save divisions; here each thread asks geometry.h directly (pool_window,
-// pool_outputs_reading), which is the same arithmetic without the table.
+// pool_outputs_reading_by), which is the same arithmetic without the table. Every division is by
+// a divisor fixed at launch, through a Div policy (fastdiv.h): FastDivU32 wherever the sizes fit
+// in 31 bits (64-bit divisions per element had made the max pool backward compute-bound).
 //
 // Determinism: every output (forward) and every input element (backward) has exactly one writer
 // thread, which sums its terms in the CPU's order: raster order of the window for max, row sums
@@ -23,9 +25,21 @@ __device__ __forceinline__ index_t divisor_extent(const Window& w, bool count_in
   return count_include_pad ? w.padded_extent : w.end - w.begin;
 }
 
-__global__ void max_forward_kernel(float* y, index_t* argmax, const float* x, Pool2dShape s) {
+// Flat e = (plane*rows + i)*cols + j -> (plane, i, j), by_cols and by_rows dividing.
+template <class Div>
+FC_HD void split_position(index_t e, const Div& by_cols, const Div& by_rows, index_t* plane,
+                        index_t* i, index_t* j) {
+  index_t row;
+  by_cols.divmod(e, &row, j);
+  by_rows.divmod(row, plane, i);
+}
+
+template <class Div>
+__global__ void max_forward_kernel(float* y, index_t* argmax, const float* x, Pool2dShape s,
+                                   Div by_ow, Div by_oh) {
   FC_GRID_LOOP(e, s.n * s.c * s.oh * s.ow) {
-    const index_t oj = e % s.ow, oi = (e / s.ow) % s.oh, plane = e / (s.oh * s.ow);
+    index_t plane, oi, oj;
+    split_position(e, by_ow, by_oh, &plane, &oi, &oj);
     const float* xp = x + plane * s.h * s.w;
     const Window wh = pool_window(oi, s.kh, s.sh, s.ph, s.h);
     const Window ww = pool_window(oj, s.kw, s.sw, s.pw, s.w);
@@ -48,12 +62,14 @@ __global__ void max_forward_kernel(float* y, index_t* argmax, const float* x, Po
 
 // Each input (ih, iw) sums, over the outputs whose windows contain it in raster order, dy where
 // that output's argmax is this input (+0 otherwise, which leaves a sum begun at +0 unchanged).
+template <class Div>
 __global__ void max_backward_kernel(float* dx, const float* dy, const index_t* argmax,
-                                    Pool2dShape s) {
+                                    Pool2dShape s, Div by_w, Div by_h, Div by_sh, Div by_sw) {
   FC_GRID_LOOP(e, s.n * s.c * s.h * s.w) {
-    const index_t iw = e % s.w, ih = (e / s.w) % s.h, plane = e / (s.h * s.w);
-    const OutRange rows = pool_outputs_reading(ih, s.kh, s.sh, s.ph, s.oh);
-    const OutRange cols = pool_outputs_reading(iw, s.kw, s.sw, s.pw, s.ow);
+    index_t plane, ih, iw;
+    split_position(e, by_w, by_h, &plane, &ih, &iw);
+    const OutRange rows = pool_outputs_reading_by(ih, s.kh, by_sh, s.ph, s.oh);
+    const OutRange cols = pool_outputs_reading_by(iw, s.kw, by_sw, s.pw, s.ow);
     const float* dyp = dy + plane * s.oh * s.ow;
     const index_t* ap = argmax + plane * s.oh * s.ow;
     const index_t me = ih * s.w + iw;
@@ -67,10 +83,12 @@ __global__ void max_backward_kernel(float* dx, const float* dy, const index_t* a
 
 // The CPU sums each window row first (over its columns, from 0), then the rows in order
 // starting from the first row's sum, then divides by pool_divisor(eh, ew) rounded to float.
+template <class Div>
 __global__ void avg_forward_kernel(float* y, const float* x, Pool2dShape s,
-                                   bool count_include_pad) {
+                                   bool count_include_pad, Div by_ow, Div by_oh) {
   FC_GRID_LOOP(e, s.n * s.c * s.oh * s.ow) {
-    const index_t oj = e % s.ow, oi = (e / s.ow) % s.oh, plane = e / (s.oh * s.ow);
+    index_t plane, oi, oj;
+    split_position(e, by_ow, by_oh, &plane, &oi, &oj);
     const float* xp = x + plane * s.h * s.w;
     const Window wh = pool_window(oi, s.kh, s.sh, s.ph, s.h);
     const Window ww = pool_window(oj, s.kw, s.sw, s.pw, s.w);
@@ -88,12 +106,15 @@ __global__ void avg_forward_kernel(float* y, const float* x, Pool2dShape s,
 
 // The CPU's order: per output column oj, v = sum over the output rows reading ih of dy / divisor
 // (from 0); then the input sums v over the output columns reading iw (from 0).
+template <class Div>
 __global__ void avg_backward_kernel(float* dx, const float* dy, Pool2dShape s,
-                                    bool count_include_pad) {
+                                    bool count_include_pad, Div by_w, Div by_h, Div by_sh,
+                                    Div by_sw) {
   FC_GRID_LOOP(e, s.n * s.c * s.h * s.w) {
-    const index_t iw = e % s.w, ih = (e / s.w) % s.h, plane = e / (s.h * s.w);
-    const OutRange rows = pool_outputs_reading(ih, s.kh, s.sh, s.ph, s.oh);
-    const OutRange cols = pool_outputs_reading(iw, s.kw, s.sw, s.pw, s.ow);
+    index_t plane, ih, iw;
+    split_position(e, by_w, by_h, &plane, &ih, &iw);
+    const OutRange rows = pool_outputs_reading_by(ih, s.kh, by_sh, s.ph, s.oh);
+    const OutRange cols = pool_outputs_reading_by(iw, s.kw, by_sw, s.pw, s.ow);
     const float* dyp = dy + plane * s.oh * s.ow;
     float acc = 0.0f;
     for (index_t oj = cols.first; oj < cols.last; ++oj) {
@@ -110,36 +131,57 @@ __global__ void avg_backward_kernel(float* dx, const float* dy, Pool2dShape s,
   }
 }
 
+// Forward kernels divide outputs e < count by ow and oh; backward kernels inputs e < count by w
+// and h, and pool_outputs_reading_by divides i + p < h + ph (w + pw) by the strides.
+bool forward_fits(index_t count) { return fast_div_fits({count}); }
+bool backward_fits(const Pool2dShape& s, index_t count) {
+  return fast_div_fits({count, s.h + s.ph, s.w + s.pw, s.sh, s.sw});
+}
+
+#define FC_POOL_FORWARD(kernel, count, ...)                                            \
+  if (forward_fits(count))                                                             \
+    kernel<<<blocks_for(count), kBlock, 0, stream()>>>(__VA_ARGS__, FastDivU32(s.ow), \
+                                                       FastDivU32(s.oh));              \
+  else                                                                                 \
+    kernel<<<blocks_for(count), kBlock, 0, stream()>>>(__VA_ARGS__, PlainDiv(s.ow),   \
+                                                       PlainDiv(s.oh));                \
+  FC_LAUNCH_CHECK()
+
+#define FC_POOL_BACKWARD(kernel, count, ...)                                              \
+  if (backward_fits(s, count))                                                            \
+    kernel<<<blocks_for(count), kBlock, 0, stream()>>>(                                   \
+        __VA_ARGS__, FastDivU32(s.w), FastDivU32(s.h), FastDivU32(s.sh), FastDivU32(s.sw)); \
+  else                                                                                    \
+    kernel<<<blocks_for(count), kBlock, 0, stream()>>>(                                   \
+        __VA_ARGS__, PlainDiv(s.w), PlainDiv(s.h), PlainDiv(s.sh), PlainDiv(s.sw));       \
+  FC_LAUNCH_CHECK()
+
 }  // namespace
 
 void max_pool2d_forward(float* y, index_t* argmax, const float* x, const Pool2dShape& s) {
   const index_t count = s.n * s.c * s.oh * s.ow;
   if (count == 0) return;
-  max_forward_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(y, argmax, x, s);
-  FC_LAUNCH_CHECK();
+  FC_POOL_FORWARD(max_forward_kernel, count, y, argmax, x, s);
 }
 
 void max_pool2d_backward(float* dx, const float* dy, const index_t* argmax, const Pool2dShape& s) {
   const index_t count = s.n * s.c * s.h * s.w;
   if (count == 0) return;
-  max_backward_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(dx, dy, argmax, s);
-  FC_LAUNCH_CHECK();
+  FC_POOL_BACKWARD(max_backward_kernel, count, dx, dy, argmax, s);
 }
 
 void average_pool2d_forward(float* y, const float* x, const Pool2dShape& s,
                             bool count_include_pad) {
   const index_t count = s.n * s.c * s.oh * s.ow;
   if (count == 0) return;
-  avg_forward_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(y, x, s, count_include_pad);
-  FC_LAUNCH_CHECK();
+  FC_POOL_FORWARD(avg_forward_kernel, count, y, x, s, count_include_pad);
 }
 
 void average_pool2d_backward(float* dx, const float* dy, const Pool2dShape& s,
                              bool count_include_pad) {
   const index_t count = s.n * s.c * s.h * s.w;
   if (count == 0) return;
-  avg_backward_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(dx, dy, s, count_include_pad);
-  FC_LAUNCH_CHECK();
+  FC_POOL_BACKWARD(avg_backward_kernel, count, dx, dy, s, count_include_pad);
 }
 
 }  // namespace fastconv::cuda

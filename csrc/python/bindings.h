@@ -29,5 +29,7 @@ void bind_optim(pybind11::module_& m);  // SGD, Adam
 void bind_cuda_optim(pybind11::module_& m);
 void bind_data(pybind11::module_& m);  // gather_batch, accuracy_count (and argmax on the GPU)
 void bind_cuda_data(pybind11::module_& m);
+// Private hooks to single GPU kernels, for tests and benchmarks (_im2col, ...).
+void bind_cuda_layout(pybind11::module_& m);
 
 }  // namespace fastconv::bind

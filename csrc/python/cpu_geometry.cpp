@@ -2,6 +2,12 @@
 // geometry that both backends compile. The kernels may assume a validated geometry; these entry
 // points take any Python int, so each checks its arguments' ranges and that nothing it computes
 // overflows int64, instead of returning a wrapped number.
+#include <pybind11/numpy.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "fastconv/fastdiv.h"
 #include "fastconv/geometry.h"
 #include "fastconv/text.h"
 #include "python/args.h"
@@ -65,6 +71,9 @@ index_t conv_out_coord_py(py::handle i_obj, py::handle tap_obj, py::handle strid
   if (!try_add(i, p, &sum))
     throw py::value_error(text::cat("i + padding must fit in int64; got i ", i, " and padding ",
                                     p));
+  // The division the GPU kernels use for these values (FastDivU32 where they fit in 31 bits),
+  // so the brute-force tests check both policies.
+  if (fast_div_fits({i + p, s})) return conv_out_coord_by(i, t, FastDivU32(s), p, d, out);
   return conv_out_coord(i, t, s, p, d, out);
 }
 
@@ -94,8 +103,30 @@ py::tuple pool_outputs_reading_py(py::handle i_obj, py::handle kernel, py::handl
   if (!try_add(i, a.p, &sum))
     throw py::value_error(text::cat("i + padding must fit in int64; got i ", i, " and padding ",
                                     a.p));
-  const OutRange r = pool_outputs_reading(i, a.k, a.s, a.p, out);
+  // As conv_out_coord_py: the GPU's division policy for these values.
+  const OutRange r = fast_div_fits({i + a.p, a.s})
+                         ? pool_outputs_reading_by(i, a.k, FastDivU32(a.s), a.p, out)
+                         : pool_outputs_reading(i, a.k, a.s, a.p, out);
   return py::make_tuple(r.first, r.last);
+}
+
+// FastDivU32 on many dividends at once: (n // d, n % d) for n in [0, 2**31), d in [1, 2**31].
+py::tuple fast_divmod_py(py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> n,
+                         py::handle d_obj) {
+  const index_t d = positive_int_arg(d_obj, "d");
+  if (d > kFastDivLimit)
+    throw py::value_error(text::cat("d must be at most 2**31; got ", d));
+  const auto* v = n.data();
+  const auto count = static_cast<std::size_t>(n.size());
+  for (std::size_t i = 0; i < count; ++i)
+    if (v[i] < 0 || v[i] >= kFastDivLimit)
+      throw py::value_error(text::cat("n must hold values in [0, 2**31); got ", v[i]));
+  const FastDivU32 by(d);
+  py::array_t<std::int64_t> q(n.size()), r(n.size());
+  auto* qp = q.mutable_data();
+  auto* rp = r.mutable_data();
+  for (std::size_t i = 0; i < count; ++i) by.divmod(v[i], qp + i, rp + i);
+  return py::make_tuple(q, r);
 }
 
 // x and w as arrays or as shapes: a layer can ask for a shape before it holds the data.
@@ -124,6 +155,8 @@ void bind_geometry(py::module_& m) {
         py::arg("padding"), py::arg("size"));
   m.def("pool_outputs_reading", &pool_outputs_reading_py, py::arg("i"), py::arg("kernel"),
         py::arg("stride"), py::arg("padding"), py::arg("out"));
+  m.def("_fast_divmod", &fast_divmod_py, py::arg("n"), py::arg("d"),
+        "Tests: fastdiv.h's FastDivU32 on an int64 array: (n // d, n % d).");
   m.def("conv2d_output_shape", &conv2d_output_shape, py::arg("x"), py::arg("w"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"));
 }

@@ -81,4 +81,5 @@ PYBIND11_MODULE(_cuda, m) {
   bind::bind_cuda_activation(m);
   bind::bind_cuda_optim(m);
   bind::bind_cuda_data(m);
+  bind::bind_cuda_layout(m);
 }

@@ -1,8 +1,11 @@
 // Output sizes, the im2col element mapping and pooling windows: the one source of index math for
-// both backends. The CPU tests exercise exactly what the GPU kernels run.
+// both backends. The CPU tests exercise exactly what the GPU kernels run. Functions that divide
+// by a stride come in a *_by form taking the division as a policy (fastdiv.h): the CPU passes
+// PlainDiv, the GPU FastDivU32 where the sizes fit in 31 bits.
 #pragma once
 #include "fastconv/checked.h"
 #include "fastconv/common.h"
+#include "fastconv/fastdiv.h"
 
 namespace fastconv {
 
@@ -75,11 +78,19 @@ FC_HD index_t conv_in_coord(index_t o, index_t t, index_t s, index_t p, index_t 
 
 // The inverse, for gather-form col2im: the output position that reads input coordinate i through
 // tap t, or -1 if none does (i is skipped by the stride, or o falls outside [0, out)).
-FC_HD index_t conv_out_coord(index_t i, index_t t, index_t s, index_t p, index_t d, index_t out) {
+// `s` divides by the stride; for i + p below its limit.
+template <class Div>
+FC_HD index_t conv_out_coord_by(index_t i, index_t t, const Div& s, index_t p, index_t d,
+                                index_t out) {
   const index_t num = i + p - t * d;
-  if (num < 0 || num % s != 0) return -1;
-  const index_t o = num / s;
-  return o < out ? o : -1;
+  if (num < 0) return -1;
+  index_t o, rem;
+  s.divmod(num, &o, &rem);
+  return rem == 0 && o < out ? o : -1;
+}
+
+FC_HD index_t conv_out_coord(index_t i, index_t t, index_t s, index_t p, index_t d, index_t out) {
+  return conv_out_coord_by(i, t, PlainDiv(s), p, d, out);
 }
 
 // A pooling window along one axis: [begin, end) clipped to the image, and the unclipped extent
@@ -109,11 +120,18 @@ struct OutRange {
   index_t first, last;
 };
 
-FC_HD OutRange pool_outputs_reading(index_t i, index_t k, index_t s, index_t p, index_t out) {
+// `s` divides by the stride; for i + p below its limit.
+template <class Div>
+FC_HD OutRange pool_outputs_reading_by(index_t i, index_t k, const Div& s, index_t p,
+                                       index_t out) {
   const index_t lo_num = i + p - k + 1;  // smallest o with o*s - p + k > i
-  const index_t first = lo_num <= 0 ? 0 : ceil_div(lo_num, s);
-  const index_t last = min_i(out, (i + p) / s + 1);
+  const index_t first = lo_num <= 0 ? 0 : s.div(lo_num - 1) + 1;  // ceil(lo_num / s)
+  const index_t last = min_i(out, s.div(i + p) + 1);
   return {first, last > first ? last : first};
+}
+
+FC_HD OutRange pool_outputs_reading(index_t i, index_t k, index_t s, index_t p, index_t out) {
+  return pool_outputs_reading_by(i, k, PlainDiv(s), p, out);
 }
 
 }  // namespace fastconv
