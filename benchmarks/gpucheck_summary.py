@@ -187,6 +187,34 @@ def key_rows_table(bench, out):
         out.append(f"| {row.get('name', row.get('id'))} | " + " | ".join(cells) + " |")
 
 
+# Issue 11's target for the memory-bound helper kernels: >= 70% of the measured device copy.
+HELPER_TARGET_PCT = 70.0
+
+
+def helper_rows_table(bench, out):
+    """The GPU's memory-bound kernels (helper rows, and the max pool rows) in GB/s and % of the
+    device copy, against issue 11's 70% target. Informational: a miss is not a failure."""
+    rows = [row for row in bench.get("rows", []) if row.get("kind") == "helper"
+            or str(row.get("id", "")).startswith("maxpool")]
+    if not rows:
+        return
+    out.append(f"\nHelper kernels (issue 11): fastconv CUDA in GB/s and % of the device copy; "
+               f"target >= {HELPER_TARGET_PCT:.0f}%.\n")
+    out.append("| kernel | fastconv CUDA | GB/s | % of copy | target | PyTorch, same bytes |")
+    out.append("|---|---|---|---|---|---|")
+    for row in rows:
+        c = row.get("cells", {}).get("fastconv_cuda")
+        ok = isinstance(c, dict) and c.get("status") == "ok"
+        pct = c.get("pct_peak") if ok else None
+        rate = c.get("rate") if ok else None
+        verdict = ("" if not is_number(pct)
+                   else "met" if pct >= HELPER_TARGET_PCT else "MISSED")
+        out.append(f"| {row.get('name', row.get('id'))} | {cell(c)} | "
+                   f"{f'{rate:,.0f}' if is_number(rate) else ''} | "
+                   f"{f'{pct:.0f}%' if is_number(pct) else ''} | {verdict} | "
+                   f"{cell(row.get('cells', {}).get('torch_cudnn'))} |")
+
+
 def tf32_table(tf, out):
     tf32 = (tf.get("header") or {}).get("tf32") or {}
     out.append("\nTF32 on in both frameworks (" + "; ".join(f"{k}: {v}" for k, v in tf32.items())
@@ -224,6 +252,7 @@ def summarize(log, phases_file, env) -> tuple[str, list]:
     out += [f"| {k} | {str(v).replace('|', '/')} |" for k, v in lines]
     if bench is not None:
         key_rows_table(bench, out)
+        helper_rows_table(bench, out)
     tf = load_json(log, "bench_tf32.json")
     if tf is not None:
         tf32_table(tf, out)

@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     repeat = args.repeat or (3 if args.quick else 10)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
 
-    rows = select_rows(args.only, args.quick)
+    rows = select_rows(args.only, args.quick, with_gpu=gpu is not None)
     results = {"header": header, "peaks": peaks,
                "config": {"quick": args.quick, "repeat": repeat, "warmup": warmup,
                           "only": args.only},
@@ -128,11 +128,14 @@ def main(argv=None) -> int:
     return 0
 
 
-def select_rows(pattern, quick):
+def select_rows(pattern, quick, with_gpu=False):
+    import helper_rows
     import op_rows
     import step_rows
 
-    rows = op_rows.all_rows(quick) + step_rows.rows(quick)
+    # The GPU's helper-kernel rows only where a CUDA device is benchmarked.
+    helpers = helper_rows.helper_rows(quick) if with_gpu else []
+    rows = op_rows.all_rows(quick) + helpers + step_rows.rows(quick)
     if pattern:
         try:
             rx = re.compile(pattern)

@@ -105,3 +105,32 @@ def test_hooks_reject_mismatched_shapes():
         CUDA._gemm_to_nchw(dev(np.zeros((4, 10), np.float32)), 3, False)
     with pytest.raises(ValueError):
         CUDA._col2im(dev(np.zeros((27, 49), np.float32)), x, (3, 3), (1, 1), (0, 0), (1, 1))
+
+
+def test_benchmark_helper_rows_run_on_the_gpu():
+    # benchmarks/helper_rows.py's fastconv column, each kernel once (quick sizes): the rows the
+    # GPU check times must build and run, and im2col's must equal numpy.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import helper_rows
+
+    class Gpu:
+        name = "cuda"
+
+        @staticmethod
+        def array(a):
+            return dev(a)
+
+    gpu = Gpu()
+    rows = helper_rows.helper_rows(quick=True)
+    assert [r.id for r in rows] == ["helper.im2col", "helper.col2im", "helper.bias_grad",
+                                    "helper.to_nchw", "helper.to_gemm", "helper.to_gemm_masked"]
+    for row in rows:
+        assert row.unit == "GB/s" and row.work > 0
+        row.make("fastconv_cuda", gpu)()
+    n, c, h, w = helper_rows._quick_n(helper_rows.CONV2[0]), *helper_rows.CONV2[1:]
+    xs = np.random.default_rng(40).standard_normal((n, c, h, w), dtype=np.float32)
+    col = host(rows[0].make("fastconv_cuda", gpu)())
+    np.testing.assert_array_equal(col, reference_im2col(xs, (n, c, h, w, 1, 3, 3, 1, 1, 1, 0)))
