@@ -24,55 +24,70 @@ dim3 row_grid(index_t rows, index_t length) {
   return dim3(static_cast<unsigned>(x), static_cast<unsigned>(y));
 }
 
-#define FC_ROW_LOOP_Y(r, rows) \
-  for (::fastconv::index_t r = blockIdx.y; r < (rows); r += ::fastconv::index_t(gridDim.y))
+// Grid-stride loops in the policy's index type I (int32 on the 32-bit path: index32_fits leaves
+// room for the last step past the end).
+#define FC_LOOP_X(I, i, n) \
+  for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < (n); i += I(gridDim.x) * I(blockDim.x))
+#define FC_LOOP_Y(I, r, rows) for (I r = I(blockIdx.y); r < (rows); r += I(gridDim.y))
+
+// The shape's sizes in the kernel's index type.
+template <class I>
+struct ConvIdx {
+  I c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+  explicit ConvIdx(const Conv2dShape& s)
+      : c(I(s.c)), h(I(s.h)), w(I(s.w)), kh(I(s.kh)), kw(I(s.kw)), sh(I(s.sh)), sw(I(s.sw)),
+        ph(I(s.ph)), pw(I(s.pw)), dh(I(s.dh)), dw(I(s.dw)), oh(I(s.oh)), ow(I(s.ow)) {}
+};
 
 // Row r of col is (channel c, tap ki, kj): r = (c*kh + ki)*kw + kj. Column q is (sample j,
 // output oh, ow): q = j*plane + oh*ow + ow.
 template <class Div>
-__global__ void im2col_kernel(float* col, const float* x, Conv2dShape s, index_t nb, Div by_kw,
-                              Div by_kh, Div by_plane, Div by_ow) {
-  const index_t ld = nb * s.out_plane(), in_plane = s.h * s.w, in_sample = s.c * in_plane;
-  FC_ROW_LOOP_Y(r, s.col_rows()) {
-    index_t ck, kj, c, ki;
+__global__ void im2col_kernel(float* col, const float* x, ConvIdx<typename Div::Int> s,
+                              typename Div::Int rows, typename Div::Int ld, Div by_kw, Div by_kh,
+                              Div by_plane, Div by_ow) {
+  using I = typename Div::Int;
+  const I in_plane = s.h * s.w, in_sample = s.c * in_plane;
+  FC_LOOP_Y(I, r, rows) {
+    I ck, kj, c, ki;
     by_kw.divmod(r, &ck, &kj);
     by_kh.divmod(ck, &c, &ki);
     const float* xc = x + c * in_plane;
     float* out = col + r * ld;
-    FC_GRID_LOOP(q, ld) {
-      index_t j, p, oh, ow;
+    FC_LOOP_X(I, q, ld) {
+      I j, p, oh, ow;
       by_plane.divmod(q, &j, &p);
       by_ow.divmod(p, &oh, &ow);
-      const index_t ih = conv_in_coord(oh, ki, s.sh, s.ph, s.dh);
-      const index_t iw = conv_in_coord(ow, kj, s.sw, s.pw, s.dw);
+      const I ih = conv_in_coord(oh, ki, s.sh, s.ph, s.dh);
+      const I iw = conv_in_coord(ow, kj, s.sw, s.pw, s.dw);
       const bool inside = ih >= 0 && ih < s.h && iw >= 0 && iw < s.w;
-      out[q] = inside ? xc[j * in_sample + ih * s.w + iw] : 0.0f;
+      out[q] = inside ? __ldg(xc + (j * in_sample + ih * s.w + iw)) : 0.0f;
     }
   }
 }
 
 // Plane jc = j*c + c of dx; position e = ih*w + iw within it.
 template <class Div>
-__global__ void col2im_kernel(float* dx, const float* col, Conv2dShape s, index_t nb, Div by_c,
-                              Div by_w, Div by_sh, Div by_sw) {
-  const index_t plane = s.out_plane(), ld = nb * plane, in_plane = s.h * s.w;
-  const index_t taps = s.kh * s.kw;
-  FC_ROW_LOOP_Y(jc, nb * s.c) {
-    index_t j, c;
+__global__ void col2im_kernel(float* dx, const float* col, ConvIdx<typename Div::Int> s,
+                              typename Div::Int planes, typename Div::Int ld, Div by_c, Div by_w,
+                              Div by_sh, Div by_sw) {
+  using I = typename Div::Int;
+  const I plane = s.oh * s.ow, in_plane = s.h * s.w, taps = s.kh * s.kw;
+  FC_LOOP_Y(I, jc, planes) {
+    I j, c;
     by_c.divmod(jc, &j, &c);
-    const float* src = col + c * taps * ld + j * plane;
+    const float* src = col + (c * taps * ld + j * plane);
     float* dst = dx + jc * in_plane;
-    FC_GRID_LOOP(e, in_plane) {
-      index_t ih, iw;
+    FC_LOOP_X(I, e, in_plane) {
+      I ih, iw;
       by_w.divmod(e, &ih, &iw);
       float acc = 0.0f;
-      for (index_t ki = 0; ki < s.kh; ++ki) {
-        const index_t oh = conv_out_coord_by(ih, ki, by_sh, s.ph, s.dh, s.oh);
+      for (I ki = 0; ki < s.kh; ++ki) {
+        const I oh = conv_out_coord_by(ih, ki, by_sh, s.ph, s.dh, s.oh);
         if (oh < 0) continue;
-        for (index_t kj = 0; kj < s.kw; ++kj) {
-          const index_t ow = conv_out_coord_by(iw, kj, by_sw, s.pw, s.dw, s.ow);
+        for (I kj = 0; kj < s.kw; ++kj) {
+          const I ow = conv_out_coord_by(iw, kj, by_sw, s.pw, s.dw, s.ow);
           if (ow < 0) continue;
-          acc = __fadd_rn(acc, src[(ki * s.kw + kj) * ld + oh * s.ow + ow]);
+          acc = __fadd_rn(acc, __ldg(src + ((ki * s.kw + kj) * ld + oh * s.ow + ow)));
         }
       }
       dst[e] = acc;
@@ -81,17 +96,20 @@ __global__ void col2im_kernel(float* dx, const float* col, Conv2dShape s, index_
 }
 
 template <class Div>
-__global__ void fill_bias_kernel(float* m, const float* bias, index_t count, Div by_cols) {
-  FC_GRID_LOOP(e, count) m[e] = bias[by_cols.div(e)];
+__global__ void fill_bias_kernel(float* m, const float* bias, typename Div::Int count,
+                                 Div by_cols) {
+  using I = typename Div::Int;
+  FC_LOOP_X(I, e, count) m[e] = __ldg(bias + by_cols.div(e));
 }
 
 // e runs over y in NCHW order: e = (j*k + kk)*plane + p.
 template <class Div>
-__global__ void gemm_to_nchw_kernel(float* y, const float* m, index_t nb, index_t count,
-                                    bool relu, Div by_plane, Div by_k) {
-  const index_t plane = by_plane.d;
-  FC_GRID_LOOP(e, count) {
-    index_t row, p, j, kk;
+__global__ void gemm_to_nchw_kernel(float* y, const float* m, typename Div::Int nb,
+                                    typename Div::Int count, bool relu, Div by_plane, Div by_k) {
+  using I = typename Div::Int;
+  const I plane = I(by_plane.d);
+  FC_LOOP_X(I, e, count) {
+    I row, p, j, kk;
     by_plane.divmod(e, &row, &p);
     by_k.divmod(row, &j, &kk);
     const float v = m[(kk * nb + j) * plane + p];
@@ -101,41 +119,79 @@ __global__ void gemm_to_nchw_kernel(float* y, const float* m, index_t nb, index_
 
 // e runs over m in GEMM order: e = (kk*nb + j)*plane + p.
 template <class Div>
-__global__ void nchw_to_gemm_kernel(float* m, const float* dy, const float* relu_y, index_t k,
-                                    index_t count, Div by_plane, Div by_nb) {
-  const index_t plane = by_plane.d;
-  FC_GRID_LOOP(e, count) {
-    index_t row, p, kk, j;
+__global__ void nchw_to_gemm_kernel(float* m, const float* dy, const float* relu_y,
+                                    typename Div::Int k, typename Div::Int count, Div by_plane,
+                                    Div by_nb) {
+  using I = typename Div::Int;
+  const I plane = I(by_plane.d);
+  FC_LOOP_X(I, e, count) {
+    I row, p, kk, j;
     by_plane.divmod(e, &row, &p);
     by_nb.divmod(row, &kk, &j);
-    const index_t src = (j * k + kk) * plane + p;
+    const I src = (j * k + kk) * plane + p;
     const float v = dy[src];
     m[e] = relu_y ? (relu_y[src] > 0.0f ? v : 0.0f) : v;
   }
 }
 
-#undef FC_ROW_LOOP_Y
+#undef FC_LOOP_X
+#undef FC_LOOP_Y
 
 template <class Div>
 void launch_im2col(float* col, const float* x, const Conv2dShape& s, index_t nb) {
-  im2col_kernel<<<row_grid(s.col_rows(), nb * s.out_plane()), kBlock, 0, stream()>>>(
-      col, x, s, nb, Div(s.kw), Div(s.kh), Div(s.out_plane()), Div(s.ow));
+  using I = typename Div::Int;
+  const index_t ld = nb * s.out_plane();
+  im2col_kernel<<<row_grid(s.col_rows(), ld), kBlock, 0, stream()>>>(
+      col, x, ConvIdx<I>(s), I(s.col_rows()), I(ld), Div(s.kw), Div(s.kh), Div(s.out_plane()),
+      Div(s.ow));
   FC_LAUNCH_CHECK();
 }
 
 template <class Div>
 void launch_col2im(float* dx, const float* col, const Conv2dShape& s, index_t nb) {
+  using I = typename Div::Int;
   col2im_kernel<<<row_grid(nb * s.c, s.h * s.w), kBlock, 0, stream()>>>(
-      dx, col, s, nb, Div(s.c), Div(s.w), Div(s.sh), Div(s.sw));
+      dx, col, ConvIdx<I>(s), I(nb * s.c), I(nb * s.out_plane()), Div(s.c), Div(s.w), Div(s.sh),
+      Div(s.sw));
+  FC_LAUNCH_CHECK();
+}
+
+template <class Div>
+void launch_fill_bias(float* m, const float* bias, index_t count, index_t cols) {
+  fill_bias_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(
+      m, bias, typename Div::Int(count), Div(cols));
+  FC_LAUNCH_CHECK();
+}
+
+template <class Div>
+void launch_gemm_to_nchw(float* y, const float* m, index_t nb, index_t k, index_t plane,
+                         bool relu) {
+  using I = typename Div::Int;
+  const index_t count = nb * k * plane;
+  gemm_to_nchw_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(y, m, I(nb), I(count), relu,
+                                                                  Div(plane), Div(k));
+  FC_LAUNCH_CHECK();
+}
+
+template <class Div>
+void launch_nchw_to_gemm(float* m, const float* dy, const float* relu_y, index_t nb, index_t k,
+                         index_t plane) {
+  using I = typename Div::Int;
+  const index_t count = nb * k * plane;
+  nchw_to_gemm_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(m, dy, relu_y, I(k), I(count),
+                                                                  Div(plane), Div(nb));
   FC_LAUNCH_CHECK();
 }
 
 }  // namespace
 
+// Each takes the 32-bit path (FastDivU32, int32 index math) where every size it indexes fits.
+
 void im2col(float* col, const float* x, const Conv2dShape& s, index_t nb) {
   const index_t ld = nb * s.out_plane();
   if (s.col_rows() == 0 || ld == 0) return;
-  if (fast_div_fits({s.col_rows(), ld}))
+  // conv_in_coord stays within (-(h + 2ph), h + 2ph): the taps' reach is inside the padded image.
+  if (index32_fits({s.col_rows() * ld, nb * s.c * s.h * s.w, s.h + 2 * s.ph, s.w + 2 * s.pw}))
     launch_im2col<FastDivU32>(col, x, s, nb);
   else
     launch_im2col<PlainDiv>(col, x, s, nb);
@@ -143,8 +199,8 @@ void im2col(float* col, const float* x, const Conv2dShape& s, index_t nb) {
 
 void col2im(float* dx, const float* col, const Conv2dShape& s, index_t nb) {
   if (nb * s.c == 0 || s.h * s.w == 0) return;
-  // Dividends: jc < nb*c, e < h*w, and conv_out_coord's i + p < h + ph (w + pw).
-  if (fast_div_fits({nb * s.c, s.h * s.w, s.h + s.ph, s.w + s.pw, s.sh, s.sw}))
+  if (index32_fits({s.col_rows() * nb * s.out_plane(), nb * s.c * s.h * s.w, s.h + 2 * s.ph,
+                    s.w + 2 * s.pw}))
     launch_col2im<FastDivU32>(dx, col, s, nb);
   else
     launch_col2im<PlainDiv>(dx, col, s, nb);
@@ -153,36 +209,27 @@ void col2im(float* dx, const float* col, const Conv2dShape& s, index_t nb) {
 void fill_bias(float* m, const float* bias, index_t k, index_t cols) {
   const index_t count = k * cols;
   if (count == 0) return;
-  if (fast_div_fits({count}))
-    fill_bias_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(m, bias, count, FastDivU32(cols));
+  if (index32_fits({count}))
+    launch_fill_bias<FastDivU32>(m, bias, count, cols);
   else
-    fill_bias_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(m, bias, count, PlainDiv(cols));
-  FC_LAUNCH_CHECK();
+    launch_fill_bias<PlainDiv>(m, bias, count, cols);
 }
 
 void gemm_to_nchw(float* y, const float* m, index_t nb, index_t k, index_t plane, bool relu) {
-  const index_t count = nb * k * plane;
-  if (count == 0) return;
-  if (fast_div_fits({count}))
-    gemm_to_nchw_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(
-        y, m, nb, count, relu, FastDivU32(plane), FastDivU32(k));
+  if (nb * k * plane == 0) return;
+  if (index32_fits({nb * k * plane}))
+    launch_gemm_to_nchw<FastDivU32>(y, m, nb, k, plane, relu);
   else
-    gemm_to_nchw_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(
-        y, m, nb, count, relu, PlainDiv(plane), PlainDiv(k));
-  FC_LAUNCH_CHECK();
+    launch_gemm_to_nchw<PlainDiv>(y, m, nb, k, plane, relu);
 }
 
 void nchw_to_gemm(float* m, const float* dy, const float* relu_y, index_t nb, index_t k,
                   index_t plane) {
-  const index_t count = nb * k * plane;
-  if (count == 0) return;
-  if (fast_div_fits({count}))
-    nchw_to_gemm_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(
-        m, dy, relu_y, k, count, FastDivU32(plane), FastDivU32(nb));
+  if (nb * k * plane == 0) return;
+  if (index32_fits({nb * k * plane}))
+    launch_nchw_to_gemm<FastDivU32>(m, dy, relu_y, nb, k, plane);
   else
-    nchw_to_gemm_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(
-        m, dy, relu_y, k, count, PlainDiv(plane), PlainDiv(nb));
-  FC_LAUNCH_CHECK();
+    launch_nchw_to_gemm<PlainDiv>(m, dy, relu_y, nb, k, plane);
 }
 
 }  // namespace fastconv::cuda

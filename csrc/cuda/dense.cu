@@ -36,19 +36,20 @@ index_t sum_parts(index_t terms) { return terms == 0 ? 1 : (terms - 1) / kSumChu
 
 template <class Div>
 __global__ void channel_partial_kernel(double* partial, const float* dy, const float* mask,
-                                       index_t n, index_t c, index_t inner, index_t parts,
-                                       Div by_inner) {
+                                       typename Div::Int c, typename Div::Int inner,
+                                       typename Div::Int terms, index_t parts, Div by_inner) {
+  using I = typename Div::Int;
   __shared__ double buf[kReduceBlock];
-  const index_t terms = n * inner;
-  const index_t ch = blockIdx.x / parts, part = blockIdx.x % parts;  // once a block
-  const index_t end = min_i(terms, (part + 1) * kSumChunk);
+  const I ch = I(blockIdx.x / parts), part = I(blockIdx.x % parts);  // once a block
+  const I first = part * I(kSumChunk);
+  const I end = terms - first < I(kSumChunk) ? terms : first + I(kSumChunk);
   double acc = 0.0;
-  for (index_t e = part * kSumChunk + threadIdx.x; e < end; e += kReduceBlock) {
-    index_t j, p;
+  for (I e = first + I(threadIdx.x); e < end; e += I(kReduceBlock)) {
+    I j, p;
     by_inner.divmod(e, &j, &p);
-    const index_t at = (j * c + ch) * inner + p;
-    const float v = dy[at];
-    if (!mask || mask[at] > 0.0f) acc += static_cast<double>(v);
+    const I at = (j * c + ch) * inner + p;
+    const float v = __ldg(dy + at);
+    if (!mask || __ldg(mask + at) > 0.0f) acc += static_cast<double>(v);
   }
   const double total = block_sum(acc, buf);
   if (threadIdx.x == 0) partial[blockIdx.x] = total;
@@ -98,13 +99,15 @@ void bias_grad(float* db, const float* dy, const float* mask, index_t n, index_t
   DeviceArray partial({c * parts}, DType::f64);
   double* pp = partial.data<double>();
   const auto blocks = static_cast<unsigned>(c * parts);
-  // With no terms (inner == 0) the divider is never used; 1 keeps its set-up defined.
+  // With no terms (inner == 0) the divider is never used; 1 keeps its set-up defined. The
+  // 32-bit path where dy's elements and the last chunk's end fit.
   const index_t divisor = max_i(inner, 1);
-  if (fast_div_fits({terms, divisor}))
-    channel_partial_kernel<<<blocks, kReduceBlock, 0, stream()>>>(pp, dy, mask, n, c, inner,
-                                                                  parts, FastDivU32(divisor));
+  if (index32_fits({n * c * inner, terms + kSumChunk, divisor, c}))
+    channel_partial_kernel<<<blocks, kReduceBlock, 0, stream()>>>(
+        pp, dy, mask, FastDivU32::Int(c), FastDivU32::Int(inner), FastDivU32::Int(terms), parts,
+        FastDivU32(divisor));
   else
-    channel_partial_kernel<<<blocks, kReduceBlock, 0, stream()>>>(pp, dy, mask, n, c, inner,
+    channel_partial_kernel<<<blocks, kReduceBlock, 0, stream()>>>(pp, dy, mask, c, inner, terms,
                                                                   parts, PlainDiv(divisor));
   FC_LAUNCH_CHECK();
   const index_t want = (c + kRowWarps - 1) / kRowWarps;

@@ -25,30 +25,45 @@ __device__ __forceinline__ index_t divisor_extent(const Window& w, bool count_in
   return count_include_pad ? w.padded_extent : w.end - w.begin;
 }
 
+// The shape's sizes in the kernel's index type I (int32 on the 32-bit path).
+template <class I>
+struct PoolIdx {
+  I h, w, kh, kw, sh, sw, ph, pw, oh, ow;
+  I in_count, out_count;  // n*c*h*w and n*c*oh*ow
+  PoolIdx(const Pool2dShape& s)  // implicit: the launch macros pass the shape
+      : h(I(s.h)), w(I(s.w)), kh(I(s.kh)), kw(I(s.kw)), sh(I(s.sh)), sw(I(s.sw)), ph(I(s.ph)),
+        pw(I(s.pw)), oh(I(s.oh)), ow(I(s.ow)), in_count(I(s.n * s.c * s.h * s.w)),
+        out_count(I(s.n * s.c * s.oh * s.ow)) {}
+};
+
+#define FC_LOOP(I, i, n) \
+  for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < (n); i += I(gridDim.x) * I(blockDim.x))
+
 // Flat e = (plane*rows + i)*cols + j -> (plane, i, j), by_cols and by_rows dividing.
-template <class Div>
-FC_HD void split_position(index_t e, const Div& by_cols, const Div& by_rows, index_t* plane,
-                        index_t* i, index_t* j) {
-  index_t row;
+template <class Div, class I = typename Div::Int>
+FC_HD void split_position(I e, const Div& by_cols, const Div& by_rows, I* plane, I* i, I* j) {
+  I row;
   by_cols.divmod(e, &row, j);
   by_rows.divmod(row, plane, i);
 }
 
 template <class Div>
-__global__ void max_forward_kernel(float* y, index_t* argmax, const float* x, Pool2dShape s,
-                                   Div by_ow, Div by_oh) {
-  FC_GRID_LOOP(e, s.n * s.c * s.oh * s.ow) {
-    index_t plane, oi, oj;
+__global__ void max_forward_kernel(float* y, index_t* argmax, const float* x,
+                                   PoolIdx<typename Div::Int> s, Div by_ow, Div by_oh) {
+  using I = typename Div::Int;
+  FC_LOOP(I, e, s.out_count) {
+    I plane, oi, oj;
     split_position(e, by_ow, by_oh, &plane, &oi, &oj);
     const float* xp = x + plane * s.h * s.w;
     const Window wh = pool_window(oi, s.kh, s.sh, s.ph, s.h);
     const Window ww = pool_window(oj, s.kw, s.sw, s.pw, s.w);
+    const I r0 = I(wh.begin), r1 = I(wh.end), c0 = I(ww.begin), c1 = I(ww.end);
     // Only clipped (in-image) positions are scanned, so padding never wins.
-    index_t bi = wh.begin * s.w + ww.begin;
-    float best = xp[bi];
-    for (index_t r = wh.begin; r < wh.end; ++r) {
-      for (index_t c = ww.begin; c < ww.end; ++c) {
-        const float v = xp[r * s.w + c];
+    I bi = r0 * s.w + c0;
+    float best = __ldg(xp + bi);
+    for (I r = r0; r < r1; ++r) {
+      for (I c = c0; c < c1; ++c) {
+        const float v = __ldg(xp + (r * s.w + c));
         if (better(v, best)) {
           best = v;
           bi = r * s.w + c;
@@ -64,19 +79,23 @@ __global__ void max_forward_kernel(float* y, index_t* argmax, const float* x, Po
 // that output's argmax is this input (+0 otherwise, which leaves a sum begun at +0 unchanged).
 template <class Div>
 __global__ void max_backward_kernel(float* dx, const float* dy, const index_t* argmax,
-                                    Pool2dShape s, Div by_w, Div by_h, Div by_sh, Div by_sw) {
-  FC_GRID_LOOP(e, s.n * s.c * s.h * s.w) {
-    index_t plane, ih, iw;
+                                    PoolIdx<typename Div::Int> s, Div by_w, Div by_h, Div by_sh,
+                                    Div by_sw) {
+  using I = typename Div::Int;
+  FC_LOOP(I, e, s.in_count) {
+    I plane, ih, iw;
     split_position(e, by_w, by_h, &plane, &ih, &iw);
     const OutRange rows = pool_outputs_reading_by(ih, s.kh, by_sh, s.ph, s.oh);
     const OutRange cols = pool_outputs_reading_by(iw, s.kw, by_sw, s.pw, s.ow);
-    const float* dyp = dy + plane * s.oh * s.ow;
-    const index_t* ap = argmax + plane * s.oh * s.ow;
+    const I out_plane = s.oh * s.ow;
+    const float* dyp = dy + plane * out_plane;
+    const index_t* ap = argmax + plane * out_plane;
     const index_t me = ih * s.w + iw;
     float acc = 0.0f;
-    for (index_t oi = rows.first; oi < rows.last; ++oi)
-      for (index_t oj = cols.first; oj < cols.last; ++oj)
-        acc = __fadd_rn(acc, ap[oi * s.ow + oj] == me ? dyp[oi * s.ow + oj] : 0.0f);
+    for (I oi = I(rows.first); oi < I(rows.last); ++oi)
+      for (I oj = I(cols.first); oj < I(cols.last); ++oj)
+        acc = __fadd_rn(acc, __ldg(ap + (oi * s.ow + oj)) == me ? __ldg(dyp + (oi * s.ow + oj))
+                                                                 : 0.0f);
     dx[e] = acc;
   }
 }
@@ -84,19 +103,20 @@ __global__ void max_backward_kernel(float* dx, const float* dy, const index_t* a
 // The CPU sums each window row first (over its columns, from 0), then the rows in order
 // starting from the first row's sum, then divides by pool_divisor(eh, ew) rounded to float.
 template <class Div>
-__global__ void avg_forward_kernel(float* y, const float* x, Pool2dShape s,
+__global__ void avg_forward_kernel(float* y, const float* x, PoolIdx<typename Div::Int> s,
                                    bool count_include_pad, Div by_ow, Div by_oh) {
-  FC_GRID_LOOP(e, s.n * s.c * s.oh * s.ow) {
-    index_t plane, oi, oj;
+  using I = typename Div::Int;
+  FC_LOOP(I, e, s.out_count) {
+    I plane, oi, oj;
     split_position(e, by_ow, by_oh, &plane, &oi, &oj);
     const float* xp = x + plane * s.h * s.w;
     const Window wh = pool_window(oi, s.kh, s.sh, s.ph, s.h);
     const Window ww = pool_window(oj, s.kw, s.sw, s.pw, s.w);
     float acc = 0.0f;
-    for (index_t r = wh.begin; r < wh.end; ++r) {
+    for (I r = I(wh.begin); r < I(wh.end); ++r) {
       float row = 0.0f;
-      for (index_t c = ww.begin; c < ww.end; ++c) row = __fadd_rn(row, xp[r * s.w + c]);
-      acc = r == wh.begin ? row : __fadd_rn(acc, row);
+      for (I c = I(ww.begin); c < I(ww.end); ++c) row = __fadd_rn(row, __ldg(xp + (r * s.w + c)));
+      acc = r == I(wh.begin) ? row : __fadd_rn(acc, row);
     }
     const double div =
         pool_divisor(divisor_extent(wh, count_include_pad), divisor_extent(ww, count_include_pad));
@@ -107,23 +127,24 @@ __global__ void avg_forward_kernel(float* y, const float* x, Pool2dShape s,
 // The CPU's order: per output column oj, v = sum over the output rows reading ih of dy / divisor
 // (from 0); then the input sums v over the output columns reading iw (from 0).
 template <class Div>
-__global__ void avg_backward_kernel(float* dx, const float* dy, Pool2dShape s,
+__global__ void avg_backward_kernel(float* dx, const float* dy, PoolIdx<typename Div::Int> s,
                                     bool count_include_pad, Div by_w, Div by_h, Div by_sh,
                                     Div by_sw) {
-  FC_GRID_LOOP(e, s.n * s.c * s.h * s.w) {
-    index_t plane, ih, iw;
+  using I = typename Div::Int;
+  FC_LOOP(I, e, s.in_count) {
+    I plane, ih, iw;
     split_position(e, by_w, by_h, &plane, &ih, &iw);
     const OutRange rows = pool_outputs_reading_by(ih, s.kh, by_sh, s.ph, s.oh);
     const OutRange cols = pool_outputs_reading_by(iw, s.kw, by_sw, s.pw, s.ow);
     const float* dyp = dy + plane * s.oh * s.ow;
     float acc = 0.0f;
-    for (index_t oj = cols.first; oj < cols.last; ++oj) {
+    for (I oj = I(cols.first); oj < I(cols.last); ++oj) {
       const index_t ew = divisor_extent(pool_window(oj, s.kw, s.sw, s.pw, s.w), count_include_pad);
       float v = 0.0f;
-      for (index_t oi = rows.first; oi < rows.last; ++oi) {
+      for (I oi = I(rows.first); oi < I(rows.last); ++oi) {
         const index_t eh =
             divisor_extent(pool_window(oi, s.kh, s.sh, s.ph, s.h), count_include_pad);
-        v = __fadd_rn(v, __fdiv_rn(dyp[oi * s.ow + oj], float(pool_divisor(eh, ew))));
+        v = __fadd_rn(v, __fdiv_rn(__ldg(dyp + (oi * s.ow + oj)), float(pool_divisor(eh, ew))));
       }
       acc = __fadd_rn(acc, v);
     }
@@ -131,24 +152,26 @@ __global__ void avg_backward_kernel(float* dx, const float* dy, Pool2dShape s,
   }
 }
 
-// Forward kernels divide outputs e < count by ow and oh; backward kernels inputs e < count by w
-// and h, and pool_outputs_reading_by divides i + p < h + ph (w + pw) by the strides.
-bool forward_fits(index_t count) { return fast_div_fits({count}); }
-bool backward_fits(const Pool2dShape& s, index_t count) {
-  return fast_div_fits({count, s.h + s.ph, s.w + s.pw, s.sh, s.sw});
+#undef FC_LOOP
+
+// The 32-bit path where every size indexed fits (both arrays, the padded extents that
+// pool_window and pool_outputs_reading_by work in, the strides).
+bool index32_pool(const Pool2dShape& s) {
+  return index32_fits({s.n * s.c * s.h * s.w, s.n * s.c * s.oh * s.ow, s.h + 2 * s.ph,
+                       s.w + 2 * s.pw, s.kh, s.kw, s.sh, s.sw});
 }
 
-#define FC_POOL_FORWARD(kernel, count, ...)                                            \
-  if (forward_fits(count))                                                             \
-    kernel<<<blocks_for(count), kBlock, 0, stream()>>>(__VA_ARGS__, FastDivU32(s.ow), \
-                                                       FastDivU32(s.oh));              \
-  else                                                                                 \
-    kernel<<<blocks_for(count), kBlock, 0, stream()>>>(__VA_ARGS__, PlainDiv(s.ow),   \
-                                                       PlainDiv(s.oh));                \
+#define FC_POOL_FORWARD(kernel, count, ...)                                                 \
+  if (index32_pool(s))                                                                      \
+    kernel<<<blocks_for(count), kBlock, 0, stream()>>>(__VA_ARGS__, FastDivU32(s.ow),      \
+                                                       FastDivU32(s.oh));                   \
+  else                                                                                      \
+    kernel<<<blocks_for(count), kBlock, 0, stream()>>>(__VA_ARGS__, PlainDiv(s.ow),        \
+                                                       PlainDiv(s.oh));                     \
   FC_LAUNCH_CHECK()
 
 #define FC_POOL_BACKWARD(kernel, count, ...)                                              \
-  if (backward_fits(s, count))                                                            \
+  if (index32_pool(s))                                                                    \
     kernel<<<blocks_for(count), kBlock, 0, stream()>>>(                                   \
         __VA_ARGS__, FastDivU32(s.w), FastDivU32(s.h), FastDivU32(s.sh), FastDivU32(s.sw)); \
   else                                                                                    \

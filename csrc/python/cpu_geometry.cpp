@@ -71,9 +71,11 @@ index_t conv_out_coord_py(py::handle i_obj, py::handle tap_obj, py::handle strid
   if (!try_add(i, p, &sum))
     throw py::value_error(text::cat("i + padding must fit in int64; got i ", i, " and padding ",
                                     p));
-  // The division the GPU kernels use for these values (FastDivU32 where they fit in 31 bits),
-  // so the brute-force tests check both policies.
-  if (fast_div_fits({i + p, s})) return conv_out_coord_by(i, t, FastDivU32(s), p, d, out);
+  // The policy the GPU kernels take for these values (FastDivU32 and int32 index math where they
+  // fit), so the brute-force tests check both.
+  using I = FastDivU32::Int;
+  if (index32_fits({i + p, s, t * d, out}))
+    return conv_out_coord_by(I(i), I(t), FastDivU32(s), I(p), I(d), I(out));
   return conv_out_coord(i, t, s, p, d, out);
 }
 
@@ -104,8 +106,9 @@ py::tuple pool_outputs_reading_py(py::handle i_obj, py::handle kernel, py::handl
     throw py::value_error(text::cat("i + padding must fit in int64; got i ", i, " and padding ",
                                     a.p));
   // As conv_out_coord_py: the GPU's division policy for these values.
-  const OutRange r = fast_div_fits({i + a.p, a.s})
-                         ? pool_outputs_reading_by(i, a.k, FastDivU32(a.s), a.p, out)
+  using I = FastDivU32::Int;
+  const OutRange r = index32_fits({i + a.p, a.s, a.k, out})
+                         ? pool_outputs_reading_by(I(i), I(a.k), FastDivU32(a.s), I(a.p), I(out))
                          : pool_outputs_reading(i, a.k, a.s, a.p, out);
   return py::make_tuple(r.first, r.last);
 }
@@ -125,7 +128,12 @@ py::tuple fast_divmod_py(py::array_t<std::int64_t, py::array::c_style | py::arra
   py::array_t<std::int64_t> q(n.size()), r(n.size());
   auto* qp = q.mutable_data();
   auto* rp = r.mutable_data();
-  for (std::size_t i = 0; i < count; ++i) by.divmod(v[i], qp + i, rp + i);
+  for (std::size_t i = 0; i < count; ++i) {
+    FastDivU32::Int qi, ri;
+    by.divmod(static_cast<FastDivU32::Int>(v[i]), &qi, &ri);
+    qp[i] = qi;
+    rp[i] = ri;
+  }
   return py::make_tuple(q, r);
 }
 

@@ -72,19 +72,27 @@ FC_HD index_t pool_out_size(index_t in, index_t k, index_t s, index_t p, bool ce
 }
 
 // The input coordinate that output position o reads through kernel tap t (may be in the padding).
-FC_HD index_t conv_in_coord(index_t o, index_t t, index_t s, index_t p, index_t d) {
+// In any index type I (int32 in the GPU's 32-bit path).
+template <class I>
+FC_HD I conv_in_coord(I o, I t, I s, I p, I d) {
   return o * s - p + t * d;
+}
+
+FC_HD index_t conv_in_coord(index_t o, index_t t, index_t s, index_t p, index_t d) {
+  return conv_in_coord<index_t>(o, t, s, p, d);
 }
 
 // The inverse, for gather-form col2im: the output position that reads input coordinate i through
 // tap t, or -1 if none does (i is skipped by the stride, or o falls outside [0, out)).
-// `s` divides by the stride; for i + p below its limit.
+// `s` divides by the stride, in its index type I = Div::Int (i + p and t * d must fit in it).
 template <class Div>
-FC_HD index_t conv_out_coord_by(index_t i, index_t t, const Div& s, index_t p, index_t d,
-                                index_t out) {
-  const index_t num = i + p - t * d;
+FC_HD typename Div::Int conv_out_coord_by(typename Div::Int i, typename Div::Int t, const Div& s,
+                                          typename Div::Int p, typename Div::Int d,
+                                          typename Div::Int out) {
+  using I = typename Div::Int;
+  const I num = i + p - t * d;
   if (num < 0) return -1;
-  index_t o, rem;
+  I o, rem;
   s.divmod(num, &o, &rem);
   return rem == 0 && o < out ? o : -1;
 }
@@ -120,13 +128,15 @@ struct OutRange {
   index_t first, last;
 };
 
-// `s` divides by the stride; for i + p below its limit.
+// `s` divides by the stride, in its index type I = Div::Int (i + p and k must fit in it).
 template <class Div>
-FC_HD OutRange pool_outputs_reading_by(index_t i, index_t k, const Div& s, index_t p,
-                                       index_t out) {
-  const index_t lo_num = i + p - k + 1;  // smallest o with o*s - p + k > i
-  const index_t first = lo_num <= 0 ? 0 : s.div(lo_num - 1) + 1;  // ceil(lo_num / s)
-  const index_t last = min_i(out, s.div(i + p) + 1);
+FC_HD OutRange pool_outputs_reading_by(typename Div::Int i, typename Div::Int k, const Div& s,
+                                       typename Div::Int p, typename Div::Int out) {
+  using I = typename Div::Int;
+  const I lo_num = i + p - k + 1;  // smallest o with o*s - p + k > i
+  const I first = lo_num <= 0 ? 0 : s.div(lo_num - 1) + 1;  // ceil(lo_num / s)
+  const I below = s.div(i + p) + 1;
+  const I last = below < out ? below : out;
   return {first, last > first ? last : first};
 }
 
