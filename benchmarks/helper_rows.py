@@ -55,6 +55,7 @@ def helper_rows(quick: bool) -> list[Row]:
     col = rng.standard_normal((rows_, n * plane), dtype=np.float32)
     y = rng.standard_normal((n, K, h, w), dtype=np.float32)
     inp = _Inputs(x=x, col=col, y=y, mask=np.maximum(y, 0), m=y.reshape(K, n * plane),
+                  b=rng.standard_normal(K, dtype=np.float32),
                   dyb=rng.standard_normal((nb, K, h, w), dtype=np.float32),
                   col_t=np.ascontiguousarray(col.reshape(rows_, n, plane).transpose(1, 0, 2)))
     geo = ((3, 3), (1, 1), (1, 1), (1, 1))
@@ -75,7 +76,7 @@ def helper_rows(quick: bool) -> list[Row]:
 
     def to_nchw(cuda, device):
         d = inp.d(device)
-        return lambda: cuda._gemm_to_nchw(d["m"], n, True)
+        return lambda: cuda._gemm_to_nchw(d["m"], d["b"], n, True)
 
     def to_gemm(cuda, device):
         d = inp.d(device)
@@ -116,8 +117,8 @@ def helper_rows(quick: bool) -> list[Row]:
         row("col2im", f"col2im gather {shape} (GPU kernel)", cb + xb, col2im, t_fold),
         row("bias_grad", f"bias gradient {nb}x{K}x{h}x{w} (GPU kernel)",
             nb * K * plane * F32 + K * F32, bias_grad, t_sum),
-        row("to_nchw", f"GEMM layout -> NCHW + ReLU {n}x{K}x{h}x{w} (GPU kernel)", 2 * yb,
-            to_nchw, t_to_nchw),
+        row("to_nchw", f"GEMM layout -> NCHW + bias + ReLU {n}x{K}x{h}x{w} (GPU kernel)",
+            2 * yb + K * F32, to_nchw, t_to_nchw),
         row("to_gemm", f"NCHW -> GEMM layout {n}x{K}x{h}x{w} (GPU kernel)", 2 * yb, to_gemm,
             t_to_gemm),
         row("to_gemm_masked", f"NCHW -> GEMM layout, ReLU mask {n}x{K}x{h}x{w} (GPU kernel)",

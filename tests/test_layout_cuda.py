@@ -89,12 +89,18 @@ def test_layout_transforms_equal_numpy_bitwise(shape, masked):
     m = host(CUDA._nchw_to_gemm(dev(dy), None if relu_y is None else dev(relu_y)))
     want = np.where(relu_y > 0, dy, np.float32(0)) if masked else dy
     np.testing.assert_array_equal(m, want.reshape(n, k, -1).transpose(1, 0, 2).reshape(k, -1))
-    # Back to NCHW, and with the ReLU clamp (NaN passes it, as relu_forward lets it).
+    # Back to NCHW, + the bias (one float32 add) and the ReLU clamp (NaN passes it, as
+    # relu_forward lets it): the conv forward's one pass after its GEMM.
     g = m.copy()
     g.flat[:: 7] = np.nan
-    y = host(CUDA._gemm_to_nchw(dev(g), n, masked))
     back = g.reshape(k, n, -1).transpose(1, 0, 2)
+    y = host(CUDA._gemm_to_nchw(dev(g), None, n, masked))
     np.testing.assert_array_equal(y, np.where(back < 0, np.float32(0), back) if masked else back)
+    b = rand32(rng, k).astype(np.float32)
+    y = host(CUDA._gemm_to_nchw(dev(g), dev(b), n, masked))
+    biased = (back + b[None, :, None]).astype(np.float32)
+    np.testing.assert_array_equal(
+        y, np.where(biased < 0, np.float32(0), biased) if masked else biased)
 
 
 def test_hooks_reject_mismatched_shapes():
@@ -102,7 +108,7 @@ def test_hooks_reject_mismatched_shapes():
 
     x = dev(np.zeros((2, 3, 5, 5), np.float32))
     with raises_exactly(ValueError, "n must divide m.shape[1] = 10; got 3"):
-        CUDA._gemm_to_nchw(dev(np.zeros((4, 10), np.float32)), 3, False)
+        CUDA._gemm_to_nchw(dev(np.zeros((4, 10), np.float32)), None, 3, False)
     with pytest.raises(ValueError):
         CUDA._col2im(dev(np.zeros((27, 49), np.float32)), x, (3, 3), (1, 1), (0, 0), (1, 1))
 

@@ -36,9 +36,11 @@ std::size_t conv2d_scratch_bytes(const Conv2dShape& s) {
   return static_cast<std::size_t>(conv2d_group(s) * per_sample_elems(s)) * sizeof(float);
 }
 
-// Per group y_g (k x nb*oh*ow) = W (k x c*kh*kw) * col_g, the bias folded in as the GEMM's
-// initial value (beta = 1). A one-sample group's GEMM layout already is NCHW, so it is written in
-// place; larger groups go through `mat` and one reordering pass that also applies the ReLU.
+// Per group y_g (k x nb*oh*ow) = W (k x c*kh*kw) * col_g (beta = 0), then one pass that adds
+// the bias, applies the ReLU and, for groups of several samples, reorders `mat` into NCHW. (The
+// bias used to be a fill pass that the GEMM then read back through beta = 1: two passes over y
+// more.) A one-sample group's GEMM layout already is NCHW: it is written in place, and the pass
+// runs in place where there is a bias or a ReLU.
 //
 // Scratch comes from the caching allocator and goes back when this function returns, while the
 // kernels that use it may still be queued: safe because the allocator hands memory out in stream
@@ -55,9 +57,8 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b,
     float* yg = y + n0 * out_sample;
     float* dst = nb == 1 ? yg : mat;
     im2col(col, x + n0 * in_sample, s, nb);
-    if (b) fill_bias(dst, b, s.k, cols);
-    gemm(false, false, s.k, cols, rows, 1.0f, w, rows, col, cols, b ? 1.0f : 0.0f, dst, cols);
-    if (nb > 1 || relu) gemm_to_nchw(yg, dst, nb, s.k, plane, relu);
+    gemm(false, false, s.k, cols, rows, 1.0f, w, rows, col, cols, 0.0f, dst, cols);
+    if (nb > 1 || relu || b) gemm_to_nchw(yg, dst, b, nb, s.k, plane, relu);
   }
 }
 

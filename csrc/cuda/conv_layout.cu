@@ -95,24 +95,19 @@ __global__ void col2im_kernel(float* dx, const float* col, ConvIdx<typename Div:
   }
 }
 
-template <class Div>
-__global__ void fill_bias_kernel(float* m, const float* bias, typename Div::Int count,
-                                 Div by_cols) {
-  using I = typename Div::Int;
-  FC_LOOP_X(I, e, count) m[e] = __ldg(bias + by_cols.div(e));
-}
-
 // e runs over y in NCHW order: e = (j*k + kk)*plane + p.
 template <class Div>
-__global__ void gemm_to_nchw_kernel(float* y, const float* m, typename Div::Int nb,
-                                    typename Div::Int count, bool relu, Div by_plane, Div by_k) {
+__global__ void gemm_to_nchw_kernel(float* y, const float* m, const float* bias,
+                                    typename Div::Int nb, typename Div::Int count, bool relu,
+                                    Div by_plane, Div by_k) {
   using I = typename Div::Int;
   const I plane = I(by_plane.d);
   FC_LOOP_X(I, e, count) {
     I row, p, j, kk;
     by_plane.divmod(e, &row, &p);
     by_k.divmod(row, &j, &kk);
-    const float v = m[(kk * nb + j) * plane + p];
+    float v = m[(kk * nb + j) * plane + p];
+    if (bias) v = __fadd_rn(v, __ldg(bias + kk));
     y[e] = relu && v < 0.0f ? 0.0f : v;
   }
 }
@@ -157,19 +152,12 @@ void launch_col2im(float* dx, const float* col, const Conv2dShape& s, index_t nb
 }
 
 template <class Div>
-void launch_fill_bias(float* m, const float* bias, index_t count, index_t cols) {
-  fill_bias_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(
-      m, bias, typename Div::Int(count), Div(cols));
-  FC_LAUNCH_CHECK();
-}
-
-template <class Div>
-void launch_gemm_to_nchw(float* y, const float* m, index_t nb, index_t k, index_t plane,
-                         bool relu) {
+void launch_gemm_to_nchw(float* y, const float* m, const float* bias, index_t nb, index_t k,
+                         index_t plane, bool relu) {
   using I = typename Div::Int;
   const index_t count = nb * k * plane;
-  gemm_to_nchw_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(y, m, I(nb), I(count), relu,
-                                                                  Div(plane), Div(k));
+  gemm_to_nchw_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(y, m, bias, I(nb), I(count),
+                                                                  relu, Div(plane), Div(k));
   FC_LAUNCH_CHECK();
 }
 
@@ -206,21 +194,13 @@ void col2im(float* dx, const float* col, const Conv2dShape& s, index_t nb) {
     launch_col2im<PlainDiv>(dx, col, s, nb);
 }
 
-void fill_bias(float* m, const float* bias, index_t k, index_t cols) {
-  const index_t count = k * cols;
-  if (count == 0) return;
-  if (index32_fits({count}))
-    launch_fill_bias<FastDivU32>(m, bias, count, cols);
-  else
-    launch_fill_bias<PlainDiv>(m, bias, count, cols);
-}
-
-void gemm_to_nchw(float* y, const float* m, index_t nb, index_t k, index_t plane, bool relu) {
+void gemm_to_nchw(float* y, const float* m, const float* bias, index_t nb, index_t k,
+                  index_t plane, bool relu) {
   if (nb * k * plane == 0) return;
   if (index32_fits({nb * k * plane}))
-    launch_gemm_to_nchw<FastDivU32>(y, m, nb, k, plane, relu);
+    launch_gemm_to_nchw<FastDivU32>(y, m, bias, nb, k, plane, relu);
   else
-    launch_gemm_to_nchw<PlainDiv>(y, m, nb, k, plane, relu);
+    launch_gemm_to_nchw<PlainDiv>(y, m, bias, nb, k, plane, relu);
 }
 
 void nchw_to_gemm(float* m, const float* dy, const float* relu_y, index_t nb, index_t k,

@@ -16,12 +16,11 @@ void im2col(float* col, const float* x, const Conv2dShape& s, index_t nb);
 // taps in ascending (ki, kj) order from +0, rounding each add -- the CPU's order.
 void col2im(float* dx, const float* col, const Conv2dShape& s, index_t nb);
 
-// Every row kk of m (k rows of `cols`) set to bias[kk].
-void fill_bias(float* m, const float* bias, index_t k, index_t cols);
-
-// GEMM layout m (k, nb*plane) -> NCHW y (nb, k, plane), clamped at 0 with `relu` (NaN passes).
-// With nb == 1 the layouts coincide and m may be y.
-void gemm_to_nchw(float* y, const float* m, index_t nb, index_t k, index_t plane, bool relu);
+// GEMM layout m (k, nb*plane) -> NCHW y (nb, k, plane), plus bias[kk] (one rounded add) when
+// bias is not null, then clamped at 0 with `relu` (NaN passes). With nb == 1 the layouts coincide
+// and m may be y.
+void gemm_to_nchw(float* y, const float* m, const float* bias, index_t nb, index_t k,
+                  index_t plane, bool relu);
 
 // NCHW dy (nb, k, plane) -> GEMM layout m (k, nb*plane), through the ReLU's gradient mask (dy
 // where relu_y > 0, else +0) when relu_y is not null.

@@ -39,8 +39,9 @@ py::object col2im(py::handle col_obj, py::handle x_obj, Pair kernel, Pair stride
   return out(std::move(dx));
 }
 
-// m (K, N*P) -> (N, K, P).
-py::object gemm_to_nchw(py::handle m_obj, py::handle n_obj, py::handle relu_obj) {
+// m (K, N*P) -> (N, K, P), + b (K,) when given.
+py::object gemm_to_nchw(py::handle m_obj, py::handle b_obj, py::handle n_obj,
+                        py::handle relu_obj) {
   const bool relu = bool_arg(relu_obj, "relu");
   const index_t n = int64_arg(n_obj, "n");
   check_positive(n, "n");
@@ -48,8 +49,14 @@ py::object gemm_to_nchw(py::handle m_obj, py::handle n_obj, py::handle relu_obj)
   const index_t k = m.shape()[0], cols = m.shape()[1];
   if (cols % n != 0)
     throw py::value_error(text::cat("n must divide m.shape[1] = ", cols, "; got ", n));
+  const float* b = nullptr;
+  if (!b_obj.is_none()) {
+    const DeviceArray& bias = float_dev(b_obj, "b", 1, "(K,)");
+    check_bias_elements(bias.shape(), k);
+    b = cp<float>(bias);
+  }
   DeviceArray y = new_output({n, k, cols / n});
-  cuda::gemm_to_nchw(mp<float>(y), cp<float>(m), n, k, cols / n, relu);
+  cuda::gemm_to_nchw(mp<float>(y), cp<float>(m), b, n, k, cols / n, relu);
   return out(std::move(y));
 }
 
@@ -77,8 +84,9 @@ void bind_cuda_layout(py::module_& m) {
   m.def("_col2im", &col2im, py::arg("col"), py::arg("x"), py::arg("kernel"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"),
         "Tests and benchmarks: the gather col2im of col into an array of x's shape.");
-  m.def("_gemm_to_nchw", &gemm_to_nchw, py::arg("m"), py::arg("n"), py::arg("relu"),
-        "Tests and benchmarks: (K, N*P) -> (N, K, P), clamped at 0 with relu.");
+  m.def("_gemm_to_nchw", &gemm_to_nchw, py::arg("m"), py::arg("b"), py::arg("n"),
+        py::arg("relu"),
+        "Tests and benchmarks: (K, N*P) -> (N, K, P), + b if given, clamped at 0 with relu.");
   m.def("_nchw_to_gemm", &nchw_to_gemm, py::arg("dy"), py::arg("relu_y"),
         "Tests and benchmarks: (N, K, ...) -> (K, N*P), masked where relu_y <= 0 if given.");
 }
