@@ -89,8 +89,9 @@ def test_conv2d_tf32_within_its_own_tolerance():
 
 
 def test_conv2d_relu_bias_gradient_over_many_chunks(tf32_off):
-    # 9 * 40 * 40 = 14,400 terms a channel: the bias gradient's two-stage sum uses two chunks,
-    # through the fused ReLU's mask; a rerun gives the same bits.
+    # 9 * 40 * 40 = 14,400 terms a channel: the bias gradient, summed in the dy layout pass
+    # through the fused ReLU's mask, uses four chunks of 4,096; a rerun gives the same bits.
+    # (test_conv2d_many_groups_accumulate_dw_in_batch_order covers chunks over several groups.)
     case = (9, 4, 40, 40, 6, 3, 3, 1, 1, 1, True)
     x, w, b, st, pa, di = _conv_data(case, seed=6)
     gpu_y = host(CUDA.conv2d_forward(dev(x.astype(np.float32)), dev(w.astype(np.float32)),

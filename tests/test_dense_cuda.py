@@ -36,8 +36,8 @@ def test_bias_add_and_grad_match_cpu(shape):
     assert_close(gg, cg, reduction=x.size // shape[1])
 
 
-# bias_grad cuts each channel's N*inner terms into chunks of 8,192 (one block each), then adds the
-# chunks' sums per channel: these shapes make several chunks, a chunk boundary inside a sample
+# bias_grad cuts each channel's N*inner terms into chunks of 4,096 (one block each), then adds the
+# chunks' sums per channel: these shapes make several chunks, chunk boundaries inside a sample
 # (inner 5,000), and inner 1 (the dense layer's (N, Out) layout).
 @pytest.mark.parametrize("shape", [(64, 8, 30, 30), (3, 2, 5000), (20000, 3), (257, 5, 7, 9)])
 def test_bias_grad_in_chunks_matches_cpu_and_repeats_bitwise(shape):

@@ -5,11 +5,12 @@
 //
 // Determinism: every kernel here writes each output element from exactly one thread, summing in
 // a fixed order (col2im gathers its taps in ascending (ki, kj), as the CPU does); the bias
-// gradient is a fixed tree per channel; dW accumulates group after group in batch order through
-// beta = 1. The grouping depends on the shape alone. So a rerun gives the same bits (cuBLAS itself
-// being deterministic on one stream with a fixed handle and workspace).
+// gradient is channel_sum.h's two fixed-order stages; dW accumulates group after group in batch
+// order through beta = 1. The grouping depends on the shape alone. So a rerun gives the same bits
+// (cuBLAS itself being deterministic on one stream with a fixed handle and workspace).
 #include "cuda/conv.h"
 
+#include "cuda/channel_sum.h"
 #include "cuda/device_array.h"
 #include "cuda/dense.h"
 #include "cuda/context.h"
@@ -62,23 +63,37 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b,
   }
 }
 
-// db: one block per output channel (bias_grad's fixed-order reduction, in double, through the
-// ReLU mask when relu_y is given). dW: dW = sum over groups of dy_g * col_g^T, the first group
-// with beta = 0 and the rest with beta = 1, in batch order. dX: per group dcol_g = W^T * dy_g,
-// written over col_g (its last use was the dW GEMM), then the gather col2im.
+// db: the bias gradient's two stages (channel_sum.h), through the ReLU mask when relu_y is
+// given. Where dy goes through the GEMM-layout pass anyway (groups of several samples, or a
+// ReLU), that pass also sums it (nchw_to_gemm_sum: every group's chunks side by side in
+// `partial`, then one channel_totals), which saves bias_grad's separate read of dy and relu_y;
+// otherwise bias_grad reads dy itself. Either way the partition is fixed by the shape.
+// dW: dW = sum over groups of dy_g * col_g^T, the first group with beta = 0 and the rest with
+// beta = 1, in batch order. dX: per group dcol_g = W^T * dy_g, written over col_g (its last use
+// was the dW GEMM), then the gather col2im.
 void conv2d_backward(float* dx, float* dw, float* db, const float* x, const float* w,
                      const float* dy, const float* relu_y, const Conv2dShape& s) {
   const index_t plane = s.out_plane(), rows = s.col_rows(), group = conv2d_group(s);
   const index_t in_sample = s.c * s.h * s.w, out_sample = s.k * plane;
-  if (db) bias_grad(db, dy, relu_y, s.n, s.k, plane);
+  const bool fold_db = db && (group > 1 || relu_y);
+  if (db && !fold_db) bias_grad(db, dy, relu_y, s.n, s.k, plane);
+  index_t slots = 0;  // per channel: every group's chunks
+  for (index_t n0 = 0; n0 < s.n; n0 += group) slots += sum_chunks(min_i(group, s.n - n0) * plane);
+  DeviceArray partial({fold_db ? s.k * slots : 1}, DType::f64);
   DeviceArray scratch({group * per_sample_elems(s)}, DType::f32);
   float* col = scratch.data<float>();
   float* mat = col + rows * group * plane;
+  index_t base = 0;
   for (index_t n0 = 0; n0 < s.n; n0 += group) {
     const index_t nb = min_i(group, s.n - n0), cols = nb * plane;
     const float* dyg = dy + n0 * out_sample;
-    if (nb > 1 || relu_y) {
-      nchw_to_gemm(mat, dyg, relu_y ? relu_y + n0 * out_sample : nullptr, nb, s.k, plane);
+    const float* mask = relu_y ? relu_y + n0 * out_sample : nullptr;
+    if (fold_db) {
+      nchw_to_gemm_sum(mat, partial.data<double>(), slots, base, dyg, mask, nb, s.k, plane);
+      base += sum_chunks(cols);
+      dyg = mat;
+    } else if (nb > 1 || relu_y) {
+      nchw_to_gemm(mat, dyg, mask, nb, s.k, plane);
       dyg = mat;
     }
     im2col(col, x + n0 * in_sample, s, nb);
@@ -89,6 +104,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* x, const floa
       col2im(dx + n0 * in_sample, col, s, nb);
     }
   }
+  if (fold_db) channel_totals(db, partial.data<double>(), s.k, slots);
 }
 
 }  // namespace fastconv::cuda

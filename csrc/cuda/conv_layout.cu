@@ -8,6 +8,7 @@
 // write consecutive addresses and, at stride 1, read consecutive addresses too.
 #include "cuda/conv_layout.h"
 
+#include "cuda/channel_sum.h"
 #include "cuda/context.h"
 #include "cuda/kernels_common.cuh"
 
@@ -24,10 +25,7 @@ dim3 row_grid(index_t rows, index_t length) {
   return dim3(static_cast<unsigned>(x), static_cast<unsigned>(y));
 }
 
-// Grid-stride loops in the policy's index type I (int32 on the 32-bit path: index32_fits leaves
-// room for the last step past the end).
-#define FC_LOOP_X(I, i, n) \
-  for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < (n); i += I(gridDim.x) * I(blockDim.x))
+// Rows of a 2-D grid, in the policy's index type I (as FC_GRID_LOOP_AS along x).
 #define FC_LOOP_Y(I, r, rows) for (I r = I(blockIdx.y); r < (rows); r += I(gridDim.y))
 
 // The shape's sizes in the kernel's index type.
@@ -53,7 +51,7 @@ __global__ void im2col_kernel(float* col, const float* x, ConvIdx<typename Div::
     by_kh.divmod(ck, &c, &ki);
     const float* xc = x + c * in_plane;
     float* out = col + r * ld;
-    FC_LOOP_X(I, q, ld) {
+    FC_GRID_LOOP_AS(I, q, ld) {
       I j, p, oh, ow;
       by_plane.divmod(q, &j, &p);
       by_ow.divmod(p, &oh, &ow);
@@ -77,7 +75,7 @@ __global__ void col2im_kernel(float* dx, const float* col, ConvIdx<typename Div:
     by_c.divmod(jc, &j, &c);
     const float* src = col + (c * taps * ld + j * plane);
     float* dst = dx + jc * in_plane;
-    FC_LOOP_X(I, e, in_plane) {
+    FC_GRID_LOOP_AS(I, e, in_plane) {
       I ih, iw;
       by_w.divmod(e, &ih, &iw);
       float acc = 0.0f;
@@ -102,7 +100,7 @@ __global__ void gemm_to_nchw_kernel(float* y, const float* m, const float* bias,
                                     Div by_plane, Div by_k) {
   using I = typename Div::Int;
   const I plane = I(by_plane.d);
-  FC_LOOP_X(I, e, count) {
+  FC_GRID_LOOP_AS(I, e, count) {
     I row, p, j, kk;
     by_plane.divmod(e, &row, &p);
     by_k.divmod(row, &j, &kk);
@@ -119,7 +117,7 @@ __global__ void nchw_to_gemm_kernel(float* m, const float* dy, const float* relu
                                     Div by_nb) {
   using I = typename Div::Int;
   const I plane = I(by_plane.d);
-  FC_LOOP_X(I, e, count) {
+  FC_GRID_LOOP_AS(I, e, count) {
     I row, p, kk, j;
     by_plane.divmod(e, &row, &p);
     by_nb.divmod(row, &kk, &j);
@@ -129,7 +127,36 @@ __global__ void nchw_to_gemm_kernel(float* m, const float* dy, const float* relu
   }
 }
 
-#undef FC_LOOP_X
+// Block b = (channel kk, chunk part), b = kk * parts + part: the chunk's elements q of row kk of
+// m (q = j*plane + p) are transformed as in nchw_to_gemm_kernel and summed as in
+// channel_sum.cu's channel_partial_kernel (ascending q per thread, then the block's tree).
+template <class Div>
+__global__ void nchw_to_gemm_sum_kernel(float* m, double* partial, index_t stride, index_t base,
+                                        const float* dy, const float* relu_y,
+                                        typename Div::Int k, typename Div::Int ld, index_t parts,
+                                        Div by_plane) {
+  using I = typename Div::Int;
+  __shared__ double buf[kReduceBlock];
+  const I plane = I(by_plane.d);
+  const I kk = I(blockIdx.x / parts), part = I(blockIdx.x % parts);  // once a block
+  const I first = part * I(kSumChunk);
+  const I end = ld - first < I(kSumChunk) ? ld : first + I(kSumChunk);
+  float* row = m + kk * ld;
+  double acc = 0.0;
+#pragma unroll 4
+  for (I q = first + I(threadIdx.x); q < end; q += I(kReduceBlock)) {
+    I j, p;
+    by_plane.divmod(q, &j, &p);
+    const I src = (j * k + kk) * plane + p;
+    float v = __ldg(dy + src);
+    if (relu_y && !(__ldg(relu_y + src) > 0.0f)) v = 0.0f;
+    row[q] = v;
+    acc += static_cast<double>(v);
+  }
+  const double total = block_sum(acc, buf);
+  if (threadIdx.x == 0) partial[index_t(kk) * stride + base + part] = total;
+}
+
 #undef FC_LOOP_Y
 
 template <class Div>
@@ -168,6 +195,17 @@ void launch_nchw_to_gemm(float* m, const float* dy, const float* relu_y, index_t
   const index_t count = nb * k * plane;
   nchw_to_gemm_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(m, dy, relu_y, I(k), I(count),
                                                                   Div(plane), Div(nb));
+  FC_LAUNCH_CHECK();
+}
+
+template <class Div>
+void launch_nchw_to_gemm_sum(float* m, double* partial, index_t stride, index_t base,
+                             const float* dy, const float* relu_y, index_t nb, index_t k,
+                             index_t plane) {
+  using I = typename Div::Int;
+  const index_t ld = nb * plane, parts = sum_chunks(ld);
+  nchw_to_gemm_sum_kernel<<<static_cast<unsigned>(k * parts), kReduceBlock, 0, stream()>>>(
+      m, partial, stride, base, dy, relu_y, I(k), I(ld), parts, Div(plane));
   FC_LAUNCH_CHECK();
 }
 
@@ -210,6 +248,15 @@ void nchw_to_gemm(float* m, const float* dy, const float* relu_y, index_t nb, in
     launch_nchw_to_gemm<FastDivU32>(m, dy, relu_y, nb, k, plane);
   else
     launch_nchw_to_gemm<PlainDiv>(m, dy, relu_y, nb, k, plane);
+}
+
+void nchw_to_gemm_sum(float* m, double* partial, index_t stride, index_t base, const float* dy,
+                      const float* relu_y, index_t nb, index_t k, index_t plane) {
+  if (k == 0) return;
+  if (index32_fits({nb * k * plane, nb * plane + kSumChunk}))
+    launch_nchw_to_gemm_sum<FastDivU32>(m, partial, stride, base, dy, relu_y, nb, k, plane);
+  else
+    launch_nchw_to_gemm_sum<PlainDiv>(m, partial, stride, base, dy, relu_y, nb, k, plane);
 }
 
 }  // namespace fastconv::cuda

@@ -27,4 +27,10 @@ void gemm_to_nchw(float* y, const float* m, const float* bias, index_t nb, index
 void nchw_to_gemm(float* m, const float* dy, const float* relu_y, index_t nb, index_t k,
                   index_t plane);
 
+// nchw_to_gemm that also sums what it writes, per channel, in chunks of kSumChunk along the
+// group's row of m (channel_sum.h's first stage, folded into the pass that reads dy anyway): the
+// sum of chunk i of channel kk goes to partial[kk * stride + base + i], i < sum_chunks(nb*plane).
+void nchw_to_gemm_sum(float* m, double* partial, index_t stride, index_t base, const float* dy,
+                      const float* relu_y, index_t nb, index_t k, index_t plane);
+
 }  // namespace fastconv::cuda

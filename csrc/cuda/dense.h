@@ -11,15 +11,15 @@ namespace fastconv::cuda {
 void dense_forward(float* y, const float* x, const float* w, const float* b, index_t n,
                    index_t in, index_t out);
 
-// dx (N, In) = dy @ w^T, dw (In, Out) = x^T @ dy, db (Out) = sum over rows of dy (one block per
-// column, fixed order). dx and db may be null (not wanted).
+// dx (N, In) = dy @ w^T, dw (In, Out) = x^T @ dy, db (Out) = sum over rows of dy (bias_grad).
+// dx and db may be null (not wanted).
 void dense_backward(float* dx, float* dw, float* db, const float* x, const float* w,
                     const float* dy, index_t n, index_t in, index_t out);
 
 // y[n, c, k] = x[n, c, k] + b[c].
 void bias_add(float* y, const float* x, const float* b, index_t n, index_t c, index_t inner);
 // db[c] = sum over n and k of dy[n, c, k] (only where mask > 0 when mask is given), summed in
-// double, one block per channel in a fixed order: deterministic.
+// double in channel_sum.h's two fixed-order stages: deterministic. (In channel_sum.cu.)
 void bias_grad(float* db, const float* dy, const float* mask, index_t n, index_t c,
                index_t inner);
 

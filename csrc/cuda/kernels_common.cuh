@@ -34,6 +34,12 @@ constexpr int kRowWarps = 8;
   for (::fastconv::index_t i = blockIdx.x * ::fastconv::index_t(blockDim.x) + threadIdx.x; \
        i < (n); i += ::fastconv::index_t(gridDim.x) * blockDim.x)
 
+// The same in index type I: int32 on the 32-bit path of a Div policy (fastdiv.h), whose
+// index32_fits bound leaves room for the last step past n without wrapping.
+#define FC_GRID_LOOP_AS(I, i, n)                                                    \
+  for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < (n); \
+       i += I(gridDim.x) * I(blockDim.x))
+
 // A bad launch configuration surfaces here, at the launch that caused it, as a CudaError; errors
 // inside a running kernel surface at the next synchronising call.
 #define FC_LAUNCH_CHECK() FC_CUDA_CHECK(cudaGetLastError())

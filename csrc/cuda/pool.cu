@@ -36,9 +36,6 @@ struct PoolIdx {
         out_count(I(s.n * s.c * s.oh * s.ow)) {}
 };
 
-#define FC_LOOP(I, i, n) \
-  for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < (n); i += I(gridDim.x) * I(blockDim.x))
-
 // Flat e = (plane*rows + i)*cols + j -> (plane, i, j), by_cols and by_rows dividing.
 template <class Div, class I = typename Div::Int>
 FC_HD void split_position(I e, const Div& by_cols, const Div& by_rows, I* plane, I* i, I* j) {
@@ -51,7 +48,7 @@ template <class Div>
 __global__ void max_forward_kernel(float* y, index_t* argmax, const float* x,
                                    PoolIdx<typename Div::Int> s, Div by_ow, Div by_oh) {
   using I = typename Div::Int;
-  FC_LOOP(I, e, s.out_count) {
+  FC_GRID_LOOP_AS(I, e, s.out_count) {
     I plane, oi, oj;
     split_position(e, by_ow, by_oh, &plane, &oi, &oj);
     const float* xp = x + plane * s.h * s.w;
@@ -82,7 +79,7 @@ __global__ void max_backward_kernel(float* dx, const float* dy, const index_t* a
                                     PoolIdx<typename Div::Int> s, Div by_w, Div by_h, Div by_sh,
                                     Div by_sw) {
   using I = typename Div::Int;
-  FC_LOOP(I, e, s.in_count) {
+  FC_GRID_LOOP_AS(I, e, s.in_count) {
     I plane, ih, iw;
     split_position(e, by_w, by_h, &plane, &ih, &iw);
     const OutRange rows = pool_outputs_reading_by(ih, s.kh, by_sh, s.ph, s.oh);
@@ -106,7 +103,7 @@ template <class Div>
 __global__ void avg_forward_kernel(float* y, const float* x, PoolIdx<typename Div::Int> s,
                                    bool count_include_pad, Div by_ow, Div by_oh) {
   using I = typename Div::Int;
-  FC_LOOP(I, e, s.out_count) {
+  FC_GRID_LOOP_AS(I, e, s.out_count) {
     I plane, oi, oj;
     split_position(e, by_ow, by_oh, &plane, &oi, &oj);
     const float* xp = x + plane * s.h * s.w;
@@ -131,7 +128,7 @@ __global__ void avg_backward_kernel(float* dx, const float* dy, PoolIdx<typename
                                     bool count_include_pad, Div by_w, Div by_h, Div by_sh,
                                     Div by_sw) {
   using I = typename Div::Int;
-  FC_LOOP(I, e, s.in_count) {
+  FC_GRID_LOOP_AS(I, e, s.in_count) {
     I plane, ih, iw;
     split_position(e, by_w, by_h, &plane, &ih, &iw);
     const OutRange rows = pool_outputs_reading_by(ih, s.kh, by_sh, s.ph, s.oh);
@@ -152,7 +149,6 @@ __global__ void avg_backward_kernel(float* dx, const float* dy, PoolIdx<typename
   }
 }
 
-#undef FC_LOOP
 
 // The 32-bit path where every size indexed fits (both arrays, the padded extents that
 // pool_window and pool_outputs_reading_by work in, the strides).
