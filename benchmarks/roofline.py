@@ -2,7 +2,9 @@
 training step of the tutorial CNN launches (as csrc/cuda implements it today), and the time the
 H200's measured copy bandwidth and sgemm rate allow for them. (Since the branch of issue 11's
 helper kernels the conv forward has no bias-fill pass: its GEMM runs with beta = 0 and the one
-pass after it adds the bias; the 0.09 ms that pass measured is gone from the step.)
+pass after it adds the bias; the 0.09 ms that pass measured is gone from the step. The conv
+backward sums the bias gradient in its dy layout pass, which reads dy anyway: the separate
+channel sum's read of dy (and of the ReLU mask) is gone too, leaving its partial sums.)
 
 Bytes are counted as benchmarks/run.py counts GB/s: every array a kernel reads or writes, once.
 Peaks and the per-kernel times beside them are the H200 measurements of 2026-11-28 quoted in
@@ -25,7 +27,7 @@ TARGET_FRACTION = 0.7  # issue 11: helper kernels at >= 70% of the copy bandwidt
 
 # Issue 11's Nsight Compute split of one batch-256 step on the H200 (ms, all calls of a kind).
 MEASURED_B256_MS = {
-    "im2col": 1.57, "bias gradient (channel sum)": 0.82, "col2im (gather)": 0.47,
+    "im2col": 1.57, "bias gradient (folded: partial sums)": 0.82, "col2im (gather)": 0.47,
     "cuBLAS GEMMs": 0.94, "max pool backward": 0.20,
     "output to NCHW + bias + ReLU (gemm_to_nchw)": 0.16, "dy to GEMM layout": 0.16,
 }
@@ -61,7 +63,8 @@ def step_kernels(n: int) -> list[Kernel]:
         im2col += 2 * (x + col) * F32           # the forward's columns, again for dW
         store += 2 * y * F32 + k * F32            # GEMM layout -> NCHW, + bias, ReLU
         dy_layout += 2 * y * F32                  # NCHW dy -> GEMM layout
-        bias_grad += (y + k) * F32
+        # Folded into dy's layout pass: only each chunk's partial sum (double), read back once.
+        bias_grad += 2 * k * -(-(n * oh * ow) // 4096) * 8 + k * F32
         params += wts + k
         passes = 2 if first else 3                # the input needs no dx
         gemm_flops += passes * 2.0 * k * (c * f * f) * n * oh * ow
@@ -85,7 +88,7 @@ def step_kernels(n: int) -> list[Kernel]:
     return [
         Kernel("im2col", 2 * len(CONV), im2col),
         Kernel("col2im (gather)", 1, col2im),
-        Kernel("bias gradient (channel sum)", len(CONV), bias_grad),
+        Kernel("bias gradient (folded: partial sums)", len(CONV), bias_grad),
         Kernel("output to NCHW + bias + ReLU (gemm_to_nchw)", len(CONV), store),
         Kernel("dy to GEMM layout", len(CONV), dy_layout),
         Kernel("max pool forward", 1, pool_fwd),
