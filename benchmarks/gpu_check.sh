@@ -95,7 +95,8 @@ phases:
                then, time allowing, --device cuda --tf32 --only 'conv|dense|step' --json bench_tf32.json
   7 summary    benchmarks/gpucheck_summary.py: the card, tests passed/failed/crashed/skipped, CUDA
                tests passed, the key benchmark rows
-               (training step CPU/GPU, epoch, conv rows), phase timings; exit 1 if a test failed
+               (training step CPU/GPU, epoch, conv rows), the helper kernels in GB/s and % of the
+               device copy (issue 11's 70% target), phase timings; exit 1 if a test failed
 EOF
 }
 
