@@ -93,6 +93,46 @@ __global__ void col2im_kernel(float* dx, const float* col, ConvIdx<typename Div:
   }
 }
 
+// col2im for a filter size fixed at compile time (3x3, the common case). The generic kernel's
+// loop adds each tap as its load arrives, one memory latency after another; here all KH*KW loads
+// are issued first. A tap that no output reads adds +0.0f, which leaves the sum's bits unchanged
+// (the sum starts at +0 and round-to-nearest never makes it -0), so the result is bitwise the
+// generic kernel's.
+template <int KH, int KW, class Div>
+__global__ void col2im_fixed_kernel(float* dx, const float* col, ConvIdx<typename Div::Int> s,
+                                    typename Div::Int planes, typename Div::Int ld, Div by_c,
+                                    Div by_w, Div by_sh, Div by_sw) {
+  using I = typename Div::Int;
+  const I plane = s.oh * s.ow, in_plane = s.h * s.w;
+  FC_LOOP_Y(I, jc, planes) {
+    I j, c;
+    by_c.divmod(jc, &j, &c);
+    const float* src = col + (c * I(KH * KW) * ld + j * plane);
+    float* dst = dx + jc * in_plane;
+    FC_GRID_LOOP_AS(I, e, in_plane) {
+      I ih, iw;
+      by_w.divmod(e, &ih, &iw);
+      I oh[KH], ow[KW];
+#pragma unroll
+      for (int ki = 0; ki < KH; ++ki) oh[ki] = conv_out_coord_by(ih, I(ki), by_sh, s.ph, s.dh, s.oh);
+#pragma unroll
+      for (int kj = 0; kj < KW; ++kj) ow[kj] = conv_out_coord_by(iw, I(kj), by_sw, s.pw, s.dw, s.ow);
+      float v[KH * KW];
+#pragma unroll
+      for (int ki = 0; ki < KH; ++ki)
+#pragma unroll
+        for (int kj = 0; kj < KW; ++kj)
+          v[ki * KW + kj] = oh[ki] >= 0 && ow[kj] >= 0
+                                ? __ldg(src + (I(ki * KW + kj) * ld + oh[ki] * s.ow + ow[kj]))
+                                : 0.0f;
+      float acc = 0.0f;
+#pragma unroll
+      for (int t = 0; t < KH * KW; ++t) acc = __fadd_rn(acc, v[t]);
+      dst[e] = acc;
+    }
+  }
+}
+
 // e runs over y in NCHW order: e = (j*k + kk)*plane + p.
 template <class Div>
 __global__ void gemm_to_nchw_kernel(float* y, const float* m, const float* bias,
@@ -172,9 +212,15 @@ void launch_im2col(float* col, const float* x, const Conv2dShape& s, index_t nb)
 template <class Div>
 void launch_col2im(float* dx, const float* col, const Conv2dShape& s, index_t nb) {
   using I = typename Div::Int;
-  col2im_kernel<<<row_grid(nb * s.c, s.h * s.w), kBlock, 0, stream()>>>(
-      dx, col, ConvIdx<I>(s), I(nb * s.c), I(nb * s.out_plane()), Div(s.c), Div(s.w), Div(s.sh),
-      Div(s.sw));
+  const dim3 grid = row_grid(nb * s.c, s.h * s.w);
+  const ConvIdx<I> idx(s);
+  const I planes = I(nb * s.c), ld = I(nb * s.out_plane());
+  if (s.kh == 3 && s.kw == 3)
+    col2im_fixed_kernel<3, 3><<<grid, kBlock, 0, stream()>>>(dx, col, idx, planes, ld, Div(s.c),
+                                                             Div(s.w), Div(s.sh), Div(s.sw));
+  else
+    col2im_kernel<<<grid, kBlock, 0, stream()>>>(dx, col, idx, planes, ld, Div(s.c), Div(s.w),
+                                                 Div(s.sh), Div(s.sw));
   FC_LAUNCH_CHECK();
 }
 
