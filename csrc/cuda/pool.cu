@@ -72,6 +72,43 @@ __global__ void max_forward_kernel(float* y, index_t* argmax, const float* x,
   }
 }
 
+// The max forward for a window size fixed at compile time (2x2, 3x3): the generic loop waits for
+// each tap's load before comparing it and loading the next; here the window's loads are all
+// issued first, then compared in the same raster order over the same clipped positions (the
+// first one, always inside, starts the scan), so y and argmax are bitwise the generic kernel's.
+template <int KH, int KW, class Div>
+__global__ void max_forward_fixed_kernel(float* y, index_t* argmax, const float* x,
+                                         PoolIdx<typename Div::Int> s, Div by_ow, Div by_oh) {
+  using I = typename Div::Int;
+  FC_GRID_LOOP_AS(I, e, s.out_count) {
+    I plane, oi, oj;
+    split_position(e, by_ow, by_oh, &plane, &oi, &oj);
+    const float* xp = x + plane * s.h * s.w;
+    const Window wh = pool_window(oi, s.kh, s.sh, s.ph, s.h);
+    const Window ww = pool_window(oj, s.kw, s.sw, s.pw, s.w);
+    const I r0 = I(wh.begin), c0 = I(ww.begin);
+    const I rn = I(wh.end - wh.begin), cn = I(ww.end - ww.begin);  // 1..KH, 1..KW
+    float v[KH * KW];
+#pragma unroll
+    for (int a = 0; a < KH; ++a)
+#pragma unroll
+      for (int b = 0; b < KW; ++b)
+        v[a * KW + b] = a < rn && b < cn ? __ldg(xp + ((r0 + a) * s.w + c0 + b)) : 0.0f;
+    I bi = r0 * s.w + c0;
+    float best = v[0];
+#pragma unroll
+    for (int a = 0; a < KH; ++a)
+#pragma unroll
+      for (int b = 0; b < KW; ++b)
+        if (a < rn && b < cn && better(v[a * KW + b], best)) {
+          best = v[a * KW + b];
+          bi = (r0 + a) * s.w + c0 + b;
+        }
+    y[e] = best;
+    argmax[e] = bi;
+  }
+}
+
 // Each input (ih, iw) sums, over the outputs whose windows contain it in raster order, dy where
 // that output's argmax is this input (+0 otherwise, which leaves a sum begun at +0 unchanged).
 template <class Div>
@@ -89,10 +126,14 @@ __global__ void max_backward_kernel(float* dx, const float* dy, const index_t* a
     const index_t* ap = argmax + plane * out_plane;
     const index_t me = ih * s.w + iw;
     float acc = 0.0f;
+    // dy is loaded whatever the argmax says, so both loads are in flight at once (the window's
+    // other inputs read the same dy element: no extra memory traffic).
     for (I oi = I(rows.first); oi < I(rows.last); ++oi)
-      for (I oj = I(cols.first); oj < I(cols.last); ++oj)
-        acc = __fadd_rn(acc, __ldg(ap + (oi * s.ow + oj)) == me ? __ldg(dyp + (oi * s.ow + oj))
-                                                                 : 0.0f);
+      for (I oj = I(cols.first); oj < I(cols.last); ++oj) {
+        const index_t a = __ldg(ap + (oi * s.ow + oj));
+        const float g = __ldg(dyp + (oi * s.ow + oj));
+        acc = __fadd_rn(acc, a == me ? g : 0.0f);
+      }
     dx[e] = acc;
   }
 }
@@ -180,7 +221,13 @@ bool index32_pool(const Pool2dShape& s) {
 void max_pool2d_forward(float* y, index_t* argmax, const float* x, const Pool2dShape& s) {
   const index_t count = s.n * s.c * s.oh * s.ow;
   if (count == 0) return;
-  FC_POOL_FORWARD(max_forward_kernel, count, y, argmax, x, s);
+  if (s.kh == 2 && s.kw == 2) {
+    FC_POOL_FORWARD((max_forward_fixed_kernel<2, 2>), count, y, argmax, x, s);
+  } else if (s.kh == 3 && s.kw == 3) {
+    FC_POOL_FORWARD((max_forward_fixed_kernel<3, 3>), count, y, argmax, x, s);
+  } else {
+    FC_POOL_FORWARD(max_forward_kernel, count, y, argmax, x, s);
+  }
 }
 
 void max_pool2d_backward(float* dx, const float* dy, const index_t* argmax, const Pool2dShape& s) {
