@@ -4,6 +4,9 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cstdint>
+#include <initializer_list>
+
 #include "cuda/runtime.h"
 #include "fastconv/common.h"
 
@@ -26,6 +29,16 @@ constexpr int kReduceBlock = 256;
 // Rows of a softmax: one warp each, kRowWarps warps a block.
 constexpr int kWarp = 32;
 constexpr int kRowWarps = 8;
+
+// Whether a 4-wide (float4) kernel applies: rows of whole float4s (`row` % 4 == 0) and every
+// array 16-byte aligned (the caching allocator's are; device arrays from elsewhere, e.g. DLPack
+// views, need not be). Null arrays (an absent mask) pass.
+inline bool vec4_ok(index_t row, std::initializer_list<const float*> arrays) {
+  if (row % 4 != 0) return false;
+  for (const float* a : arrays)
+    if (a && reinterpret_cast<std::uintptr_t>(a) % 16 != 0) return false;
+  return true;
+}
 
 }  // namespace fastconv::cuda
 
