@@ -140,3 +140,37 @@ def test_benchmark_helper_rows_run_on_the_gpu():
     xs = np.random.default_rng(40).standard_normal((n, c, h, w), dtype=np.float32)
     col = host(rows[0].make("fastconv_cuda", gpu)())
     np.testing.assert_array_equal(col, reference_im2col(xs, (n, c, h, w, 1, 3, 3, 1, 1, 1, 0)))
+
+
+def test_misaligned_views_take_the_scalar_kernels_with_the_same_bits():
+    # The 4-wide layout kernels need 16-byte aligned arrays; a device array viewing a torch tensor
+    # from its second element is not, and must get the scalar kernels' (identical) results.
+    # (im2col's 4-wide kernel only needs its output aligned: here its input is not.)
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("PyTorch without CUDA")
+
+    def misaligned(a):
+        t = torch.empty(a.size + 1, dtype=torch.float32, device="cuda")
+        t[1:] = torch.from_numpy(a.ravel()).cuda()
+        view = t[1:].view(*a.shape)
+        assert view.data_ptr() % 16 == 4
+        torch.cuda.synchronize()  # torch's copy done before fastconv's stream reads it
+        return CUDA.from_dlpack(view), t  # t keeps the memory alive
+
+    rng = np.random.default_rng(3)
+    dy = rand32(rng, 4, 8, 6, 6).astype(np.float32)       # plane 36: the 4-wide path if aligned
+    relu_y = rand32(rng, *dy.shape).astype(np.float32)
+    (d, keep1), (r, keep2) = misaligned(dy), misaligned(relu_y)
+    np.testing.assert_array_equal(host(CUDA._nchw_to_gemm(d, r)),
+                                  host(CUDA._nchw_to_gemm(dev(dy), dev(relu_y))))
+    m = rand32(rng, 8, 4 * 36).astype(np.float32)
+    b = rand32(rng, 8).astype(np.float32)
+    mm, keep3 = misaligned(m)
+    np.testing.assert_array_equal(host(CUDA._gemm_to_nchw(mm, dev(b), 4, True)),
+                                  host(CUDA._gemm_to_nchw(dev(m), dev(b), 4, True)))
+    x = rand32(rng, 4, 3, 6, 6).astype(np.float32)
+    xm, keep4 = misaligned(x)
+    geo = ((3, 3), (1, 1), (1, 1), (1, 1))
+    np.testing.assert_array_equal(host(CUDA._im2col(xm, *geo)), host(CUDA._im2col(dev(x), *geo)))
+    del keep1, keep2, keep3, keep4
