@@ -22,8 +22,9 @@ inline unsigned blocks_for(index_t count, int block = kBlock) {
   return static_cast<unsigned>(want < 1 ? 1 : (want < kMaxBlocks ? want : kMaxBlocks));
 }
 
-// Reductions: one block per output (a channel, or the whole batch), threads striding over the
-// terms in a fixed pattern, then a shared-memory tree. A power of two for the tree.
+// Reductions: one block per output (the whole batch, or one chunk of a channel's terms:
+// channel_sum.h), threads striding over the terms in a fixed pattern, then a shared-memory tree.
+// A power of two for the tree.
 constexpr int kReduceBlock = 256;
 
 // Rows of a softmax: one warp each, kRowWarps warps a block.
@@ -49,7 +50,7 @@ inline bool vec4_ok(index_t row, std::initializer_list<const float*> arrays) {
 
 // The same in index type I: int32 on the 32-bit path of a Div policy (fastdiv.h), whose
 // index32_fits bound leaves room for the last step past n without wrapping.
-#define FC_GRID_LOOP_AS(I, i, n)                                                    \
+#define FC_GRID_LOOP_AS(I, i, n)                                          \
   for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < (n); \
        i += I(gridDim.x) * I(blockDim.x))
 
