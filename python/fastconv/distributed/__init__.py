@@ -30,30 +30,30 @@ __all__ = ["init", "rank", "world_size", "local_rank", "local_size", "is_root", 
            "default_threads", "backend", "reducer", "ModelMismatchError", "BACKENDS",
            "INSTALL_HINT", "launched_by_mpi"]
 
-_world: World | None = None
-_reducer: GradientReducer | None = None
+_joined: World | None = None
+_joined_reducer: GradientReducer | None = None
 
 
 def init(backend: str = "auto") -> World:
     """Join the job: rank and world size from MPI under mpiexec, else a world of one (MPI is
     then not touched). backend: "auto", "mpi" or "nccl" (see allreduce_gradients). Calling it
     again keeps the world and changes the backend for reducers made afterwards."""
-    global _world, _reducer
+    global _joined, _joined_reducer
     check_backend(backend)
-    if _world is None:
-        _world = connect()
-        if _world.size > 1:
-            _failure.install_excepthook(_world)
-            if _world.local_size > 1 and "CUDA_VISIBLE_DEVICES" not in os.environ:
+    if _joined is None:
+        _joined = connect()
+        if _joined.size > 1:
+            _failure.install_excepthook(_joined)
+            if _joined.local_size > 1 and "CUDA_VISIBLE_DEVICES" not in os.environ:
                 # fastconv uses the first visible GPU: give each rank of a machine its own.
-                os.environ["CUDA_VISIBLE_DEVICES"] = str(_world.local_rank)
-    if _reducer is None or _reducer.requested != backend:
-        _reducer = GradientReducer(_world, backend)
-    return _world
+                os.environ["CUDA_VISIBLE_DEVICES"] = str(_joined.local_rank)
+    if _joined_reducer is None or _joined_reducer.requested != backend:
+        _joined_reducer = GradientReducer(_joined, backend)
+    return _joined
 
 
 def _get() -> World:
-    return _world if _world is not None else init()
+    return _joined if _joined is not None else init()
 
 
 def rank() -> int:
@@ -103,7 +103,7 @@ def broadcast_parameters(model) -> None:
 def reducer() -> GradientReducer:
     """The reducer allreduce_gradients uses (its .backend, .seconds, .steps, .flat.nbytes)."""
     _get()
-    return _reducer
+    return _joined_reducer
 
 
 def backend() -> str | None:
