@@ -30,9 +30,9 @@ def _why_not() -> str | None:
     try:
         import mpi4py  # noqa: F401
     except ImportError:
-        return f"mpi4py is not installed ({dist.INSTALL_HINT})"
+        return f"mpi4py is not installed: {dist.INSTALL_HINT}"
     if _mpiexec() is None:
-        return f"no mpiexec on PATH or beside {sys.executable} ({dist.INSTALL_HINT})"
+        return f"no mpiexec on PATH or beside {sys.executable}: {dist.INSTALL_HINT}"
     return None
 
 

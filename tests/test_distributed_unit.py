@@ -172,3 +172,20 @@ def test_nccl_averages_device_gradients_on_a_single_rank_communicator():
     staged = _reduce.GradientReducer(_world.World(_world.LocalComm()), "mpi")
     assert [fc.to_host(o).tolist() for o in staged([fc.to_device(h) for h in host])] == \
         [h.tolist() for h in host]
+
+
+def test_the_help_says_the_global_batch_is_the_batch_times_the_ranks():
+    text = " ".join(train.build_parser("x").format_help().split())
+    assert ("images per step, at most the training set's size; with --distributed per rank, so "
+            "the global batch is N x ranks (default: 64)") in text
+    assert "--backend {auto,mpi,nccl}" in text
+
+
+def test_the_extras_name_mpi_and_the_nccl_of_cublas_cuda_major():
+    from pathlib import Path
+
+    from fastconv import _cuda_facts as facts
+
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert 'distributed = ["mpi4py>=4.1", "openmpi>=5.0"]' in pyproject
+    assert f'nccl = ["nvidia-nccl-cu{facts.CUBLAS_MAJOR}>=2.19,<3"]' in pyproject

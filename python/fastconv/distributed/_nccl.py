@@ -47,12 +47,6 @@ def load():
     raise RuntimeError(f"NCCL cannot be loaded ({'; '.join(errors)}); {NCCL_INSTALL_HINT}")
 
 
-def version(lib) -> int:
-    v = ctypes.c_int()
-    _check(lib, lib.ncclGetVersion(ctypes.byref(v)), "ncclGetVersion")
-    return v.value
-
-
 def _check(lib, code: int, what: str) -> None:
     if code != 0:
         raise RuntimeError(f"NCCL: {what} failed: {lib.ncclGetErrorString(code).decode()}")
@@ -81,13 +75,6 @@ class NcclComm:
         _check(self.lib, self.lib.ncclAllReduce(ptr, ptr, ctypes.c_size_t(buffer.size), dtype,
                                                 _NCCL_AVG, self.handle, ctypes.c_void_p(stream)),
                "ncclAllReduce")
-
-    def broadcast(self, buffer, root: int, stream: int) -> None:
-        dtype = _DTYPES[np.dtype(buffer.dtype).name]
-        ptr = ctypes.c_void_p(buffer.ptr)
-        _check(self.lib, self.lib.ncclBroadcast(ptr, ptr, ctypes.c_size_t(buffer.size), dtype,
-                                                root, self.handle, ctypes.c_void_p(stream)),
-               "ncclBroadcast")
 
     def close(self) -> None:
         if self.handle:
