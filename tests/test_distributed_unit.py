@@ -11,6 +11,7 @@ import fastconv.distributed as dist
 from fastconv import _train_dist, train
 from fastconv.distributed import _flat, _models, _nccl, _reduce, _sharding, _world
 from helpers import raises_exactly
+from test_device_path import fake_gpu  # noqa: F401 - a fixture
 
 LAUNCH_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS", "PMIX_RANK")
 
@@ -154,6 +155,47 @@ def test_distributed_without_mpiexec_trains_in_one_process(monkeypatch, tmp_path
     assert code == 0
     assert err == "fastconv-train: --distributed: not launched by mpiexec; training in one process\n"
     assert "ranks:" not in out and out.splitlines()[-1].startswith("final validation accuracy")
+
+
+@pytest.fixture
+def fake_device(fake_gpu, monkeypatch):
+    """test_device_path's stand-in GPU, with the addresses and copies the collectives use: the
+    "device" memory is host memory, so the driver's copies become memmoves."""
+    import ctypes
+
+    from fastconv.distributed import _cudadrv
+    from test_device_path import FakeDeviceArray
+
+    monkeypatch.setattr(FakeDeviceArray, "ptr", property(lambda a: a._a.ctypes.data),
+                        raising=False)
+    monkeypatch.setattr(FakeDeviceArray, "nbytes", property(lambda a: a._a.nbytes),
+                        raising=False)
+    monkeypatch.setattr(fake_gpu, "stream_handle", lambda: 0, raising=False)
+    copies = []
+    monkeypatch.setattr(_cudadrv, "copy_device",
+                        lambda dst, src, n, stream: copies.append(n) or ctypes.memmove(dst, src, n))
+    monkeypatch.setattr(_cudadrv, "synchronize", lambda stream: None)
+    monkeypatch.setattr(_cudadrv, "pinned_empty", lambda count, dtype: np.empty(count, dtype))
+    monkeypatch.setattr(_nccl, "load", lambda: (_ for _ in ()).throw(
+        RuntimeError('NCCL cannot be loaded (not here); pip install "fastconv[nccl]"')))
+    return copies
+
+
+def test_device_gradients_without_nccl_go_through_host_staging(fake_device):
+    host = [np.arange(6, dtype=np.float32).reshape(2, 3), np.full(4, 0.5, np.float32)]
+    reducer = _reduce.GradientReducer(_world.World(_world.LocalComm()), "auto")
+    out = reducer([fc.to_device(h) for h in host])
+    assert reducer.backend == "mpi" and reducer.flat.on_device
+    assert [fc.to_host(o).tolist() for o in out] == [h.tolist() for h in host]
+    # Two packs into the flat buffer, one copy down to the pinned buffer and one back up.
+    assert fake_device == [24, 16, 40, 40]
+
+
+def test_backend_nccl_without_nccl_says_what_to_install(fake_device):
+    reducer = _reduce.GradientReducer(_world.World(_world.LocalComm()), "nccl")
+    with raises_exactly(RuntimeError, "backend 'nccl': rank 0: NCCL cannot be loaded (not "
+                                      'here); pip install "fastconv[nccl]"'):
+        reducer([fc.to_device(np.zeros(3, np.float32))])
 
 
 @pytest.mark.cuda

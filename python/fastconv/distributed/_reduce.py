@@ -46,7 +46,9 @@ class GradientReducer:
             self._prepare(layout)
         stream = _native.CUDA.stream_handle() if self.flat.on_device else 0
         self.flat.pack(arrays, stream)
-        if self.world.size > 1 or self.backend == "nccl":
+        # One process on the CPU has nothing to do; on the GPU the path runs even so (a
+        # single-rank job tests it).
+        if self.world.size > 1 or self.flat.on_device:
             for dtype, buffer in self.flat.buffers.items():
                 self._reduce(dtype, buffer, stream)
         self.seconds += time.perf_counter() - start
@@ -93,18 +95,18 @@ class GradientReducer:
         if self.backend == "nccl":
             self._nccl.allreduce_mean(buffer, stream)
             return
-        from ._world import import_mpi
-
-        MPI = import_mpi()
         host = self._staging.get(dtype)
-        if host is None:
-            self.world.comm.Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
-            np.divide(buffer, self.world.size, out=buffer)
-            return
-        from . import _cudadrv
+        if host is not None:
+            from . import _cudadrv
 
-        _cudadrv.copy_device(host.ctypes.data, buffer.ptr, host.nbytes, stream)
-        _cudadrv.synchronize(stream)
-        self.world.comm.Allreduce(MPI.IN_PLACE, host, op=MPI.SUM)
-        np.divide(host, self.world.size, out=host)
-        _cudadrv.copy_device(buffer.ptr, host.ctypes.data, host.nbytes, stream)
+            _cudadrv.copy_device(host.ctypes.data, buffer.ptr, host.nbytes, stream)
+            _cudadrv.synchronize(stream)
+        target = buffer if host is None else host
+        if self.world.size > 1:
+            from ._world import import_mpi
+
+            MPI = import_mpi()
+            self.world.comm.Allreduce(MPI.IN_PLACE, target, op=MPI.SUM)
+            np.divide(target, self.world.size, out=target)
+        if host is not None:
+            _cudadrv.copy_device(buffer.ptr, host.ctypes.data, host.nbytes, stream)
