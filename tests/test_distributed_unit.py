@@ -9,7 +9,7 @@ import pytest
 import fastconv as fc
 import fastconv.distributed as dist
 from fastconv import _train_dist, train
-from fastconv.distributed import _flat, _models, _nccl, _reduce, _sharding, _world
+from fastconv.distributed import _models, _nccl, _reduce, _sharding, _world
 from helpers import raises_exactly
 from test_device_path import fake_gpu  # noqa: F401 - a fixture
 
@@ -172,8 +172,11 @@ def fake_device(fake_gpu, monkeypatch):
                         raising=False)
     monkeypatch.setattr(fake_gpu, "stream_handle", lambda: 0, raising=False)
     copies = []
-    monkeypatch.setattr(_cudadrv, "copy_device",
-                        lambda dst, src, n, stream: copies.append(n) or ctypes.memmove(dst, src, n))
+    def copy(dst, src, nbytes, stream):
+        copies.append(nbytes)
+        ctypes.memmove(dst, src, nbytes)
+
+    monkeypatch.setattr(_cudadrv, "copy_device", copy)
     monkeypatch.setattr(_cudadrv, "synchronize", lambda stream: None)
     monkeypatch.setattr(_cudadrv, "pinned_empty", lambda count, dtype: np.empty(count, dtype))
     monkeypatch.setattr(_nccl, "load", lambda: (_ for _ in ()).throw(

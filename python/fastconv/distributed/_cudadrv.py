@@ -18,9 +18,10 @@ def _driver():
     global _lib
     if _lib is None:
         lib = ctypes.CDLL("libcuda.so.1")
+        pointer = ctypes.POINTER(ctypes.c_void_p)
         for name, args in (("cuMemcpyAsync", [ctypes.c_uint64] * 3 + [ctypes.c_void_p]),
                            ("cuStreamSynchronize", [ctypes.c_void_p]),
-                           ("cuMemAllocHost_v2", [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t]),
+                           ("cuMemAllocHost_v2", [pointer, ctypes.c_size_t]),
                            ("cuGetErrorString", [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)])):
             getattr(lib, name).argtypes = args
             getattr(lib, name).restype = ctypes.c_int
