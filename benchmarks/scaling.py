@@ -115,7 +115,9 @@ def launch(args, ranks: int, threads: int, bind: bool = False) -> dict:
 
 
 def ring_allreduce_s(nbytes: int, gpus: int, bandwidth: float, latency: float) -> float:
-    """A ring all-reduce: each GPU sends and receives 2 (N-1)/N of the buffer in 2 (N-1) steps."""
+    """A ring all-reduce: each GPU sends and receives 2 (N-1)/N of the buffer in 2 (N-1) steps,
+    each GPU with a link of its own (as on machines with one NIC per GPU). At large N NCCL
+    switches to trees, whose latency grows as log N: the latency term here is then pessimistic."""
     if gpus == 1:
         return 0.0
     return 2 * (gpus - 1) / gpus * nbytes / bandwidth + 2 * (gpus - 1) * latency
