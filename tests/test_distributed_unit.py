@@ -234,3 +234,19 @@ def test_the_extras_name_mpi_and_the_nccl_of_cublas_cuda_major():
     pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     assert 'distributed = ["mpi4py>=4.1", "openmpi>=5.0"]' in pyproject
     assert f'nccl = ["nvidia-nccl-cu{facts.CUBLAS_MAJOR}>=2.19,<3"]' in pyproject
+
+
+def test_resuming_on_another_number_of_ranks_is_reported(tmp_path):
+    from fastconv import _train_outputs
+
+    model = fc.Sequential([fc.Dense(3, input_size=4)])
+    opt, rng = fc.Adam(), np.random.default_rng(0)
+    settings = {"optimizer": "adam", "lr": 1e-3, "batch_size": 8, "seed": 0, "data": "x"}
+    old = dict(settings)  # a checkpoint from before --distributed: no "ranks"
+    with model.train():
+        fc.softmax_cross_entropy(model(np.ones((2, 4), np.float32)), np.array([0, 1])).grad() \
+            .update(opt)
+    path = _train_outputs.save_checkpoint(model, opt, str(tmp_path), [{"epoch": 0}], rng, old)
+    assert _train_outputs.resume(path, model, opt, rng, {**settings, "ranks": 1}, 3)[2] == []
+    assert _train_outputs.resume(path, model, opt, rng, {**settings, "ranks": 2}, 3)[2] == [
+        "the number of ranks is 2; the checkpoint used 1"]

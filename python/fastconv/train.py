@@ -197,7 +197,7 @@ def _run(args, world) -> int:
     test_set = Dataset(data.test_images, data.test_labels, device)
     model, opt = tutorial_cnn(), make_optimizer(args.optimizer, args.lr)
     settings = {"optimizer": args.optimizer, "lr": opt.lr, "batch_size": args.batch_size,
-                "seed": args.seed, "data": data.source}
+                "seed": args.seed, "data": data.source, "ranks": ranks}
     first, history, finished_weights = 0, [], None
     if args.resume is not None:
         first, history, differs = resume(args.resume, model, opt, rng, settings, args.epochs)
