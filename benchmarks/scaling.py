@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -108,10 +109,18 @@ def launch(args, ranks: int, threads: int, bind: bool = False) -> dict:
     mpiexec = Path(sys.executable).parent / "mpiexec"
     command = ([str(mpiexec if mpiexec.exists() else "mpiexec"), "-n", str(ranks)]
                + ([] if bind else ["--oversubscribe"]) if ranks > 1 else []) + script
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    # A session of its own, so that a hung job's ranks end with mpiexec.
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        sys.exit(f"{' '.join(command)} ran past 600 s:\n{err[-3000:]}")
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{err[-3000:]}")
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def ring_allreduce_s(nbytes: int, gpus: int, bandwidth: float, latency: float) -> float:
@@ -158,12 +167,13 @@ def main(argv=None) -> None:
     print(f"global batch {args.batch}, {args.steps} timed steps, best of {args.repeat} runs; "
           f"load average at the start {load[0]:.2f}, at the end {os.getloadavg()[0]:.2f}\n")
     print("| configuration | images/s (best) | every run | step | all-reduce in the step "
-          "(with waiting) | all-reduce alone |")
+          "(with waiting; 1 rank: packing only) | all-reduce alone |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, r in best.items():
         every = ", ".join(f"{run['images_per_s']:.0f}" for run in runs[name])
         print(f"| {name} | {r['images_per_s']:.0f} | {every} | {r['step_s'] * 1e3:.1f} ms | "
-              f"{r['allreduce_s'] * 1e3:.2f} ms | {r['allreduce_alone_s'] * 1e3:.2f} ms |")
+              f"{r['allreduce_s'] * 1e3:.2f} ms | " + (
+                  f"{r['allreduce_alone_s'] * 1e3:.2f} ms |" if r["ranks"] > 1 else "- |"))
     one, *two = best.values()
     ratio = max(r["images_per_s"] for r in two) / one["images_per_s"]
     print(f"\n2 ranks x 1 thread (the better placement) / 1 rank x 2 threads: {ratio:.2f} "

@@ -4,8 +4,10 @@ fails the test. Skipped, saying why, where mpi4py or mpiexec is missing (the [di
 The 10-epoch accuracy run is CI's (.ci/distributed), not the suite's: it takes minutes here."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -52,11 +54,21 @@ def mpiexec(*argv, ranks: int = 2, cwd=None) -> subprocess.CompletedProcess:
     command += ["-n", str(ranks)] if argv[0] != "--mpmd" else []
     command += [str(a) for a in (argv[1:] if argv[0] == "--mpmd" else argv)]
     start = time.monotonic()
+    # A session of its own: if the job hangs, mpiexec and every rank it started are ended
+    # together (SIGTERM lets mpiexec stop its ranks; SIGKILL to the group catches the rest).
+    proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True,
-                              timeout=TIMEOUT)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"{' '.join(command)} ran past {TIMEOUT} s (a hang):\n{e.stdout}\n{e.stderr}")
+        out, err = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{' '.join(command)} ran past {TIMEOUT} s (a hang):\n{out}\n{err}")
+    done = subprocess.CompletedProcess(command, proc.returncode, out, err)
     done.seconds = time.monotonic() - start
     return done
 
