@@ -94,7 +94,7 @@ def test_help_shows_every_default(capsys):
                     "(default: 0)", "(default: all cores)", "(default: none)",
                     "(default: start afresh)"):
         assert default in text, default
-    assert text.count("(default:") == 11  # every option but --help
+    assert text.count("(default:") == 13  # every option but --help
     assert "130 interrupted" in text
 
 
