@@ -2,6 +2,7 @@
 #include <string>
 
 #include "cpu/conv.h"
+#include "cpu/winograd_choice.h"
 #include "python/checks.h"
 #include "python/cpu_bindings.h"
 #include "python/shapes.h"
@@ -91,6 +92,14 @@ std::size_t conv2d_scratch_bytes(py::handle x_obj, py::handle w_obj, Pair stride
   return cpu::conv2d_scratch_bytes(s, dtype_of(x) == DType::f32 ? sizeof(float) : sizeof(double));
 }
 
+// Which algorithm a forward or backward call on these arguments runs (a testing/benchmark hook).
+std::string conv2d_algorithm(py::handle x_obj, py::handle w_obj, Pair stride, Pair padding,
+                             Pair dilation) {
+  py::array x, w;
+  const Conv2dShape s = checked_shape(x, w, x_obj, w_obj, stride, padding, dilation);
+  return cpu::conv2d_algorithm(s, dtype_of(x) == DType::f32 ? sizeof(float) : sizeof(double));
+}
+
 }  // namespace
 
 void bind_conv(py::module_& m) {
@@ -101,6 +110,11 @@ void bind_conv(py::module_& m) {
         py::arg("need_db"), py::arg("relu_y"));
   m.def("conv2d_scratch_bytes", &conv2d_scratch_bytes, py::arg("x"), py::arg("w"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"));
+  // The process-wide algorithm setting (fastconv.set_conv_algorithm checks the type first).
+  m.def("set_conv_algorithm", &cpu::set_conv_algorithm, py::arg("algorithm"));
+  m.def("conv_algorithm", &cpu::conv_algorithm);
+  m.def("_conv2d_algorithm", &conv2d_algorithm, py::arg("x"), py::arg("w"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"));
 }
 
 }  // namespace fastconv::bind
