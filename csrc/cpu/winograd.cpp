@@ -2,6 +2,10 @@
 
 #include <cstdint>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 #include "cpu/blas.h"
 #include "cpu/threads.h"
 #include "cpu/winograd_transforms.h"
@@ -11,11 +15,11 @@
 namespace fastconv::cpu {
 namespace {
 
-using wino::kLanes;
 using wino::transform_2d;
 
-// Scratch slots (cpu/workspace.h): per thread, a block's transformed input and products; the
-// weight gradient's per-slice partial sums (in the product domain); the transformed filter.
+// Scratch slots (cpu/workspace.h): per thread, a block's transformed input and products and the
+// row buffers of the transforms; the weight gradient's per-slice partial sums (in the product
+// domain); the transformed filters.
 constexpr std::size_t kThreadSlot = 0;
 constexpr std::size_t kPartialSlot = 1;
 constexpr std::size_t kFilterSlot = 2;
@@ -23,39 +27,49 @@ constexpr std::size_t kFilterSlot = 2;
 // As in the im2col path: dW is summed in at most this many fixed slices of the tiles.
 constexpr index_t kMaxSlices = 8;
 
-// A block's transformed input and products together take about this many bytes: they stay in a
-// core's L2 from the input transform through the GEMMs to the output transform. (Measured on the
-// benchmark shapes: 256 KiB to 1 MiB are within noise of each other; much smaller blocks make
-// GEMMs too thin for OpenBLAS's kernels.)
-constexpr std::uint64_t kBlockBytes = 512 * 1024;
-constexpr index_t kMinBlock = 4 * kLanes, kMaxBlock = 64 * kLanes;
+// A block's transformed input and products together take about this many bytes (at least one
+// tile row): they stay in a core's L2 from the input transform through the GEMMs to the output
+// transform.
+constexpr double kBlockBytes = 512 * 1024;
+
+// The transforms run on whole multiples of this many tiles: the vector loops then have no
+// scalar remainder. The surplus lanes compute garbage that the next tile row overwrites (or that
+// lands in the padding at the end of each row of V, P and D) and is never read as a result.
+constexpr index_t kLanes = 8;
 
 // One Winograd correlation out[o] = sum_t in[o - p + t] * f[t] (per axis), reading zeros outside
-// `in`: the tiles cover out's plane.
+// `in`: the tiles cover out's plane. Tiles are numbered over the batch (sample, tile row, tile
+// column); a block is `rows` whole tile rows, so each transform runs along a tile row at once.
 struct Plan {
   int m, a;
   index_t n, cin, ih, iw, cout, oh, ow, ph, pw;
-  index_t tw, per_sample, tiles, block, blocks;
-  std::size_t v, prod;  // elements of a block's transformed input and products (a*a*c*block)
+  index_t th, tw, tile_rows, rows, block, blocks;
+  index_t lanes, ld;  // tw rounded up to kLanes; block + kLanes (the row stride of V, P, D)
+  std::size_t v, prod, buf;  // a block's transformed input, products; the row buffers
 };
 
 Plan make_plan(int m, index_t n, index_t cin, index_t ih, index_t iw, index_t cout, index_t oh,
                index_t ow, index_t ph, index_t pw, const SizeCalc& size) {
-  Plan p{m, m + 2, n, cin, ih, iw, cout, oh, ow, ph, pw, 0, 0, 0, 0, 0, 0, 0};
-  const index_t th = ceil_div(oh, m);
+  Plan p{m, m + 2, n, cin, ih, iw, cout, oh, ow, ph, pw, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  p.th = ceil_div(oh, m);
   p.tw = ceil_div(ow, m);
-  p.per_sample = th * p.tw;  // at most oh*ow: cannot overflow
-  p.tiles = n * p.per_sample;  // at most the output's elements, below 2**60
-  // Bytes per tile of a block, in double: c + k can be near 2**62.
-  const double per_tile = double(p.a) * p.a * (double(cin) + double(cout)) * sizeof(float);
-  const double fit = double(kBlockBytes) / per_tile;
-  index_t block = fit >= double(kMaxBlock) ? kMaxBlock : static_cast<index_t>(fit);
-  block = max_i(kMinBlock, block / kLanes * kLanes);
-  p.block = min_i(block, ceil_div(p.tiles, kLanes) * kLanes);
-  p.blocks = ceil_div(p.tiles, p.block);
-  const std::size_t sq = size.count(index_t{p.a} * p.a), b = size.count(p.block);
+  p.tile_rows = n * p.th;  // n * th * tw <= the output's elements, below 2**60
+  // Bytes per tile row of a block, in double: c + k can be near 2**62.
+  const double per_row = double(p.a) * p.a * (double(cin) + double(cout)) * p.tw * sizeof(float);
+  const double fit = kBlockBytes / per_row;
+  p.rows = fit >= double(p.tile_rows) ? p.tile_rows : max_i(1, static_cast<index_t>(fit));
+  p.block = p.rows * p.tw;
+  p.blocks = ceil_div(p.tile_rows, p.rows);
+  p.lanes = ceil_div(p.tw, kLanes) * kLanes;
+  p.ld = p.block + kLanes;
+  const std::size_t sq = size.count(index_t{p.a} * p.a), b = size.count(p.ld);
+  const std::size_t tw = size.count(p.lanes), a = size.count(p.a), mm = size.count(m);
   p.v = size.mul(size.mul(sq, size.count(cin)), b);
   p.prod = size.mul(size.mul(sq, size.count(cout)), b);
+  // The input transform's phases (a rows x m phases x tw + 4), its a x a row outputs and a
+  // padded input row (m * (tw + 4)); the output transforms need less (m x a and m x m rows).
+  const std::size_t ps = size.add(tw, 4);
+  p.buf = size.add(size.add(size.mul(size.mul(a, mm), ps), size.mul(sq, tw)), size.mul(mm, ps));
   return p;
 }
 
@@ -71,141 +85,186 @@ Plan data_grad_plan(int m, const Conv2dShape& s, const SizeCalc& size) {
 
 index_t slice_count(const Plan& p) { return min_i(kMaxSlices, p.blocks); }
 
-// Where kLanes consecutive tiles starting at t0 sit: the sample's offset in planes, and the
-// first input row and column each reads. Lanes past `count` are marked empty (sample -1).
-struct LaneTiles {
-  index_t sample[kLanes], row[kLanes], col[kLanes];
+// A tile row's sample and its first output row.
+struct TileRow {
+  index_t sample, y0;
 };
 
-LaneTiles locate(const Plan& p, index_t t0, index_t count) {
-  LaneTiles lt;
-  for (int l = 0; l < kLanes; ++l) {
-    const index_t t = t0 + l, r = t % p.per_sample;
-    lt.sample[l] = l < count ? t / p.per_sample : -1;
-    lt.row[l] = (r / p.tw) * p.m;
-    lt.col[l] = (r % p.tw) * p.m;
-  }
-  return lt;
-}
+TileRow tile_row(const Plan& p, index_t r) { return {r / p.th, (r % p.th) * p.m}; }
 
-inline float masked(const float* v, const float* mask, index_t i) {
-  return mask && !(mask[i] > 0.0f) ? 0.0f : v[i];  // a fused ReLU's gradient mask
-}
-
-// patch (rows x cols values of kLanes lanes) = each lane's plane (h x w) from (r0, c0), zero
-// outside the plane and in empty lanes.
-void gather(float* patch, int rows, int cols, const float* const* planes, const float* const* masks,
-            const index_t* r0, const index_t* c0, index_t h, index_t w) {
-  for (int l = 0; l < kLanes; ++l) {
-    const float* src = planes[l];
-    const float* mask = masks[l];
-    const bool inside = src && r0[l] >= 0 && c0[l] >= 0 && r0[l] + rows <= h && c0[l] + cols <= w;
-    for (int i = 0; i < rows; ++i) {
-      const index_t r = r0[l] + i;
-      for (int j = 0; j < cols; ++j) {
-        const index_t c = c0[l] + j;
-        float v = 0.0f;
-        if (inside || (src && r >= 0 && r < h && c >= 0 && c < w))
-          v = masked(src, mask, r * w + c);
-        patch[(i * cols + j) * kLanes + l] = v;
-      }
-    }
-  }
-}
-
-// V (a*a rows of cin x ld) for the tiles [t0, t0 + count) of a block: B^T d B per tile and
-// input channel, from `in` (through `mask` where given).
+// ph[q][u] = row[u*m + q + c0] for u in [0, count): the row split into its m phases, so that
+// a tile's j-th column is ph[j % m][tile + j / m], contiguous over tiles. Zero outside [0, w),
+// everywhere for a null row, and where the mask (a fused ReLU's output) is not > 0.
+#if defined(__SSE2__)
+// Four groups of m = 4 (or 2) consecutive values from src into the phases at dst[q*stride]:
+// a 4x4 transpose (or an even/odd shuffle), so the split costs a few shuffles per four tiles.
 template <int M>
-void input_block(float* V, const Plan& p, const float* in, const float* mask, index_t t0,
-                 index_t count) {
+inline void split4(float* dst, index_t stride, const float* src) {
+  if constexpr (M == 4) {
+    __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + 4);
+    __m128 r2 = _mm_loadu_ps(src + 8), r3 = _mm_loadu_ps(src + 12);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_storeu_ps(dst, r0);
+    _mm_storeu_ps(dst + stride, r1);
+    _mm_storeu_ps(dst + 2 * stride, r2);
+    _mm_storeu_ps(dst + 3 * stride, r3);
+  } else {
+    __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + 4);
+    _mm_storeu_ps(dst, _mm_shuffle_ps(r0, r1, _MM_SHUFFLE(2, 0, 2, 0)));
+    _mm_storeu_ps(dst + stride, _mm_shuffle_ps(r0, r1, _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+}
+#endif
+
+// row[c0 .. c0 + count*M) into the phases. The values first go, zero-padded (and masked), into
+// `line` (count*M floats), so the split itself is branch-free: tile rows are short (28 columns
+// in the benchmark's second layer), and per-element bounds tests cost more than the transform.
+// count must be a multiple of 4.
+template <int M>
+void split_phases(float* ph, index_t stride, float* line, const float* row, const float* mask,
+                  index_t c0, index_t w, index_t count) {
+  const index_t len = count * M;
+  index_t lo = row ? min_i(max_i(-c0, 0), len) : len;  // line[lo, hi) comes from the row
+  const index_t hi = row ? max_i(lo, min_i(len, w - c0)) : len;
+  for (index_t x = 0; x < lo; ++x) line[x] = 0.0f;
+  if (mask) {
+    for (index_t x = lo; x < hi; ++x) line[x] = mask[x + c0] > 0.0f ? row[x + c0] : 0.0f;
+  } else {
+    for (index_t x = lo; x < hi; ++x) line[x] = row[x + c0];
+  }
+  for (index_t x = hi; x < len; ++x) line[x] = 0.0f;
+#if defined(__SSE2__)
+  for (index_t u = 0; u < count; u += 4) split4<M>(ph + u, stride, line + u * M);
+#else
+  for (index_t u = 0; u < count; ++u)
+    for (int q = 0; q < M; ++q) ph[q * stride + u] = line[u * M + q];
+#endif
+}
+
+// V (a*a rows of cin x block) for the tile rows [r0, r0 + nrows): B^T d B per tile and input
+// channel, from `in` (through `mask` where given). Per tile row and channel: each of the a
+// input rows is split into phases and transformed along the row (B^T on columns), then the a
+// results down the column (B^T on rows), straight into V.
+template <int M>
+void input_block(float* V, float* buf, const Plan& p, const float* in, const float* mask,
+                 index_t r0, index_t nrows) {
   using Var = wino::Variant<M>;
   constexpr int A = Var::kA;
-  const index_t plane = p.ih * p.iw, ld = p.block;
-  float d[A * A * kLanes], v[A * A * kLanes];
-  for (index_t g = 0; g < count; g += kLanes) {
-    const LaneTiles lt = locate(p, t0 + g, count - g);
-    index_t r0[kLanes], c0[kLanes];
-    for (int l = 0; l < kLanes; ++l) r0[l] = lt.row[l] - p.ph, c0[l] = lt.col[l] - p.pw;
+  const index_t plane = p.ih * p.iw, tw = p.lanes, ps = tw + 4;  // phases: tw + 1, rounded
+  float* phases = buf;                  // A rows x M phases x ps
+  float* across = buf + A * M * ps;     // A rows x A values x tw
+  float* line = across + A * A * tw;    // M * ps
+  for (index_t r = 0; r < nrows; ++r) {
+    const TileRow tr = tile_row(p, r0 + r);
     for (index_t c = 0; c < p.cin; ++c) {
-      const float* planes[kLanes];
-      const float* masks[kLanes];
-      for (int l = 0; l < kLanes; ++l) {
-        const index_t at = (lt.sample[l] * p.cin + c) * plane;
-        planes[l] = lt.sample[l] < 0 ? nullptr : in + at;
-        masks[l] = lt.sample[l] < 0 || !mask ? nullptr : mask + at;
+      const index_t at = (tr.sample * p.cin + c) * plane;
+      for (int i = 0; i < A; ++i) {
+        const index_t y = tr.y0 - p.ph + i;
+        const bool inside = y >= 0 && y < p.ih;
+        float* ph = phases + i * M * ps;
+        split_phases<M>(ph, ps, line, inside ? in + at + y * p.iw : nullptr,
+                        inside && mask ? mask + at + y * p.iw : nullptr, -p.pw, p.iw, ps);
+        const float* ip[A];
+        float* op[A];
+        for (int j = 0; j < A; ++j) ip[j] = ph + (j % M) * ps + j / M;
+        for (int b = 0; b < A; ++b) op[b] = across + (i * A + b) * tw;
+        Var::input(ip, op, tw);
       }
-      gather(d, A, A, planes, masks, r0, c0, p.ih, p.iw);
-      transform_2d<kLanes, A, A>(d, v, [](const float* i, std::ptrdiff_t is, float* o,
-                                         std::ptrdiff_t os) { Var::template input<kLanes>(i, is, o, os); });
-      for (int xi = 0; xi < A * A; ++xi) {
-        float* dst = V + (xi * p.cin + c) * ld + g;
-        for (int l = 0; l < kLanes; ++l) dst[l] = v[xi * kLanes + l];
+      for (int b = 0; b < A; ++b) {
+        const float* ip[A];
+        float* op[A];
+        for (int i = 0; i < A; ++i) ip[i] = across + (i * A + b) * tw;
+        for (int a = 0; a < A; ++a) op[a] = V + ((a * A + b) * p.cin + c) * p.ld + r * p.tw;
+        Var::input(ip, op, tw);
       }
     }
   }
 }
 
-// The outputs of tiles [t0, t0 + count) from their products P (a*a rows of cout x ld): A^T P A,
-// plus the bias, clamped at 0 with `relu`; the parts of edge tiles past the plane are dropped.
+// The outputs of tile rows [r0, r0 + nrows) from their products P (a*a rows of cout x block):
+// A^T P A, plus the bias, clamped at 0 with `relu`; the parts of edge tiles past the plane are
+// dropped.
 template <int M>
-void output_block(float* out, const Plan& p, const float* P, const float* bias, bool relu,
-                  index_t t0, index_t count) {
+void output_block(float* out, float* buf, const Plan& p, const float* P, const float* bias,
+                  bool relu, index_t r0, index_t nrows) {
   using Var = wino::Variant<M>;
   constexpr int A = Var::kA;
-  const index_t plane = p.oh * p.ow, ld = p.block;
-  float mm[A * A * kLanes], y[M * M * kLanes];
-  for (index_t g = 0; g < count; g += kLanes) {
-    const LaneTiles lt = locate(p, t0 + g, count - g);
+  const index_t plane = p.oh * p.ow, tw = p.lanes;
+  float* down = buf;                 // M rows x A values x tw
+  float* fin = buf + M * A * tw;     // M rows x M values x tw
+  for (index_t r = 0; r < nrows; ++r) {
+    const TileRow tr = tile_row(p, r0 + r);
+    const int rows = static_cast<int>(min_i(M, p.oh - tr.y0));
     for (index_t k = 0; k < p.cout; ++k) {
-      for (int xi = 0; xi < A * A; ++xi) {
-        const float* src = P + (xi * p.cout + k) * ld + g;
-        for (int l = 0; l < kLanes; ++l) mm[xi * kLanes + l] = src[l];
+      for (int b = 0; b < A; ++b) {
+        const float* ip[A];
+        float* op[M];
+        for (int a = 0; a < A; ++a) ip[a] = P + ((a * A + b) * p.cout + k) * p.ld + r * p.tw;
+        for (int i = 0; i < M; ++i) op[i] = down + (i * A + b) * tw;
+        Var::output(ip, op, tw);
       }
-      transform_2d<kLanes, A, M>(mm, y, [](const float* i, std::ptrdiff_t is, float* o,
-                                           std::ptrdiff_t os) { Var::template output<kLanes>(i, is, o, os); });
-      const float b = bias ? bias[k] : 0.0f;
-      for (int l = 0; l < kLanes && lt.sample[l] >= 0; ++l) {
-        float* dst = out + (lt.sample[l] * p.cout + k) * plane;
-        const int rows = static_cast<int>(min_i(M, p.oh - lt.row[l]));
-        const int cols = static_cast<int>(min_i(M, p.ow - lt.col[l]));
-        for (int i = 0; i < rows; ++i) {
-          for (int j = 0; j < cols; ++j) {
-            float v = y[(i * M + j) * kLanes + l];
-            if (bias) v += b;
+      const float bk = bias ? bias[k] : 0.0f;
+      for (int i = 0; i < rows; ++i) {
+        const float* ip[A];
+        float* op[M];
+        for (int b = 0; b < A; ++b) ip[b] = down + (i * A + b) * tw;
+        for (int j = 0; j < M; ++j) op[j] = fin + (i * M + j) * tw;
+        Var::output(ip, op, tw);
+        float* dst = out + (tr.sample * p.cout + k) * plane + (tr.y0 + i) * p.ow;
+        const float* src[M];
+        for (int j = 0; j < M; ++j) src[j] = fin + (i * M + j) * tw;
+        // Whole tiles, then the columns of a last partial one.
+        const index_t whole = p.ow / M;
+        for (index_t u = 0; u < whole; ++u) {
+          for (int j = 0; j < M; ++j) {
+            float v = src[j][u] + bk;
             if (relu) v = v < 0.0f ? 0.0f : v;
-            dst[(lt.row[l] + i) * p.ow + lt.col[l] + j] = v;
+            dst[u * M + j] = v;
           }
+        }
+        for (index_t x = whole * M; x < p.ow; ++x) {
+          float v = src[x - whole * M][whole] + bk;
+          if (relu) v = v < 0.0f ? 0.0f : v;
+          dst[x] = v;
         }
       }
     }
   }
 }
 
-// D (a*a rows of cout x ld): A dy A^T for the tiles [t0, t0 + count) and each output channel,
-// dy zero past the plane (those outputs do not exist), through the ReLU mask where given.
+// D (a*a rows of cout x block): A dy A^T for the tile rows [r0, r0 + nrows) and each output
+// channel, dy zero past the plane (those outputs do not exist), through the ReLU mask.
 template <int M>
-void output_grad_block(float* D, const Plan& p, const float* dy, const float* mask, index_t t0,
-                       index_t count) {
+void output_grad_block(float* D, float* buf, const Plan& p, const float* dy, const float* mask,
+                       index_t r0, index_t nrows) {
   using Var = wino::Variant<M>;
   constexpr int A = Var::kA;
-  const index_t plane = p.oh * p.ow, ld = p.block;
-  float d[M * M * kLanes], u[A * A * kLanes];
-  for (index_t g = 0; g < count; g += kLanes) {
-    const LaneTiles lt = locate(p, t0 + g, count - g);
+  const index_t plane = p.oh * p.ow, tw = p.lanes;
+  float* phases = buf;              // M rows x M phases x tw
+  float* across = buf + M * M * tw;  // M rows x A values x tw
+  float* line = across + M * A * tw;  // M * tw
+  for (index_t r = 0; r < nrows; ++r) {
+    const TileRow tr = tile_row(p, r0 + r);
     for (index_t k = 0; k < p.cout; ++k) {
-      const float* planes[kLanes];
-      const float* masks[kLanes];
-      for (int l = 0; l < kLanes; ++l) {
-        const index_t at = (lt.sample[l] * p.cout + k) * plane;
-        planes[l] = lt.sample[l] < 0 ? nullptr : dy + at;
-        masks[l] = lt.sample[l] < 0 || !mask ? nullptr : mask + at;
+      const index_t at = (tr.sample * p.cout + k) * plane;
+      for (int i = 0; i < M; ++i) {
+        const index_t y = tr.y0 + i;
+        const bool inside = y < p.oh;
+        float* ph = phases + i * M * tw;
+        split_phases<M>(ph, tw, line, inside ? dy + at + y * p.ow : nullptr,
+                        inside && mask ? mask + at + y * p.ow : nullptr, 0, p.ow, tw);
+        const float* ip[M];
+        float* op[A];
+        for (int j = 0; j < M; ++j) ip[j] = ph + j * tw;
+        for (int b = 0; b < A; ++b) op[b] = across + (i * A + b) * tw;
+        Var::output_adjoint(ip, op, tw);
       }
-      gather(d, M, M, planes, masks, lt.row, lt.col, p.oh, p.ow);
-      transform_2d<kLanes, M, A>(d, u, [](const float* i, std::ptrdiff_t is, float* o,
-                                          std::ptrdiff_t os) { Var::template output_adjoint<kLanes>(i, is, o, os); });
-      for (int xi = 0; xi < A * A; ++xi) {
-        float* dst = D + (xi * p.cout + k) * ld + g;
-        for (int l = 0; l < kLanes; ++l) dst[l] = u[xi * kLanes + l];
+      for (int b = 0; b < A; ++b) {
+        const float* ip[M];
+        float* op[A];
+        for (int i = 0; i < M; ++i) ip[i] = across + (i * A + b) * tw;
+        for (int a = 0; a < A; ++a) op[a] = D + ((a * A + b) * p.cout + k) * p.ld + r * p.tw;
+        Var::output_adjoint(ip, op, tw);
       }
     }
   }
@@ -223,8 +282,9 @@ void transform_filters(float* U, const float* w, index_t rows, index_t cols, boo
     for (index_t q = 0; q < cols; ++q) {
       const float* f = flip ? w + (q * rows + r) * 9 : w + (r * cols + q) * 9;
       for (int e = 0; e < 9; ++e) g[e] = f[flip ? 8 - e : e];
-      transform_2d<1, 3, A>(g, u, [](const double* i, std::ptrdiff_t is, double* o,
-                                     std::ptrdiff_t os) { Var::template filter<1>(i, is, o, os); });
+      transform_2d<3, A>(g, u, [](const double* const* i, double* const* o, std::ptrdiff_t n) {
+        Var::filter(i, o, n);
+      });
       for (int xi = 0; xi < A * A; ++xi) U[(xi * rows + r) * cols + q] = static_cast<float>(u[xi]);
     }
   }
@@ -243,19 +303,22 @@ void correlate(const Plan& p, float* out, const float* in, const float* mask, co
   constexpr int A = M + 2;
   const SizeCalc size{kernel, "Winograd scratch"};
   const int threads = team(p.blocks);
-  const ThreadSlots<float> slots(kThreadSlot, threads, size.add(p.v, p.prod), size);
+  const ThreadSlots<float> slots(kThreadSlot, threads, size.add(size.add(p.v, p.prod), p.buf),
+                                 size);
 #pragma omp parallel num_threads(threads)
   {
     float* V = slots.mine();
     float* P = V + p.v;
+    float* buf = P + p.prod;
 #pragma omp for schedule(dynamic, 1)
     for (index_t blk = 0; blk < p.blocks; ++blk) {
-      const index_t t0 = blk * p.block, count = min_i(p.block, p.tiles - t0);
-      input_block<M>(V, p, in, mask, t0, count);
+      const index_t r0 = blk * p.rows, nrows = min_i(p.rows, p.tile_rows - r0);
+      const index_t count = nrows * p.tw;
+      input_block<M>(V, buf, p, in, mask, r0, nrows);
       for (int xi = 0; xi < A * A; ++xi)
         gemm(false, false, p.cout, count, p.cin, 1.0f, U + xi * p.cout * p.cin, p.cin,
-             V + xi * p.cin * p.block, p.block, 0.0f, P + xi * p.cout * p.block, p.block);
-      output_block<M>(out, p, P, bias, relu, t0, count);
+             V + xi * p.cin * p.ld, p.ld, 0.0f, P + xi * p.cout * p.ld, p.ld);
+      output_block<M>(out, buf, p, P, bias, relu, r0, nrows);
     }
   }
 }
@@ -285,24 +348,27 @@ void weight_grad(float* dw, const float* x, const float* dy, const float* relu_y
   const Plan p = forward_plan(M, s, size);
   const index_t slices = slice_count(p), usize = A * A * s.k * s.c;
   const int threads = team(slices);
-  const ThreadSlots<float> slots(kThreadSlot, threads, size.add(p.v, p.prod), size);
+  const ThreadSlots<float> slots(kThreadSlot, threads, size.add(size.add(p.v, p.prod), p.buf),
+                                 size);
   float* partial = scratch<float>(
       kPartialSlot, size.mul(size.count(slices), size.count(usize)), size);
 #pragma omp parallel num_threads(threads)
   {
     float* V = slots.mine();
     float* D = V + p.v;
+    float* buf = D + p.prod;
 #pragma omp for schedule(dynamic, 1)
     for (index_t sl = 0; sl < slices; ++sl) {
       float* dU = partial + sl * usize;
       const index_t first = sl * p.blocks / slices, last = (sl + 1) * p.blocks / slices;
       for (index_t blk = first; blk < last; ++blk) {
-        const index_t t0 = blk * p.block, count = min_i(p.block, p.tiles - t0);
-        input_block<M>(V, p, x, nullptr, t0, count);
-        output_grad_block<M>(D, p, dy, relu_y, t0, count);
+        const index_t r0 = blk * p.rows, nrows = min_i(p.rows, p.tile_rows - r0);
+        const index_t count = nrows * p.tw;
+        input_block<M>(V, buf, p, x, nullptr, r0, nrows);
+        output_grad_block<M>(D, buf, p, dy, relu_y, r0, nrows);
         for (int xi = 0; xi < A * A; ++xi)
-          gemm(false, true, s.k, s.c, count, 1.0f, D + xi * s.k * p.block, p.block,
-               V + xi * s.c * p.block, p.block, blk == first ? 0.0f : 1.0f,
+          gemm(false, true, s.k, s.c, count, 1.0f, D + xi * s.k * p.ld, p.ld,
+               V + xi * s.c * p.ld, p.ld, blk == first ? 0.0f : 1.0f,
                dU + xi * s.k * s.c, s.c);
       }
     }
@@ -316,8 +382,9 @@ void weight_grad(float* dw, const float* x, const float* dy, const float* relu_y
       for (index_t sl = 1; sl < slices; ++sl) acc += partial[sl * usize + xi * pairs + e];
       u[xi] = acc;
     }
-    transform_2d<1, A, 3>(u, g, [](const double* i, std::ptrdiff_t is, double* o,
-                                   std::ptrdiff_t os) { Var::template filter_adjoint<1>(i, is, o, os); });
+    transform_2d<A, 3>(u, g, [](const double* const* i, double* const* o, std::ptrdiff_t n) {
+      Var::filter_adjoint(i, o, n);
+    });
     for (int t = 0; t < 9; ++t) dw[e * 9 + t] = static_cast<float>(g[t]);
   }
 }
@@ -371,7 +438,7 @@ std::size_t winograd_scratch_bytes(int m, const Conv2dShape& s) {
   const std::size_t filters =
       size.mul(size.count(a * a), size.mul(size.count(s.k), size.count(s.c)));
   auto threads_of = [&](const Plan& p, index_t work) {
-    const std::size_t per = size.add(p.v, p.prod), line = 64 / sizeof(float);
+    const std::size_t per = size.add(size.add(p.v, p.prod), p.buf), line = 64 / sizeof(float);
     const std::size_t stride = size.mul(size.add(per, line - 1) / line, line);  // as ThreadSlots
     return size.mul(stride, size.count(team(work)));
   };
