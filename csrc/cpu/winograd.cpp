@@ -120,6 +120,27 @@ inline void split4(float* dst, index_t stride, const float* src) {
 // `line` (count*M floats), so the split itself is branch-free: tile rows are short (28 columns
 // in the benchmark's second layer), and per-element bounds tests cost more than the transform.
 // count must be a multiple of 4.
+#if defined(__SSE2__)
+// The inverse of split4, for the outputs: four tiles' values u..u+3 of each of the m phases
+// src[j], plus the bias and through the ReLU, into 4*m consecutive outputs at dst.
+template <int M>
+inline void merge4(float* dst, const float* const* src, index_t u, float bias, bool relu) {
+  const __m128 b = _mm_set1_ps(bias), z = _mm_setzero_ps();
+  __m128 r[M];
+  for (int j = 0; j < M; ++j) {
+    r[j] = _mm_add_ps(_mm_loadu_ps(src[j] + u), b);
+    if (relu) r[j] = _mm_andnot_ps(_mm_cmplt_ps(r[j], z), r[j]);  // v < 0 -> 0; NaN passes
+  }
+  if constexpr (M == 4) {
+    _MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]);
+    for (int j = 0; j < 4; ++j) _mm_storeu_ps(dst + 4 * j, r[j]);
+  } else {
+    _mm_storeu_ps(dst, _mm_unpacklo_ps(r[0], r[1]));
+    _mm_storeu_ps(dst + 4, _mm_unpackhi_ps(r[0], r[1]));
+  }
+}
+#endif
+
 template <int M>
 void split_phases(float* ph, index_t stride, float* line, const float* row, const float* mask,
                   index_t c0, index_t w, index_t count) {
@@ -215,7 +236,11 @@ void output_block(float* out, float* buf, const Plan& p, const float* P, const f
         for (int j = 0; j < M; ++j) src[j] = fin + (i * M + j) * tw;
         // Whole tiles, then the columns of a last partial one.
         const index_t whole = p.ow / M;
-        for (index_t u = 0; u < whole; ++u) {
+        index_t u = 0;
+#if defined(__SSE2__)
+        for (; u + 4 <= whole; u += 4) merge4<M>(dst + u * M, src, u, bk, relu);
+#endif
+        for (; u < whole; ++u) {
           for (int j = 0; j < M; ++j) {
             float v = src[j][u] + bk;
             if (relu) v = v < 0.0f ? 0.0f : v;
