@@ -151,7 +151,7 @@ def measure_row(row, devices, warmup, repeat, peaks, quick) -> dict:
     peak = peaks["sgemm_gflops"] * 1e9 if row.unit == "GFLOP/s" else peaks["copy_gbs"] * 1e9
     out = {"id": row.id, "name": row.name, "kind": row.kind, "direction": row.direction,
            "unit": row.unit, "work": row.work, "shape": row.shape,
-           "scratch_bytes": row.scratch, "cells": {}, "ratios": {}}
+           "scratch_bytes": row.scratch, "algorithm": row.algorithm, "cells": {}, "ratios": {}}
 
     def cell(times, device, capped=False):
         med = timing.median(times)
