@@ -149,7 +149,11 @@ void split_phases(float* ph, index_t stride, float* line, const float* row, cons
   const index_t hi = row ? max_i(lo, min_i(len, w - c0)) : len;
   for (index_t x = 0; x < lo; ++x) line[x] = 0.0f;
   if (mask) {
-    for (index_t x = lo; x < hi; ++x) line[x] = mask[x + c0] > 0.0f ? row[x + c0] : 0.0f;
+    // Both loads unconditional: a conditional load would keep the loop scalar.
+    for (index_t x = lo; x < hi; ++x) {
+      const float v = row[x + c0], keep = mask[x + c0];
+      line[x] = keep > 0.0f ? v : 0.0f;
+    }
   } else {
     for (index_t x = lo; x < hi; ++x) line[x] = row[x + c0];
   }
