@@ -24,6 +24,15 @@ constexpr std::size_t kThreadSlot = 0;
 constexpr std::size_t kPartialSlot = 1;
 constexpr std::size_t kFilterSlot = 2;
 
+// The transforms (the loops over a tile row's tiles) are compiled twice, for the generic x86-64
+// target (SSE2) and for AVX2, and the loader picks per CPU (GCC's function multiversioning).
+// Without FMA, so that both compute the same roundings: results do not depend on the CPU.
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#define FC_WINO_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define FC_WINO_CLONES
+#endif
+
 // As in the im2col path: dW is summed in at most this many fixed slices of the tiles.
 constexpr index_t kMaxSlices = 8;
 
@@ -119,7 +128,8 @@ inline void split4(float* dst, index_t stride, const float* src) {
 // row[c0 .. c0 + count*M) into the phases. The values first go, zero-padded (and masked), into
 // `line` (count*M floats), so the split itself is branch-free: tile rows are short (28 columns
 // in the benchmark's second layer), and per-element bounds tests cost more than the transform.
-// count must be a multiple of 4.
+// count must be a multiple of 4. Inlined into each transform's clones (an indirect call per row
+// through the clone dispatch cost more than the split).
 #if defined(__SSE2__)
 // The inverse of split4, for the outputs: four tiles' values u..u+3 of each of the m phases
 // src[j], plus the bias and through the ReLU, into 4*m consecutive outputs at dst.
@@ -142,7 +152,7 @@ inline void merge4(float* dst, const float* const* src, index_t u, float bias, b
 #endif
 
 template <int M>
-void split_phases(float* ph, index_t stride, float* line, const float* row, const float* mask,
+__attribute__((always_inline)) inline void split_phases(float* ph, index_t stride, float* line, const float* row, const float* mask,
                   index_t c0, index_t w, index_t count) {
   const index_t len = count * M;
   index_t lo = row ? min_i(max_i(-c0, 0), len) : len;  // line[lo, hi) comes from the row
@@ -171,6 +181,7 @@ void split_phases(float* ph, index_t stride, float* line, const float* row, cons
 // input rows is split into phases and transformed along the row (B^T on columns), then the a
 // results down the column (B^T on rows), straight into V.
 template <int M>
+FC_WINO_CLONES
 void input_block(float* V, float* buf, const Plan& p, const float* in, const float* mask,
                  index_t r0, index_t nrows) {
   using Var = wino::Variant<M>;
@@ -210,6 +221,7 @@ void input_block(float* V, float* buf, const Plan& p, const float* in, const flo
 // A^T P A, plus the bias, clamped at 0 with `relu`; the parts of edge tiles past the plane are
 // dropped.
 template <int M>
+FC_WINO_CLONES
 void output_block(float* out, float* buf, const Plan& p, const float* P, const float* bias,
                   bool relu, index_t r0, index_t nrows) {
   using Var = wino::Variant<M>;
@@ -264,6 +276,7 @@ void output_block(float* out, float* buf, const Plan& p, const float* P, const f
 // D (a*a rows of cout x block): A dy A^T for the tile rows [r0, r0 + nrows) and each output
 // channel, dy zero past the plane (those outputs do not exist), through the ReLU mask.
 template <int M>
+FC_WINO_CLONES
 void output_grad_block(float* D, float* buf, const Plan& p, const float* dy, const float* mask,
                        index_t r0, index_t nrows) {
   using Var = wino::Variant<M>;
