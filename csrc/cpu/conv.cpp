@@ -315,10 +315,11 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
 }
 
 // db: bias_grad. dW: the groups fall into at most kMaxSlices fixed slices of the batch; one
-// thread sums a slice (dW_s += dy_g * col_g^T, group after group), then the slices are added in order. dX: per group
-// dcol_g = W^T * dy_g, written over col_g (its last use was the dW GEMM), then a gather col2im.
-// With relu_y (the output of a forward with relu), dy first passes the ReLU's gradient mask
-// (dy where relu_y > 0), group by group in cache, instead of in a separate pass.
+// thread sums a slice (dW_s += dy_g * col_g^T, group after group), then the slices are added in
+// order. dX: per group dcol_g = W^T * dy_g, written over col_g (its last use was the dW GEMM),
+// then a gather col2im. With relu_y (the output of a forward with relu), dy first passes the
+// ReLU's gradient mask (dy where relu_y > 0), group by group in cache, instead of in a separate
+// pass. float32 3x3 stride-1 shapes may go to Winograd instead (winograd_tile).
 template <typename T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, const T* relu_y,
                      const Conv2dShape& s) {

@@ -2,12 +2,9 @@
 
 #include <cstdint>
 
-#if defined(__SSE2__)
-#include <xmmintrin.h>
-#endif
-
 #include "cpu/blas.h"
 #include "cpu/threads.h"
+#include "cpu/winograd_rows.h"
 #include "cpu/winograd_transforms.h"
 #include "cpu/workspace.h"
 #include "fastconv/checked.h"
@@ -15,6 +12,7 @@
 namespace fastconv::cpu {
 namespace {
 
+using wino::Plan;
 using wino::transform_2d;
 
 // Scratch slots (cpu/workspace.h): per thread, a block's transformed input and products and the
@@ -24,293 +22,20 @@ constexpr std::size_t kThreadSlot = 0;
 constexpr std::size_t kPartialSlot = 1;
 constexpr std::size_t kFilterSlot = 2;
 
-// The transforms (the loops over a tile row's tiles) are compiled twice, for the generic x86-64
-// target (SSE2) and for AVX2, and the loader picks per CPU (GCC's function multiversioning).
-// Without FMA, so that both compute the same roundings: results do not depend on the CPU.
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
-#define FC_WINO_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define FC_WINO_CLONES
-#endif
-
 // As in the im2col path: dW is summed in at most this many fixed slices of the tiles.
 constexpr index_t kMaxSlices = 8;
 
-// A block's transformed input and products together take about this many bytes (at least one
-// tile row): they stay in a core's L2 from the input transform through the GEMMs to the output
-// transform.
-constexpr double kBlockBytes = 512 * 1024;
-
-// The transforms run on whole multiples of this many tiles: the vector loops then have no
-// scalar remainder. The surplus lanes compute garbage that the next tile row overwrites (or that
-// lands in the padding at the end of each row of V, P and D) and is never read as a result.
-constexpr index_t kLanes = 8;
-
-// One Winograd correlation out[o] = sum_t in[o - p + t] * f[t] (per axis), reading zeros outside
-// `in`: the tiles cover out's plane. Tiles are numbered over the batch (sample, tile row, tile
-// column); a block is `rows` whole tile rows, so each transform runs along a tile row at once.
-struct Plan {
-  int m, a;
-  index_t n, cin, ih, iw, cout, oh, ow, ph, pw;
-  index_t th, tw, tile_rows, rows, block, blocks;
-  index_t lanes, ld;  // tw rounded up to kLanes; block + kLanes (the row stride of V, P, D)
-  std::size_t v, prod, buf;  // a block's transformed input, products; the row buffers
-};
-
-Plan make_plan(int m, index_t n, index_t cin, index_t ih, index_t iw, index_t cout, index_t oh,
-               index_t ow, index_t ph, index_t pw, const SizeCalc& size) {
-  Plan p{m, m + 2, n, cin, ih, iw, cout, oh, ow, ph, pw, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-  p.th = ceil_div(oh, m);
-  p.tw = ceil_div(ow, m);
-  p.tile_rows = n * p.th;  // n * th * tw <= the output's elements, below 2**60
-  // Bytes per tile row of a block, in double: c + k can be near 2**62.
-  const double per_row = double(p.a) * p.a * (double(cin) + double(cout)) * p.tw * sizeof(float);
-  const double fit = kBlockBytes / per_row;
-  p.rows = fit >= double(p.tile_rows) ? p.tile_rows : max_i(1, static_cast<index_t>(fit));
-  p.block = p.rows * p.tw;
-  p.blocks = ceil_div(p.tile_rows, p.rows);
-  p.lanes = ceil_div(p.tw, kLanes) * kLanes;
-  p.ld = p.block + kLanes;
-  const std::size_t sq = size.count(index_t{p.a} * p.a), b = size.count(p.ld);
-  const std::size_t tw = size.count(p.lanes), a = size.count(p.a), mm = size.count(m);
-  p.v = size.mul(size.mul(sq, size.count(cin)), b);
-  p.prod = size.mul(size.mul(sq, size.count(cout)), b);
-  // The input transform's phases (a rows x m phases x tw + 4), its a x a row outputs and a
-  // padded input row (m * (tw + 4)); the output transforms need less (m x a and m x m rows).
-  const std::size_t ps = size.add(tw, 4);
-  p.buf = size.add(size.add(size.mul(size.mul(a, mm), ps), size.mul(sq, tw)), size.mul(mm, ps));
-  return p;
-}
-
 // The forward's plan: tiles over y's plane, reading x padded by p.
 Plan forward_plan(int m, const Conv2dShape& s, const SizeCalc& size) {
-  return make_plan(m, s.n, s.c, s.h, s.w, s.k, s.oh, s.ow, s.ph, s.pw, size);
+  return wino::make_plan(m, s.n, s.c, s.h, s.w, s.k, s.oh, s.ow, s.ph, s.pw, size);
 }
 
 // dx's plan: tiles over x's plane, reading dy padded by 2 - p (negative: cropped).
 Plan data_grad_plan(int m, const Conv2dShape& s, const SizeCalc& size) {
-  return make_plan(m, s.n, s.k, s.oh, s.ow, s.c, s.h, s.w, 2 - s.ph, 2 - s.pw, size);
+  return wino::make_plan(m, s.n, s.k, s.oh, s.ow, s.c, s.h, s.w, 2 - s.ph, 2 - s.pw, size);
 }
 
 index_t slice_count(const Plan& p) { return min_i(kMaxSlices, p.blocks); }
-
-// A tile row's sample and its first output row.
-struct TileRow {
-  index_t sample, y0;
-};
-
-TileRow tile_row(const Plan& p, index_t r) { return {r / p.th, (r % p.th) * p.m}; }
-
-// ph[q][u] = row[u*m + q + c0] for u in [0, count): the row split into its m phases, so that
-// a tile's j-th column is ph[j % m][tile + j / m], contiguous over tiles. Zero outside [0, w),
-// everywhere for a null row, and where the mask (a fused ReLU's output) is not > 0.
-#if defined(__SSE2__)
-// Four groups of m = 4 (or 2) consecutive values from src into the phases at dst[q*stride]:
-// a 4x4 transpose (or an even/odd shuffle), so the split costs a few shuffles per four tiles.
-template <int M>
-inline void split4(float* dst, index_t stride, const float* src) {
-  if constexpr (M == 4) {
-    __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + 4);
-    __m128 r2 = _mm_loadu_ps(src + 8), r3 = _mm_loadu_ps(src + 12);
-    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-    _mm_storeu_ps(dst, r0);
-    _mm_storeu_ps(dst + stride, r1);
-    _mm_storeu_ps(dst + 2 * stride, r2);
-    _mm_storeu_ps(dst + 3 * stride, r3);
-  } else {
-    __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + 4);
-    _mm_storeu_ps(dst, _mm_shuffle_ps(r0, r1, _MM_SHUFFLE(2, 0, 2, 0)));
-    _mm_storeu_ps(dst + stride, _mm_shuffle_ps(r0, r1, _MM_SHUFFLE(3, 1, 3, 1)));
-  }
-}
-#endif
-
-// row[c0 .. c0 + count*M) into the phases. The values first go, zero-padded (and masked), into
-// `line` (count*M floats), so the split itself is branch-free: tile rows are short (28 columns
-// in the benchmark's second layer), and per-element bounds tests cost more than the transform.
-// count must be a multiple of 4. Inlined into each transform's clones (an indirect call per row
-// through the clone dispatch cost more than the split).
-#if defined(__SSE2__)
-// The inverse of split4, for the outputs: four tiles' values u..u+3 of each of the m phases
-// src[j], plus the bias and through the ReLU, into 4*m consecutive outputs at dst.
-template <int M>
-inline void merge4(float* dst, const float* const* src, index_t u, float bias, bool relu) {
-  const __m128 b = _mm_set1_ps(bias), z = _mm_setzero_ps();
-  __m128 r[M];
-  for (int j = 0; j < M; ++j) {
-    r[j] = _mm_add_ps(_mm_loadu_ps(src[j] + u), b);
-    if (relu) r[j] = _mm_andnot_ps(_mm_cmplt_ps(r[j], z), r[j]);  // v < 0 -> 0; NaN passes
-  }
-  if constexpr (M == 4) {
-    _MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]);
-    for (int j = 0; j < 4; ++j) _mm_storeu_ps(dst + 4 * j, r[j]);
-  } else {
-    _mm_storeu_ps(dst, _mm_unpacklo_ps(r[0], r[1]));
-    _mm_storeu_ps(dst + 4, _mm_unpackhi_ps(r[0], r[1]));
-  }
-}
-#endif
-
-template <int M>
-__attribute__((always_inline)) inline void split_phases(float* ph, index_t stride, float* line, const float* row, const float* mask,
-                  index_t c0, index_t w, index_t count) {
-  const index_t len = count * M;
-  index_t lo = row ? min_i(max_i(-c0, 0), len) : len;  // line[lo, hi) comes from the row
-  const index_t hi = row ? max_i(lo, min_i(len, w - c0)) : len;
-  for (index_t x = 0; x < lo; ++x) line[x] = 0.0f;
-  if (mask) {
-    // Both loads unconditional: a conditional load would keep the loop scalar.
-    for (index_t x = lo; x < hi; ++x) {
-      const float v = row[x + c0], keep = mask[x + c0];
-      line[x] = keep > 0.0f ? v : 0.0f;
-    }
-  } else {
-    for (index_t x = lo; x < hi; ++x) line[x] = row[x + c0];
-  }
-  for (index_t x = hi; x < len; ++x) line[x] = 0.0f;
-#if defined(__SSE2__)
-  for (index_t u = 0; u < count; u += 4) split4<M>(ph + u, stride, line + u * M);
-#else
-  for (index_t u = 0; u < count; ++u)
-    for (int q = 0; q < M; ++q) ph[q * stride + u] = line[u * M + q];
-#endif
-}
-
-// V (a*a rows of cin x block) for the tile rows [r0, r0 + nrows): B^T d B per tile and input
-// channel, from `in` (through `mask` where given). Per tile row and channel: each of the a
-// input rows is split into phases and transformed along the row (B^T on columns), then the a
-// results down the column (B^T on rows), straight into V.
-template <int M>
-FC_WINO_CLONES
-void input_block(float* V, float* buf, const Plan& p, const float* in, const float* mask,
-                 index_t r0, index_t nrows) {
-  using Var = wino::Variant<M>;
-  constexpr int A = Var::kA;
-  const index_t plane = p.ih * p.iw, tw = p.lanes, ps = tw + 4;  // phases: tw + 1, rounded
-  float* phases = buf;                  // A rows x M phases x ps
-  float* across = buf + A * M * ps;     // A rows x A values x tw
-  float* line = across + A * A * tw;    // M * ps
-  for (index_t r = 0; r < nrows; ++r) {
-    const TileRow tr = tile_row(p, r0 + r);
-    for (index_t c = 0; c < p.cin; ++c) {
-      const index_t at = (tr.sample * p.cin + c) * plane;
-      for (int i = 0; i < A; ++i) {
-        const index_t y = tr.y0 - p.ph + i;
-        const bool inside = y >= 0 && y < p.ih;
-        float* ph = phases + i * M * ps;
-        split_phases<M>(ph, ps, line, inside ? in + at + y * p.iw : nullptr,
-                        inside && mask ? mask + at + y * p.iw : nullptr, -p.pw, p.iw, ps);
-        const float* ip[A];
-        float* op[A];
-        for (int j = 0; j < A; ++j) ip[j] = ph + (j % M) * ps + j / M;
-        for (int b = 0; b < A; ++b) op[b] = across + (i * A + b) * tw;
-        Var::input(ip, op, tw);
-      }
-      for (int b = 0; b < A; ++b) {
-        const float* ip[A];
-        float* op[A];
-        for (int i = 0; i < A; ++i) ip[i] = across + (i * A + b) * tw;
-        for (int a = 0; a < A; ++a) op[a] = V + ((a * A + b) * p.cin + c) * p.ld + r * p.tw;
-        Var::input(ip, op, tw);
-      }
-    }
-  }
-}
-
-// The outputs of tile rows [r0, r0 + nrows) from their products P (a*a rows of cout x block):
-// A^T P A, plus the bias, clamped at 0 with `relu`; the parts of edge tiles past the plane are
-// dropped.
-template <int M>
-FC_WINO_CLONES
-void output_block(float* out, float* buf, const Plan& p, const float* P, const float* bias,
-                  bool relu, index_t r0, index_t nrows) {
-  using Var = wino::Variant<M>;
-  constexpr int A = Var::kA;
-  const index_t plane = p.oh * p.ow, tw = p.lanes;
-  float* down = buf;                 // M rows x A values x tw
-  float* fin = buf + M * A * tw;     // M rows x M values x tw
-  for (index_t r = 0; r < nrows; ++r) {
-    const TileRow tr = tile_row(p, r0 + r);
-    const int rows = static_cast<int>(min_i(M, p.oh - tr.y0));
-    for (index_t k = 0; k < p.cout; ++k) {
-      for (int b = 0; b < A; ++b) {
-        const float* ip[A];
-        float* op[M];
-        for (int a = 0; a < A; ++a) ip[a] = P + ((a * A + b) * p.cout + k) * p.ld + r * p.tw;
-        for (int i = 0; i < M; ++i) op[i] = down + (i * A + b) * tw;
-        Var::output(ip, op, tw);
-      }
-      const float bk = bias ? bias[k] : 0.0f;
-      for (int i = 0; i < rows; ++i) {
-        const float* ip[A];
-        float* op[M];
-        for (int b = 0; b < A; ++b) ip[b] = down + (i * A + b) * tw;
-        for (int j = 0; j < M; ++j) op[j] = fin + (i * M + j) * tw;
-        Var::output(ip, op, tw);
-        float* dst = out + (tr.sample * p.cout + k) * plane + (tr.y0 + i) * p.ow;
-        const float* src[M];
-        for (int j = 0; j < M; ++j) src[j] = fin + (i * M + j) * tw;
-        // Whole tiles, then the columns of a last partial one.
-        const index_t whole = p.ow / M;
-        index_t u = 0;
-#if defined(__SSE2__)
-        for (; u + 4 <= whole; u += 4) merge4<M>(dst + u * M, src, u, bk, relu);
-#endif
-        for (; u < whole; ++u) {
-          for (int j = 0; j < M; ++j) {
-            float v = src[j][u] + bk;
-            if (relu) v = v < 0.0f ? 0.0f : v;
-            dst[u * M + j] = v;
-          }
-        }
-        for (index_t x = whole * M; x < p.ow; ++x) {
-          float v = src[x - whole * M][whole] + bk;
-          if (relu) v = v < 0.0f ? 0.0f : v;
-          dst[x] = v;
-        }
-      }
-    }
-  }
-}
-
-// D (a*a rows of cout x block): A dy A^T for the tile rows [r0, r0 + nrows) and each output
-// channel, dy zero past the plane (those outputs do not exist), through the ReLU mask.
-template <int M>
-FC_WINO_CLONES
-void output_grad_block(float* D, float* buf, const Plan& p, const float* dy, const float* mask,
-                       index_t r0, index_t nrows) {
-  using Var = wino::Variant<M>;
-  constexpr int A = Var::kA;
-  const index_t plane = p.oh * p.ow, tw = p.lanes;
-  float* phases = buf;              // M rows x M phases x tw
-  float* across = buf + M * M * tw;  // M rows x A values x tw
-  float* line = across + M * A * tw;  // M * tw
-  for (index_t r = 0; r < nrows; ++r) {
-    const TileRow tr = tile_row(p, r0 + r);
-    for (index_t k = 0; k < p.cout; ++k) {
-      const index_t at = (tr.sample * p.cout + k) * plane;
-      for (int i = 0; i < M; ++i) {
-        const index_t y = tr.y0 + i;
-        const bool inside = y < p.oh;
-        float* ph = phases + i * M * tw;
-        split_phases<M>(ph, tw, line, inside ? dy + at + y * p.ow : nullptr,
-                        inside && mask ? mask + at + y * p.ow : nullptr, 0, p.ow, tw);
-        const float* ip[M];
-        float* op[A];
-        for (int j = 0; j < M; ++j) ip[j] = ph + j * tw;
-        for (int b = 0; b < A; ++b) op[b] = across + (i * A + b) * tw;
-        Var::output_adjoint(ip, op, tw);
-      }
-      for (int b = 0; b < A; ++b) {
-        const float* ip[M];
-        float* op[A];
-        for (int i = 0; i < M; ++i) ip[i] = across + (i * A + b) * tw;
-        for (int a = 0; a < A; ++a) op[a] = D + ((a * A + b) * p.cout + k) * p.ld + r * p.tw;
-        Var::output_adjoint(ip, op, tw);
-      }
-    }
-  }
-}
 
 // U (a*a rows of rows x cols): G g G^T of each 3x3 filter, in double. Filter (r, q) is
 // w[r][q] for the forward; with `flip`, w[q][r] turned by 180 degrees (the data gradient's).
@@ -356,11 +81,11 @@ void correlate(const Plan& p, float* out, const float* in, const float* mask, co
     for (index_t blk = 0; blk < p.blocks; ++blk) {
       const index_t r0 = blk * p.rows, nrows = min_i(p.rows, p.tile_rows - r0);
       const index_t count = nrows * p.tw;
-      input_block<M>(V, buf, p, in, mask, r0, nrows);
+      wino::input_block<M>(V, buf, p, in, mask, r0, nrows);
       for (int xi = 0; xi < A * A; ++xi)
         gemm(false, false, p.cout, count, p.cin, 1.0f, U + xi * p.cout * p.cin, p.cin,
              V + xi * p.cin * p.ld, p.ld, 0.0f, P + xi * p.cout * p.ld, p.ld);
-      output_block<M>(out, buf, p, P, bias, relu, r0, nrows);
+      wino::output_block<M>(out, buf, p, P, bias, relu, r0, nrows);
     }
   }
 }
@@ -372,8 +97,8 @@ void forward(float* y, const float* x, const float* w, const float* b, const Con
   check_dims(s);
   const SizeCalc size{"conv2d_forward", "Winograd scratch"};
   const Plan p = forward_plan(M, s, size);
-  float* U = scratch<float>(kFilterSlot, size.mul(A * A, size.mul(size.count(s.k), size.count(s.c))),
-                            size);
+  float* U = scratch<float>(
+      kFilterSlot, size.mul(A * A, size.mul(size.count(s.k), size.count(s.c))), size);
   transform_filters<M>(U, w, s.k, s.c, false);
   correlate<M>(p, y, x, nullptr, U, b, relu, "conv2d_forward");
 }
@@ -406,8 +131,8 @@ void weight_grad(float* dw, const float* x, const float* dy, const float* relu_y
       for (index_t blk = first; blk < last; ++blk) {
         const index_t r0 = blk * p.rows, nrows = min_i(p.rows, p.tile_rows - r0);
         const index_t count = nrows * p.tw;
-        input_block<M>(V, buf, p, x, nullptr, r0, nrows);
-        output_grad_block<M>(D, buf, p, dy, relu_y, r0, nrows);
+        wino::input_block<M>(V, buf, p, x, nullptr, r0, nrows);
+        wino::output_grad_block<M>(D, buf, p, dy, relu_y, r0, nrows);
         for (int xi = 0; xi < A * A; ++xi)
           gemm(false, true, s.k, s.c, count, 1.0f, D + xi * s.k * p.ld, p.ld,
                V + xi * s.c * p.ld, p.ld, blk == first ? 0.0f : 1.0f,
@@ -450,8 +175,12 @@ void backward(float* dx, float* dw, const float* x, const float* w, const float*
 
 }  // namespace
 
+// Rows of at most 2**30 pixels keep a block's GEMM dimensions (a few thousand tiles, or one tile
+// row) inside the 32-bit BLAS; wider images run im2col, whose checks name the limit.
 bool winograd_applies(const Conv2dShape& s) {
-  return s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1;
+  constexpr index_t kMaxRow = index_t{1} << 30;
+  return s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 &&
+         s.w <= kMaxRow && s.ow <= kMaxRow;
 }
 
 void winograd_forward(int m, float* y, const float* x, const float* w, const float* b,

@@ -18,7 +18,8 @@
 
 namespace fastconv::cpu {
 
-// Whether s is a shape Winograd computes: 3x3, stride 1, dilation 1 (any padding).
+// Whether s is a shape Winograd computes: 3x3, stride 1, dilation 1 (any padding), rows of at
+// most 2**30 pixels.
 bool winograd_applies(const Conv2dShape& s);
 
 // m = 2 or 4 (the output tile). y = conv(x, w) + b (b may be null), then ReLU with `relu`.
