@@ -67,9 +67,13 @@ inline Plan make_plan(int m, index_t n, index_t cin, index_t ih, index_t iw, ind
   p.v = size.mul(size.mul(sq, size.count(cin)), b);
   p.prod = size.mul(size.mul(sq, size.count(cout)), b);
   // The input transform's phases (a rows x m phases x tw + 4), its a x a row outputs and a
-  // padded input row (m * (tw + 4)); the output transforms need less (m x a and m x m rows).
-  const std::size_t ps = size.add(tw, 4);
-  p.buf = size.add(size.add(size.mul(size.mul(a, mm), ps), size.mul(sq, tw)), size.mul(mm, ps));
+  // padded input row (m * (tw + 4)); the output transforms' two passes over a whole block
+  // (m x a and m x m rows of ld) and a padded dy row (m * tw).
+  const std::size_t ps = size.add(tw, 4), ld = size.count(p.ld);
+  const std::size_t in_buf = size.add(size.mul(size.add(size.mul(a, mm), sq), ps), size.mul(mm, ps));
+  const std::size_t out_buf =
+      size.add(size.mul(size.add(size.mul(mm, a), size.mul(mm, mm)), ld), size.mul(mm, tw));
+  p.buf = in_buf > out_buf ? in_buf : out_buf;
   return p;
 }
 
@@ -157,19 +161,19 @@ __attribute__((always_inline)) inline void split_phases(float* ph, index_t strid
 }
 
 // V (a*a rows of cin x block) for the tile rows [r0, r0 + nrows): B^T d B per tile and input
-// channel, from `in` (through `mask` where given). Per tile row and channel: each of the a
-// input rows is split into phases and transformed along the row (B^T on columns), then the a
-// results down the column (B^T on rows), straight into V.
+// channel, from `in` (through `mask` where given). Per tile row and channel: the a input rows
+// are split into phases (laid end to end, ps apart, so one call transforms all a rows along the
+// row: B^T on columns), then the a results go down the column (B^T on rows) straight into V.
 template <int M>
 FC_WINO_CLONES
 void input_block(float* V, float* buf, const Plan& p, const float* in, const float* mask,
                  index_t r0, index_t nrows) {
-  using Var = wino::Variant<M>;
+  using Var = Variant<M>;
   constexpr int A = Var::kA;
-  const index_t plane = p.ih * p.iw, tw = p.lanes, ps = tw + 4;  // phases: tw + 1, rounded
-  float* phases = buf;                  // A rows x M phases x ps
-  float* across = buf + A * M * ps;     // A rows x A values x tw
-  float* line = across + A * A * tw;    // M * ps
+  const index_t plane = p.ih * p.iw, ps = p.lanes + 4;  // a row's phases: tw + 1, rounded
+  float* phases = buf;                  // M phases x (A rows x ps)
+  float* across = buf + M * A * ps;     // A values x (A rows x ps)
+  float* line = across + A * A * ps;    // M * ps
   for (index_t r = 0; r < nrows; ++r) {
     const TileRow tr = tile_row(p, r0 + r);
     for (index_t c = 0; c < p.cin; ++c) {
@@ -177,21 +181,20 @@ void input_block(float* V, float* buf, const Plan& p, const float* in, const flo
       for (int i = 0; i < A; ++i) {
         const index_t y = tr.y0 - p.ph + i;
         const bool inside = y >= 0 && y < p.ih;
-        float* ph = phases + i * M * ps;
-        split_phases<M>(ph, ps, line, inside ? in + at + y * p.iw : nullptr,
+        split_phases<M>(phases + i * ps, A * ps, line, inside ? in + at + y * p.iw : nullptr,
                         inside && mask ? mask + at + y * p.iw : nullptr, -p.pw, p.iw, ps);
-        const float* ip[A];
-        float* op[A];
-        for (int j = 0; j < A; ++j) ip[j] = ph + (j % M) * ps + j / M;
-        for (int b = 0; b < A; ++b) op[b] = across + (i * A + b) * tw;
-        Var::input(ip, op, tw);
       }
+      const float* ip[A];
+      float* op[A];
+      // Lane i*ps + t is tile t of input row i; the last lanes read one past a phase's rows
+      // (into the next phase, or into `across`): surplus lanes, never used.
+      for (int j = 0; j < A; ++j) ip[j] = phases + (j % M) * A * ps + j / M;
+      for (int b = 0; b < A; ++b) op[b] = across + b * A * ps;
+      Var::input(ip, op, A * ps);
       for (int b = 0; b < A; ++b) {
-        const float* ip[A];
-        float* op[A];
-        for (int i = 0; i < A; ++i) ip[i] = across + (i * A + b) * tw;
+        for (int i = 0; i < A; ++i) ip[i] = across + (b * A + i) * ps;
         for (int a = 0; a < A; ++a) op[a] = V + ((a * A + b) * p.cin + c) * p.ld + r * p.tw;
-        Var::input(ip, op, tw);
+        Var::input(ip, op, p.lanes);
       }
     }
   }
@@ -199,37 +202,38 @@ void input_block(float* V, float* buf, const Plan& p, const float* in, const flo
 
 // The outputs of tile rows [r0, r0 + nrows) from their products P (a*a rows of cout x block):
 // A^T P A, plus the bias, clamped at 0 with `relu`; the parts of edge tiles past the plane are
-// dropped.
+// dropped. Both 1-D passes run over all the block's tiles at once (lane = tile in the block).
 template <int M>
 FC_WINO_CLONES
 void output_block(float* out, float* buf, const Plan& p, const float* P, const float* bias,
                   bool relu, index_t r0, index_t nrows) {
-  using Var = wino::Variant<M>;
+  using Var = Variant<M>;
   constexpr int A = Var::kA;
-  const index_t plane = p.oh * p.ow, tw = p.lanes;
-  float* down = buf;                 // M rows x A values x tw
-  float* fin = buf + M * A * tw;     // M rows x M values x tw
-  for (index_t r = 0; r < nrows; ++r) {
-    const TileRow tr = tile_row(p, r0 + r);
-    const int rows = static_cast<int>(min_i(M, p.oh - tr.y0));
-    for (index_t k = 0; k < p.cout; ++k) {
-      for (int b = 0; b < A; ++b) {
-        const float* ip[A];
-        float* op[M];
-        for (int a = 0; a < A; ++a) ip[a] = P + ((a * A + b) * p.cout + k) * p.ld + r * p.tw;
-        for (int i = 0; i < M; ++i) op[i] = down + (i * A + b) * tw;
-        Var::output(ip, op, tw);
-      }
-      const float bk = bias ? bias[k] : 0.0f;
+  const index_t plane = p.oh * p.ow, tw = p.tw, n = ceil_div(nrows * tw, kLanes) * kLanes;
+  const index_t ns = p.ld;           // a pass's row stride: n <= block + kLanes - 1 < ld
+  float* down = buf;                 // M rows x A values x ns
+  float* fin = buf + M * A * ns;     // M rows x M values x ns
+  for (index_t k = 0; k < p.cout; ++k) {
+    const float* ip[A];
+    float* op[M];
+    for (int b = 0; b < A; ++b) {
+      for (int a = 0; a < A; ++a) ip[a] = P + ((a * A + b) * p.cout + k) * p.ld;
+      for (int i = 0; i < M; ++i) op[i] = down + (i * A + b) * ns;
+      Var::output(ip, op, n);
+    }
+    for (int i = 0; i < M; ++i) {
+      for (int b = 0; b < A; ++b) ip[b] = down + (i * A + b) * ns;
+      for (int j = 0; j < M; ++j) op[j] = fin + (i * M + j) * ns;
+      Var::output(ip, op, n);
+    }
+    const float bk = bias ? bias[k] : 0.0f;
+    for (index_t r = 0; r < nrows; ++r) {
+      const TileRow tr = tile_row(p, r0 + r);
+      const int rows = static_cast<int>(min_i(M, p.oh - tr.y0));
       for (int i = 0; i < rows; ++i) {
-        const float* ip[A];
-        float* op[M];
-        for (int b = 0; b < A; ++b) ip[b] = down + (i * A + b) * tw;
-        for (int j = 0; j < M; ++j) op[j] = fin + (i * M + j) * tw;
-        Var::output(ip, op, tw);
         float* dst = out + (tr.sample * p.cout + k) * plane + (tr.y0 + i) * p.ow;
         const float* src[M];
-        for (int j = 0; j < M; ++j) src[j] = fin + (i * M + j) * tw;
+        for (int j = 0; j < M; ++j) src[j] = fin + (i * M + j) * ns + r * tw;
         // Whole tiles, then the columns of a last partial one.
         const index_t whole = p.ow / M;
         index_t u = 0;
@@ -254,40 +258,45 @@ void output_block(float* out, float* buf, const Plan& p, const float* P, const f
 }
 
 // D (a*a rows of cout x block): A dy A^T for the tile rows [r0, r0 + nrows) and each output
-// channel, dy zero past the plane (those outputs do not exist), through the ReLU mask.
+// channel, dy zero past the plane (those outputs do not exist), through the ReLU mask. The
+// block's dy tiles are split into phases tile row after tile row (lane = tile in the block),
+// then both 1-D passes run over the whole block at once.
 template <int M>
 FC_WINO_CLONES
 void output_grad_block(float* D, float* buf, const Plan& p, const float* dy, const float* mask,
                        index_t r0, index_t nrows) {
-  using Var = wino::Variant<M>;
+  using Var = Variant<M>;
   constexpr int A = Var::kA;
-  const index_t plane = p.oh * p.ow, tw = p.lanes;
-  float* phases = buf;              // M rows x M phases x tw
-  float* across = buf + M * M * tw;  // M rows x A values x tw
-  float* line = across + M * A * tw;  // M * tw
-  for (index_t r = 0; r < nrows; ++r) {
-    const TileRow tr = tile_row(p, r0 + r);
-    for (index_t k = 0; k < p.cout; ++k) {
+  const index_t plane = p.oh * p.ow, tw = p.tw, n = ceil_div(nrows * tw, kLanes) * kLanes;
+  // Row stride of the passes: the last tile row's split writes p.lanes lanes from
+  // (nrows - 1) * tw, at most block + kLanes - 1 < ld.
+  const index_t ns = p.ld;
+  float* phases = buf;               // M rows x M phases x ns
+  float* across = buf + M * M * ns;  // M rows x A values x ns
+  float* line = across + M * A * ns;  // M * lanes
+  for (index_t k = 0; k < p.cout; ++k) {
+    for (index_t r = 0; r < nrows; ++r) {
+      const TileRow tr = tile_row(p, r0 + r);
       const index_t at = (tr.sample * p.cout + k) * plane;
       for (int i = 0; i < M; ++i) {
         const index_t y = tr.y0 + i;
         const bool inside = y < p.oh;
-        float* ph = phases + i * M * tw;
-        split_phases<M>(ph, tw, line, inside ? dy + at + y * p.ow : nullptr,
-                        inside && mask ? mask + at + y * p.ow : nullptr, 0, p.ow, tw);
-        const float* ip[M];
-        float* op[A];
-        for (int j = 0; j < M; ++j) ip[j] = ph + j * tw;
-        for (int b = 0; b < A; ++b) op[b] = across + (i * A + b) * tw;
-        Var::output_adjoint(ip, op, tw);
+        split_phases<M>(phases + i * M * ns + r * tw, ns, line,
+                        inside ? dy + at + y * p.ow : nullptr,
+                        inside && mask ? mask + at + y * p.ow : nullptr, 0, p.ow, p.lanes);
       }
-      for (int b = 0; b < A; ++b) {
-        const float* ip[M];
-        float* op[A];
-        for (int i = 0; i < M; ++i) ip[i] = across + (i * A + b) * tw;
-        for (int a = 0; a < A; ++a) op[a] = D + ((a * A + b) * p.cout + k) * p.ld + r * p.tw;
-        Var::output_adjoint(ip, op, tw);
-      }
+    }
+    const float* ip[A];
+    float* op[A];
+    for (int i = 0; i < M; ++i) {
+      for (int j = 0; j < M; ++j) ip[j] = phases + (i * M + j) * ns;
+      for (int b = 0; b < A; ++b) op[b] = across + (i * A + b) * ns;
+      Var::output_adjoint(ip, op, n);
+    }
+    for (int b = 0; b < A; ++b) {
+      for (int i = 0; i < M; ++i) ip[i] = across + (i * A + b) * ns;
+      for (int a = 0; a < A; ++a) op[a] = D + ((a * A + b) * p.cout + k) * p.ld;
+      Var::output_adjoint(ip, op, n);
     }
   }
 }
