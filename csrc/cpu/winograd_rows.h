@@ -66,11 +66,12 @@ inline Plan make_plan(int m, index_t n, index_t cin, index_t ih, index_t iw, ind
   const std::size_t tw = size.count(p.lanes), a = size.count(p.a), mm = size.count(m);
   p.v = size.mul(size.mul(sq, size.count(cin)), b);
   p.prod = size.mul(size.mul(sq, size.count(cout)), b);
-  // The input transform's phases (a rows x m phases x tw + 4), its a x a row outputs and a
-  // padded input row (m * (tw + 4)); the output transforms' two passes over a whole block
+  // The input transform's tile columns (2m x a rows of ld), its a x a row outputs (rows of ld)
+  // and a padded input row (m * (tw + 4)); the output transforms' two passes over a whole block
   // (m x a and m x m rows of ld) and a padded dy row (m * tw).
   const std::size_t ps = size.add(tw, 4), ld = size.count(p.ld);
-  const std::size_t in_buf = size.add(size.mul(size.add(size.mul(a, mm), sq), ps), size.mul(mm, ps));
+  const std::size_t in_buf = size.add(
+      size.mul(size.add(size.mul(size.mul(2, mm), a), sq), ld), size.mul(mm, ps));
   const std::size_t out_buf =
       size.add(size.mul(size.add(size.mul(mm, a), size.mul(mm, mm)), ld), size.mul(mm, tw));
   p.buf = in_buf > out_buf ? in_buf : out_buf;
@@ -127,18 +128,20 @@ inline void merge4(float* dst, const float* const* src, index_t u, float bias, b
 #endif
 
 // ph[q][u] = row[u*m + q + c0] for u in [0, count): the row split into its m phases, so that
-// a tile's j-th column is ph[j % m][tile + j / m], contiguous over tiles. Zero outside [0, w),
+// column j < m of tile u is ph[j][u], contiguous over tiles; with ph2, also ph2[q][u] =
+// row[(u+1)*m + q + c0], the columns m.. of each tile (a tile reads m + 2). Zero outside [0, w),
 // everywhere for a null row, and where the mask (a fused ReLU's output) is not > 0. The values
-// first go, zero-padded (and masked), into `line` (count*M floats), so the split itself is
-// branch-free: tile rows are short (28 columns in the benchmark's second layer), and
+// first go, zero-padded (and masked), into `line` ((count + 4) * m floats), so the split itself
+// is branch-free: tile rows are short (28 columns in the benchmark's second layer), and
 // per-element bounds tests cost more than the transform. count must be a multiple of 4.
 // Inlined into each transform's clones (an indirect call per row through the clone dispatch
 // cost more than the split).
 template <int M>
-__attribute__((always_inline)) inline void split_phases(float* ph, index_t stride, float* line,
-                                                       const float* row, const float* mask,
-                                                       index_t c0, index_t w, index_t count) {
-  const index_t len = count * M;
+__attribute__((always_inline)) inline void split_phases(float* ph, float* ph2, index_t stride,
+                                                       float* line, const float* row,
+                                                       const float* mask, index_t c0, index_t w,
+                                                       index_t count) {
+  const index_t len = (ph2 ? count + 4 : count) * M;
   index_t lo = row ? min_i(max_i(-c0, 0), len) : len;  // line[lo, hi) comes from the row
   const index_t hi = row ? max_i(lo, min_i(len, w - c0)) : len;
   for (index_t x = 0; x < lo; ++x) line[x] = 0.0f;
@@ -152,50 +155,60 @@ __attribute__((always_inline)) inline void split_phases(float* ph, index_t strid
     for (index_t x = lo; x < hi; ++x) line[x] = row[x + c0];
   }
   for (index_t x = hi; x < len; ++x) line[x] = 0.0f;
+  for (int half = 0; half < (ph2 ? 2 : 1); ++half) {
+    float* dst = half ? ph2 : ph;
+    const float* src = line + half * M;
 #if defined(__SSE2__)
-  for (index_t u = 0; u < count; u += 4) split4<M>(ph + u, stride, line + u * M);
+    for (index_t u = 0; u < count; u += 4) split4<M>(dst + u, stride, src + u * M);
 #else
-  for (index_t u = 0; u < count; ++u)
-    for (int q = 0; q < M; ++q) ph[q * stride + u] = line[u * M + q];
+    for (index_t u = 0; u < count; ++u)
+      for (int q = 0; q < M; ++q) dst[q * stride + u] = src[u * M + q];
 #endif
+  }
 }
 
 // V (a*a rows of cin x block) for the tile rows [r0, r0 + nrows): B^T d B per tile and input
-// channel, from `in` (through `mask` where given). Per tile row and channel: the a input rows
-// are split into phases (laid end to end, ps apart, so one call transforms all a rows along the
-// row: B^T on columns), then the a results go down the column (B^T on rows) straight into V.
+// channel, from `in` (through `mask` where given). Per channel, the a input rows of every tile
+// row of the block are split into the tiles' columns (lane = tile in the block), then one pass
+// along the rows (B^T on columns) and one down the columns (B^T on rows, straight into V) run
+// over the whole block at once.
 template <int M>
 FC_WINO_CLONES
 void input_block(float* V, float* buf, const Plan& p, const float* in, const float* mask,
                  index_t r0, index_t nrows) {
   using Var = Variant<M>;
   constexpr int A = Var::kA;
-  const index_t plane = p.ih * p.iw, ps = p.lanes + 4;  // a row's phases: tw + 1, rounded
-  float* phases = buf;                  // M phases x (A rows x ps)
-  float* across = buf + M * A * ps;     // A values x (A rows x ps)
-  float* line = across + A * A * ps;    // M * ps
-  for (index_t r = 0; r < nrows; ++r) {
-    const TileRow tr = tile_row(p, r0 + r);
-    for (index_t c = 0; c < p.cin; ++c) {
+  const index_t plane = p.ih * p.iw, tw = p.tw, n = ceil_div(nrows * tw, kLanes) * kLanes;
+  // A pass's row stride: the last tile row's split writes p.lanes lanes from (nrows - 1) * tw,
+  // at most block + kLanes - 1 < ld, and n is at most that too.
+  const index_t ns = p.ld;
+  float* cols = buf;                      // 2M columns x A input rows x ns (column j < A used)
+  float* across = cols + 2 * M * A * ns;  // A values x A input rows x ns
+  float* line = across + A * A * ns;      // M * (lanes + 4)
+  for (index_t c = 0; c < p.cin; ++c) {
+    for (index_t r = 0; r < nrows; ++r) {
+      const TileRow tr = tile_row(p, r0 + r);
       const index_t at = (tr.sample * p.cin + c) * plane;
       for (int i = 0; i < A; ++i) {
         const index_t y = tr.y0 - p.ph + i;
         const bool inside = y >= 0 && y < p.ih;
-        split_phases<M>(phases + i * ps, A * ps, line, inside ? in + at + y * p.iw : nullptr,
-                        inside && mask ? mask + at + y * p.iw : nullptr, -p.pw, p.iw, ps);
+        float* dst = cols + i * ns + r * tw;
+        split_phases<M>(dst, dst + M * A * ns, A * ns, line,
+                        inside ? in + at + y * p.iw : nullptr,
+                        inside && mask ? mask + at + y * p.iw : nullptr, -p.pw, p.iw, p.lanes);
       }
-      const float* ip[A];
-      float* op[A];
-      // Lane i*ps + t is tile t of input row i; the last lanes read one past a phase's rows
-      // (into the next phase, or into `across`): surplus lanes, never used.
-      for (int j = 0; j < A; ++j) ip[j] = phases + (j % M) * A * ps + j / M;
-      for (int b = 0; b < A; ++b) op[b] = across + b * A * ps;
-      Var::input(ip, op, A * ps);
-      for (int b = 0; b < A; ++b) {
-        for (int i = 0; i < A; ++i) ip[i] = across + (b * A + i) * ps;
-        for (int a = 0; a < A; ++a) op[a] = V + ((a * A + b) * p.cin + c) * p.ld + r * p.tw;
-        Var::input(ip, op, p.lanes);
-      }
+    }
+    const float* ip[A];
+    float* op[A];
+    for (int i = 0; i < A; ++i) {
+      for (int j = 0; j < A; ++j) ip[j] = cols + (j * A + i) * ns;
+      for (int b = 0; b < A; ++b) op[b] = across + (b * A + i) * ns;
+      Var::input(ip, op, n);
+    }
+    for (int b = 0; b < A; ++b) {
+      for (int i = 0; i < A; ++i) ip[i] = across + (b * A + i) * ns;
+      for (int a = 0; a < A; ++a) op[a] = V + ((a * A + b) * p.cin + c) * p.ld;
+      Var::input(ip, op, n);
     }
   }
 }
@@ -281,7 +294,7 @@ void output_grad_block(float* D, float* buf, const Plan& p, const float* dy, con
       for (int i = 0; i < M; ++i) {
         const index_t y = tr.y0 + i;
         const bool inside = y < p.oh;
-        split_phases<M>(phases + i * M * ns + r * tw, ns, line,
+        split_phases<M>(phases + i * M * ns + r * tw, nullptr, ns, line,
                         inside ? dy + at + y * p.ow : nullptr,
                         inside && mask ? mask + at + y * p.ow : nullptr, 0, p.ow, p.lanes);
       }
