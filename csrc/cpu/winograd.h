@@ -5,9 +5,11 @@
 // The (m+2)^2 element-wise products, summed over channels, are (m+2)^2 GEMMs per block of tiles:
 //   M[xi] (k x tiles) = U[xi] (k x c) * V[xi] (c x tiles).
 // Tiles are numbered over the whole batch (sample, tile row, tile column) and cut into blocks of
-// a size fixed by the shape (sized so a block's transformed input and products fit in L2); a
-// block runs on one thread with single-threaded GEMMs, so results are bitwise independent of the
-// thread count. The weight gradient sums fixed slices of blocks, then the slices in order.
+// whole tile rows, as many as keep a block's transformed input and products within about 512 KiB
+// (a core's L2), fixed by the shape; a block runs on one thread with single-threaded GEMMs, so
+// results are bitwise independent of the thread count. The weight gradient sums fixed slices of
+// blocks, then the slices in order. The transforms are in winograd_rows.h (compiled for AVX2
+// and for generic x86-64, picked at load) and winograd_transforms.h.
 //
 // dx is itself a Winograd correlation: dy, padded by 2 - p (cropped where p > 2), with the
 // filter turned by 180 degrees and its channel axes swapped.

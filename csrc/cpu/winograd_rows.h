@@ -1,10 +1,11 @@
 // The row-wise Winograd transforms of one block of tiles, and the plan that cuts a convolution
 // into blocks (cpu/winograd.cpp runs them; internal to it).
 //
-// Each transform runs along a tile row at once: an image row is split into its m phases (column
-// u*m + q of the row is phase q's element u), after which a tile's j-th column is element
-// tile + j/m of phase j%m, contiguous over the tiles, and the 1-D transforms of
-// winograd_transforms.h vectorise over the row's tiles.
+// Each transform runs over many tiles at once: an image row is split into its m phases (column
+// u*m + q of the row is phase q's element u; the input transform splits it a second time from
+// column m, for a tile's last two columns), after which each column of a tile is contiguous over
+// the tiles of a tile row, and tile rows lie end to end through a block. The 1-D transforms of
+// winograd_transforms.h then vectorise over all the block's tiles.
 #pragma once
 #include <cstddef>
 
