@@ -7,7 +7,8 @@ BENCHMARKS.md's "CPU Winograd" section): im2col stays under 1; F(2,3) under 1 to
 5 (dx) on random normal data. The tests hold F(2,3) to im2col's bound (factor 16) and F(4,3) to
 factor 32. Element by element, Winograd's error follows the magnitude of the whole input tile,
 not each output's own terms: an outlier raises the error of its tile's neighbours
-(test_an_outlier_spreads_error_only_within_its_tile).
+(test_an_outlier_spreads_error_only_within_its_tile); likewise an inf or NaN input makes its
+whole output tile non-finite, not only the outputs that read it.
 """
 import numpy as np
 import pytest
@@ -137,6 +138,24 @@ def test_an_outlier_spreads_error_only_within_its_tile():
     assert ratio[:, :, ~tile].max() <= 64
     # Row and column 11 of the tile do not read input (9, 9), yet carry its rounding error.
     assert max(ratio[:, :, 11, 8:12].max(), ratio[:, :, 8:12, 11].max()) > 1000
+
+
+def test_a_non_finite_input_poisons_only_its_tile():
+    # im2col makes the 3x3 outputs that read an inf non-finite; F(4,3) all 16 of its tile (the
+    # transforms subtract inf from inf), and nothing outside it.
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((1, 2, 16, 16)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    x[0, 0, 9, 9] = np.inf
+    bad = {}
+    for algorithm in ("im2col", "winograd_f4"):
+        fc.set_conv_algorithm(algorithm)
+        bad[algorithm] = ~np.isfinite(ops.conv2d_forward(x, w, padding=1)[0])
+    want = np.zeros((16, 16), bool)
+    want[8:11, 8:11] = True
+    assert (bad["im2col"] == want).all()
+    want[8:12, 8:12] = True
+    assert (bad["winograd_f4"] == want).all()
 
 
 @pytest.mark.parametrize("algorithm", VARIANTS)
