@@ -109,8 +109,10 @@ def set_conv_algorithm(algorithm: str) -> None:
     "im2col": always im2col + GEMM. "winograd": Winograd wherever it applies (3x3, stride 1,
     dilation 1, float32, any padding), else im2col; "winograd_f2" / "winograd_f4" pick the tile:
     F(2x2, 3x3) is as accurate as im2col, F(4x4, 3x3) does 4x fewer multiplications than im2col
-    with an error a few times larger (see BENCHMARKS.md, "CPU Winograd"). float64 always runs
-    im2col. Results stay deterministic and independent of the thread count in every mode.
+    with an error a few times larger (see BENCHMARKS.md, "CPU Winograd"); under Winograd an inf
+    or NaN input makes its whole output tile non-finite, not only the outputs that read it.
+    float64 always runs im2col. Results stay deterministic and independent of the thread count
+    in every mode.
     """
     if not isinstance(algorithm, str):
         raise TypeError(f"algorithm must be a str; got {type(algorithm).__name__}")
