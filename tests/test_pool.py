@@ -266,3 +266,44 @@ def _check_geometry(size, k, s, p, ceil_mode):
         readers = [o for o in range(out) if o * s - p <= i < o * s - p + k]
         first, last = C.pool_outputs_reading(i, k, s, p, out)
         assert list(range(first, last)) == readers, (i, size, k, s, p, ceil_mode)
+
+
+# ---- the vectorised 2x2 stride-2 rows (cpu/pool_2x2.h: four windows at a time, scalar tail) ----
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("w", range(8, 22))
+def test_max_pool_2x2_rows_keep_first_max_nan_and_signed_zeros(w, dtype):
+    """Every row length from one vector step to several plus a tail of 0-3 windows, odd and even
+    widths, with values drawn from a few (ties everywhere), NaN, +-inf and both zeros: y and the
+    indices must equal the reference's bit for bit, and dx must be dy at the argmax, +0 elsewhere."""
+    rng = np.random.default_rng(w)
+    pool = np.array([-1.0, -0.0, 0.0, 1.0, 2.0, np.inf, -np.inf, np.nan], dtype)
+    x = pool[rng.integers(0, pool.size, size=(2, 3, 7, w))]
+    y, idx = ops.max_pool2d_forward(x, 2, 2)
+    y_ref, idx_ref = ref.max_pool2d_forward(x, 2, 2)
+    np.testing.assert_array_equal(idx, idx_ref)
+    # The winner's bits: -0.0 and 0.0 compare equal, so a tie keeps whichever came first.
+    assert y.tobytes() == np.take_along_axis(
+        x.reshape(2, 3, -1), idx.reshape(2, 3, -1), axis=2).reshape(y.shape).tobytes()
+    np.testing.assert_array_equal(y, y_ref)
+    dy = rand(rng, *y.shape, dtype=dtype)
+    dy[rng.random(dy.shape) < 0.2] = -0.0
+    dy[0, 0, 0, 0] = np.nan
+    dx = ops.max_pool2d_backward(x, dy, idx, 2, 2)
+    expected = np.zeros_like(x).reshape(2, 3, -1)
+    np.put_along_axis(expected, idx.reshape(2, 3, -1), dy.reshape(2, 3, -1), axis=2)
+    assert dx.tobytes() == expected.reshape(x.shape).tobytes()
+
+
+def test_max_pool_2x2_backward_ignores_an_index_outside_its_window():
+    """An index naming no input of its window leaves the window's four inputs at +0, in the
+    vector rows as in the scalar tail (the indices are not range-checked, only used)."""
+    x = np.zeros((1, 1, 2, 10), np.float32)
+    dy = np.arange(1, 6, dtype=np.float32).reshape(1, 1, 1, 5)
+    idx = np.array([0, 2, 4, 6, 8], np.int64).reshape(1, 1, 1, 5)
+    idx[0, 0, 0, 1] = 5  # window 1 covers columns 2-3: 5 is window 2's
+    idx[0, 0, 0, 4] = 3  # the tail's window covers columns 8-9
+    dx = ops.max_pool2d_backward(x, dy, idx, 2, 2)
+    expected = np.zeros((1, 1, 2, 10), np.float32)
+    expected[0, 0, 0, [0, 4, 6]] = [1, 3, 4]
+    assert dx.tobytes() == expected.tobytes()
