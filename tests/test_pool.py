@@ -274,8 +274,9 @@ def _check_geometry(size, k, s, p, ceil_mode):
 @pytest.mark.parametrize("w", range(8, 22))
 def test_max_pool_2x2_rows_keep_first_max_nan_and_signed_zeros(w, dtype):
     """Every row length from one vector step to several plus a tail of 0-3 windows, odd and even
-    widths, with values drawn from a few (ties everywhere), NaN, +-inf and both zeros: y and the
-    indices must equal the reference's bit for bit, and dx must be dy at the argmax, +0 elsewhere."""
+    widths, with values drawn from a few (ties everywhere), NaN, +-inf and both zeros: y and
+    the indices must equal the reference's bit for bit, and dx must be dy at the argmax, +0
+    elsewhere."""
     rng = np.random.default_rng(w)
     pool = np.array([-1.0, -0.0, 0.0, 1.0, 2.0, np.inf, -np.inf, np.nan], dtype)
     x = pool[rng.integers(0, pool.size, size=(2, 3, 7, w))]

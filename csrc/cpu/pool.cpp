@@ -80,20 +80,23 @@ inline bool is_2x2_s2(const Pool2dShape& s) {
          2 * s.oh <= s.h && 2 * s.ow <= s.w;
 }
 
-// Windows [0, vector_windows) of each row go through pool_2x2.h's vector rows (float only), the
-// rest through the scalar loop: both select with the same comparisons, so the bits agree.
+// Windows [0, vector_windows) of each row go through pool_2x2.h's vector rows (float only, rows
+// narrower than 2^31 - 1), the rest through the scalar loop: both select with the same
+// comparisons, so the bits agree.
 template <typename T>
-index_t vector_windows(index_t ow) {
+index_t vector_windows(index_t ow, index_t w) {
 #if defined(__SSE2__)
-  if constexpr (std::is_same_v<T, float>) return ow - ow % pool2x2::kWindows;
+  if constexpr (std::is_same_v<T, float>)
+    if (w < (index_t(1) << 31) - 1) return ow - ow % pool2x2::kWindows;
 #endif
   (void)ow;
+  (void)w;
   return 0;
 }
 
 template <typename T>
 void max_plane_2x2(T* yp, index_t* ap, const T* xp, const Pool2dShape& s) {
-  const index_t W = s.w, vec = vector_windows<T>(s.ow);
+  const index_t W = s.w, vec = vector_windows<T>(s.ow, s.w);
   for (index_t oi = 0; oi < s.oh; ++oi) {
     const T* r0 = xp + 2 * oi * W;
     const T* r1 = r0 + W;
@@ -143,7 +146,7 @@ void max_plane(T* yp, index_t* ap, const T* xp, const Pool2dShape& s, const Axis
 // argmax turned into an offset inside the window instead of compared against every input.
 template <typename T>
 void max_back_plane_2x2(T* dxp, const T* dyp, const index_t* ap, const Pool2dShape& s) {
-  const index_t W = s.w, vec = vector_windows<T>(s.ow);
+  const index_t W = s.w, vec = vector_windows<T>(s.ow, s.w);
   for (index_t oi = 0; oi < s.oh; ++oi) {
     T* r0 = dxp + 2 * oi * W;
     T* r1 = r0 + W;

@@ -70,37 +70,33 @@ inline void forward_row(float* y, index_t* a, const float* r0, const float* r1, 
   }
 }
 
-// x == k for int64 lanes with SSE2's 32-bit compare: both halves must match.
-inline __m128i equal64(__m128i x, __m128i k) {
-  const __m128i e = _mm_cmpeq_epi32(x, k);
-  return _mm_and_si128(e, _mm_shuffle_epi32(e, _MM_SHUFFLE(2, 3, 0, 1)));
-}
-
-// Four windows' int64 masks (two vectors) as four float lane masks.
-inline __m128 narrow(__m128i lo, __m128i hi) {
-  return _mm_shuffle_ps(_mm_castsi128_ps(lo), _mm_castsi128_ps(hi), _MM_SHUFFLE(2, 0, 2, 0));
-}
-
 // The backward of forward_row over the same windows: input rows d0 and d1 = d0 + W get each
-// window's gradient g[j] at its argmax a[j] (given relative to the window as 0, 1, W or W + 1)
-// and +0 at its other three inputs; an index naming none of the four leaves all four at +0.
+// window's gradient g[j] at its argmax a[j] (relative to the window: 0, 1, W or W + 1) and +0 at
+// its other three inputs; an index naming none of the four leaves all four at +0. The relative
+// index is compared in 32 bits, its high half checked for zero: exact for W + 1 < 2^31, which
+// the caller ensures.
 FC_SIMD_CLONES
 inline void backward_row(float* d0, float* d1, const float* g, const index_t* a, index_t n,
                          index_t base, index_t W) {
-  const __m128i zero = _mm_setzero_si128(), one = _mm_set1_epi64x(1);
-  const __m128i w = _mm_set1_epi64x(W), w1 = _mm_set1_epi64x(W + 1);
+  const __m128i zero = _mm_setzero_si128(), one = _mm_set1_epi32(1);
+  const __m128i w = _mm_set1_epi32(static_cast<int>(W));
+  const __m128i w1 = _mm_set1_epi32(static_cast<int>(W + 1));
   const __m128i step = _mm_set1_epi64x(2 * kWindows), next = _mm_set1_epi64x(kWindows);
   __m128i col = _mm_set_epi64x(base + 2, base);
   for (index_t j = 0; j + kWindows <= n; j += kWindows) {
-    const __m128i at_lo =
-        _mm_sub_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + j)), col);
-    const __m128i at_hi = _mm_sub_epi64(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + j + 2)), _mm_add_epi64(col, next));
-    const __m128 gv = _mm_loadu_ps(g + j);
-    const __m128 e0 = _mm_and_ps(narrow(equal64(at_lo, zero), equal64(at_hi, zero)), gv);
-    const __m128 e1 = _mm_and_ps(narrow(equal64(at_lo, one), equal64(at_hi, one)), gv);
-    const __m128 e2 = _mm_and_ps(narrow(equal64(at_lo, w), equal64(at_hi, w)), gv);
-    const __m128 e3 = _mm_and_ps(narrow(equal64(at_lo, w1), equal64(at_hi, w1)), gv);
+    const __m128 at_lo = _mm_castsi128_ps(
+        _mm_sub_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + j)), col));
+    const __m128 at_hi = _mm_castsi128_ps(_mm_sub_epi64(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + j + 2)), _mm_add_epi64(col, next)));
+    // The four windows' low and high 32-bit halves (little endian: low first).
+    const __m128i low = _mm_castps_si128(_mm_shuffle_ps(at_lo, at_hi, _MM_SHUFFLE(2, 0, 2, 0)));
+    const __m128i high = _mm_castps_si128(_mm_shuffle_ps(at_lo, at_hi, _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m128 gv =
+        _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(high, zero)), _mm_loadu_ps(g + j));
+    const __m128 e0 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(low, zero)), gv);
+    const __m128 e1 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(low, one)), gv);
+    const __m128 e2 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(low, w)), gv);
+    const __m128 e3 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(low, w1)), gv);
     _mm_storeu_ps(d0 + 2 * j, _mm_unpacklo_ps(e0, e1));
     _mm_storeu_ps(d0 + 2 * j + 4, _mm_unpackhi_ps(e0, e1));
     _mm_storeu_ps(d1 + 2 * j, _mm_unpacklo_ps(e2, e3));

@@ -1,5 +1,5 @@
-// cpu/vexp.h's exp, element-wise, for tests/test_vexp.py to compare with numpy's over every
-// float32 input (through ctypes: a test hook, not part of the Python API, so no binding).
+// cpu/vexp.h's exp, element-wise, for tests/test_vexp.py to compare with numpy's over the float32
+// range (through ctypes: a test hook, not part of the Python API, so it has no binding).
 #include <cstdint>
 
 #include "cpu/vexp.h"
@@ -7,6 +7,8 @@
 extern "C" __attribute__((visibility("default"))) void fastconv_vexp_probe(float* y,
                                                                           const float* x,
                                                                           std::int64_t n) {
-  using namespace fastconv::cpu::vexp;
-  for (std::int64_t i = 0; i < n; i += kLanes) exp_tail(y + i, x + i, n - i < kLanes ? n - i : kLanes);
+  using fastconv::cpu::vexp::exp_tail;
+  using fastconv::cpu::vexp::kLanes;
+  for (std::int64_t i = 0; i < n; i += kLanes)
+    exp_tail(y + i, x + i, n - i < kLanes ? n - i : kLanes);
 }
