@@ -21,6 +21,8 @@ T row_max(const T* z, index_t c) {
   return m;
 }
 
+inline float row_max(const float* z, index_t c) { return vexp::max_row(z, c); }
+
 // sum_j e^(z[j] - m), each term also stored to e[j] unless e is null. double: std::exp, summed
 // in order of j.
 template <typename T>

@@ -90,4 +90,28 @@ FC_SIMD_CLONES float exp_sum(float* e, const float* z, float m, index_t c) {
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
+// max_j z[j] for c >= 1, as the scan m = z[0]; m = z[j] > m ? z[j] : m gives it: every lane of
+// four accumulators starts at z[0] and takes that scan over its share, then the lanes are merged
+// the same way. A maximum is exact in any order; NaN never wins a comparison, so a NaN z[0]
+// gives NaN and any other NaN is skipped, as in the scan. (Only the sign of a zero maximum met
+// as both -0 and +0 can depend on the order, and z - m and the loss do not see it.)
+FC_SIMD_CLONES inline float max_row(const float* z, index_t c) {
+  const float z0 = z[0];
+  const F8 first = {z0, z0, z0, z0, z0, z0, z0, z0};  // not 0 + z0, which turns -0 into +0
+  F8 acc[4] = {first, first, first, first};
+  index_t j = 1;
+  for (; j + 4 * kLanes <= c; j += 4 * kLanes)
+    for (int a = 0; a < 4; ++a) {
+      F8 v;
+      std::memcpy(&v, z + j + a * kLanes, sizeof v);
+      acc[a] = v > acc[a] ? v : acc[a];
+    }
+  F8 m = acc[0];
+  for (int a = 1; a < 4; ++a) m = acc[a] > m ? acc[a] : m;
+  float r = m[0];
+  for (int k = 1; k < kLanes; ++k) r = m[k] > r ? m[k] : r;
+  for (; j < c; ++j) r = z[j] > r ? z[j] : r;
+  return r;
+}
+
 }  // namespace fastconv::cpu::vexp
