@@ -68,13 +68,14 @@ inline Plan make_plan(int m, index_t n, index_t cin, index_t ih, index_t iw, ind
   p.v = size.mul(size.mul(sq, size.count(cin)), b);
   p.prod = size.mul(size.mul(sq, size.count(cout)), b);
   // The input transform's tile columns (2m x a rows of ld), its a x a row outputs (rows of ld)
-  // and a padded input row (m * (tw + 4)); the output transforms' two passes over a whole block
-  // (m x a and m x m rows of ld) and a padded dy row (m * tw).
-  const std::size_t ps = size.add(tw, 4), ld = size.count(p.ld);
-  const std::size_t in_buf = size.add(
-      size.mul(size.add(size.mul(size.mul(2, mm), a), sq), ld), size.mul(mm, ps));
-  const std::size_t out_buf =
-      size.add(size.mul(size.add(size.mul(mm, a), size.mul(mm, mm)), ld), size.mul(mm, tw));
+  // and the block's padded input rows (rows x a lines of m * (tw + 4)); the output transforms'
+  // two passes over a whole block (m x a and m x m rows of ld) and the block's dy rows (rows x m
+  // lines of m * tw).
+  const std::size_t ps = size.add(tw, 4), ld = size.count(p.ld), rows = size.count(p.rows);
+  const std::size_t in_buf = size.add(size.mul(size.add(size.mul(size.mul(2, mm), a), sq), ld),
+                                      size.mul(size.mul(rows, a), size.mul(mm, ps)));
+  const std::size_t out_buf = size.add(size.mul(size.add(size.mul(mm, a), size.mul(mm, mm)), ld),
+                                       size.mul(size.mul(rows, mm), size.mul(mm, tw)));
   p.buf = in_buf > out_buf ? in_buf : out_buf;
   return p;
 }
@@ -128,22 +129,16 @@ inline void merge4(float* dst, const float* const* src, index_t u, float bias, b
 }
 #endif
 
-// ph[q][u] = row[u*m + q + c0] for u in [0, count): the row split into its m phases, so that
-// column j < m of tile u is ph[j][u], contiguous over tiles; with ph2, also ph2[q][u] =
-// row[(u+1)*m + q + c0], the columns m.. of each tile (a tile reads m + 2). Zero outside [0, w),
-// everywhere for a null row, and where the mask (a fused ReLU's output) is not > 0. The values
-// first go, zero-padded (and masked), into `line` ((count + 4) * m floats), so the split itself
-// is branch-free: tile rows are short (28 columns in the benchmark's second layer), and
-// per-element bounds tests cost more than the transform. count must be a multiple of 4.
-// Inlined into each transform's clones (an indirect call per row through the clone dispatch
-// cost more than the split).
-template <int M>
-__attribute__((always_inline)) inline void split_phases(float* ph, float* ph2, index_t stride,
-                                                       float* line, const float* row,
-                                                       const float* mask, index_t c0, index_t w,
-                                                       index_t count) {
-  const index_t len = (ph2 ? count + 4 : count) * M;
-  index_t lo = row ? min_i(max_i(-c0, 0), len) : len;  // line[lo, hi) comes from the row
+// line[x] = row[x + c0] for x in [0, len): zero outside [0, w), everywhere for a null row, and
+// where the mask (a fused ReLU's output) is not > 0. The split below reads the line zero-padded,
+// so it is branch-free: tile rows are short (28 columns in the benchmark's second layer), and
+// per-element bounds tests cost more than the transform. A block's lines are all filled before
+// any is split: a split reading a line just written (at an offset the stores do not share, with
+// padding 1) waited on store-to-load forwarding, which failed, on every load.
+__attribute__((always_inline)) inline void fill_line(float* line, const float* row,
+                                                     const float* mask, index_t c0, index_t w,
+                                                     index_t len) {
+  const index_t lo = row ? min_i(max_i(-c0, 0), len) : len;  // line[lo, hi) comes from the row
   const index_t hi = row ? max_i(lo, min_i(len, w - c0)) : len;
   for (index_t x = 0; x < lo; ++x) line[x] = 0.0f;
   if (mask) {
@@ -156,6 +151,16 @@ __attribute__((always_inline)) inline void split_phases(float* ph, float* ph2, i
     for (index_t x = lo; x < hi; ++x) line[x] = row[x + c0];
   }
   for (index_t x = hi; x < len; ++x) line[x] = 0.0f;
+}
+
+// ph[q][u] = line[u*m + q] for u in [0, count): the line split into its m phases, so that column
+// j < m of tile u is ph[j][u], contiguous over tiles; with ph2, also ph2[q][u] = line[(u+1)*m +
+// q], the columns m.. of each tile (a tile reads m + 2; the line then holds (count + 4) * m
+// values, else count * m). count must be a multiple of 4. Inlined into each transform's clones
+// (an indirect call per row through the clone dispatch cost more than the split).
+template <int M>
+__attribute__((always_inline)) inline void split_line(float* ph, float* ph2, index_t stride,
+                                                      const float* line, index_t count) {
   for (int half = 0; half < (ph2 ? 2 : 1); ++half) {
     float* dst = half ? ph2 : ph;
     const float* src = line + half * M;
@@ -185,7 +190,8 @@ void input_block(float* V, float* buf, const Plan& p, const float* in, const flo
   const index_t ns = p.ld;
   float* cols = buf;                      // 2M columns x A input rows x ns (column j < A used)
   float* across = cols + 2 * M * A * ns;  // A values x A input rows x ns
-  float* line = across + A * A * ns;      // M * (lanes + 4)
+  float* lines = across + A * A * ns;     // nrows x A lines of M * (lanes + 4)
+  const index_t ll = M * (p.lanes + 4);
   for (index_t c = 0; c < p.cin; ++c) {
     for (index_t r = 0; r < nrows; ++r) {
       const TileRow tr = tile_row(p, r0 + r);
@@ -193,10 +199,14 @@ void input_block(float* V, float* buf, const Plan& p, const float* in, const flo
       for (int i = 0; i < A; ++i) {
         const index_t y = tr.y0 - p.ph + i;
         const bool inside = y >= 0 && y < p.ih;
+        fill_line(lines + (r * A + i) * ll, inside ? in + at + y * p.iw : nullptr,
+                  inside && mask ? mask + at + y * p.iw : nullptr, -p.pw, p.iw, ll);
+      }
+    }
+    for (index_t r = 0; r < nrows; ++r) {
+      for (int i = 0; i < A; ++i) {
         float* dst = cols + i * ns + r * tw;
-        split_phases<M>(dst, dst + M * A * ns, A * ns, line,
-                        inside ? in + at + y * p.iw : nullptr,
-                        inside && mask ? mask + at + y * p.iw : nullptr, -p.pw, p.iw, p.lanes);
+        split_line<M>(dst, dst + M * A * ns, A * ns, lines + (r * A + i) * ll, p.lanes);
       }
     }
     const float* ip[A];
@@ -248,24 +258,24 @@ void output_block(float* out, float* buf, const Plan& p, const float* P, const f
         float* dst = out + (tr.sample * p.cout + k) * plane + (tr.y0 + i) * p.ow;
         const float* src[M];
         for (int j = 0; j < M; ++j) src[j] = fin + (i * M + j) * ns + r * tw;
-        // Whole tiles, then the columns of a last partial one.
-        const index_t whole = p.ow / M;
-        index_t u = 0;
 #if defined(__SSE2__)
-        for (; u + 4 <= whole; u += 4) merge4<M>(dst + u * M, src, u, bk, relu);
-#endif
-        for (; u < whole; ++u) {
-          for (int j = 0; j < M; ++j) {
-            float v = src[j][u] + bk;
-            if (relu) v = v < 0.0f ? 0.0f : v;
-            dst[u * M + j] = v;
-          }
+        // Four tiles at a time; the last group (past the plane's edge, or a partial tile: 28
+        // columns are 7 tiles) through a small buffer, instead of scalar code that took as long
+        // as the rest. Its lanes past tw are read (garbage, within the row of fin) and dropped.
+        index_t u = 0;
+        for (; (u + 4) * M <= p.ow; u += 4) merge4<M>(dst + u * M, src, u, bk, relu);
+        if (u * M < p.ow) {
+          float last[4 * M];
+          merge4<M>(last, src, u, bk, relu);
+          for (index_t x = u * M; x < p.ow; ++x) dst[x] = last[x - u * M];
         }
-        for (index_t x = whole * M; x < p.ow; ++x) {
-          float v = src[x - whole * M][whole] + bk;
+#else
+        for (index_t x = 0; x < p.ow; ++x) {
+          float v = src[x % M][x / M] + bk;
           if (relu) v = v < 0.0f ? 0.0f : v;
           dst[x] = v;
         }
+#endif
       }
     }
   }
@@ -287,7 +297,8 @@ void output_grad_block(float* D, float* buf, const Plan& p, const float* dy, con
   const index_t ns = p.ld;
   float* phases = buf;               // M rows x M phases x ns
   float* across = buf + M * M * ns;  // M rows x A values x ns
-  float* line = across + M * A * ns;  // M * lanes
+  float* lines = across + M * A * ns;  // nrows x M lines of M * lanes
+  const index_t ll = M * p.lanes;
   for (index_t k = 0; k < p.cout; ++k) {
     for (index_t r = 0; r < nrows; ++r) {
       const TileRow tr = tile_row(p, r0 + r);
@@ -295,11 +306,14 @@ void output_grad_block(float* D, float* buf, const Plan& p, const float* dy, con
       for (int i = 0; i < M; ++i) {
         const index_t y = tr.y0 + i;
         const bool inside = y < p.oh;
-        split_phases<M>(phases + i * M * ns + r * tw, nullptr, ns, line,
-                        inside ? dy + at + y * p.ow : nullptr,
-                        inside && mask ? mask + at + y * p.ow : nullptr, 0, p.ow, p.lanes);
+        fill_line(lines + (r * M + i) * ll, inside ? dy + at + y * p.ow : nullptr,
+                  inside && mask ? mask + at + y * p.ow : nullptr, 0, p.ow, ll);
       }
     }
+    for (index_t r = 0; r < nrows; ++r)
+      for (int i = 0; i < M; ++i)
+        split_line<M>(phases + i * M * ns + r * tw, nullptr, ns, lines + (r * M + i) * ll,
+                      p.lanes);
     const float* ip[A];
     float* op[A];
     for (int i = 0; i < M; ++i) {
