@@ -153,6 +153,20 @@ __attribute__((always_inline)) inline void fill_line(float* line, const float* r
   for (index_t x = hi; x < len; ++x) line[x] = 0.0f;
 }
 
+// Asks for row[0, w) ahead of its use (the next channel's row of a block: a block reads a few
+// rows per plane, too little for the hardware's stream prefetcher to follow across planes, and
+// the fills waited on memory).
+inline void prefetch_row(const float* row, index_t w) {
+#if defined(__SSE2__)
+  const char* bytes = reinterpret_cast<const char*>(row);
+  for (index_t x = 0; x < w; x += 16) _mm_prefetch(bytes + x * 4, _MM_HINT_T0);
+  _mm_prefetch(bytes + (w - 1) * 4, _MM_HINT_T0);
+#else
+  (void)row;
+  (void)w;
+#endif
+}
+
 // ph[q][u] = line[u*m + q] for u in [0, count): the line split into its m phases, so that column
 // j < m of tile u is ph[j][u], contiguous over tiles; with ph2, also ph2[q][u] = line[(u+1)*m +
 // q], the columns m.. of each tile (a tile reads m + 2; the line then holds (count + 4) * m
@@ -201,6 +215,10 @@ void input_block(float* V, float* buf, const Plan& p, const float* in, const flo
         const bool inside = y >= 0 && y < p.ih;
         fill_line(lines + (r * A + i) * ll, inside ? in + at + y * p.iw : nullptr,
                   inside && mask ? mask + at + y * p.iw : nullptr, -p.pw, p.iw, ll);
+        if (inside && c + 1 < p.cin) {
+          prefetch_row(in + at + plane + y * p.iw, p.iw);
+          if (mask) prefetch_row(mask + at + plane + y * p.iw, p.iw);
+        }
       }
     }
     for (index_t r = 0; r < nrows; ++r) {
@@ -308,6 +326,10 @@ void output_grad_block(float* D, float* buf, const Plan& p, const float* dy, con
         const bool inside = y < p.oh;
         fill_line(lines + (r * M + i) * ll, inside ? dy + at + y * p.ow : nullptr,
                   inside && mask ? mask + at + y * p.ow : nullptr, 0, p.ow, ll);
+        if (inside && k + 1 < p.cout) {
+          prefetch_row(dy + at + plane + y * p.ow, p.ow);
+          if (mask) prefetch_row(mask + at + plane + y * p.ow, p.ow);
+        }
       }
     }
     for (index_t r = 0; r < nrows; ++r)
