@@ -303,11 +303,12 @@ void output_block(float* out, float* buf, const Plan& p, const float* P, const f
 // D (a*a rows of cout x block): A dy A^T for the tile rows [r0, r0 + nrows) and each output
 // channel, dy zero past the plane (those outputs do not exist), through the ReLU mask. The
 // block's dy tiles are split into phases tile row after tile row (lane = tile in the block),
-// then both 1-D passes run over the whole block at once.
+// then both 1-D passes run over the whole block at once. With `sum` (kLanes doubles per output
+// channel), the masked dy values are also added to the channel's lanes: the bias gradient.
 template <int M>
 FC_WINO_CLONES
-void output_grad_block(float* D, float* buf, const Plan& p, const float* dy, const float* mask,
-                       index_t r0, index_t nrows) {
+void output_grad_block(float* D, float* buf, double* sum, const Plan& p, const float* dy,
+                       const float* mask, index_t r0, index_t nrows) {
   using Var = Variant<M>;
   constexpr int A = Var::kA;
   const index_t plane = p.oh * p.ow, tw = p.tw, n = ceil_div(nrows * tw, kLanes) * kLanes;
@@ -337,6 +338,14 @@ void output_grad_block(float* D, float* buf, const Plan& p, const float* dy, con
       for (int i = 0; i < M; ++i)
         split_line<M>(phases + i * M * ns + r * tw, nullptr, ns, lines + (r * M + i) * ll,
                       p.lanes);
+    if (sum) {
+      // Every dy value of the block is in exactly one line (zeros elsewhere); ll is a multiple
+      // of kLanes.
+      double* acc = sum + k * kLanes;
+      const float* v = lines;
+      for (index_t x = 0; x < nrows * M * ll; x += kLanes)
+        for (index_t l = 0; l < kLanes; ++l) acc[l] += static_cast<double>(v[x + l]);
+    }
     const float* ip[A];
     float* op[A];
     for (int i = 0; i < M; ++i) {
