@@ -44,7 +44,7 @@ template <int M>
 void transform_filters(float* U, const float* w, index_t rows, index_t cols, bool flip) {
   using Var = wino::Variant<M>;
   constexpr int A = Var::kA;
-#pragma omp parallel for schedule(static) num_threads(team(rows)) if (rows * cols > 4096)
+#pragma omp parallel for schedule(static) num_threads(team(rows)) if (rows * cols > 256)
   for (index_t r = 0; r < rows; ++r) {
     double g[9], u[A * A];
     for (index_t q = 0; q < cols; ++q) {
