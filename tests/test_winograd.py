@@ -31,7 +31,9 @@ SHAPES = [
     (2, 4, 3, 3, 5, 0),
     (1, 2, 1, 7, 3, 1),        # a one-row image
     (2, 1, 9, 1, 2, 2),        # a one-column image
-    (2, 24, 28, 28, 32, 1),    # several blocks of tile rows
+    (2, 24, 28, 28, 32, 1),    # one block of 14 tile rows
+    (6, 40, 28, 28, 56, 1),    # three blocks of tile rows (16, 16, 10 under F(4,3)), so dW and
+                               # db add partial sums of more than one slice
     (1, 8, 30, 61, 6, 0),      # wide rows: tiles in more than one SSE group
 ]
 

@@ -319,15 +319,16 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
 // order. dX: per group dcol_g = W^T * dy_g, written over col_g (its last use was the dW GEMM),
 // then a gather col2im. With relu_y (the output of a forward with relu), dy first passes the
 // ReLU's gradient mask (dy where relu_y > 0), group by group in cache, instead of in a separate
-// pass. float32 3x3 stride-1 shapes may go to Winograd instead (winograd_tile).
+// pass. float32 3x3 stride-1 shapes may go to Winograd instead (winograd_tile), which sums db
+// from the dy rows its dW pass reads anyway.
 template <typename T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, const T* relu_y,
                      const Conv2dShape& s) {
-  if (db) bias_grad(db, dy, relu_y, s);
   if constexpr (std::is_same_v<T, float>) {
     if (const int m = winograd_tile(s, sizeof(T)))
-      return winograd_backward(m, dx, dw, x, w, dy, relu_y, s);
+      return winograd_backward(m, dx, dw, db, x, w, dy, relu_y, s);
   }
+  if (db) bias_grad(db, dy, relu_y, s);
   check_conv_blas_dims(s);
   const index_t plane = s.out_plane(), rows = s.col_rows(), group = conv2d_group(s);
   const index_t groups = group_count(s), slices = slice_count(s);

@@ -21,6 +21,7 @@ using wino::transform_2d;
 constexpr std::size_t kThreadSlot = 0;
 constexpr std::size_t kPartialSlot = 1;
 constexpr std::size_t kFilterSlot = 2;
+constexpr std::size_t kBiasSlot = 3;  // db's partial sums: kLanes doubles per slice and channel
 
 // As in the im2col path: dW is summed in at most this many fixed slices of the tiles.
 constexpr index_t kMaxSlices = 8;
@@ -43,7 +44,7 @@ template <int M>
 void transform_filters(float* U, const float* w, index_t rows, index_t cols, bool flip) {
   using Var = wino::Variant<M>;
   constexpr int A = Var::kA;
-#pragma omp parallel for schedule(static) num_threads(team(rows)) if (rows * cols > 4096)
+#pragma omp parallel for schedule(static) num_threads(team(rows)) if (rows * cols > 256)
   for (index_t r = 0; r < rows; ++r) {
     double g[9], u[A * A];
     for (index_t q = 0; q < cols; ++q) {
@@ -107,7 +108,7 @@ void forward(float* y, const float* x, const float* w, const float* b, const Con
 // domain partial (k x c per xi); the slices are added in order, then G^T . G takes the sum back
 // to 3x3 filters (in double).
 template <int M>
-void weight_grad(float* dw, const float* x, const float* dy, const float* relu_y,
+void weight_grad(float* dw, float* db, const float* x, const float* dy, const float* relu_y,
                  const Conv2dShape& s) {
   using Var = wino::Variant<M>;
   constexpr int A = Var::kA;
@@ -119,6 +120,10 @@ void weight_grad(float* dw, const float* x, const float* dy, const float* relu_y
                                  size);
   float* partial = scratch<float>(
       kPartialSlot, size.mul(size.count(slices), size.count(usize)), size);
+  const index_t lanes = s.k * wino::kLanes;
+  double* sums =
+      db ? scratch<double>(kBiasSlot, size.mul(size.count(slices), size.count(lanes)), size)
+         : nullptr;
 #pragma omp parallel num_threads(threads)
   {
     float* V = slots.mine();
@@ -127,12 +132,15 @@ void weight_grad(float* dw, const float* x, const float* dy, const float* relu_y
 #pragma omp for schedule(dynamic, 1)
     for (index_t sl = 0; sl < slices; ++sl) {
       float* dU = partial + sl * usize;
+      double* sum = sums ? sums + sl * lanes : nullptr;
+      if (sum)
+        for (index_t e = 0; e < lanes; ++e) sum[e] = 0.0;
       const index_t first = sl * p.blocks / slices, last = (sl + 1) * p.blocks / slices;
       for (index_t blk = first; blk < last; ++blk) {
         const index_t r0 = blk * p.rows, nrows = min_i(p.rows, p.tile_rows - r0);
         const index_t count = nrows * p.tw;
         wino::input_block<M>(V, buf, p, x, nullptr, r0, nrows);
-        wino::output_grad_block<M>(D, buf, p, dy, relu_y, r0, nrows);
+        wino::output_grad_block<M>(D, buf, sum, p, dy, relu_y, r0, nrows);
         for (int xi = 0; xi < A * A; ++xi)
           gemm(false, true, s.k, s.c, count, 1.0f, D + xi * s.k * p.ld, p.ld,
                V + xi * s.c * p.ld, p.ld, blk == first ? 0.0f : 1.0f,
@@ -140,25 +148,42 @@ void weight_grad(float* dw, const float* x, const float* dy, const float* relu_y
       }
     }
   }
+  // The slices' sums into slice 0, in slice order: per element the same float adds in the same
+  // order on any thread count, but over contiguous memory (summing them per filter pair, 36
+  // strided reads a slice, took most of this pass).
+  constexpr index_t kChunk = 4096;
+  const index_t chunks = ceil_div(usize, kChunk);
+#pragma omp parallel for schedule(static) num_threads(team(chunks)) if (slices > 1 && chunks > 4)
+  for (index_t ch = 0; ch < chunks; ++ch) {
+    const index_t e0 = ch * kChunk, e1 = min_i(usize, e0 + kChunk);
+    for (index_t sl = 1; sl < slices; ++sl) {
+      const float* from = partial + sl * usize;
+      for (index_t e = e0; e < e1; ++e) partial[e] += from[e];
+    }
+  }
   const index_t pairs = s.k * s.c;
 #pragma omp parallel for schedule(static) num_threads(team(pairs)) if (pairs > 1024)
   for (index_t e = 0; e < pairs; ++e) {
     double u[A * A], g[9];
-    for (int xi = 0; xi < A * A; ++xi) {
-      float acc = partial[xi * pairs + e];
-      for (index_t sl = 1; sl < slices; ++sl) acc += partial[sl * usize + xi * pairs + e];
-      u[xi] = acc;
-    }
+    for (int xi = 0; xi < A * A; ++xi) u[xi] = partial[xi * pairs + e];
     transform_2d<A, 3>(u, g, [](const double* const* i, double* const* o, std::ptrdiff_t n) {
       Var::filter_adjoint(i, o, n);
     });
     for (int t = 0; t < 9; ++t) dw[e * 9 + t] = static_cast<float>(g[t]);
   }
+  if (db) {
+    for (index_t k = 0; k < s.k; ++k) {
+      double total = 0.0;
+      for (index_t sl = 0; sl < slices; ++sl)
+        for (index_t l = 0; l < wino::kLanes; ++l) total += sums[sl * lanes + k * wino::kLanes + l];
+      db[k] = static_cast<float>(total);
+    }
+  }
 }
 
 // dx: the correlation of dy (through the ReLU mask) with the flipped, channel-swapped filters.
 template <int M>
-void backward(float* dx, float* dw, const float* x, const float* w, const float* dy,
+void backward(float* dx, float* dw, float* db, const float* x, const float* w, const float* dy,
               const float* relu_y, const Conv2dShape& s) {
   constexpr int A = M + 2;
   check_dims(s);
@@ -170,7 +195,7 @@ void backward(float* dx, float* dw, const float* x, const float* w, const float*
     transform_filters<M>(U, w, s.c, s.k, true);
     correlate<M>(p, dx, dy, relu_y, U, nullptr, false, "conv2d_backward");
   }
-  weight_grad<M>(dw, x, dy, relu_y, s);
+  weight_grad<M>(dw, db, x, dy, relu_y, s);
 }
 
 }  // namespace
@@ -191,17 +216,17 @@ void winograd_forward(int m, float* y, const float* x, const float* w, const flo
     forward<4>(y, x, w, b, s, relu);
 }
 
-void winograd_backward(int m, float* dx, float* dw, const float* x, const float* w,
+void winograd_backward(int m, float* dx, float* dw, float* db, const float* x, const float* w,
                        const float* dy, const float* relu_y, const Conv2dShape& s) {
   if (m == 2)
-    backward<2>(dx, dw, x, w, dy, relu_y, s);
+    backward<2>(dx, dw, db, x, w, dy, relu_y, s);
   else
-    backward<4>(dx, dw, x, w, dy, relu_y, s);
+    backward<4>(dx, dw, db, x, w, dy, relu_y, s);
 }
 
 // What the calls reserve together: the forward its per-thread blocks and the filters; the
 // backward the larger of its two passes' per-thread blocks, the filters and the slices' partial
-// sums. The larger of the two totals.
+// sums (dW's and db's). The larger of the two totals.
 std::size_t winograd_scratch_bytes(int m, const Conv2dShape& s) {
   check_dims(s);
   const SizeCalc size{"conv2d_scratch_bytes", "Winograd scratch"};
@@ -217,9 +242,11 @@ std::size_t winograd_scratch_bytes(int m, const Conv2dShape& s) {
   const std::size_t forward = size.add(threads_of(fwd, fwd.blocks), filters);
   const std::size_t dw_pass = threads_of(fwd, slice_count(fwd));
   const std::size_t dx_pass = threads_of(dxp, dxp.blocks);
+  const std::size_t bias_sums =  // doubles, counted as two floats each
+      size.mul(size.count(slice_count(fwd)), size.mul(size.count(s.k), 2 * wino::kLanes));
   const std::size_t backward = size.add(
-      size.add(dw_pass > dx_pass ? dw_pass : dx_pass, filters),
-      size.mul(size.count(slice_count(fwd)), filters));
+      size.add(size.add(dw_pass > dx_pass ? dw_pass : dx_pass, filters),
+               size.mul(size.count(slice_count(fwd)), filters)), bias_sums);
   return size.mul(forward > backward ? forward : backward, sizeof(float));
 }
 

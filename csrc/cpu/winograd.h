@@ -28,9 +28,10 @@ bool winograd_applies(const Conv2dShape& s);
 void winograd_forward(int m, float* y, const float* x, const float* w, const float* b,
                       const Conv2dShape& s, bool relu);
 
-// dx (may be null) and dw of sum(y * dy); relu_y as in conv2d_backward (the mask of a fused
-// ReLU). The bias gradient is the caller's: it does not depend on the algorithm.
-void winograd_backward(int m, float* dx, float* dw, const float* x, const float* w,
+// dx and db (either may be null) and dw of sum(y * dy); relu_y as in conv2d_backward (the mask
+// of a fused ReLU). db is summed in double from the masked dy rows the dW pass splits anyway (a
+// separate pass over dy and relu_y took a tenth of the backward), in fixed slices and lanes.
+void winograd_backward(int m, float* dx, float* dw, float* db, const float* x, const float* w,
                        const float* dy, const float* relu_y, const Conv2dShape& s);
 
 // The scratch bytes a forward or backward call uses, all threads together (the larger).

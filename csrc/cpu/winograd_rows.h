@@ -29,9 +29,10 @@ namespace fastconv::cpu::wino {
 #endif
 
 // A block's transformed input and products together take about this many bytes (at least one
-// tile row): they stay in a core's L2 from the input transform through the GEMMs to the output
-// transform.
-constexpr double kBlockBytes = 512 * 1024;
+// tile row). More than a 1 MiB L2, yet measured faster than 512 KiB or 1 MiB (and than 3 MiB) on
+// the benchmark's 28x28 layer: the GEMMs get 3x wider (16 tile rows of 7 tiles instead of 5),
+// and the transforms stream each matrix once, so the L3 serves them well enough.
+constexpr double kBlockBytes = 1536 * 1024;
 
 // The transforms run on whole multiples of this many tiles: the vector loops then have no
 // scalar remainder. The surplus lanes compute garbage that the next tile row overwrites (or that
@@ -68,13 +69,14 @@ inline Plan make_plan(int m, index_t n, index_t cin, index_t ih, index_t iw, ind
   p.v = size.mul(size.mul(sq, size.count(cin)), b);
   p.prod = size.mul(size.mul(sq, size.count(cout)), b);
   // The input transform's tile columns (2m x a rows of ld), its a x a row outputs (rows of ld)
-  // and a padded input row (m * (tw + 4)); the output transforms' two passes over a whole block
-  // (m x a and m x m rows of ld) and a padded dy row (m * tw).
-  const std::size_t ps = size.add(tw, 4), ld = size.count(p.ld);
-  const std::size_t in_buf = size.add(
-      size.mul(size.add(size.mul(size.mul(2, mm), a), sq), ld), size.mul(mm, ps));
-  const std::size_t out_buf =
-      size.add(size.mul(size.add(size.mul(mm, a), size.mul(mm, mm)), ld), size.mul(mm, tw));
+  // and the block's padded input rows (rows x a lines of m * (tw + 4)); the output transforms'
+  // two passes over a whole block (m x a and m x m rows of ld) and the block's dy rows (rows x m
+  // lines of m * tw).
+  const std::size_t ps = size.add(tw, 4), ld = size.count(p.ld), rows = size.count(p.rows);
+  const std::size_t in_buf = size.add(size.mul(size.add(size.mul(size.mul(2, mm), a), sq), ld),
+                                      size.mul(size.mul(rows, a), size.mul(mm, ps)));
+  const std::size_t out_buf = size.add(size.mul(size.add(size.mul(mm, a), size.mul(mm, mm)), ld),
+                                       size.mul(size.mul(rows, mm), size.mul(mm, tw)));
   p.buf = in_buf > out_buf ? in_buf : out_buf;
   return p;
 }
@@ -128,22 +130,16 @@ inline void merge4(float* dst, const float* const* src, index_t u, float bias, b
 }
 #endif
 
-// ph[q][u] = row[u*m + q + c0] for u in [0, count): the row split into its m phases, so that
-// column j < m of tile u is ph[j][u], contiguous over tiles; with ph2, also ph2[q][u] =
-// row[(u+1)*m + q + c0], the columns m.. of each tile (a tile reads m + 2). Zero outside [0, w),
-// everywhere for a null row, and where the mask (a fused ReLU's output) is not > 0. The values
-// first go, zero-padded (and masked), into `line` ((count + 4) * m floats), so the split itself
-// is branch-free: tile rows are short (28 columns in the benchmark's second layer), and
-// per-element bounds tests cost more than the transform. count must be a multiple of 4.
-// Inlined into each transform's clones (an indirect call per row through the clone dispatch
-// cost more than the split).
-template <int M>
-__attribute__((always_inline)) inline void split_phases(float* ph, float* ph2, index_t stride,
-                                                       float* line, const float* row,
-                                                       const float* mask, index_t c0, index_t w,
-                                                       index_t count) {
-  const index_t len = (ph2 ? count + 4 : count) * M;
-  index_t lo = row ? min_i(max_i(-c0, 0), len) : len;  // line[lo, hi) comes from the row
+// line[x] = row[x + c0] for x in [0, len): zero outside [0, w), everywhere for a null row, and
+// where the mask (a fused ReLU's output) is not > 0. The split below reads the line zero-padded,
+// so it is branch-free: tile rows are short (28 columns in the benchmark's second layer), and
+// per-element bounds tests cost more than the transform. A block's lines are all filled before
+// any is split: a split reading a line just written (at an offset the stores do not share, with
+// padding 1) waited on store-to-load forwarding, which failed, on every load.
+__attribute__((always_inline)) inline void fill_line(float* line, const float* row,
+                                                     const float* mask, index_t c0, index_t w,
+                                                     index_t len) {
+  const index_t lo = row ? min_i(max_i(-c0, 0), len) : len;  // line[lo, hi) comes from the row
   const index_t hi = row ? max_i(lo, min_i(len, w - c0)) : len;
   for (index_t x = 0; x < lo; ++x) line[x] = 0.0f;
   if (mask) {
@@ -156,6 +152,30 @@ __attribute__((always_inline)) inline void split_phases(float* ph, float* ph2, i
     for (index_t x = lo; x < hi; ++x) line[x] = row[x + c0];
   }
   for (index_t x = hi; x < len; ++x) line[x] = 0.0f;
+}
+
+// Asks for row[0, w) ahead of its use (the next channel's row of a block: a block reads a few
+// rows per plane, too little for the hardware's stream prefetcher to follow across planes, and
+// the fills waited on memory).
+inline void prefetch_row(const float* row, index_t w) {
+#if defined(__SSE2__)
+  const char* bytes = reinterpret_cast<const char*>(row);
+  for (index_t x = 0; x < w; x += 16) _mm_prefetch(bytes + x * 4, _MM_HINT_T0);
+  _mm_prefetch(bytes + (w - 1) * 4, _MM_HINT_T0);
+#else
+  (void)row;
+  (void)w;
+#endif
+}
+
+// ph[q][u] = line[u*m + q] for u in [0, count): the line split into its m phases, so that column
+// j < m of tile u is ph[j][u], contiguous over tiles; with ph2, also ph2[q][u] = line[(u+1)*m +
+// q], the columns m.. of each tile (a tile reads m + 2; the line then holds (count + 4) * m
+// values, else count * m). count must be a multiple of 4. Inlined into each transform's clones
+// (an indirect call per row through the clone dispatch cost more than the split).
+template <int M>
+__attribute__((always_inline)) inline void split_line(float* ph, float* ph2, index_t stride,
+                                                      const float* line, index_t count) {
   for (int half = 0; half < (ph2 ? 2 : 1); ++half) {
     float* dst = half ? ph2 : ph;
     const float* src = line + half * M;
@@ -185,7 +205,8 @@ void input_block(float* V, float* buf, const Plan& p, const float* in, const flo
   const index_t ns = p.ld;
   float* cols = buf;                      // 2M columns x A input rows x ns (column j < A used)
   float* across = cols + 2 * M * A * ns;  // A values x A input rows x ns
-  float* line = across + A * A * ns;      // M * (lanes + 4)
+  float* lines = across + A * A * ns;     // nrows x A lines of M * (lanes + 4)
+  const index_t ll = M * (p.lanes + 4);
   for (index_t c = 0; c < p.cin; ++c) {
     for (index_t r = 0; r < nrows; ++r) {
       const TileRow tr = tile_row(p, r0 + r);
@@ -193,10 +214,18 @@ void input_block(float* V, float* buf, const Plan& p, const float* in, const flo
       for (int i = 0; i < A; ++i) {
         const index_t y = tr.y0 - p.ph + i;
         const bool inside = y >= 0 && y < p.ih;
+        fill_line(lines + (r * A + i) * ll, inside ? in + at + y * p.iw : nullptr,
+                  inside && mask ? mask + at + y * p.iw : nullptr, -p.pw, p.iw, ll);
+        if (inside && c + 1 < p.cin) {
+          prefetch_row(in + at + plane + y * p.iw, p.iw);
+          if (mask) prefetch_row(mask + at + plane + y * p.iw, p.iw);
+        }
+      }
+    }
+    for (index_t r = 0; r < nrows; ++r) {
+      for (int i = 0; i < A; ++i) {
         float* dst = cols + i * ns + r * tw;
-        split_phases<M>(dst, dst + M * A * ns, A * ns, line,
-                        inside ? in + at + y * p.iw : nullptr,
-                        inside && mask ? mask + at + y * p.iw : nullptr, -p.pw, p.iw, p.lanes);
+        split_line<M>(dst, dst + M * A * ns, A * ns, lines + (r * A + i) * ll, p.lanes);
       }
     }
     const float* ip[A];
@@ -248,24 +277,24 @@ void output_block(float* out, float* buf, const Plan& p, const float* P, const f
         float* dst = out + (tr.sample * p.cout + k) * plane + (tr.y0 + i) * p.ow;
         const float* src[M];
         for (int j = 0; j < M; ++j) src[j] = fin + (i * M + j) * ns + r * tw;
-        // Whole tiles, then the columns of a last partial one.
-        const index_t whole = p.ow / M;
-        index_t u = 0;
 #if defined(__SSE2__)
-        for (; u + 4 <= whole; u += 4) merge4<M>(dst + u * M, src, u, bk, relu);
-#endif
-        for (; u < whole; ++u) {
-          for (int j = 0; j < M; ++j) {
-            float v = src[j][u] + bk;
-            if (relu) v = v < 0.0f ? 0.0f : v;
-            dst[u * M + j] = v;
-          }
+        // Four tiles at a time; the last group (past the plane's edge, or a partial tile: 28
+        // columns are 7 tiles) through a small buffer, instead of scalar code that took as long
+        // as the rest. Its lanes past tw are read (garbage, within the row of fin) and dropped.
+        index_t u = 0;
+        for (; (u + 4) * M <= p.ow; u += 4) merge4<M>(dst + u * M, src, u, bk, relu);
+        if (u * M < p.ow) {
+          float last[4 * M];
+          merge4<M>(last, src, u, bk, relu);
+          for (index_t x = u * M; x < p.ow; ++x) dst[x] = last[x - u * M];
         }
-        for (index_t x = whole * M; x < p.ow; ++x) {
-          float v = src[x - whole * M][whole] + bk;
+#else
+        for (index_t x = 0; x < p.ow; ++x) {
+          float v = src[x % M][x / M] + bk;
           if (relu) v = v < 0.0f ? 0.0f : v;
           dst[x] = v;
         }
+#endif
       }
     }
   }
@@ -274,11 +303,12 @@ void output_block(float* out, float* buf, const Plan& p, const float* P, const f
 // D (a*a rows of cout x block): A dy A^T for the tile rows [r0, r0 + nrows) and each output
 // channel, dy zero past the plane (those outputs do not exist), through the ReLU mask. The
 // block's dy tiles are split into phases tile row after tile row (lane = tile in the block),
-// then both 1-D passes run over the whole block at once.
+// then both 1-D passes run over the whole block at once. With `sum` (kLanes doubles per output
+// channel), the masked dy values are also added to the channel's lanes: the bias gradient.
 template <int M>
 FC_WINO_CLONES
-void output_grad_block(float* D, float* buf, const Plan& p, const float* dy, const float* mask,
-                       index_t r0, index_t nrows) {
+void output_grad_block(float* D, float* buf, double* sum, const Plan& p, const float* dy,
+                       const float* mask, index_t r0, index_t nrows) {
   using Var = Variant<M>;
   constexpr int A = Var::kA;
   const index_t plane = p.oh * p.ow, tw = p.tw, n = ceil_div(nrows * tw, kLanes) * kLanes;
@@ -287,7 +317,8 @@ void output_grad_block(float* D, float* buf, const Plan& p, const float* dy, con
   const index_t ns = p.ld;
   float* phases = buf;               // M rows x M phases x ns
   float* across = buf + M * M * ns;  // M rows x A values x ns
-  float* line = across + M * A * ns;  // M * lanes
+  float* lines = across + M * A * ns;  // nrows x M lines of M * lanes
+  const index_t ll = M * p.lanes;
   for (index_t k = 0; k < p.cout; ++k) {
     for (index_t r = 0; r < nrows; ++r) {
       const TileRow tr = tile_row(p, r0 + r);
@@ -295,10 +326,25 @@ void output_grad_block(float* D, float* buf, const Plan& p, const float* dy, con
       for (int i = 0; i < M; ++i) {
         const index_t y = tr.y0 + i;
         const bool inside = y < p.oh;
-        split_phases<M>(phases + i * M * ns + r * tw, nullptr, ns, line,
-                        inside ? dy + at + y * p.ow : nullptr,
-                        inside && mask ? mask + at + y * p.ow : nullptr, 0, p.ow, p.lanes);
+        fill_line(lines + (r * M + i) * ll, inside ? dy + at + y * p.ow : nullptr,
+                  inside && mask ? mask + at + y * p.ow : nullptr, 0, p.ow, ll);
+        if (inside && k + 1 < p.cout) {
+          prefetch_row(dy + at + plane + y * p.ow, p.ow);
+          if (mask) prefetch_row(mask + at + plane + y * p.ow, p.ow);
+        }
       }
+    }
+    for (index_t r = 0; r < nrows; ++r)
+      for (int i = 0; i < M; ++i)
+        split_line<M>(phases + i * M * ns + r * tw, nullptr, ns, lines + (r * M + i) * ll,
+                      p.lanes);
+    if (sum) {
+      // Every dy value of the block is in exactly one line (zeros elsewhere); ll is a multiple
+      // of kLanes.
+      double* acc = sum + k * kLanes;
+      const float* v = lines;
+      for (index_t x = 0; x < nrows * M * ll; x += kLanes)
+        for (index_t l = 0; l < kLanes; ++l) acc[l] += static_cast<double>(v[x + l]);
     }
     const float* ip[A];
     float* op[A];
