@@ -212,3 +212,72 @@ def test_need_dx_and_need_db_take_numpy_bools():
     dx, _, db = ops.conv2d_backward(x, w, dy, need_dx=np.bool_(False), need_db=np.bool_(True),
                                     **geo)
     assert dx is None and db.shape == (4,)
+
+
+def _kernel_modules():
+    from fastconv import _native
+    return [m for m in (_native.C, _native.CUDA) if m is not None]
+
+
+# The compiled kernels called directly (fastconv._C / _cuda): every size pair goes through one
+# parser whose errors are worded as fastconv.ops._args.pair words them; once, pybind11 answered a
+# malformed pair with its "incompatible function arguments" signature dump.
+BAD_PAIRS = [None, True, np.bool_(True), "ab", b"ab", 1.5, [1, 2, 3], (1,), (True, 1), (1.0, 2),
+             (2**63, 1), -(2**64), object(), "long " * 10]
+
+
+def _direct_calls(module, name, value):
+    x = np.zeros((1, 1, 8, 8), np.float32)
+    w = np.zeros((1, 1, 3, 3), np.float32)
+    dy = np.zeros((1, 1, 6, 6), np.float32)
+    conv = {"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1)}
+    pool = {"filter": (2, 2), "stride": (2, 2), "padding": (0, 0)}
+    calls = []
+    if name in conv:
+        a = {**conv, name: value}
+        calls += [
+            lambda: module.conv2d_forward(x, w, None, a["stride"], a["padding"], a["dilation"],
+                                          False),
+            lambda: module.conv2d_backward(x, w, dy, a["stride"], a["padding"], a["dilation"],
+                                           True, True, None),
+            lambda: module.conv2d_scratch_bytes(x, w, a["stride"], a["padding"], a["dilation"]),
+        ]
+        if hasattr(module, "conv2d_output_shape"):
+            calls.append(lambda: module.conv2d_output_shape(x, w, a["stride"], a["padding"],
+                                                            a["dilation"]))
+    if name in pool:
+        p = {**pool, name: value}
+        calls += [
+            lambda: module.max_pool2d_forward(x, p["filter"], p["stride"], p["padding"], False),
+            lambda: module.average_pool2d_forward(x, p["filter"], p["stride"], p["padding"],
+                                                  False, True),
+        ]
+    return calls
+
+
+@pytest.mark.parametrize("name", ["stride", "padding", "dilation", "filter"])
+@pytest.mark.parametrize("value", BAD_PAIRS, ids=repr)
+def test_kernels_called_directly_word_bad_pairs_as_the_ops_layer(name, value):
+    from fastconv.ops._args import pair
+    with pytest.raises((TypeError, ValueError)) as python_side:
+        pair(value, name)
+    for module in _kernel_modules():
+        for call in _direct_calls(module, name, value):
+            with raises_exactly(python_side.type, str(python_side.value)):
+                call()
+
+
+def test_kernels_called_directly_name_the_bad_pair():
+    x = np.zeros((1, 1, 8, 8), np.float32)
+    w = np.zeros((1, 1, 3, 3), np.float32)
+    for module in _kernel_modules():
+        message = "stride must be an int or a pair of ints; got NoneType None"
+        with raises_exactly(TypeError, message):
+            module.conv2d_forward(x, w, None, None, (0, 0), (1, 1), False)
+        with raises_exactly(ValueError, "padding must be an int or a pair of ints (h, w); got [1]"):
+            module.conv2d_forward(x, w, None, (1, 1), [1], (1, 1), False)
+        with raises_exactly(TypeError, "filter must hold ints; got (2.0, 2)"):
+            module.max_pool2d_forward(x, (2.0, 2), (1, 1), (0, 0), False)
+    # What the ops layer accepts, the kernels accept too: an int, a list, numpy ints.
+    from fastconv import _C
+    assert _C.conv2d_forward(x, w, None, 2, [0, 0], (np.int64(1), 1), False).shape == (1, 1, 3, 3)

@@ -97,8 +97,8 @@ void bind_conv(py::module_& m) {
   // only: the GPU path is im2col + cuBLAS.
   m.def("set_conv_algorithm", &cpu::set_conv_algorithm, py::arg("algorithm"));
   m.def("conv_algorithm", &cpu::conv_algorithm);
-  m.def("_conv2d_algorithm", &conv2d_algorithm, py::arg("x"), py::arg("w"), py::arg("stride"),
-        py::arg("padding"), py::arg("dilation"));
+  def_op(m, "_conv2d_algorithm", &conv2d_algorithm, py::arg("x"), py::arg("w"),
+         py::arg("stride"), py::arg("padding"), py::arg("dilation"));
 }
 
 }  // namespace fastconv::bind

@@ -7,6 +7,7 @@
 #include "python/args.h"
 #include "python/bindings.h"
 #include "python/shapes.h"
+#include "python/signatures.h"
 
 namespace fastconv::bind {
 namespace {
@@ -124,8 +125,8 @@ void bind_geometry(py::module_& m) {
         py::arg("padding"), py::arg("size"));
   m.def("pool_outputs_reading", &pool_outputs_reading_py, py::arg("i"), py::arg("kernel"),
         py::arg("stride"), py::arg("padding"), py::arg("out"));
-  m.def("conv2d_output_shape", &conv2d_output_shape, py::arg("x"), py::arg("w"),
-        py::arg("stride"), py::arg("padding"), py::arg("dilation"));
+  def_op(m, "conv2d_output_shape", &conv2d_output_shape, py::arg("x"), py::arg("w"),
+         py::arg("stride"), py::arg("padding"), py::arg("dilation"));
 }
 
 }  // namespace fastconv::bind
