@@ -50,6 +50,7 @@ def header(torch, devices, threads: int, omp_policy_user: str | None, argv: list
         "blas": info["blas_config"] or info["blas"],
         "fastconv": info["version"],
         "compiler": info["compiler"],
+        "conv_algorithm": info["conv_algorithm"],
         "numpy": np.__version__,
         "torch": torch.__version__ if torch is not None else "not available",
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),

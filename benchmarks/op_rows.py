@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-# (N, Cin, H, W, Cout, k, stride, pad)
+# (N, Cin, H, W, Cout, k, stride, pad). The work of a conv row is always counted as im2col's
+# 2*N*Cout*Cin*k*k*OH*OW FLOPs, so a Winograd row's GFLOP/s are "effective" (im2col-equivalent).
 CONV_SHAPES = [
     (64, 1, 28, 28, 32, 3, 1, 1),
     (64, 32, 28, 28, 64, 3, 1, 1),
@@ -38,11 +39,12 @@ def _quick_hw(h):
 
 class Row:
     def __init__(self, id, name, kind, direction, unit, work, builders, scratch=None,
-                 shape=None):
+                 shape=None, algorithm=None):
         self.id, self.name, self.kind, self.direction = id, name, kind, direction
         self.unit = unit            # "GFLOP/s" or "GB/s"
         self.work = work            # FLOPs or bytes per call
-        self.scratch = scratch      # conv: bytes of im2col scratch one call uses
+        self.scratch = scratch      # conv: bytes of scratch one call uses
+        self.algorithm = algorithm  # conv: what fastconv's CPU column runs (im2col, winograd_f4)
         self.shape = shape
         self._builders = builders   # {impl family: fn(device) -> callable}
         self.reference_skip = (unit == "GFLOP/s" and work > REFERENCE_MAX_FLOPS
@@ -98,13 +100,16 @@ def conv_rows(quick: bool) -> list[Row]:
                       b=rng.standard_normal(k, dtype=np.float32),
                       dy=rng.standard_normal((n, k, oh, ow), dtype=np.float32))
         from fastconv import ops
+        from fastconv._native import C
         scratch = ops.conv2d_scratch_bytes(inp.np["x"], inp.np["w"], s, p)
+        algorithm = C._conv2d_algorithm(inp.np["x"], inp.np["w"], (s, s), (p, p), (1, 1))
         flops = 2.0 * n * k * c * f * f * oh * ow
         name = f"conv2d {n}x{c}x{h}x{w} -> {k}, {f}x{f} s{s} p{p}"
         rows.append(Row(f"conv{i}.fwd", name + " fwd", "conv", "fwd", "GFLOP/s", flops,
-                        _conv_fwd(inp, s, p), scratch, (n, c, h, w, k, f, s, p)))
+                        _conv_fwd(inp, s, p), scratch, (n, c, h, w, k, f, s, p), algorithm))
         rows.append(Row(f"conv{i}.bwd", name + " bwd (dX+dW+db)", "conv", "bwd", "GFLOP/s",
-                        2 * flops, _conv_bwd(inp, s, p, k), scratch, (n, c, h, w, k, f, s, p)))
+                        2 * flops, _conv_bwd(inp, s, p, k), scratch, (n, c, h, w, k, f, s, p),
+                        algorithm))
     return rows
 
 

@@ -61,7 +61,9 @@ def header_lines(h: dict, peaks: dict, overhead: dict | None, note: str | None =
         f"- command: `{h['command']}`",
         f"- CPU: {h['cpu']}, {h['logical_cores']} logical cores; threads: {h['threads']}",
         f"- BLAS: {h['blas']}; compiler: {h['compiler']}",
-        f"- fastconv {h['fastconv']}, numpy {h['numpy']}, torch {h['torch']}",
+        f"- fastconv {h['fastconv']}, numpy {h['numpy']}, torch {h['torch']}; CPU conv algorithm: "
+        f"{h.get('conv_algorithm', 'im2col')} (each conv row's scratch cell names what ran; conv "
+        "GFLOP/s count im2col's FLOPs)",
         f"- OMP_WAIT_POLICY: {h['omp_wait_policy']} ({h['omp_wait_policy_source']})",
         "- TF32: " + "; ".join(f"{k}: {v}" for k, v in h["tf32"].items()),
         f"- devices: {', '.join(h['devices'])}" + (f" ({', '.join(h['gpus'])})" if h["gpus"]
@@ -107,7 +109,9 @@ def markdown(results: dict, note: str | None = None) -> str:
                                  for i in impls]
         for d in devices:
             cells.append(ratio_text(row["ratios"].get(d)))
-        cells.append(f"{row['scratch_bytes']:,}" if row.get("scratch_bytes") is not None else "")
+        cells.append(f"{row['scratch_bytes']:,}" + (f" ({row['algorithm']})" if row.get("algorithm")
+                                                     else "")
+                     if row.get("scratch_bytes") is not None else "")
         out.append("| " + " | ".join(cells) + " |")
     if results.get("step_breakdown_s"):
         out += ["", breakdown_text(results["step_breakdown_s"])]

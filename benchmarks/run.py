@@ -39,6 +39,10 @@ def parse(argv):
                         "torch_nocudnn; default all)")
     p.add_argument("--only", metavar="PATTERN", default=None,
                    help="rows whose id or name matches this regex (or contains it)")
+    p.add_argument("--conv-algorithm", default=None,
+                   choices=("auto", "im2col", "winograd", "winograd_f2", "winograd_f4"),
+                   help="fastconv's CPU convolution algorithm (fc.set_conv_algorithm; default: "
+                        "auto)")
     p.add_argument("--json", metavar="PATH", help="write every number here")
     p.add_argument("--plot", metavar="PATH", help="write a PNG of fastconv/PyTorch ratios here")
     p.add_argument("--memory", metavar="N", type=int, default=None,
@@ -73,6 +77,8 @@ def main(argv=None) -> int:
     torch = dev.import_torch()
     threads = args.threads or fc.get_num_threads()
     fc.set_num_threads(threads)
+    if args.conv_algorithm is not None:
+        fc.set_conv_algorithm(args.conv_algorithm)
     if torch is not None:
         torch.set_num_threads(threads)
 
@@ -154,7 +160,7 @@ def measure_row(row, devices, warmup, repeat, peaks, quick) -> dict:
     peak = peaks["sgemm_gflops"] * 1e9 if row.unit == "GFLOP/s" else peaks["copy_gbs"] * 1e9
     out = {"id": row.id, "name": row.name, "kind": row.kind, "direction": row.direction,
            "unit": row.unit, "work": row.work, "shape": row.shape,
-           "scratch_bytes": row.scratch, "cells": {}, "ratios": {}}
+           "scratch_bytes": row.scratch, "algorithm": row.algorithm, "cells": {}, "ratios": {}}
 
     def cell(times, device, capped=False):
         med = timing.median(times)

@@ -142,3 +142,17 @@ def test_int_inputs_keep_gradients_flowing_to_float_parameters():
     x = np.arange(12, dtype=np.int64).reshape(3, 4)
     g = fc.dense(x, w).sum().grad()
     np.testing.assert_allclose(g.get(w), x.T.astype(np.float32) @ np.ones((3, 2), np.float32))
+
+
+def test_a_huge_padding_is_refused_in_the_ops_words_before_any_allocation():
+    # Reported as numpy's own "array is too big" at the output's allocation; the functional API
+    # and the layer go through the ops layer's check on the output's size instead.
+    oh = X4.shape[2] + 2 * 2**30 - W4.shape[2] + 1
+    message = ("x and w with this stride, padding and dilation must give an output of fewer than "
+               f"2**60 elements; got output shape (2, 4, {oh}, {oh})")
+    with raises_exactly(ValueError, message):
+        fc.conv2d(X4, W4, padding=2**30)
+    with raises_exactly(ValueError, message):
+        fc.Conv2d(4, 3, padding=2**30)(X4)
+    with raises_exactly(ValueError, message):
+        fc.ops.conv2d_forward(X4, W4, padding=2**30)

@@ -232,3 +232,23 @@ def test_strided_and_unsigned_labels_are_accepted():
     expected = fwd(z, t).tobytes()
     assert fwd(z, np.repeat(t, 2)[::2]).tobytes() == expected
     assert fwd(z, t.astype(np.uint64)).tobytes() == expected
+
+
+@pytest.mark.parametrize("c", [1, 7, 8, 9, 31, 32, 33, 40, 64, 65, 100])
+def test_row_max_finds_the_max_in_every_lane_and_skips_nan(c):
+    """The float32 row maximum runs in 4 x 8 lanes plus a scalar tail. Put a logit of 200 at
+    every position in turn (each lane, accumulator and the tail): a shift by anything smaller
+    would overflow e^(z - m) in float32, so the loss and gradient stay finite and match the
+    reference only if the maximum was found. A NaN anywhere makes its row NaN."""
+    rng = np.random.default_rng(c)
+    for pos in range(c):
+        z = rng.standard_normal(c).astype(np.float32)
+        z[pos] = 200.0
+        t = np.array([(pos + 1) % c])
+        z64 = z[None].astype(np.float64)
+        assert_close(fwd(z[None], t), ref.softmax_cross_entropy_forward(z64, t), reduction=c)
+        dz = bwd(z[None], t)
+        assert np.isfinite(dz).all()
+        assert_close(dz, ref.softmax_cross_entropy_backward(z64, t), reduction=c)
+        z[(pos + 1) % c] = np.nan
+        assert np.isnan(float(fwd(z[None], t))) and np.isnan(bwd(z[None], t)).all()

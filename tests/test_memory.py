@@ -91,5 +91,33 @@ def test_issue_reproducer_dense_beyond_32_bit_blas_is_a_value_error():
                "got 2147483648")
     with raises_exactly(ValueError, message):
         fc.dense(x, w)
-    # (dense_backward refuses the same sizes the same way, but only after its binding has
-    # allocated the 8 GiB outputs, which the tests' poison mode fills: too slow for the suite.)
+    # dense_backward likewise, before allocating anything: the test below.
+
+
+def _address_space_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    pytest.skip("no VmSize in /proc/self/status")
+
+
+def test_dense_backward_checks_the_blas_limit_before_allocating_its_outputs():
+    # Once: dx and dw (8 GiB each) were allocated, and poisoned by the tests, before the same
+    # refusal. With the address space capped 2 GiB above what x and w already take, any output
+    # allocation fails (a MemoryError, not the ValueError), so the order is what is tested.
+    resource = pytest.importorskip("resource")
+    x, w = _lazy_zeros((1, 2**31)), _lazy_zeros((2**31, 1))
+    dy = np.zeros((1, 1), np.float32)
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = _address_space_bytes() + 2**31
+    if hard != resource.RLIM_INFINITY and hard < cap:
+        pytest.skip("the address-space limit is already below the cap")
+    message = ("x.shape[1] (input features) must be at most 2147483647 (the 32-bit BLAS limit); "
+               "got 2147483648")
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        with raises_exactly(ValueError, message):
+            fc.ops.dense_backward(x, w, dy)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

@@ -17,7 +17,12 @@ void relu_forward(T* y, const T* x, index_t count) {
 template <typename T>
 void relu_backward(T* dx, const T* dy, const T* y, index_t count) {
 #pragma omp parallel for simd schedule(static) num_threads(team(count)) if (count > (1 << 16))
-  for (index_t i = 0; i < count; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+  // dy is loaded whether or not it is used: a load under the condition (or a comparison GCC
+  // must assume can trap) is control flow, and the loop stayed scalar.
+  for (index_t i = 0; i < count; ++i) {
+    const T g = dy[i], v = y[i];
+    dx[i] = v > T(0) ? g : T(0);
+  }
 }
 
 namespace {

@@ -7,6 +7,8 @@
 
 #include "cpu/blas.h"
 #include "cpu/threads.h"
+#include "cpu/winograd.h"
+#include "cpu/winograd_choice.h"
 #include "cpu/workspace.h"
 #include "fastconv/checked.h"
 #include "fastconv/text.h"
@@ -244,9 +246,29 @@ ThreadScratch thread_scratch(const Conv2dShape& s, bool with_mat, const SizeCalc
   return {size.mul(size.count(s.col_rows()), cols), with_mat ? size.mul(size.count(s.k), cols) : 0};
 }
 
+// db: one sum per output channel over (n, oh, ow) in double (a float sum of n*oh*ow terms would
+// lose digits), in fixed lanes; parallel over channels only. The same for every algorithm.
+template <typename T>
+void bias_grad(T* db, const T* dy, const T* relu_y, const Conv2dShape& s) {
+  const index_t plane = s.out_plane();
+#pragma omp parallel for schedule(static) num_threads(team(s.k))
+  for (index_t kk = 0; kk < s.k; ++kk) {
+    double acc[kLanes] = {};
+    for (index_t n = 0; n < s.n; ++n) {
+      const index_t at = (n * s.k + kk) * plane;
+      if (relu_y)
+        add_lanes(acc, dy + at, relu_y + at, plane);
+      else
+        add_lanes(acc, dy + at, static_cast<const T*>(nullptr), plane);
+    }
+    db[kk] = static_cast<T>(combine_lanes(acc));
+  }
+}
+
 }  // namespace
 
 std::size_t conv2d_scratch_bytes(const Conv2dShape& s, std::size_t elem_bytes) {
+  if (const int m = winograd_tile(s, elem_bytes)) return winograd_scratch_bytes(m, s);
   check_conv_blas_dims(s);
   const SizeCalc size{"conv2d_scratch_bytes", "conv2d scratch"};
   const ThreadScratch per = thread_scratch(s, true, size);
@@ -264,6 +286,9 @@ std::size_t conv2d_scratch_bytes(const Conv2dShape& s, std::size_t elem_bytes) {
 // result is clamped at 0 while the group is still in cache, saving the activation a pass.
 template <typename T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s, bool relu) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (const int m = winograd_tile(s, sizeof(T))) return winograd_forward(m, y, x, w, b, s, relu);
+  }
   check_conv_blas_dims(s);
   const index_t plane = s.out_plane(), rows = s.col_rows(), group = conv2d_group(s);
   const index_t groups = group_count(s), in_sample = s.c * s.h * s.w, out_sample = s.k * plane;
@@ -289,16 +314,21 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
   }
 }
 
-// db: one sum per output channel over (n, oh, ow) in double (a float sum of n*oh*ow terms would
-// lose digits), in fixed lanes; parallel over channels only.
-// dW: the groups fall into at most kMaxSlices fixed slices of the batch; one thread sums a slice
-// (dW_s += dy_g * col_g^T, group after group), then the slices are added in order. dX: per group
-// dcol_g = W^T * dy_g, written over col_g (its last use was the dW GEMM), then a gather col2im.
-// With relu_y (the output of a forward with relu), dy first passes the ReLU's gradient mask
-// (dy where relu_y > 0), group by group in cache, instead of in a separate pass.
+// db: bias_grad. dW: the groups fall into at most kMaxSlices fixed slices of the batch; one
+// thread sums a slice (dW_s += dy_g * col_g^T, group after group), then the slices are added in
+// order. dX: per group dcol_g = W^T * dy_g, written over col_g (its last use was the dW GEMM),
+// then a gather col2im. With relu_y (the output of a forward with relu), dy first passes the
+// ReLU's gradient mask (dy where relu_y > 0), group by group in cache, instead of in a separate
+// pass. float32 3x3 stride-1 shapes may go to Winograd instead (winograd_tile), which sums db
+// from the dy rows its dW pass reads anyway.
 template <typename T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, const T* relu_y,
                      const Conv2dShape& s) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (const int m = winograd_tile(s, sizeof(T)))
+      return winograd_backward(m, dx, dw, db, x, w, dy, relu_y, s);
+  }
+  if (db) bias_grad(db, dy, relu_y, s);
   check_conv_blas_dims(s);
   const index_t plane = s.out_plane(), rows = s.col_rows(), group = conv2d_group(s);
   const index_t groups = group_count(s), slices = slice_count(s);
@@ -311,20 +341,6 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, c
   if (slices > 1) {
     const SizeCalc psize{"conv2d_backward", "partial weight gradients"};
     partial = scratch<T>(kPartialSlot, psize.mul(psize.count(slices), psize.count(wsize)), psize);
-  }
-  if (db) {
-#pragma omp parallel for schedule(static) num_threads(team(s.k))
-    for (index_t kk = 0; kk < s.k; ++kk) {
-      double acc[kLanes] = {};
-      for (index_t n = 0; n < s.n; ++n) {
-        const index_t at = (n * s.k + kk) * plane;
-        if (relu_y)
-          add_lanes(acc, dy + at, relu_y + at, plane);
-        else
-          add_lanes(acc, dy + at, static_cast<const T*>(nullptr), plane);
-      }
-      db[kk] = static_cast<T>(combine_lanes(acc));
-    }
   }
   {
 #pragma omp parallel num_threads(threads)

@@ -5,6 +5,8 @@
 // results are bitwise independent of the thread count. Scratch is per thread and bounded by one
 // group, not the batch: c*kh*kw * nb * oh*ow elements of columns, plus k * nb * oh*ow where a group
 // has > 1 sample, plus up to 8 partial weight gradients in the backward.
+// float32 3x3 stride-1 convolutions may run as Winograd instead (cpu/winograd.h), as the
+// process-wide setting in cpu/winograd_choice.h decides; the functions here dispatch.
 #pragma once
 #include <cstddef>
 
@@ -24,7 +26,7 @@ template <typename T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, const T* relu_y,
                      const Conv2dShape& s);
 
-// The scratch bytes a call uses (all threads together).
+// The scratch bytes a call uses (all threads together), for the algorithm that will run.
 std::size_t conv2d_scratch_bytes(const Conv2dShape& s, std::size_t elem_bytes);
 
 }  // namespace fastconv::cpu

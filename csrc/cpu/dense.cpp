@@ -4,19 +4,20 @@
 #include "cpu/threads.h"
 
 namespace fastconv::cpu {
-namespace {
 
-constexpr index_t kParallelWork = index_t(1) << 15;
-// Columns per task in sum_rows: wide enough for SIMD, narrow enough to split Out = 128 in two.
-constexpr index_t kColumnBlock = 64;
-
-// The GEMMs' sizes, named as the caller spells them: checked on the calling thread, before any
-// parallel region (gemm_parallel would refuse them too, but only as "gemm: k").
+// Named as the caller spells them: checked on the calling thread, before any parallel region
+// (gemm_parallel would refuse them too, but only as "gemm: k").
 void check_dense_dims(index_t n, index_t in, index_t out) {
   check_blas_dim(n, "x.shape[0] (batch)");
   check_blas_dim(in, "x.shape[1] (input features)");
   check_blas_dim(out, "w.shape[1] (output features)");
 }
+
+namespace {
+
+constexpr index_t kParallelWork = index_t(1) << 15;
+// Columns per task in sum_rows: wide enough for SIMD, narrow enough to split Out = 128 in two.
+constexpr index_t kColumnBlock = 64;
 
 // db (Out) = sum over the n rows of dy (n, out), each column summed in row order.
 template <typename T>

@@ -6,6 +6,10 @@
 
 namespace fastconv::cpu {
 
+// The GEMMs' sizes against the 32-bit BLAS limit (ValueError naming x's or w's axis). The kernels
+// check too; bindings call it first so nothing is allocated for a call that will be refused.
+void check_dense_dims(index_t n, index_t in, index_t out);
+
 // y = x @ w + b as one GEMM: y starts as b in every row and the GEMM adds with beta = 1.
 // b may be null (no bias).
 template <typename T>

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "cpu/threads.h"
+#include "cpu/vexp.h"
 #include "cpu/workspace.h"
 
 namespace fastconv::cpu {
@@ -20,11 +21,25 @@ T row_max(const T* z, index_t c) {
   return m;
 }
 
+inline float row_max(const float* z, index_t c) { return vexp::max_row(z, c); }
+
+// sum_j e^(z[j] - m), each term also stored to e[j] unless e is null. double: std::exp, summed
+// in order of j.
 template <typename T>
-T row_sum_exp(const T* z, T m, index_t c) {
+T exp_sum(T* e, const T* z, T m, index_t c) {
   T s = T(0);
-  for (index_t j = 0; j < c; ++j) s += std::exp(z[j] - m);
+  for (index_t j = 0; j < c; ++j) {
+    const T v = std::exp(z[j] - m);
+    if (e) e[j] = v;
+    s += v;
+  }
   return s;
+}
+
+// float: the vectorised exp of cpu/vexp.h (a bounded error, see there) and a fixed eight-lane
+// sum, so every thread count and ISA clone gets the same bits.
+inline float exp_sum(float* e, const float* z, float m, index_t c) {
+  return e ? vexp::exp_sum<true>(e, z, m, c) : vexp::exp_sum<false>(nullptr, z, m, c);
 }
 
 // The batch mean from per-row values summed in row order: the same bits for any thread count.
@@ -45,7 +60,7 @@ void softmax_ce_forward(T* loss, const T* z, const T* t, index_t n, index_t c) {
     const T* zi = z + i * c;
     const T* ti = t + i * c;
     const T m = row_max(zi, c);
-    const T lse = std::log(row_sum_exp(zi, m, c));
+    const T lse = std::log(exp_sum(static_cast<T*>(nullptr), zi, m, c));
     T acc = T(0);
     // Zero weights are skipped so a -inf logit off the target gives 0, not 0 * inf = NaN.
     for (index_t j = 0; j < c; ++j) acc += ti[j] == T(0) ? T(0) : ti[j] * ((m - zi[j]) + lse);
@@ -61,7 +76,7 @@ void softmax_ce_forward(T* loss, const T* z, const std::int64_t* labels, index_t
   for (index_t i = 0; i < n; ++i) {
     const T* zi = z + i * c;
     const T m = row_max(zi, c);
-    rows[i] = (m - zi[labels[i]]) + std::log(row_sum_exp(zi, m, c));
+    rows[i] = (m - zi[labels[i]]) + std::log(exp_sum(static_cast<T*>(nullptr), zi, m, c));
   }
   *loss = ordered_mean(rows, n);
 }
@@ -75,12 +90,9 @@ void softmax_ce_backward(T* dz, const T* z, const T* t, T dloss, index_t n, inde
     const T* ti = t + i * c;
     T* di = dz + i * c;
     const T m = row_max(zi, c);
-    T s = T(0), tsum = T(0);
-    for (index_t j = 0; j < c; ++j) {
-      di[j] = std::exp(zi[j] - m);  // the unnormalised softmax, kept for the last pass
-      s += di[j];
-      tsum += ti[j];
-    }
+    const T s = exp_sum(di, zi, m, c);  // the unnormalised softmax, kept for the last pass
+    T tsum = T(0);
+    for (index_t j = 0; j < c; ++j) tsum += ti[j];
     // Soft targets need not sum to 1: d/dz of sum_c t_c * (lse - z_c) is tsum * softmax - t.
     const T p = tsum / s;
     for (index_t j = 0; j < c; ++j) di[j] = (di[j] * p - ti[j]) * scale;
@@ -96,11 +108,7 @@ void softmax_ce_backward(T* dz, const T* z, const std::int64_t* labels, T dloss,
     const T* zi = z + i * c;
     T* di = dz + i * c;
     const T m = row_max(zi, c);
-    T s = T(0);
-    for (index_t j = 0; j < c; ++j) {
-      di[j] = std::exp(zi[j] - m);
-      s += di[j];
-    }
+    const T s = exp_sum(di, zi, m, c);
     // Same operations as the dense form with a one-hot row (tsum = 1), so both agree bitwise.
     const T p = T(1) / s;
     const index_t y = labels[i];

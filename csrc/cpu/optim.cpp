@@ -41,9 +41,9 @@ void adam_update(T* param, T* m, T* v, const T* grad, index_t count, double lr_,
   const T c1 = T(1.0 - std::pow(beta1_, double(step)));
   const T c2 = T(1.0 - std::pow(beta2_, double(step)));
   const T one_b1 = T(1.0 - beta1_), one_b2 = T(1.0 - beta2_);
-  // Compute bound (two divisions and a sqrt per element). Under the default -fmath-errno GCC
-  // keeps std::sqrt scalar (a negative v would have to set errno), so this loop does not
-  // vectorise; -fno-math-errno would let it use sqrtps/divps.
+  // Compute bound (two divisions and a sqrt per element). The build's -fno-math-errno lets GCC
+  // use sqrtps/divps here (under -fmath-errno std::sqrt stayed scalar); both are correctly
+  // rounded, so the vector loop has the scalar loop's bits.
 #pragma omp parallel for simd schedule(static) num_threads(team(count)) if (count > (1 << 15))
   for (index_t i = 0; i < count; ++i) {
     const T g = grad[i] + weight_decay * param[i];

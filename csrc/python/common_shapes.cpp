@@ -1,6 +1,7 @@
 #include "python/shapes.h"
 
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "fastconv/text.h"
@@ -84,6 +85,24 @@ void check_padded_size(const char* axis, index_t in, index_t p, const std::strin
     throw py::value_error(text::cat("padding must be at most ", (kIndexMax - in) / 2,
                                     " for an input ", axis, " of ", in, ", so that ", axis,
                                     " + 2 * padding fits in int64; got ", padding_got));
+}
+
+
+// The value a malformed size argument had: its type, and its repr where that is short.
+std::string described(py::handle obj) {
+  const std::string r = py::repr(obj).cast<std::string>();
+  return r.size() <= 40 ? text::cat(type_name(obj), " ", r) : type_name(obj);
+}
+
+bool is_bool(py::handle obj) {
+  return PyBool_Check(obj.ptr()) ||
+         py::isinstance(obj, py::module_::import("numpy").attr("bool_"));
+}
+
+[[noreturn]] void not_int64(const char* name, const std::string& got) {
+  throw py::value_error(text::cat(name, " must hold int64 values, in [",
+                                  std::numeric_limits<index_t>::min(), ", ", kIndexMax,
+                                  "]; got ", got));
 }
 
 }  // namespace
@@ -171,6 +190,34 @@ Dims shape4_arg(py::handle obj, const char* name, const char* layout) {
     throw py::value_error(text::cat(name, " must be 4-D ", layout, "; got shape ",
                                     dims_str(dims)));
   return dims;
+}
+
+Pair pair_arg(py::handle obj, const char* name) {
+  const std::string expected = text::cat(name, " must be an int or a pair of ints");
+  if (is_bool(obj) || py::isinstance<py::str>(obj) || py::isinstance<py::bytes>(obj))
+    throw py::type_error(text::cat(expected, "; got ", described(obj)));
+  if (PyIndex_Check(obj.ptr())) {
+    const std::optional<index_t> v = int64_of(obj);
+    if (!v) not_int64(name, index_str(obj));
+    return {*v, *v};
+  }
+  // tuple(obj), as the Python layer takes it: any iterable of two items.
+  py::object items = py::reinterpret_steal<py::object>(PySequence_Tuple(obj.ptr()));
+  if (!items) {
+    if (!PyErr_ExceptionMatches(PyExc_TypeError)) throw py::error_already_set();
+    PyErr_Clear();
+    throw py::type_error(text::cat(expected, "; got ", described(obj)));
+  }
+  const auto t = py::reinterpret_borrow<py::tuple>(items);
+  const std::string shown = py::repr(obj).cast<std::string>();
+  if (t.size() != 2) throw py::value_error(text::cat(expected, " (h, w); got ", shown));
+  if (is_bool(t[0]) || is_bool(t[1]))
+    throw py::type_error(text::cat(name, " must hold ints, not bools; got ", shown));
+  if (!PyIndex_Check(t[0].ptr()) || !PyIndex_Check(t[1].ptr()))
+    throw py::type_error(text::cat(name, " must hold ints; got ", shown));
+  const std::optional<index_t> h = int64_of(t[0]), w = int64_of(t[1]);
+  if (!h || !w) not_int64(name, text::cat("(", index_str(t[0]), ", ", index_str(t[1]), ")"));
+  return {*h, *w};
 }
 
 }  // namespace fastconv::bind

@@ -1,6 +1,7 @@
 // Bindings for conv2d forward/backward and its scratch size (the GPU twin: cuda_conv.cpp). The
 // checks on shapes are shared (shapes.h); here: numpy arrays, dtypes, outputs, the kernel call.
 #include "cpu/conv.h"
+#include "cpu/winograd_choice.h"
 #include "python/bindings.h"
 #include "python/checks.h"
 #include "python/shapes.h"
@@ -80,10 +81,24 @@ std::size_t conv2d_scratch_bytes(py::handle x_obj, py::handle w_obj, Pair stride
   return cpu::conv2d_scratch_bytes(s, dtype_size(dtype_of(x)));
 }
 
+// Which algorithm a forward or backward call on these arguments runs (a testing/benchmark hook).
+std::string conv2d_algorithm(py::handle x_obj, py::handle w_obj, Pair stride, Pair padding,
+                             Pair dilation) {
+  py::array x, w;
+  const Conv2dShape s = checked_shape(x, w, x_obj, w_obj, stride, padding, dilation);
+  return cpu::conv2d_algorithm(s, dtype_size(dtype_of(x)));
+}
+
 }  // namespace
 
 void bind_conv(py::module_& m) {
   def_conv(m, &conv2d_forward, &conv2d_backward, &conv2d_scratch_bytes);
+  // The process-wide algorithm setting (fastconv.set_conv_algorithm checks the type first); CPU
+  // only: the GPU path is im2col + cuBLAS.
+  m.def("set_conv_algorithm", &cpu::set_conv_algorithm, py::arg("algorithm"));
+  m.def("conv_algorithm", &cpu::conv_algorithm);
+  def_op(m, "_conv2d_algorithm", &conv2d_algorithm, py::arg("x"), py::arg("w"),
+         py::arg("stride"), py::arg("padding"), py::arg("dilation"));
 }
 
 }  // namespace fastconv::bind

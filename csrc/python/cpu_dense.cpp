@@ -23,6 +23,8 @@ DenseArgs dense_args(py::handle x_obj, py::handle w_obj) {
   a.w = float_array(w_obj, "w", 2, "(In, Out)");
   check_same_dtype(a.w, "w", a.x, "x");
   a.s = dense_shape(shape_of(a.x), shape_of(a.w));
+  // Before any output is allocated: dx alone is as big as x.
+  cpu::check_dense_dims(a.s.n, a.s.in, a.s.out);
   return a;
 }
 

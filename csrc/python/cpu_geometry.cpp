@@ -13,6 +13,7 @@
 #include "python/args.h"
 #include "python/bindings.h"
 #include "python/shapes.h"
+#include "python/signatures.h"
 
 namespace fastconv::bind {
 namespace {
@@ -165,8 +166,8 @@ void bind_geometry(py::module_& m) {
         py::arg("stride"), py::arg("padding"), py::arg("out"));
   m.def("_fast_divmod", &fast_divmod_py, py::arg("n"), py::arg("d"),
         "Tests: fastdiv.h's FastDivU32 on an int64 array: (n // d, n % d).");
-  m.def("conv2d_output_shape", &conv2d_output_shape, py::arg("x"), py::arg("w"),
-        py::arg("stride"), py::arg("padding"), py::arg("dilation"));
+  def_op(m, "conv2d_output_shape", &conv2d_output_shape, py::arg("x"), py::arg("w"),
+         py::arg("stride"), py::arg("padding"), py::arg("dilation"));
 }
 
 }  // namespace fastconv::bind

@@ -18,6 +18,12 @@ namespace fastconv::bind {
 
 using Pair = std::array<index_t, 2>;  // (h, w)
 
+// A size argument (stride, padding, dilation, filter) as the ops layer takes it: an int (both
+// dimensions) or an (h, w) pair of ints that fit in int64, else a TypeError or ValueError naming
+// it in the words of fastconv.ops._args.pair, so that a direct call on _C or _cuda is answered as
+// the Python layer would answer it (signatures.h routes every Pair parameter through here).
+Pair pair_arg(py::handle obj, const char* name);
+
 // 2**60: an array of this many float64 elements is 2**63 bytes, just past int64.
 constexpr index_t kMaxElements = index_t{1} << 60;
 

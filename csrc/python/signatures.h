@@ -3,37 +3,91 @@
 // fastconv._C and fastconv._cuda cannot drift apart. The functions take their arrays and flags as
 // py::handle and check them themselves (checks.h, shapes.h): pybind11's own casters would read
 // None as False and answer a bad type with a signature dump.
+//
+// Size pairs likewise: every Pair parameter (stride, padding, dilation, filter) arrives as a
+// PairArg, any object, and is parsed by pair_arg under the name its py::arg gives it, while the
+// signature (and so the stubs) still says tuple[int, int].
 #pragma once
 #include <pybind11/pybind11.h>
-#include <pybind11/stl.h>  // stride, padding, ... arrive as (h, w) pairs
+
+#include <array>
+#include <cstddef>
+#include <utility>
+
+#include "python/shapes.h"
 
 namespace fastconv::bind {
 namespace py = pybind11;
 
+// Any object, shown as tuple[int, int] in the signature.
+struct PairArg : py::object {
+  using py::object::object;
+  static bool check_(py::handle h) { return h.ptr() != nullptr; }
+};
+
+}  // namespace fastconv::bind
+
+namespace pybind11::detail {
+template <>
+struct handle_type_name<fastconv::bind::PairArg> {
+  static constexpr auto name = const_name("tuple[int, int]");
+};
+}  // namespace pybind11::detail
+
+namespace fastconv::bind {
+
+// What the bound function's parameter of type T arrives as, and how it becomes a T.
+template <typename T>
+struct Arrival {
+  using type = T;
+  static T parse(type v, const char*) { return v; }
+};
+template <>
+struct Arrival<Pair> {
+  using type = PairArg;
+  static Pair parse(const PairArg& v, const char* name) { return pair_arg(v, name); }
+};
+
+template <typename R, typename... A, std::size_t... I>
+auto pairs_parsed(R (*f)(A...), std::array<const char*, sizeof...(A)> names,
+                  std::index_sequence<I...>) {
+  return [f, names](typename Arrival<A>::type... a) -> R {
+    return f(Arrival<A>::parse(a, names[I])...);
+  };
+}
+
+// m.def(name, f, args...) with f's Pair parameters parsed by pair_arg, each named by its py::arg.
+template <typename R, typename... A, typename... Args>
+void def_op(py::module_& m, const char* name, R (*f)(A...), const Args&... args) {
+  static_assert(sizeof...(A) == sizeof...(Args), "one py::arg per parameter");
+  m.def(name, pairs_parsed(f, {args.name...}, std::index_sequence_for<A...>{}), args...);
+}
+
 template <typename Forward, typename Backward, typename ScratchBytes>
 void def_conv(py::module_& m, Forward forward, Backward backward, ScratchBytes scratch_bytes) {
-  m.def("conv2d_forward", forward, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("stride"),
-        py::arg("padding"), py::arg("dilation"), py::arg("relu"));
-  m.def("conv2d_backward", backward, py::arg("x"), py::arg("w"), py::arg("dy"),
-        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("need_dx"),
-        py::arg("need_db"), py::arg("relu_y"));
-  m.def("conv2d_scratch_bytes", scratch_bytes, py::arg("x"), py::arg("w"), py::arg("stride"),
-        py::arg("padding"), py::arg("dilation"));
+  def_op(m, "conv2d_forward", forward, py::arg("x"), py::arg("w"), py::arg("b"),
+         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("relu"));
+  def_op(m, "conv2d_backward", backward, py::arg("x"), py::arg("w"), py::arg("dy"),
+         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("need_dx"),
+         py::arg("need_db"), py::arg("relu_y"));
+  def_op(m, "conv2d_scratch_bytes", scratch_bytes, py::arg("x"), py::arg("w"),
+         py::arg("stride"), py::arg("padding"), py::arg("dilation"));
 }
 
 template <typename MaxForward, typename MaxBackward, typename AvgForward, typename AvgBackward>
 void def_pool(py::module_& m, MaxForward max_forward, MaxBackward max_backward,
               AvgForward average_forward, AvgBackward average_backward) {
-  m.def("max_pool2d_forward", max_forward, py::arg("x"), py::arg("filter"), py::arg("stride"),
-        py::arg("padding"), py::arg("ceil_mode"));
-  m.def("max_pool2d_backward", max_backward, py::arg("x"), py::arg("dy"), py::arg("indices"),
-        py::arg("filter"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"));
-  m.def("average_pool2d_forward", average_forward, py::arg("x"), py::arg("filter"),
-        py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
-        py::arg("count_include_pad"));
-  m.def("average_pool2d_backward", average_backward, py::arg("x"), py::arg("dy"),
-        py::arg("filter"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
-        py::arg("count_include_pad"));
+  def_op(m, "max_pool2d_forward", max_forward, py::arg("x"), py::arg("filter"),
+         py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"));
+  def_op(m, "max_pool2d_backward", max_backward, py::arg("x"), py::arg("dy"),
+         py::arg("indices"), py::arg("filter"), py::arg("stride"), py::arg("padding"),
+         py::arg("ceil_mode"));
+  def_op(m, "average_pool2d_forward", average_forward, py::arg("x"), py::arg("filter"),
+         py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
+         py::arg("count_include_pad"));
+  def_op(m, "average_pool2d_backward", average_backward, py::arg("x"), py::arg("dy"),
+         py::arg("filter"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
+         py::arg("count_include_pad"));
 }
 
 template <typename Forward, typename Backward, typename BiasAdd, typename BiasGrad>

@@ -6,10 +6,12 @@ The API follows ReNom's: `fc.Sequential([fc.Conv2d(...), ...])`, `with model.tra
 from . import _native, datasets, ops, reference, viz
 from ._runtime import (
     build_info,
+    conv_algorithm,
     cuda_available,
     cuda_status,
     get_num_threads,
     is_cuda_active,
+    set_conv_algorithm,
     set_cuda_active,
     set_num_threads,
     set_tf32,

@@ -44,9 +44,25 @@ def error_line(message: str) -> str:
                                  else lines[0])
 
 
+_quiet = False  # on every rank but rank 0 of a --distributed run
+
+
+def set_quiet(quiet: bool) -> None:
+    """Silence say() and note() (errors still print): the ranks other than 0 of a job."""
+    global _quiet
+    _quiet = bool(quiet)
+
+
+def say(message: str) -> None:
+    """A line of the run's log, on stdout."""
+    if not _quiet:
+        print(message, flush=True)
+
+
 def note(message: str) -> None:
     """A diagnostic that is not an error (what auto skipped, a fallback), on stderr."""
-    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    if not _quiet:
+        print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
 def _integer(text: str) -> int:
@@ -96,7 +112,8 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=positive_int, default=10, metavar="N",
                    help="epochs in all; a resumed run continues up to this many (default: 10)")
     p.add_argument("--batch-size", type=positive_int, default=64, metavar="N",
-                   help="images per step, at most the training set's size (default: 64)")
+                   help="images per step, at most the training set's size; with --distributed "
+                        "per rank, so the global batch is N x ranks (default: 64)")
     p.add_argument("--lr", type=learning_rate, default=None, metavar="LR",
                    help="learning rate, a finite number > 0 (default: 0.001 for adam, 0.01 for "
                         "sgd)")
@@ -115,13 +132,23 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed, default=0, metavar="N",
                    help="seeds the initial weights, dropout and batch order (default: 0)")
     p.add_argument("--threads", type=thread_count, default=None, metavar="N",
-                   help=f"CPU threads, 1 to {MAX_THREADS} (default: all cores)")
+                   help=f"CPU threads, 1 to {MAX_THREADS}; with --distributed the default is "
+                        "the machine's cores divided by its ranks (default: all cores)")
     p.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
                    help="every N epochs write checkpoint-epochEEE.npz into --out: the weights, "
                         "optimiser state, random generators and metrics (default: none)")
     p.add_argument("--resume", default=None, metavar="PATH",
                    help="continue from such a checkpoint; with the same settings the run ends "
                         "with the weights of an uninterrupted one (default: start afresh)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the processes of `mpiexec -n R fastconv-train "
+                        "--distributed` (needs fastconv[distributed]): each rank takes "
+                        "--batch-size images of every global batch, gradients are averaged, "
+                        "rank 0 prints and writes --out; one process when not under mpiexec "
+                        "(default: off)")
+    p.add_argument("--backend", choices=["auto", "mpi", "nccl"], default="auto",
+                   help="with --distributed: how gradients are averaged; auto is NCCL on GPUs "
+                        "where it loads, else MPI (default: auto)")
     # Quick runs in the tests; not part of the documented interface.
     p.add_argument("--limit-train", type=positive_int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--limit-test", type=positive_int, default=None, help=argparse.SUPPRESS)

@@ -60,6 +60,7 @@ def build_info() -> dict:
         "openmp_version": raw["openmp"],
         "num_threads": C.get_num_threads(),
         "blas_num_threads": C.get_blas_num_threads(),
+        "conv_algorithm": C.conv_algorithm(),
         "cuda": cuda,
     }
 
@@ -95,6 +96,35 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """The CPU kernels' thread count (see set_num_threads)."""
     return C.get_num_threads()
+
+
+CONV_ALGORITHMS = ("auto", "im2col", "winograd", "winograd_f2", "winograd_f4")
+
+
+def set_conv_algorithm(algorithm: str) -> None:
+    """How CPU convolutions compute, process-wide (like the thread count).
+
+    "auto" (the default): Winograd F(4x4, 3x3) for float32 3x3 convolutions with stride 1 and
+    dilation 1 whose input and output channels are both at least 16, im2col + GEMM for all else.
+    "im2col": always im2col + GEMM. "winograd": Winograd wherever it applies (3x3, stride 1,
+    dilation 1, float32, any padding), else im2col; "winograd_f2" / "winograd_f4" pick the tile:
+    F(2x2, 3x3) is as accurate as im2col, F(4x4, 3x3) does 4x fewer multiplications than im2col
+    with an error a few times larger (see BENCHMARKS.md, "CPU Winograd"); under Winograd an inf
+    or NaN input makes its whole output tile non-finite, not only the outputs that read it.
+    float64 always runs im2col. Results stay deterministic and independent of the thread count
+    in every mode.
+    """
+    if not isinstance(algorithm, str):
+        raise TypeError(f"algorithm must be a str; got {type(algorithm).__name__}")
+    if algorithm not in CONV_ALGORITHMS:
+        allowed = ", ".join(repr(a) for a in CONV_ALGORITHMS)
+        raise ValueError(f"algorithm must be one of {allowed}; got {algorithm!r}")
+    C.set_conv_algorithm(algorithm)
+
+
+def conv_algorithm() -> str:
+    """The CPU convolution setting (see set_conv_algorithm)."""
+    return C.conv_algorithm()
 
 
 # GCC's libgomp keeps its idle worker threads across fork(), but in the child they no longer

@@ -47,8 +47,9 @@ def load(data: str, seed: int, limit_train, limit_test) -> datasets.MnistData:
     return loaded
 
 
-def check(data: datasets.MnistData, batch_size: int) -> None:
-    """Refuse data that cannot train the 10-class network for even one step."""
+def check(data: datasets.MnistData, batch_size: int, ranks: int = 1) -> None:
+    """Refuse data that cannot train the 10-class network for even one step (of batch_size
+    images on each of `ranks` processes)."""
     for split, images, labels in (("training", data.train_images, data.train_labels),
                                   ("validation", data.test_images, data.test_labels)):
         if len(images) == 0:
@@ -59,8 +60,11 @@ def check(data: datasets.MnistData, batch_size: int) -> None:
                 f"{split} labels must be 0 to {NUM_CLASSES - 1}; got {labels[bad[0]]} at index "
                 f"{bad[0]} ({bad.size} such labels in {data.source})")
     count = len(data.train_images)
-    if batch_size > count:
+    if batch_size * ranks > count:
         # An error, not a silent clamp: the batch size changes what is learned, and a run of
         # 0 steps would report a loss of 0.
-        raise CommandError(f"--batch-size {batch_size} is larger than the training set "
-                           f"({count} images); use at most {count}")
+        if ranks == 1:
+            raise CommandError(f"--batch-size {batch_size} is larger than the training set "
+                               f"({count} images); use at most {count}")
+        raise CommandError(f"--batch-size {batch_size} x {ranks} ranks is larger than the "
+                           f"training set ({count} images); use at most {count // ranks}")

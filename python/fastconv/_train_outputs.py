@@ -17,8 +17,10 @@ import numpy as np
 from ._cli import CommandError
 
 CHECKPOINT_FORMAT = "fastconv-train checkpoint 1"
-# Settings that change what a resumed run computes; a difference is reported, not refused.
-_SETTINGS = ("batch_size", "lr", "seed", "data")
+# Settings that change what a resumed run computes; a difference is reported, not refused. A
+# checkpoint from before --distributed has no "ranks": it was one process.
+_SETTINGS = ("batch_size", "lr", "seed", "data", "ranks")
+_UNSAVED = {"ranks": 1}
 
 
 def write_metrics(history: list, out: str) -> None:
@@ -100,9 +102,14 @@ def resume(path: str, model, opt, rng, settings: dict, epochs: int) -> tuple[int
     _load(path, model, opt)
     rng.bit_generator.state = meta["batch_rng"]
     _set_global_rng_state(meta["numpy_rng"])
-    differs = [f"--{key.replace('_', '-')} is {settings[key]}; the checkpoint used {saved[key]}"
-               for key in _SETTINGS if saved.get(key) != settings[key]]
+    differs = [f"{_label(key)} is {settings[key]}; the checkpoint used "
+               f"{saved.get(key, _UNSAVED.get(key))}"
+               for key in _SETTINGS if saved.get(key, _UNSAVED.get(key)) != settings[key]]
     return done, list(meta["history"]), differs
+
+
+def _label(key: str) -> str:
+    return "the number of ranks" if key == "ranks" else f"--{key.replace('_', '-')}"
 
 
 def check_readable(path: str) -> None:

@@ -12,9 +12,10 @@ import time
 import numpy as np
 
 import fastconv as fc
-from fastconv import _train_data, ops
+from fastconv import _train_data, _train_dist, distributed, ops
+from fastconv.distributed import _sharding
 from fastconv._cli import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, CommandError,
-                           build_parser, error_line, note)
+                           build_parser, error_line, note, say, set_quiet)
 from fastconv._sigint import StopOnInterrupt
 from fastconv._train_outputs import (check_readable, restore, resume, save_checkpoint, snapshot,
                                      write_metrics, write_pictures)
@@ -75,21 +76,26 @@ class Dataset:
         return ops.gather_batch(self._images, idx), ops.gather_batch(self._labels, idx)
 
 
-def evaluate(model, data: Dataset, batch_size: int = 1000) -> tuple[float, float]:
+def evaluate(model, data: Dataset, batch_size: int = 1000, world=None) -> tuple[float, float]:
     """(mean loss, accuracy) with dropout off; the model is switched back afterwards. Correct
-    predictions are counted where the data lives: only the count comes back from a GPU."""
+    predictions are counted where the data lives: only the count comes back from a GPU. With a
+    world of several ranks each evaluates its own share and the sums are reduced."""
+    share = (_sharding.contiguous_range(data.count, world.rank, world.size)
+             if world is not None else range(data.count))
     model.set_models(inference=True)
     try:
         total_loss, correct = 0.0, 0
-        for start in range(0, data.count, batch_size):
-            idx = np.arange(start, min(start + batch_size, data.count))
+        for start in range(share.start, share.stop, batch_size):
+            idx = np.arange(start, min(start + batch_size, share.stop))
             x, t = data.batch(idx)
             z = model(x)
             total_loss += float(fc.softmax_cross_entropy(z, t)) * len(idx)
             correct += int(fc.to_host(ops.accuracy_count(z._value, t)))
     finally:
         model.set_models(inference=False)
-    return total_loss / data.count, correct / data.count
+    if world is not None:
+        total_loss, correct = distributed.reduce_sum([total_loss, correct])
+    return float(total_loss) / data.count, float(correct) / data.count
 
 
 def _stderr_is_terminal() -> bool:
@@ -100,12 +106,16 @@ def _stderr_is_terminal() -> bool:
 
 
 def train_epoch(model, opt, data: Dataset, batch_size, rng, desc, stop=None,
-                bar: bool = False) -> tuple[float, int, bool]:
+                bar: bool = False, world=None) -> tuple[float, int, bool]:
     """One pass in a fresh random order, dropping the last partial batch as the tutorial does.
     Returns (mean loss, images seen, finished): finished is False when `stop.requested` ended
-    the epoch early. With bar, a tqdm bar on stderr shows the live loss."""
+    the epoch early. With bar, a tqdm bar on stderr shows the live loss. With a world of several
+    ranks (fastconv.distributed), each step takes this rank's slice of a global batch of
+    batch_size x ranks and averages the gradients over the ranks; the loss and the count
+    returned are this rank's."""
+    rank, ranks = (world.rank, world.size) if world is not None else (0, 1)
     order = rng.permutation(data.count)
-    steps = data.count // batch_size
+    steps = _sharding.steps_per_epoch(data.count, batch_size, ranks)
     progress = None
     if bar:
         from tqdm import tqdm
@@ -114,10 +124,13 @@ def train_epoch(model, opt, data: Dataset, batch_size, rng, desc, stop=None,
     total, done = 0.0, 0
     try:
         for j in range(steps):
-            x, t = data.batch(order[j * batch_size:(j + 1) * batch_size])
+            x, t = data.batch(_sharding.batch_indices(order, j, batch_size, rank, ranks))
             with model.train():
                 loss = fc.softmax_cross_entropy(model(x), t)
-            loss.grad().update(opt)
+            grads = loss.grad()
+            if world is not None:
+                grads = distributed.allreduce_gradients(grads)
+            grads.update(opt)
             value = float(loss)
             total, done = total + value, done + 1
             if progress is not None:
@@ -138,36 +151,45 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     """The command; returns the exit status (see --help's last lines)."""
     args = parse_args(argv)
+    world = None
     try:
-        return _run(args)
-    except CommandError as e:
-        print(error_line(str(e)), file=sys.stderr)
+        world = _train_dist.join(args) if args.distributed else None
+        return _run(args, world)
+    except _train_dist.AgreedError as e:  # found alike on every rank: rank 0 says it
+        if world is None or world.rank == 0:
+            print(error_line(str(e)), file=sys.stderr)
         return EXIT_FAILED
+    except CommandError as e:
+        return _train_dist.fail(world, error_line(str(e)), EXIT_FAILED)
     except OSError as e:  # writing --out (a full disk, a read-only folder)
         where = f": {e.filename}" if e.filename else ""
-        print(error_line(f"{e.strerror or e}{where}"), file=sys.stderr)
-        return EXIT_FAILED
+        return _train_dist.fail(world, error_line(f"{e.strerror or e}{where}"), EXIT_FAILED)
     except MemoryError as e:
-        print(error_line(f"out of memory ({e}); a smaller --batch-size needs less"),
-              file=sys.stderr)
-        return EXIT_FAILED
+        return _train_dist.fail(world, error_line(f"out of memory ({e}); a smaller "
+                                                  "--batch-size needs less"), EXIT_FAILED)
     except KeyboardInterrupt:  # outside the training loop, or a second Ctrl-C
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _train_dist.fail(world, f"{PROG}: interrupted", EXIT_INTERRUPTED)
 
 
-def _run(args) -> int:
+def _run(args, world) -> int:
+    ranks = world.size if world is not None else 1
+    set_quiet(ranks > 1 and world.rank != 0)  # rank 0 alone prints progress and notes
     if args.threads is not None:
         fc.set_num_threads(args.threads)
+    elif world is not None and "OMP_NUM_THREADS" not in os.environ:
+        fc.set_num_threads(distributed.default_threads())
     device = resolve_device(args.device)
     if args.resume is not None:
         check_readable(args.resume)
-    data = _train_data.load(args.data, args.seed, args.limit_train, args.limit_test)
-    _train_data.check(data, args.batch_size)
-    print(f"data: {data.source}: {len(data.train_images)} train, {len(data.test_images)} "
-          f"validation images")
-    print(f"device: {device}, threads: {fc.get_num_threads()}, optimizer: {args.optimizer}",
-          flush=True)
+    with _train_dist.root_first(world):  # a download lands in the cache once
+        data = _train_data.load(args.data, args.seed, args.limit_train, args.limit_test)
+    _train_data.check(data, args.batch_size, ranks)
+    if world is not None:
+        _train_dist.agree(world, device, data)
+    say(f"data: {data.source}: {len(data.train_images)} train, {len(data.test_images)} "
+        f"validation images")
+    say(f"device: {device}, threads: {fc.get_num_threads()}, optimizer: {args.optimizer}"
+        + (f", ranks: {ranks}, global batch: {args.batch_size * ranks}" if world else ""))
 
     np.random.seed(args.seed)  # initial weights and dropout seeds
     rng = np.random.default_rng(args.seed)  # batch order
@@ -175,61 +197,79 @@ def _run(args) -> int:
     test_set = Dataset(data.test_images, data.test_labels, device)
     model, opt = tutorial_cnn(), make_optimizer(args.optimizer, args.lr)
     settings = {"optimizer": args.optimizer, "lr": opt.lr, "batch_size": args.batch_size,
-                "seed": args.seed, "data": data.source}
+                "seed": args.seed, "data": data.source, "ranks": ranks}
     first, history, finished_weights = 0, [], None
     if args.resume is not None:
         first, history, differs = resume(args.resume, model, opt, rng, settings, args.epochs)
         for difference in differs:
             note(f"warning: {difference}; the run will differ from an uninterrupted one")
-        print(f"resumed from {args.resume} after epoch {first - 1:03d}", flush=True)
+        say(f"resumed from {args.resume} after epoch {first - 1:03d}")
         finished_weights = snapshot(model)
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise CommandError(f"--out {args.out}: a file, not a folder")
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as e:
-        raise CommandError(f"--out {args.out}: cannot create the folder "
-                           f"({e.strerror or e})") from None
+    if world is not None:
+        _train_dist.share_model(world, model, train_set)
+    if ranks == 1 or world.rank == 0:
+        _make_out(args.out)
 
     seen, train_seconds, complete = 0, 0.0, True
-    bar = _stderr_is_terminal()
-    with StopOnInterrupt() as stop:
+    shard = {"world": world} if world is not None else {}
+    bar = _stderr_is_terminal() and (ranks == 1 or world.rank == 0)
+    # Several ranks cannot stop after different steps (the others would wait in the all-reduce):
+    # there Ctrl-C ends the job, as mpiexec does anyway.
+    with (StopOnInterrupt() if ranks == 1 else _train_dist.NoStop()) as stop:
         for epoch in range(first, args.epochs):
+            if ranks > 1:
+                np.random.seed([args.seed, world.rank, epoch])  # each rank its own dropout
             start = time.perf_counter()
             train_loss, count, complete = train_epoch(model, opt, train_set, args.batch_size,
-                                                      rng, f"epoch {epoch:03d}", stop, bar)
+                                                      rng, f"epoch {epoch:03d}", stop, bar,
+                                                      **shard)
             if not complete:
                 break
+            if world is not None:
+                train_loss, count = _train_dist.mean_loss(train_loss, count)
             seconds = time.perf_counter() - start
             seen, train_seconds = seen + count, train_seconds + seconds
-            val_loss, val_acc = evaluate(model, test_set)
+            val_loss, val_acc = evaluate(model, test_set, world=world)
             history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                             "val_accuracy": val_acc, "seconds": seconds,
                             "images_per_second": count / seconds})
-            print(f"epoch {epoch:03d} avg loss:{train_loss:6.4f} val loss:{val_loss:6.4f} "
-                  f"val accuracy:{val_acc:.4f} ({seconds:.1f} s)", flush=True)
+            say(f"epoch {epoch:03d} avg loss:{train_loss:6.4f} val loss:{val_loss:6.4f} "
+                f"val accuracy:{val_acc:.4f} ({seconds:.1f} s)")
             finished_weights = snapshot(model)
-            if args.checkpoint_every and (epoch + 1) % args.checkpoint_every == 0:
+            if (args.checkpoint_every and (epoch + 1) % args.checkpoint_every == 0
+                    and (ranks == 1 or world.rank == 0)):
                 path = save_checkpoint(model, opt, args.out, history, rng, settings)
-                print(f"checkpoint: {path}", flush=True)
+                say(f"checkpoint: {path}")
             if stop.requested:
                 break
 
     if finished_weights is None:
         note("interrupted during the first epoch; nothing to save")
         return EXIT_INTERRUPTED
+    if ranks > 1 and world.rank != 0:
+        return EXIT_OK  # rank 0 writes the outputs
     if not complete:
         restore(model, finished_weights)  # the outputs describe the finished epochs only
     model.save(os.path.join(args.out, "model.npz"))
     write_metrics(history, args.out)
     write_pictures(model, history, data.test_images, args.out)
     speed = f"training speed: {seen / train_seconds:.0f} images/s; " if seen else ""
-    print(f"final validation accuracy: {history[-1]['val_accuracy']:.4f}; {speed}"
-          f"outputs in {args.out}/", flush=True)
+    say(f"final validation accuracy: {history[-1]['val_accuracy']:.4f}; {speed}"
+        f"outputs in {args.out}/")
     if stop.requested:
         note(f"interrupted: saved the {len(history)} finished epoch(s) in {args.out}/")
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _make_out(out: str) -> None:
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CommandError(f"--out {out}: a file, not a folder")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise CommandError(f"--out {out}: cannot create the folder "
+                           f"({e.strerror or e})") from None
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""2-D convolution (cross-correlation), NCHW, on im2col + GEMM over groups of samples.
+"""2-D convolution (cross-correlation), NCHW, on im2col + GEMM over groups of samples, or on the
+CPU as Winograd F(4x4, 3x3) / F(2x2, 3x3) for float32 3x3 stride-1 convolutions, as
+fastconv.set_conv_algorithm decides (by default Winograd where both channel counts are >= 16).
 
 Shapes: x (N, C, H, W), w (K, C, kh, kw), b (K,) or (1, K, 1, 1), y (N, K, OH, OW) with
 OH = floor((H + 2*ph - dh*(kh-1) - 1) / sh) + 1 (and likewise OW). stride, padding (zero padding

@@ -9,10 +9,12 @@ __all__ = ["relu_forward", "relu_backward", "dropout_forward", "dropout_backward
 
 
 def relu_forward(x):
+    """y = max(x, 0) elementwise, any shape; -0.0 and NaN pass through as x has them."""
     return np.where(x < 0, np.zeros_like(x), x)
 
 
 def relu_backward(dy, y):
+    """dx = dy where the forward output y > 0, else 0 (dy and y of the same shape)."""
     return np.where(y > 0, dy, np.zeros_like(dy))
 
 
@@ -40,6 +42,8 @@ def uniform(seed, count):
 
 
 def dropout_mask(shape, ratio, seed, dtype=np.float32):
+    """The kernels' dropout mask of `shape`: 1 / (1 - ratio) where kept, 0 where dropped,
+    element i kept when uniform(seed, i) >= ratio (i in C order)."""
     shape = (shape,) if np.ndim(shape) == 0 else tuple(shape)
     keep = uniform(seed, int(np.prod(shape, dtype=np.int64))).reshape(shape) >= ratio
     scale = np.asarray(1.0 / (1.0 - ratio)).astype(dtype)
@@ -47,9 +51,11 @@ def dropout_mask(shape, ratio, seed, dtype=np.float32):
 
 
 def dropout_forward(x, ratio, seed):
+    """x times dropout_mask(x.shape, ratio, seed), in x's dtype (any layout, C order)."""
     keep = dropout_mask(x.shape, ratio, seed, np.float64) != 0
     return np.where(keep, x * x.dtype.type(1.0 / (1.0 - ratio)), np.zeros_like(x))
 
 
 def dropout_backward(dy, ratio, seed):
+    """dx = dy times the same mask as the forward pass (same ratio and seed)."""
     return dropout_forward(dy, ratio, seed)

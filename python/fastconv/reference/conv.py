@@ -28,6 +28,8 @@ def _tap(ki, kj, sh, sw, dh, dw, oh, ow):
 
 
 def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, relu=False):
+    """y (N, K, OH, OW) = cross-correlation of x (N, C, H, W) with w (K, C, KH, KW), plus
+    b (K,) if given, then max(y, 0) if relu; stride, padding, dilation: an int or a pair."""
     sh, sw, ph, pw, dh, dw, oh, ow = _geometry(x, w, stride, padding, dilation)
     k, _, kh, kw = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -43,6 +45,8 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, relu=False):
 
 def conv2d_backward(x, w, dy, stride=1, padding=0, dilation=1, need_dx=True, need_db=True,
                     relu_y=None):
+    """(dx (N, C, H, W) or None, dw (K, C, KH, KW), db (K,) or None) from dy (N, K, OH, OW);
+    dy is first masked by relu_y > 0 when the forward pass fused a ReLU with output relu_y."""
     if relu_y is not None:  # the fused ReLU's gradient: dy only where its output was positive
         dy = np.where(relu_y > 0, dy, np.zeros_like(dy))
     sh, sw, ph, pw, dh, dw, oh, ow = _geometry(x, w, stride, padding, dilation)

@@ -16,6 +16,8 @@ def _dense_targets(z, t):
 
 
 def softmax_cross_entropy_forward(z, t):
+    """The mean over rows of the cross-entropy of softmax(z) for z (N, classes) against t:
+    (N,) integer labels or (N, classes) target weights; a scalar array in z's dtype."""
     t = _dense_targets(z, t)
     m = z.max(axis=1, keepdims=True)
     lse = np.log(np.exp(z - m).sum(axis=1, keepdims=True))
@@ -26,6 +28,8 @@ def softmax_cross_entropy_forward(z, t):
 
 
 def softmax_cross_entropy_backward(z, t, dloss=1.0):
+    """dz (N, classes) = dloss * (sum(t) * softmax(z) - t) / N per row, for the same z and t
+    as the forward pass."""
     t = _dense_targets(z, t)
     e = np.exp(z - z.max(axis=1, keepdims=True))
     softmax = e / e.sum(axis=1, keepdims=True)

@@ -10,6 +10,8 @@ __all__ = ["sgd_update", "adam_update"]
 
 def sgd_update(param, grad, velocity=None, lr=0.01, momentum=0.0, nesterov=False,
                weight_decay=0.0):
+    """One SGD step on param in place (any shape): weight decay added to grad, then momentum
+    (velocity updated in place, Nesterov optional) and param -= lr * step."""
     g = grad + weight_decay * param
     if momentum:
         velocity[...] = momentum * velocity + g
@@ -21,6 +23,8 @@ def sgd_update(param, grad, velocity=None, lr=0.01, momentum=0.0, nesterov=False
 
 def adam_update(param, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
                 weight_decay=0.0):
+    """One Adam step on param in place (any shape): moments m and v updated in place, bias-
+    corrected with `step` (counted from 1); weight decay added to grad first."""
     g = grad + weight_decay * param
     m[...] = beta1 * m + (1 - beta1) * g
     v[...] = beta2 * v + (1 - beta2) * (g * g)

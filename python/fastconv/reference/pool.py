@@ -53,6 +53,8 @@ def _plane_lookup(x, rows, cols):
 
 
 def max_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False):
+    """(y (N, C, OH, OW), indices (N, C, OH, OW)): each window's maximum of x (N, C, H, W)
+    and its flat index h * W + w in the plane; the first maximum wins, NaN beats any number."""
     kh, kw, sh, sw, ph, pw, oh, ow = _geometry(x, filter, stride, padding, ceil_mode)
     n, c, h, w = x.shape
     best = np.zeros((n, c, oh, ow), dtype=x.dtype)
@@ -69,6 +71,7 @@ def max_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False):
 
 
 def max_pool2d_backward(x, dy, indices, filter=3, stride=1, padding=0, ceil_mode=False):
+    """dx (N, C, H, W): each dy element added at the input position its indices entry names."""
     n, c, h, w = x.shape
     dx = np.zeros((n * c, h * w), dtype=np.float64)
     plane = np.arange(n * c)[:, None]
@@ -90,6 +93,8 @@ def _divisors(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
 
 def average_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False,
                            count_include_pad=True):
+    """y (N, C, OH, OW): each window's mean over x (N, C, H, W); padding counts in the divisor
+    when count_include_pad, ceil-mode overhang never does."""
     g = _geometry(x, filter, stride, padding, ceil_mode)
     n, c = x.shape[:2]
     total = np.zeros((n, c) + g[-2:])
@@ -101,6 +106,8 @@ def average_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False,
 
 def average_pool2d_backward(x, dy, filter=3, stride=1, padding=0, ceil_mode=False,
                             count_include_pad=True):
+    """dx (N, C, H, W): each dy element shared equally among its window's inputs, with the
+    forward pass's divisors."""
     g = _geometry(x, filter, stride, padding, ceil_mode)
     n, c, h, w = x.shape
     share = dy.astype(np.float64) / _divisors(x, *g, count_include_pad)

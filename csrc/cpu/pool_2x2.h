@@ -1,0 +1,109 @@
+// Max pooling's whole 2x2 stride-2 windows in float, four output columns at a time: the two
+// input rows are split into their even and odd columns (deinterleaved loads), so each of a
+// window's four taps is one lane of a vector and the four windows' chains run side by side.
+// Internal to cpu/pool.cpp; its scalar loop finishes each row's last (n mod 4) windows.
+#pragma once
+#include "fastconv/common.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+#include "cpu/simd_clones.h"
+
+namespace fastconv::cpu::pool2x2 {
+
+constexpr index_t kWindows = 4;  // windows per vector step
+
+// better(v, best) of pool.cpp, four lanes at once: !(v <= best) and best is not NaN. cmpnle is
+// true for unordered pairs, so a NaN v beats a number and a NaN best keeps its place.
+inline __m128 wins(__m128 v, __m128 best) {
+  return _mm_and_ps(_mm_cmpnle_ps(v, best), _mm_cmpord_ps(best, best));
+}
+
+// m ? a : b by bits, so the winner's bits are copied unchanged (NaN payloads, signed zeros).
+inline __m128 pick(__m128 m, __m128 a, __m128 b) {
+  return _mm_or_ps(_mm_and_ps(m, a), _mm_andnot_ps(m, b));
+}
+
+// A 0 / -1 int32 mask in lanes 0-1 (lo) or 2-3 (hi), sign-extended to int64.
+inline __m128i wide_lo(__m128i m) { return _mm_unpacklo_epi32(m, m); }
+inline __m128i wide_hi(__m128i m) { return _mm_unpackhi_epi32(m, m); }
+
+// Output row windows [0, n - n % 4): y[j] and its flat index a[j] from the input rows r0 and
+// r1 = r0 + W, r0 starting at flat index base of the plane. Taps in raster order: r0[2j],
+// r0[2j + 1], r1[2j], r1[2j + 1], each replacing the best so far only where it wins.
+FC_SIMD_CLONES
+inline void forward_row(float* y, index_t* a, const float* r0, const float* r1, index_t n,
+                        index_t base, index_t W) {
+  const __m128i w = _mm_set1_epi64x(W), step = _mm_set1_epi64x(2 * kWindows);
+  const __m128i next = _mm_set1_epi64x(kWindows);
+  __m128i col = _mm_set_epi64x(base + 2, base);  // windows j, j + 1's first taps
+  for (index_t j = 0; j + kWindows <= n; j += kWindows) {
+    const __m128 p0 = _mm_loadu_ps(r0 + 2 * j), p1 = _mm_loadu_ps(r0 + 2 * j + 4);
+    const __m128 q0 = _mm_loadu_ps(r1 + 2 * j), q1 = _mm_loadu_ps(r1 + 2 * j + 4);
+    __m128 best = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m128 b = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
+    const __m128 c = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m128 d = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+    // The winner's column (right) and row (down) within its window, as lane masks.
+    __m128 t = wins(b, best);
+    best = pick(t, b, best);
+    __m128i right = _mm_castps_si128(t);
+    t = wins(c, best);
+    best = pick(t, c, best);
+    right = _mm_andnot_si128(_mm_castps_si128(t), right);
+    __m128i down = _mm_castps_si128(t);
+    t = wins(d, best);
+    best = pick(t, d, best);
+    right = _mm_or_si128(right, _mm_castps_si128(t));
+    down = _mm_or_si128(down, _mm_castps_si128(t));
+    _mm_storeu_ps(y + j, best);
+    // index = first tap + (right ? 1 : 0) + (down ? W : 0); a -1 mask subtracted adds 1.
+    const __m128i lo = _mm_add_epi64(_mm_sub_epi64(col, wide_lo(right)),
+                                     _mm_and_si128(wide_lo(down), w));
+    const __m128i col_hi = _mm_add_epi64(col, next);
+    const __m128i hi = _mm_add_epi64(_mm_sub_epi64(col_hi, wide_hi(right)),
+                                     _mm_and_si128(wide_hi(down), w));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(a + j), lo);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(a + j + 2), hi);
+    col = _mm_add_epi64(col, step);
+  }
+}
+
+// The backward of forward_row over the same windows: input rows d0 and d1 = d0 + W get each
+// window's gradient g[j] at its argmax a[j] (relative to the window: 0, 1, W or W + 1) and +0 at
+// its other three inputs; an index naming none of the four leaves all four at +0. The relative
+// index is compared in 32 bits, its high half checked for zero: exact for W + 1 < 2^31, which
+// the caller ensures.
+FC_SIMD_CLONES
+inline void backward_row(float* d0, float* d1, const float* g, const index_t* a, index_t n,
+                         index_t base, index_t W) {
+  const __m128i zero = _mm_setzero_si128(), one = _mm_set1_epi32(1);
+  const __m128i w = _mm_set1_epi32(static_cast<int>(W));
+  const __m128i w1 = _mm_set1_epi32(static_cast<int>(W + 1));
+  const __m128i step = _mm_set1_epi64x(2 * kWindows), next = _mm_set1_epi64x(kWindows);
+  __m128i col = _mm_set_epi64x(base + 2, base);
+  for (index_t j = 0; j + kWindows <= n; j += kWindows) {
+    const __m128 at_lo = _mm_castsi128_ps(
+        _mm_sub_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + j)), col));
+    const __m128 at_hi = _mm_castsi128_ps(_mm_sub_epi64(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + j + 2)), _mm_add_epi64(col, next)));
+    // The four windows' low and high 32-bit halves (little endian: low first).
+    const __m128i low = _mm_castps_si128(_mm_shuffle_ps(at_lo, at_hi, _MM_SHUFFLE(2, 0, 2, 0)));
+    const __m128i high = _mm_castps_si128(_mm_shuffle_ps(at_lo, at_hi, _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m128 gv =
+        _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(high, zero)), _mm_loadu_ps(g + j));
+    const __m128 e0 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(low, zero)), gv);
+    const __m128 e1 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(low, one)), gv);
+    const __m128 e2 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(low, w)), gv);
+    const __m128 e3 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(low, w1)), gv);
+    _mm_storeu_ps(d0 + 2 * j, _mm_unpacklo_ps(e0, e1));
+    _mm_storeu_ps(d0 + 2 * j + 4, _mm_unpackhi_ps(e0, e1));
+    _mm_storeu_ps(d1 + 2 * j, _mm_unpacklo_ps(e2, e3));
+    _mm_storeu_ps(d1 + 2 * j + 4, _mm_unpackhi_ps(e2, e3));
+    col = _mm_add_epi64(col, step);
+  }
+}
+
+}  // namespace fastconv::cpu::pool2x2
+#endif  // __SSE2__
