@@ -135,15 +135,19 @@ void weight_grad(float* dw, float* db, const float* x, const float* dy, const fl
       double* sum = sums ? sums + sl * lanes : nullptr;
       if (sum)
         for (index_t e = 0; e < lanes; ++e) sum[e] = 0.0;
-      const index_t first = sl * p.blocks / slices, last = (sl + 1) * p.blocks / slices;
-      for (index_t blk = first; blk < last; ++blk) {
-        const index_t r0 = blk * p.rows, nrows = min_i(p.rows, p.tile_rows - r0);
+      // A slice is an equal share of the tile rows (not of the blocks: 28 blocks in 8 slices
+      // are 3 or 4 each, and on 2 threads one thread ran 16 blocks while the other ran 12),
+      // cut into equal blocks of at most p.rows.
+      const index_t first = sl * p.tile_rows / slices, last = (sl + 1) * p.tile_rows / slices;
+      const index_t step = ceil_div(last - first, ceil_div(last - first, p.rows));
+      for (index_t r0 = first; r0 < last; r0 += step) {
+        const index_t nrows = min_i(step, last - r0);
         const index_t count = nrows * p.tw;
         wino::input_block<M>(V, buf, p, x, nullptr, r0, nrows);
         wino::output_grad_block<M>(D, buf, sum, p, dy, relu_y, r0, nrows);
         for (int xi = 0; xi < A * A; ++xi)
           gemm(false, true, s.k, s.c, count, 1.0f, D + xi * s.k * p.ld, p.ld,
-               V + xi * s.c * p.ld, p.ld, blk == first ? 0.0f : 1.0f,
+               V + xi * s.c * p.ld, p.ld, r0 == first ? 0.0f : 1.0f,
                dU + xi * s.k * s.c, s.c);
       }
     }
