@@ -91,16 +91,28 @@ void correlate(const Plan& p, float* out, const float* in, const float* mask, co
   }
 }
 
+// The filters in the product domain (A*A planes of out x in), in the filter scratch slot; the
+// forward and dx differ only in which side is out and whether the filters are flipped.
+template <int M>
+const float* product_filters(const float* w, const Conv2dShape& s, bool flip,
+                             const SizeCalc& size) {
+  constexpr int A = M + 2;
+  float* U = scratch<float>(
+      kFilterSlot, size.mul(A * A, size.mul(size.count(s.k), size.count(s.c))), size);
+  if (flip)
+    transform_filters<M>(U, w, s.c, s.k, true);
+  else
+    transform_filters<M>(U, w, s.k, s.c, false);
+  return U;
+}
+
 template <int M>
 void forward(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s,
              bool relu) {
-  constexpr int A = M + 2;
   check_dims(s);
   const SizeCalc size{"conv2d_forward", "Winograd scratch"};
   const Plan p = forward_plan(M, s, size);
-  float* U = scratch<float>(
-      kFilterSlot, size.mul(A * A, size.mul(size.count(s.k), size.count(s.c))), size);
-  transform_filters<M>(U, w, s.k, s.c, false);
+  const float* U = product_filters<M>(w, s, false, size);
   correlate<M>(p, y, x, nullptr, U, b, relu, "conv2d_forward");
 }
 
@@ -189,14 +201,11 @@ void weight_grad(float* dw, float* db, const float* x, const float* dy, const fl
 template <int M>
 void backward(float* dx, float* dw, float* db, const float* x, const float* w, const float* dy,
               const float* relu_y, const Conv2dShape& s) {
-  constexpr int A = M + 2;
   check_dims(s);
   if (dx) {
     const SizeCalc size{"conv2d_backward", "Winograd scratch"};
     const Plan p = data_grad_plan(M, s, size);
-    float* U = scratch<float>(
-        kFilterSlot, size.mul(A * A, size.mul(size.count(s.k), size.count(s.c))), size);
-    transform_filters<M>(U, w, s.c, s.k, true);
+    const float* U = product_filters<M>(w, s, true, size);
     correlate<M>(p, dx, dy, relu_y, U, nullptr, false, "conv2d_backward");
   }
   weight_grad<M>(dw, db, x, dy, relu_y, s);
