@@ -7,6 +7,7 @@
 #endif
 
 #include "cpu/blas.h"
+#include "cpu/simd_clones.h"
 #include "cpu/threads.h"
 #include "fastconv/build_config.h"
 #include "python/checks.h"
@@ -39,6 +40,7 @@ void bind_runtime(py::module_& m) {
     d["blas_version"] = FASTCONV_BLAS_VERSION;
     d["blas_config"] = cpu::blas_config();
     d["openmp"] = _OPENMP;
+    d["cpu_simd"] = cpu::simd_level();
     d["cuda_built"] = bool(FASTCONV_CUDA_BUILT);
     d["cuda_reason"] = FASTCONV_CUDA_REASON;
     d["cuda_archs"] = FASTCONV_CUDA_ARCHS;
