@@ -252,3 +252,18 @@ def test_row_max_finds_the_max_in_every_lane_and_skips_nan(c):
         assert_close(dz, ref.softmax_cross_entropy_backward(z64, t), reduction=c)
         z[(pos + 1) % c] = np.nan
         assert np.isnan(float(fwd(z[None], t))) and np.isnan(bwd(z[None], t)).all()
+
+
+def test_rows_with_and_without_the_exp_shortcut_agree_bitwise():
+    # A float32 row whose z - max all lie in [-86, 0] runs the exp without its per-vector range
+    # test; one more column 200 below the max sends the row down the general path. That column's
+    # e^-200 is +0, so every other element of the loss and the gradient must keep its bits.
+    rng = np.random.default_rng(11)
+    for c in (8, 37, 1000):
+        z = (10 * rand(rng, 23, c)).astype(np.float32)
+        t = labels(rng, 23, c)
+        wide = np.concatenate([z, z.max(axis=1, keepdims=True) - 200], axis=1)
+        assert fwd(z, t).tobytes() == fwd(wide, t).tobytes()
+        dwide = bwd(wide, t)
+        assert bwd(z, t).tobytes() == dwide[:, :c].tobytes()
+        assert dwide[:, c].tolist() == [0.0] * 23
