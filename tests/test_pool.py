@@ -268,13 +268,14 @@ def _check_geometry(size, k, s, p, ceil_mode):
         assert list(range(first, last)) == readers, (i, size, k, s, p, ceil_mode)
 
 
-# ---- the vectorised 2x2 stride-2 rows (cpu/pool_2x2.h: four windows at a time, scalar tail) ----
+# ---- the vectorised 2x2 stride-2 planes (cpu/pool_2x2.h: four windows at a time, the last step
+# of a row overlapping the one before; rows of under four windows take the scalar loop) ----
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("w", range(8, 22))
+@pytest.mark.parametrize("w", range(2, 22))
 def test_max_pool_2x2_rows_keep_first_max_nan_and_signed_zeros(w, dtype):
-    """Every row length from one vector step to several plus a tail of 0-3 windows, odd and even
-    widths, with values drawn from a few (ties everywhere), NaN, +-inf and both zeros: y and
+    """Every row length from 1 window (scalar) through one vector step to several plus an
+    overlapping last step over 1-3 more windows, odd and even widths, with values drawn from a few (ties everywhere), NaN, +-inf and both zeros: y and
     the indices must equal the reference's bit for bit, and dx must be dy at the argmax, +0
     elsewhere."""
     rng = np.random.default_rng(w)
@@ -298,12 +299,13 @@ def test_max_pool_2x2_rows_keep_first_max_nan_and_signed_zeros(w, dtype):
 
 def test_max_pool_2x2_backward_ignores_an_index_outside_its_window():
     """An index naming no input of its window leaves the window's four inputs at +0, in the
-    vector rows as in the scalar tail (the indices are not range-checked, only used)."""
+    vector steps as in the overlapping last step (the indices are not range-checked, only
+    used)."""
     x = np.zeros((1, 1, 2, 10), np.float32)
     dy = np.arange(1, 6, dtype=np.float32).reshape(1, 1, 1, 5)
     idx = np.array([0, 2, 4, 6, 8], np.int64).reshape(1, 1, 1, 5)
     idx[0, 0, 0, 1] = 5  # window 1 covers columns 2-3: 5 is window 2's
-    idx[0, 0, 0, 4] = 3  # the tail's window covers columns 8-9
+    idx[0, 0, 0, 4] = 3  # the last step's own window covers columns 8-9
     dx = ops.max_pool2d_backward(x, dy, idx, 2, 2)
     expected = np.zeros((1, 1, 2, 10), np.float32)
     expected[0, 0, 0, [0, 4, 6]] = [1, 3, 4]

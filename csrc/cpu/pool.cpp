@@ -80,31 +80,30 @@ inline bool is_2x2_s2(const Pool2dShape& s) {
          2 * s.oh <= s.h && 2 * s.ow <= s.w;
 }
 
-// Windows [0, vector_windows) of each row go through pool_2x2.h's vector rows (float only, rows
-// narrower than 2^31 - 1), the rest through the scalar loop: both select with the same
+// Whole planes go through pool_2x2.h's vector loops (float only, rows of at least 4 windows and
+// narrower than 2^31 - 1), the rest through the scalar loops: both select with the same
 // comparisons, so the bits agree.
 template <typename T>
-index_t vector_windows(index_t ow, index_t w) {
+bool vector_planes(const Pool2dShape& s) {
 #if defined(__SSE2__)
   if constexpr (std::is_same_v<T, float>)
-    if (w < (index_t(1) << 31) - 1) return ow - ow % pool2x2::kWindows;
+    return s.ow >= pool2x2::kWindows && s.w < (index_t(1) << 31) - 1;
 #endif
-  (void)ow;
-  (void)w;
-  return 0;
+  (void)s;
+  return false;
 }
 
 template <typename T>
 void max_plane_2x2(T* yp, index_t* ap, const T* xp, const Pool2dShape& s) {
-  const index_t W = s.w, vec = vector_windows<T>(s.ow, s.w);
+  const index_t W = s.w;
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float>)
+    if (vector_planes<T>(s)) return pool2x2::forward_plane(yp, ap, xp, s.oh, s.ow, W);
+#endif
   for (index_t oi = 0; oi < s.oh; ++oi) {
     const T* r0 = xp + 2 * oi * W;
     const T* r1 = r0 + W;
-#if defined(__SSE2__)
-    if constexpr (std::is_same_v<T, float>)
-      pool2x2::forward_row(yp + oi * s.ow, ap + oi * s.ow, r0, r1, vec, 2 * oi * W, W);
-#endif
-    for (index_t oj = vec; oj < s.ow; ++oj) {
+    for (index_t oj = 0; oj < s.ow; ++oj) {
       const index_t c = 2 * oj;
       T best = r0[c];
       index_t bi = 2 * oi * W + c;
@@ -146,17 +145,21 @@ void max_plane(T* yp, index_t* ap, const T* xp, const Pool2dShape& s, const Axis
 // argmax turned into an offset inside the window instead of compared against every input.
 template <typename T>
 void max_back_plane_2x2(T* dxp, const T* dyp, const index_t* ap, const Pool2dShape& s) {
-  const index_t W = s.w, vec = vector_windows<T>(s.ow, s.w);
+  const index_t W = s.w;
+  bool vector = false;
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float>)
+    if (vector_planes<T>(s)) {
+      pool2x2::backward_plane(dxp, dyp, ap, s.oh, s.ow, W);
+      vector = true;
+    }
+#endif
   for (index_t oi = 0; oi < s.oh; ++oi) {
     T* r0 = dxp + 2 * oi * W;
     T* r1 = r0 + W;
     const index_t* arow = ap + oi * s.ow;
     const T* grow = dyp + oi * s.ow;
-#if defined(__SSE2__)
-    if constexpr (std::is_same_v<T, float>)
-      pool2x2::backward_row(r0, r1, grow, arow, vec, 2 * oi * W, W);
-#endif
-    for (index_t oj = vec; oj < s.ow; ++oj) {
+    for (index_t oj = vector ? s.ow : 0; oj < s.ow; ++oj) {
       const index_t at = arow[oj] - (2 * oi * W + 2 * oj);  // 0, 1, W or W + 1
       const T g = grow[oj];
       r0[2 * oj] = at == 0 ? g : T(0);
