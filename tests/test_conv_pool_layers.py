@@ -9,6 +9,7 @@ import fastconv.functional as F
 import fastconv.ops as ops
 from fastconv import sequential
 from helpers import DTYPES, rand, raises_exactly, train_tutorial_cnn
+from test_device_path import FakeDeviceArray, fake_gpu  # noqa: F401 (a fixture)
 
 
 def _variables(dtype, seed=0, bias=True):
@@ -128,3 +129,30 @@ def test_bad_inputs_name_the_argument():
         ops.conv2d_relu_max_pool2d_backward(x, w, y, y, idx, 1, 1, need_dx="yes")
     with raises_exactly(TypeError, "x must be a numpy array or a fastconv DeviceArray; got list"):
         ops.conv2d_relu_max_pool2d_forward([1.0], w)
+
+
+# ---- on the GPU: the op refuses device arrays; the functional (and so Sequential) composes --------
+
+def test_the_op_refuses_device_arrays(fake_gpu):
+    x, w, y, idx = _args()
+    with raises_exactly(TypeError, "x must be a numpy array (conv2d_relu_max_pool2d runs on the "
+                        "CPU only; on the GPU use conv2d_forward(relu=True) then "
+                        "max_pool2d_forward); got FakeDeviceArray"):
+        ops.conv2d_relu_max_pool2d_forward(FakeDeviceArray(x), FakeDeviceArray(w))
+    with raises_exactly(TypeError, "x must be a numpy array (conv2d_relu_max_pool2d runs on the "
+                        "CPU only; on the GPU use conv2d_forward(relu=True) then "
+                        "max_pool2d_forward); got FakeDeviceArray"):
+        ops.conv2d_relu_max_pool2d_backward(FakeDeviceArray(x), w, y, y, idx)
+
+
+def test_the_functional_composes_on_the_device(fake_gpu):
+    x, w, b = _variables(np.float32)
+    cpu = F.conv2d_relu_max_pool2d(x, w, b, 1, 1, 1)
+    wd, bd = (fc.Variable(FakeDeviceArray(np.asarray(v).copy())) for v in (w, b))
+    gpu = F.conv2d_relu_max_pool2d(np.asarray(x), wd, bd, 1, 1, 1)
+    assert gpu._op == "max_pool2d"
+    assert gpu._value._a.tobytes() == np.asarray(cpu).tobytes()
+    dy = rand(np.random.default_rng(1), 3, 5, 4, 4, dtype=np.float32)
+    g_gpu = gpu.grad(FakeDeviceArray(dy))
+    g_cpu = cpu.grad(dy)
+    assert g_gpu.get(wd)._a.tobytes() == np.asarray(g_cpu.get(w)).tobytes()
