@@ -106,9 +106,34 @@ def _conv_out(size, k, s, p, d):
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
+def _unfused_conv_pool(name, a):
+    """What the fused conv + ReLU + 2x2 max pool promises bitwise: the unfused kernels' chain
+    (float32 overflow included, which a float32 reference summing in another order does not
+    reproduce). The backward masks dy by the given y > 0, as the fused kernel documents."""
+    geo = {k: a[k] for k in ("stride", "padding", "dilation")}
+    if name.endswith("_forward"):
+        z = ops.conv2d_forward(a["x"], a["w"], a["b"], **geo, relu=True)
+        return ops.max_pool2d_forward(z, 2, 2, 0)
+    z = ops.conv2d_forward(a["x"], a["w"], None, **geo)
+    g = np.where(np.asarray(a["y"]) > 0, a["dy"], np.zeros_like(a["dy"]))
+    dz = ops.max_pool2d_backward(z, g, a["indices"], 2, 2, 0)
+    return ops.conv2d_backward(a["x"], a["w"], dz, **geo, need_dx=a["need_dx"],
+                               need_db=a["need_db"])
+
+
+def _same_bits(got, want) -> str | None:
+    for i, (g, w) in enumerate(zip(got, want)):
+        if (g is None) != (w is None) or (g is not None and (
+                g.dtype != w.dtype or g.shape != w.shape or g.tobytes() != w.tobytes())):
+            return f"result[{i}] differs from the unfused chain's"
+    return None
+
+
 def _oracle_ops(name, fn):
     def oracle(args, kwargs, snapshot, result):
         a = _bind(fn, *snapshot)
+        if name.startswith("conv2d_relu_max_pool2d_"):
+            return _same_bits(result, _unfused_conv_pool(name, a))
         if name == "conv2d_scratch_bytes":
             x, w = a["x"], a["w"]
             (sh, sw), (ph, pw), (dh, dw) = (_raw_pair(a[k]) for k in ("stride", "padding",
