@@ -304,6 +304,9 @@ def targets():
             ("dy", "DYCP", arr("DYCP"), False), ("y", "CPY", arr("CPY"), False),
             ("indices", "CPI", arr("CPI"), False), *conv_geom,
             ("need_dx", "True", flag, True), ("need_db", "True", flag, True)], ""),
+        "fc.conv2d_relu_max_pool2d": ("fc.conv2d_relu_max_pool2d", [
+            ("x", "X", arr("X"), False), ("w", "W", arr("W"), False),
+            ("b", "B.reshape(1, 4, 1, 1)", arr("B", optional=True), False), *conv_geom], ""),
     }
 
 
