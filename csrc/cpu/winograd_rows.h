@@ -5,7 +5,8 @@
 // u*m + q of the row is phase q's element u; the input transform splits it a second time from
 // column m, for a tile's last two columns), after which each column of a tile is contiguous over
 // the tiles of a tile row, and tile rows lie end to end through a block. The 1-D transforms of
-// winograd_transforms.h then vectorise over all the block's tiles.
+// winograd_transforms.h then vectorise over all the block's tiles. The transforms are compiled
+// per ISA level and picked at load (FC_SIMD_CLONES: AVX-512, AVX2 + FMA, generic x86-64).
 #pragma once
 #include <cstddef>
 
@@ -13,20 +14,12 @@
 #include <xmmintrin.h>
 #endif
 
+#include "cpu/simd_clones.h"
 #include "cpu/winograd_transforms.h"
 #include "cpu/workspace.h"
 #include "fastconv/geometry.h"
 
 namespace fastconv::cpu::wino {
-
-// The transforms (the loops over a tile row's tiles) are compiled twice, for the generic x86-64
-// target (SSE2) and for AVX2, and the loader picks per CPU (GCC's function multiversioning).
-// Without FMA, so that both compute the same roundings: results do not depend on the CPU.
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
-#define FC_WINO_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define FC_WINO_CLONES
-#endif
 
 // A block's transformed input and products together take about this many bytes (at least one
 // tile row). More than a 1 MiB L2, yet measured faster than 512 KiB or 1 MiB (and than 3 MiB) on
@@ -194,7 +187,7 @@ __attribute__((always_inline)) inline void split_line(float* ph, float* ph2, ind
 // along the rows (B^T on columns) and one down the columns (B^T on rows, straight into V) run
 // over the whole block at once.
 template <int M>
-FC_WINO_CLONES
+FC_SIMD_CLONES
 void input_block(float* V, float* buf, const Plan& p, const float* in, const float* mask,
                  index_t r0, index_t nrows) {
   using Var = Variant<M>;
@@ -247,7 +240,7 @@ void input_block(float* V, float* buf, const Plan& p, const float* in, const flo
 // A^T P A, plus the bias, clamped at 0 with `relu`; the parts of edge tiles past the plane are
 // dropped. Both 1-D passes run over all the block's tiles at once (lane = tile in the block).
 template <int M>
-FC_WINO_CLONES
+FC_SIMD_CLONES
 void output_block(float* out, float* buf, const Plan& p, const float* P, const float* bias,
                   bool relu, index_t r0, index_t nrows) {
   using Var = Variant<M>;
@@ -306,7 +299,7 @@ void output_block(float* out, float* buf, const Plan& p, const float* P, const f
 // then both 1-D passes run over the whole block at once. With `sum` (kLanes doubles per output
 // channel), the masked dy values are also added to the channel's lanes: the bias gradient.
 template <int M>
-FC_WINO_CLONES
+FC_SIMD_CLONES
 void output_grad_block(float* D, float* buf, double* sum, const Plan& p, const float* dy,
                        const float* mask, index_t r0, index_t nrows) {
   using Var = Variant<M>;
