@@ -15,6 +15,7 @@
 #endif
 
 #include "cpu/simd_clones.h"
+#include "cpu/winograd_phases.h"
 #include "cpu/winograd_transforms.h"
 #include "cpu/workspace.h"
 #include "fastconv/geometry.h"
@@ -31,6 +32,9 @@ constexpr double kBlockBytes = 1536 * 1024;
 // scalar remainder. The surplus lanes compute garbage that the next tile row overwrites (or that
 // lands in the padding at the end of each row of V, P and D) and is never read as a result.
 constexpr index_t kLanes = 8;
+// The row transforms take a tile row's lanes in chunks of this many tiles.
+constexpr index_t kChunk = 8;
+static_assert(kLanes % kChunk == 0 && kChunk % 8 == 0, "split_line splits 8 tiles at a time");
 
 // One Winograd correlation out[o] = sum_t in[o - p + t] * f[t] (per axis), reading zeros outside
 // `in`: the tiles cover out's plane. Tiles are numbered over the batch (sample, tile row, tile
@@ -61,15 +65,14 @@ inline Plan make_plan(int m, index_t n, index_t cin, index_t ih, index_t iw, ind
   const std::size_t tw = size.count(p.lanes), a = size.count(p.a), mm = size.count(m);
   p.v = size.mul(size.mul(sq, size.count(cin)), b);
   p.prod = size.mul(size.mul(sq, size.count(cout)), b);
-  // The input transform's tile columns (2m x a rows of ld), its a x a row outputs (rows of ld)
-  // and the block's padded input rows (rows x a lines of m * (tw + 4)); the output transforms'
-  // two passes over a whole block (m x a and m x m rows of ld) and the block's dy rows (rows x m
-  // lines of m * tw).
+  // The input transform's a x a row outputs (rows of ld) and the block's padded input rows
+  // (rows x a lines of m * (tw + 4)); the output transforms' first pass (m x a rows of ld) and
+  // the block's dy rows (rows x m lines of m * tw).
   const std::size_t ps = size.add(tw, 4), ld = size.count(p.ld), rows = size.count(p.rows);
-  const std::size_t in_buf = size.add(size.mul(size.add(size.mul(size.mul(2, mm), a), sq), ld),
-                                      size.mul(size.mul(rows, a), size.mul(mm, ps)));
-  const std::size_t out_buf = size.add(size.mul(size.add(size.mul(mm, a), size.mul(mm, mm)), ld),
-                                       size.mul(size.mul(rows, mm), size.mul(mm, tw)));
+  const std::size_t in_buf =
+      size.add(size.mul(sq, ld), size.mul(size.mul(rows, a), size.mul(mm, ps)));
+  const std::size_t out_buf =
+      size.add(size.mul(size.mul(mm, a), ld), size.mul(size.mul(rows, mm), size.mul(mm, tw)));
   p.buf = in_buf > out_buf ? in_buf : out_buf;
   return p;
 }
@@ -164,15 +167,18 @@ inline void prefetch_row(const float* row, index_t w) {
 // ph[q][u] = line[u*m + q] for u in [0, count): the line split into its m phases, so that column
 // j < m of tile u is ph[j][u], contiguous over tiles; with ph2, also ph2[q][u] = line[(u+1)*m +
 // q], the columns m.. of each tile (a tile reads m + 2; the line then holds (count + 4) * m
-// values, else count * m). count must be a multiple of 4. Inlined into each transform's clones
-// (an indirect call per row through the clone dispatch cost more than the split).
+// values, else count * m). count must be a multiple of 8 (kLanes is). Inlined into each
+// transform's clones (an indirect call per row through the clone dispatch cost more than the
+// split).
 template <int M>
 __attribute__((always_inline)) inline void split_line(float* ph, float* ph2, index_t stride,
                                                       const float* line, index_t count) {
   for (int half = 0; half < (ph2 ? 2 : 1); ++half) {
     float* dst = half ? ph2 : ph;
     const float* src = line + half * M;
-#if defined(__SSE2__)
+#if FC_WINO_SHUFFLE
+    for (index_t u = 0; u < count; u += 8) split8<M>(dst + u, stride, src + u * M);
+#elif defined(__SSE2__)
     for (index_t u = 0; u < count; u += 4) split4<M>(dst + u, stride, src + u * M);
 #else
     for (index_t u = 0; u < count; ++u)
@@ -182,10 +188,10 @@ __attribute__((always_inline)) inline void split_line(float* ph, float* ph2, ind
 }
 
 // V (a*a rows of cin x block) for the tile rows [r0, r0 + nrows): B^T d B per tile and input
-// channel, from `in` (through `mask` where given). Per channel, the a input rows of every tile
-// row of the block are split into the tiles' columns (lane = tile in the block), then one pass
-// along the rows (B^T on columns) and one down the columns (B^T on rows, straight into V) run
-// over the whole block at once.
+// channel, from `in` (through `mask` where given). Per channel, each of the a input rows of every
+// tile row of the block is split into the tiles' columns and transformed along the row (B^T on
+// columns), eight tiles at a time (lane = tile in the block); then one pass down the columns (B^T
+// on rows, straight into V) runs over the whole block at once.
 template <int M>
 FC_SIMD_CLONES
 void input_block(float* V, float* buf, const Plan& p, const float* in, const float* mask,
@@ -196,8 +202,7 @@ void input_block(float* V, float* buf, const Plan& p, const float* in, const flo
   // A pass's row stride: the last tile row's split writes p.lanes lanes from (nrows - 1) * tw,
   // at most block + kLanes - 1 < ld, and n is at most that too.
   const index_t ns = p.ld;
-  float* cols = buf;                      // 2M columns x A input rows x ns (column j < A used)
-  float* across = cols + 2 * M * A * ns;  // A values x A input rows x ns
+  float* across = buf;                 // A values x A input rows x ns
   float* lines = across + A * A * ns;     // nrows x A lines of M * (lanes + 4)
   const index_t ll = M * (p.lanes + 4);
   for (index_t c = 0; c < p.cin; ++c) {
@@ -215,18 +220,23 @@ void input_block(float* V, float* buf, const Plan& p, const float* in, const flo
         }
       }
     }
-    for (index_t r = 0; r < nrows; ++r) {
-      for (int i = 0; i < A; ++i) {
-        float* dst = cols + i * ns + r * tw;
-        split_line<M>(dst, dst + M * A * ns, A * ns, lines + (r * A + i) * ll, p.lanes);
-      }
-    }
+    // Each line, eight tiles at a time: split into the tiles' 2M columns (A used) in a small
+    // buffer that stays in registers or L1, then transformed along the row (B^T on columns)
+    // straight into `across`. Lanes past a tile row's tw are garbage that the next tile row
+    // overwrites (or, after the last, that no result reads).
+    alignas(64) float tile_cols[2 * M * kChunk];
     const float* ip[A];
     float* op[A];
-    for (int i = 0; i < A; ++i) {
-      for (int j = 0; j < A; ++j) ip[j] = cols + (j * A + i) * ns;
-      for (int b = 0; b < A; ++b) op[b] = across + (b * A + i) * ns;
-      Var::input(ip, op, n);
+    for (int j = 0; j < A; ++j) ip[j] = tile_cols + j * kChunk;
+    for (index_t r = 0; r < nrows; ++r) {
+      for (int i = 0; i < A; ++i) {
+        const float* line = lines + (r * A + i) * ll;
+        for (index_t u = 0; u < p.lanes; u += kChunk) {
+          split_line<M>(tile_cols, tile_cols + M * kChunk, kChunk, line + u * M, kChunk);
+          for (int b = 0; b < A; ++b) op[b] = across + (b * A + i) * ns + r * tw + u;
+          Var::input(ip, op, kChunk);
+        }
+      }
     }
     for (int b = 0; b < A; ++b) {
       for (int i = 0; i < A; ++i) ip[i] = across + (b * A + i) * ns;
@@ -238,7 +248,8 @@ void input_block(float* V, float* buf, const Plan& p, const float* in, const flo
 
 // The outputs of tile rows [r0, r0 + nrows) from their products P (a*a rows of cout x block):
 // A^T P A, plus the bias, clamped at 0 with `relu`; the parts of edge tiles past the plane are
-// dropped. Both 1-D passes run over all the block's tiles at once (lane = tile in the block).
+// dropped. The pass down the columns runs over all the block's tiles at once (lane = tile in the
+// block); the pass along each output row, eight tiles at a time, feeds the merge into `out`.
 template <int M>
 FC_SIMD_CLONES
 void output_block(float* out, float* buf, const Plan& p, const float* P, const float* bias,
@@ -248,7 +259,6 @@ void output_block(float* out, float* buf, const Plan& p, const float* P, const f
   const index_t plane = p.oh * p.ow, tw = p.tw, n = ceil_div(nrows * tw, kLanes) * kLanes;
   const index_t ns = p.ld;           // a pass's row stride: n <= block + kLanes - 1 < ld
   float* down = buf;                 // M rows x A values x ns
-  float* fin = buf + M * A * ns;     // M rows x M values x ns
   for (index_t k = 0; k < p.cout; ++k) {
     const float* ip[A];
     float* op[M];
@@ -257,47 +267,56 @@ void output_block(float* out, float* buf, const Plan& p, const float* P, const f
       for (int i = 0; i < M; ++i) op[i] = down + (i * A + b) * ns;
       Var::output(ip, op, n);
     }
-    for (int i = 0; i < M; ++i) {
-      for (int b = 0; b < A; ++b) ip[b] = down + (i * A + b) * ns;
-      for (int j = 0; j < M; ++j) op[j] = fin + (i * M + j) * ns;
-      Var::output(ip, op, n);
-    }
     const float bk = bias ? bias[k] : 0.0f;
+    // Each output row of a tile row, eight tiles at a time: A^T along the row into M phases in
+    // a small buffer (registers or L1), then merged into the row of `out`.
+    alignas(64) float tile_out[M * kChunk];
+    const float* src[M];
+    for (int j = 0; j < M; ++j) {
+      op[j] = tile_out + j * kChunk;
+      src[j] = tile_out + j * kChunk;
+    }
     for (index_t r = 0; r < nrows; ++r) {
       const TileRow tr = tile_row(p, r0 + r);
       const int rows = static_cast<int>(min_i(M, p.oh - tr.y0));
       for (int i = 0; i < rows; ++i) {
         float* dst = out + (tr.sample * p.cout + k) * plane + (tr.y0 + i) * p.ow;
-        const float* src[M];
-        for (int j = 0; j < M; ++j) src[j] = fin + (i * M + j) * ns + r * tw;
+        for (index_t u = 0; u * M < p.ow; u += kChunk) {
+          for (int b = 0; b < A; ++b) ip[b] = down + (i * A + b) * ns + r * tw + u;
+          Var::output(ip, op, kChunk);
 #if defined(__SSE2__)
-        // Four tiles at a time; the last group (past the plane's edge, or a partial tile: 28
-        // columns are 7 tiles) through a small buffer, instead of scalar code that took as long
-        // as the rest. Its lanes past tw are read (garbage, within the row of fin) and dropped.
-        index_t u = 0;
-        for (; (u + 4) * M <= p.ow; u += 4) merge4<M>(dst + u * M, src, u, bk, relu);
-        if (u * M < p.ow) {
-          float last[4 * M];
-          merge4<M>(last, src, u, bk, relu);
-          for (index_t x = u * M; x < p.ow; ++x) dst[x] = last[x - u * M];
-        }
+          // Four tiles at a time; the last group (past the plane's edge, or a partial tile: 28
+          // columns are 7 tiles) through a small buffer, instead of scalar code that took as
+          // long as the rest. Its lanes past tw are garbage, dropped.
+          for (index_t g = 0; g < kChunk && (u + g) * M < p.ow; g += 4) {
+            const index_t x0 = (u + g) * M;
+            if (x0 + 4 * M <= p.ow) {
+              merge4<M>(dst + x0, src, g, bk, relu);
+            } else {
+              float last[4 * M];
+              merge4<M>(last, src, g, bk, relu);
+              for (index_t x = x0; x < p.ow; ++x) dst[x] = last[x - x0];
+            }
+          }
 #else
-        for (index_t x = 0; x < p.ow; ++x) {
-          float v = src[x % M][x / M] + bk;
-          if (relu) v = v < 0.0f ? 0.0f : v;
-          dst[x] = v;
-        }
+          for (index_t x = u * M; x < min_i(p.ow, (u + kChunk) * M); ++x) {
+            float v = src[(x - u * M) % M][(x - u * M) / M] + bk;
+            if (relu) v = v < 0.0f ? 0.0f : v;
+            dst[x] = v;
+          }
 #endif
+        }
       }
     }
   }
 }
 
 // D (a*a rows of cout x block): A dy A^T for the tile rows [r0, r0 + nrows) and each output
-// channel, dy zero past the plane (those outputs do not exist), through the ReLU mask. The
-// block's dy tiles are split into phases tile row after tile row (lane = tile in the block),
-// then both 1-D passes run over the whole block at once. With `sum` (kLanes doubles per output
-// channel), the masked dy values are also added to the channel's lanes: the bias gradient.
+// channel, dy zero past the plane (those outputs do not exist), through the ReLU mask. Each dy
+// row of the block is split into phases and transformed along the row, eight tiles at a time
+// (lane = tile in the block), then the pass down the columns runs over the whole block at once.
+// With `sum` (kLanes doubles per output channel), the masked dy values are also added to the
+// channel's lanes: the bias gradient.
 template <int M>
 FC_SIMD_CLONES
 void output_grad_block(float* D, float* buf, double* sum, const Plan& p, const float* dy,
@@ -308,8 +327,7 @@ void output_grad_block(float* D, float* buf, double* sum, const Plan& p, const f
   // Row stride of the passes: the last tile row's split writes p.lanes lanes from
   // (nrows - 1) * tw, at most block + kLanes - 1 < ld.
   const index_t ns = p.ld;
-  float* phases = buf;               // M rows x M phases x ns
-  float* across = buf + M * M * ns;  // M rows x A values x ns
+  float* across = buf;                 // M rows x A values x ns
   float* lines = across + M * A * ns;  // nrows x M lines of M * lanes
   const index_t ll = M * p.lanes;
   for (index_t k = 0; k < p.cout; ++k) {
@@ -327,10 +345,22 @@ void output_grad_block(float* D, float* buf, double* sum, const Plan& p, const f
         }
       }
     }
-    for (index_t r = 0; r < nrows; ++r)
-      for (int i = 0; i < M; ++i)
-        split_line<M>(phases + i * M * ns + r * tw, nullptr, ns, lines + (r * M + i) * ll,
-                      p.lanes);
+    // Each line, eight tiles at a time: split into its M phases, then A dy along the row,
+    // straight into `across` (as in input_block).
+    alignas(64) float tile_cols[M * kChunk];
+    const float* ip[A];
+    float* op[A];
+    for (int j = 0; j < M; ++j) ip[j] = tile_cols + j * kChunk;
+    for (index_t r = 0; r < nrows; ++r) {
+      for (int i = 0; i < M; ++i) {
+        const float* line = lines + (r * M + i) * ll;
+        for (index_t u = 0; u < p.lanes; u += kChunk) {
+          split_line<M>(tile_cols, nullptr, kChunk, line + u * M, kChunk);
+          for (int b = 0; b < A; ++b) op[b] = across + (i * A + b) * ns + r * tw + u;
+          Var::output_adjoint(ip, op, kChunk);
+        }
+      }
+    }
     if (sum) {
       // Every dy value of the block is in exactly one line (zeros elsewhere); ll is a multiple
       // of kLanes.
@@ -338,13 +368,6 @@ void output_grad_block(float* D, float* buf, double* sum, const Plan& p, const f
       const float* v = lines;
       for (index_t x = 0; x < nrows * M * ll; x += kLanes)
         for (index_t l = 0; l < kLanes; ++l) acc[l] += static_cast<double>(v[x + l]);
-    }
-    const float* ip[A];
-    float* op[A];
-    for (int i = 0; i < M; ++i) {
-      for (int j = 0; j < M; ++j) ip[j] = phases + (i * M + j) * ns;
-      for (int b = 0; b < A; ++b) op[b] = across + (i * A + b) * ns;
-      Var::output_adjoint(ip, op, n);
     }
     for (int b = 0; b < A; ++b) {
       for (int i = 0; i < M; ++i) ip[i] = across + (i * A + b) * ns;
