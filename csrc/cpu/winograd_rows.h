@@ -132,12 +132,16 @@ inline void merge4(float* dst, const float* const* src, index_t u, float bias, b
 // per-element bounds tests cost more than the transform. A block's lines are all filled before
 // any is split: a split reading a line just written (at an offset the stores do not share, with
 // padding 1) waited on store-to-load forwarding, which failed, on every load.
+// With `zero` false the zeros are taken as already there: a block's lines have the same bounds
+// for every channel, so only the first channel's fill writes them (the zeroing, mostly memset
+// calls of a few floats, was a few percent of conv2's backward).
 __attribute__((always_inline)) inline void fill_line(float* line, const float* row,
                                                      const float* mask, index_t c0, index_t w,
-                                                     index_t len) {
+                                                     index_t len, bool zero) {
   const index_t lo = row ? min_i(max_i(-c0, 0), len) : len;  // line[lo, hi) comes from the row
   const index_t hi = row ? max_i(lo, min_i(len, w - c0)) : len;
-  for (index_t x = 0; x < lo; ++x) line[x] = 0.0f;
+  if (zero)
+    for (index_t x = 0; x < lo; ++x) line[x] = 0.0f;
   if (mask) {
     // Both loads unconditional: a conditional load would keep the loop scalar.
     for (index_t x = lo; x < hi; ++x) {
@@ -147,7 +151,8 @@ __attribute__((always_inline)) inline void fill_line(float* line, const float* r
   } else {
     for (index_t x = lo; x < hi; ++x) line[x] = row[x + c0];
   }
-  for (index_t x = hi; x < len; ++x) line[x] = 0.0f;
+  if (zero)
+    for (index_t x = hi; x < len; ++x) line[x] = 0.0f;
 }
 
 // Asks for row[0, w) ahead of its use (the next channel's row of a block: a block reads a few
@@ -213,7 +218,7 @@ void input_block(float* V, float* buf, const Plan& p, const float* in, const flo
         const index_t y = tr.y0 - p.ph + i;
         const bool inside = y >= 0 && y < p.ih;
         fill_line(lines + (r * A + i) * ll, inside ? in + at + y * p.iw : nullptr,
-                  inside && mask ? mask + at + y * p.iw : nullptr, -p.pw, p.iw, ll);
+                  inside && mask ? mask + at + y * p.iw : nullptr, -p.pw, p.iw, ll, c == 0);
         if (inside && c + 1 < p.cin) {
           prefetch_row(in + at + plane + y * p.iw, p.iw);
           if (mask) prefetch_row(mask + at + plane + y * p.iw, p.iw);
@@ -338,7 +343,7 @@ void output_grad_block(float* D, float* buf, double* sum, const Plan& p, const f
         const index_t y = tr.y0 + i;
         const bool inside = y < p.oh;
         fill_line(lines + (r * M + i) * ll, inside ? dy + at + y * p.ow : nullptr,
-                  inside && mask ? mask + at + y * p.ow : nullptr, 0, p.ow, ll);
+                  inside && mask ? mask + at + y * p.ow : nullptr, 0, p.ow, ll, k == 0);
         if (inside && k + 1 < p.cout) {
           prefetch_row(dy + at + plane + y * p.ow, p.ow);
           if (mask) prefetch_row(mask + at + plane + y * p.ow, p.ow);
