@@ -7,7 +7,8 @@ import pytest
 import fastconv as fc
 import fastconv.ops as ops
 import fastconv.reference as ref
-from helpers import DTYPES, assert_close, assert_grad, numerical_grad, rand, raises_exactly
+from helpers import DTYPES, assert_close, assert_grad, numerical_grad, rand
+from test_conv import _data
 
 # (N, C, H, W, K, kh, kw, stride, padding, dilation, bias)
 CASES = [
@@ -27,15 +28,6 @@ ALGORITHMS = ("im2col", "winograd_f2", "winograd_f4", "auto")
 
 def case_id(c):
     return "x{}x{}x{}x{}-k{}x{}x{}-s{}-p{}-d{}-b{}".format(*c)
-
-
-def _data(case, dtype, seed=0):
-    n, c, h, w_, k, kh, kw, stride, padding, dilation, bias = case
-    rng = np.random.default_rng(seed)
-    x = rand(rng, n, c, h, w_, dtype=dtype)
-    w = rand(rng, k, c, kh, kw, dtype=dtype)
-    b = rand(rng, k, dtype=dtype) if bias else None
-    return x, w, b, dict(stride=stride, padding=padding, dilation=dilation)
 
 
 @pytest.fixture

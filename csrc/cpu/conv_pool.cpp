@@ -1,9 +1,8 @@
 #include "cpu/conv_pool.h"
 
-#include <cstdint>
-#include <cstring>
-#include <type_traits>
+#include <cstddef>
 
+#include "cpu/bit_select.h"
 #include "cpu/conv.h"
 #include "cpu/pool.h"
 #include "cpu/threads.h"
@@ -17,17 +16,6 @@ namespace {
 // through the ReLU mask.
 constexpr std::size_t kZSlot = 4;
 constexpr std::size_t kMaskSlot = 5;
-
-// v where y > 0, else +0, by bits: the ReLU gradient's mask, as conv2d_backward applies it.
-template <typename T>
-inline T keep_if_positive(T y, T v) {
-  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-  Bits b;
-  std::memcpy(&b, &v, sizeof b);
-  b &= Bits(0) - Bits(y > T(0));
-  std::memcpy(&v, &b, sizeof b);
-  return v;
-}
 
 // z's elements, for the scratch requests.
 std::size_t z_count(const Conv2dShape& s, const SizeCalc& size) {

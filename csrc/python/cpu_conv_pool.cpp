@@ -2,6 +2,7 @@
 // refuses it). The convolution's checks are conv2d's (shapes.h); the pooled arrays must have
 // the pooled output's shape.
 #include <cstdint>
+#include <type_traits>
 
 #include "cpu/conv_pool.h"
 #include "fastconv/text.h"
@@ -74,22 +75,13 @@ py::tuple backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj, py::ha
   // Other integer widths are widened; a stray index cannot fault, it just never matches.
   if (!idx.dtype().is(py::dtype::of<std::int64_t>()))
     idx = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(idx);
-  return with_float(dtype_of(x), [&](auto t) -> py::tuple {
-    using T = decltype(t);
-    py::array dw = new_output<T>(shape_of(w));
-    py::array dx, db;
-    if (need_dx) dx = new_output<T>(shape_of(x));
-    if (need_db) db = new_output<T>({s.k});
-    T* dx_p = need_dx ? ptr<T>(dx) : nullptr;
-    T* db_p = need_db ? ptr<T>(db) : nullptr;
-    {
-      py::gil_scoped_release nogil;
-      cpu::conv2d_relu_max_pool2d_backward(dx_p, ptr<T>(dw), db_p, cptr<T>(x), cptr<T>(w),
-                                           cptr<T>(dy), cptr<T>(y), cptr<index_t>(idx), s);
-    }
-    return py::make_tuple(need_dx ? py::object(dx) : py::none(), dw,
-                          need_db ? py::object(db) : py::none());
-  });
+  return conv_grads_output(dtype_of(x), shape_of(x), shape_of(w), need_dx, need_db,
+                           [&](auto* dx, auto* dw, auto* db) {
+                             using T = std::remove_pointer_t<decltype(dw)>;
+                             cpu::conv2d_relu_max_pool2d_backward(
+                                 dx, dw, db, cptr<T>(x), cptr<T>(w), cptr<T>(dy), cptr<T>(y),
+                                 cptr<index_t>(idx), s);
+                           });
 }
 
 }  // namespace
