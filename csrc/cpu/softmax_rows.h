@@ -11,25 +11,24 @@
 
 namespace fastconv::cpu::vexp {
 
-// A row's maximum, and whether every z - max lies in the exp's shortcut range (no NaN, and
-// min - max >= kNormalLo: then no lane of the row needs the exp's range test).
+// A row's maximum, and whether every z - max is NaN or lies in the exp's shortcut range
+// (min - max >= kNormalLo): then no lane of the row needs the exp's range test.
 struct RowScan {
   float max;
   bool normal;
 };
 
-// max as the scan m = z[0]; m = z[j] > m ? z[j] : m gives it: every lane of four accumulators
+// max as the scan m = z[0]; m = z[j] > m ? z[j] : m gives it: every lane of two accumulators
 // starts at z[0] and takes that scan over its share, then the lanes are merged the same way. A
 // maximum is exact in any order; NaN never wins a comparison, so a NaN z[0] gives NaN and any
 // other NaN is skipped, as in the scan. (Only the sign of a zero maximum met as both -0 and +0
 // can depend on the order, and z - m and the loss do not see it.) The minimum is taken the same
-// way, and a NaN anywhere is remembered. c >= 1.
+// way. NaNs need no tracking: the shortcut keeps a NaN lane NaN. c >= 1.
 FC_SIMD_CLONES inline RowScan scan_row(const float* z, index_t c) {
   const float z0 = z[0];
   F8 first;
   for (int k = 0; k < kLanes; ++k) first[k] = z0;  // not 0 + z0, which turns -0 into +0
   F8 hi[2] = {first, first}, lo[2] = {first, first};
-  I8 nan = I8{};
   index_t j = 1;
   for (; j + 2 * kLanes <= c; j += 2 * kLanes)
     for (int a = 0; a < 2; ++a) {
@@ -37,25 +36,22 @@ FC_SIMD_CLONES inline RowScan scan_row(const float* z, index_t c) {
       std::memcpy(&v, z + j + a * kLanes, sizeof v);
       hi[a] = v > hi[a] ? v : hi[a];
       lo[a] = v < lo[a] ? v : lo[a];
-      nan |= v != v;
     }
   const F8 h = hi[1] > hi[0] ? hi[1] : hi[0];
   const F8 l = lo[1] < lo[0] ? lo[1] : lo[0];
   float mx = h[0], mn = l[0];
-  bool any_nan = z0 != z0;
-  for (int k = 0; k < kLanes; ++k) {
+  for (int k = 1; k < kLanes; ++k) {
     mx = h[k] > mx ? h[k] : mx;
     mn = l[k] < mn ? l[k] : mn;
-    any_nan = any_nan || nan[k] != 0;
   }
   for (; j < c; ++j) {
     mx = z[j] > mx ? z[j] : mx;
     mn = z[j] < mn ? z[j] : mn;
-    any_nan = any_nan || z[j] != z[j];
   }
   // z - mx is computed below as this same float subtraction, which is monotonic in z: every
-  // lane's value is >= mn - mx. An infinite max or min makes mn - mx -inf or NaN: not normal.
-  return {mx, !any_nan && mn - mx >= kNormalLo};
+  // non-NaN lane's value is >= mn - mx (and <= 0). An infinite max or min makes mn - mx -inf or
+  // NaN, and a NaN z[0] makes both NaN: not normal.
+  return {mx, mn - mx >= kNormalLo};
 }
 
 // sum_j e^(z[j] - m), each term also stored to e[j] when Store. Lane k sums the terms j = k mod 8

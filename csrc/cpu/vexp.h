@@ -34,7 +34,7 @@ __attribute__((always_inline)) inline bool all_set(const I8& mask) {
   return ((q[0] & q[1]) & (q[2] & q[3])) == ~std::uint64_t(0);
 }
 
-// Range::kNormal: the caller knows every lane lies in [kNormalLo, kNormalHi] (no NaN).
+// Range::kNormal: the caller knows every lane is NaN or lies in [kNormalLo, kNormalHi].
 enum class Range { kAny, kNormal };
 constexpr float kNormalLo = -86.0f, kNormalHi = 88.0f;
 
@@ -43,9 +43,10 @@ constexpr float kNormalLo = -86.0f, kNormalHi = 88.0f;
 template <Range R = Range::kAny>
 __attribute__((always_inline)) inline void exp8(F8& x) {
   // Where every lane lies in [-86, 88] (the softmax's z - max mostly does), n is within
-  // [-124, 127] and p * 2^n is a normal float: adding n to p's exponent field is that product
-  // exactly, the same bits as the two exact halves below, without the clamps. A NaN fails the
-  // test and takes the general path.
+  // [-124, 127] and p * 2^n is a normal float: one multiply by 2^n, built from its exponent
+  // field, is that product exactly, the same bits as the two exact halves below, without the
+  // clamps. A NaN lane stays NaN through p (whatever its n); the test here sends it the general
+  // way anyway.
   const bool normal = R == Range::kNormal || all_set((x >= kNormalLo) & (x <= kNormalHi));
   if (!normal) {
     const F8 lo = F8{} - 104.0f, hi = F8{} + 89.0f;
@@ -68,7 +69,7 @@ __attribute__((always_inline)) inline void exp8(F8& x) {
   p = p * r + 5.0000001201e-1f;
   p = p * (r * r) + r + 1.0f;
   if (normal) {
-    x = __builtin_bit_cast(F8, __builtin_bit_cast(U8, p) + (ni << 23));
+    x = p * __builtin_bit_cast(F8, (ni + 127u) << 23);
     return;
   }
   // 2^n = 2^h * 2^(n - h) with h = n / 2 rounded down, both halves in [-75, 64] and built from
