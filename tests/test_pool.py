@@ -310,3 +310,29 @@ def test_max_pool_2x2_backward_ignores_an_index_outside_its_window():
     expected = np.zeros((1, 1, 2, 10), np.float32)
     expected[0, 0, 0, [0, 4, 6]] = [1, 3, 4]
     assert dx.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("k,s,p", [(3, 2, 1), (3, 1, 0), (2, 2, 1)])
+def test_max_pool_backward_scatters_only_indices_inside_their_window(k, s, p):
+    """The general backward adds each output's gradient at the input its index names, only if
+    that input lies in the output's window: an index from another window, negative, or far past
+    the plane adds nothing (indices are used, not range-checked). Checked against a brute force
+    over the windows, summing in raster order of the outputs."""
+    rng = np.random.default_rng(k * 10 + s)
+    x = rand(rng, 2, 3, 9, 8)
+    y, idx = ops.max_pool2d_forward(x, k, s, p)
+    idx = idx.copy()
+    flat = idx.reshape(-1)
+    bad = rng.random(flat.size) < 0.3
+    flat[bad] = rng.choice([-1, 5, 71, 2**62, -2**63, 2**63 - 1], size=bad.sum())
+    dy = rand(rng, *y.shape)
+    dx = ops.max_pool2d_backward(x, dy, idx, k, s, p)
+    expected = np.zeros_like(x)
+    h, w = x.shape[2:]
+    for n, c, oi, oj in np.ndindex(*y.shape):
+        rows = range(max(oi * s - p, 0), min(oi * s - p + k, h))
+        cols = range(max(oj * s - p, 0), min(oj * s - p + k, w))
+        at = int(idx[n, c, oi, oj])
+        if at >= 0 and at // w in rows and at % w in cols:
+            expected[n, c, at // w, at % w] += dy[n, c, oi, oj]
+    assert dx.tobytes() == expected.tobytes()

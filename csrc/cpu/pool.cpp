@@ -173,26 +173,29 @@ void max_back_plane_2x2(T* dxp, const T* dyp, const index_t* ap, const Pool2dSha
     for (index_t iw = 0; iw < W; ++iw) dxp[ih * W + iw] = T(0);
 }
 
-// Output rows outer, input columns inner, accumulating in the dx row: each element still sums
-// its readers in raster order of the outputs, so this is the plain gather with fewer loop trips.
+// Each output adds its gradient to the input its index names, outputs in raster order: every
+// input element sums its readers in that order (from +0), as a gather over its readers would,
+// but at a cost per output instead of per (input, reader) pair. An index outside its output's
+// window (indices are not range-checked, only used) names no input and adds nothing: it is
+// compared with each window row's span in unsigned arithmetic, never used to address memory
+// unchecked.
 template <typename T>
 void max_back_plane(T* dxp, const T* dyp, const index_t* ap, const Pool2dShape& s,
                     const AxisTables& rows, const AxisTables& cols) {
-  for (index_t ih = 0; ih < s.h; ++ih) {
-    T* row = dxp + ih * s.w;
-    for (index_t iw = 0; iw < s.w; ++iw) row[iw] = T(0);
-    for (index_t oi = rows.first[ih]; oi < rows.last[ih]; ++oi) {
-      const index_t* arow = ap + oi * s.ow;
-      const T* grow = dyp + oi * s.ow;
-      for (index_t iw = 0; iw < s.w; ++iw) {
-        const index_t me = ih * s.w + iw;
-        T acc = row[iw];
-        for (index_t oj = cols.first[iw]; oj < cols.last[iw]; ++oj)
-          acc += arow[oj] == me ? grow[oj] : T(0);  // +0 leaves a sum begun at +0 unchanged
-        row[iw] = acc;
+  for (index_t i = 0; i < s.h * s.w; ++i) dxp[i] = T(0);
+  for (index_t oi = 0; oi < s.oh; ++oi)
+    for (index_t oj = 0; oj < s.ow; ++oj) {
+      const auto at = static_cast<std::uint64_t>(ap[oi * s.ow + oj]);
+      const auto wb = static_cast<std::uint64_t>(cols.begin[oj]);
+      const auto we = static_cast<std::uint64_t>(cols.end[oj]);
+      for (index_t r = rows.begin[oi]; r < rows.end[oi]; ++r) {
+        const std::uint64_t c = at - static_cast<std::uint64_t>(r * s.w);
+        if (c >= wb && c < we) {
+          dxp[r * s.w + static_cast<index_t>(c)] += dyp[oi * s.ow + oj];
+          break;
+        }
       }
     }
-  }
 }
 
 }  // namespace
