@@ -336,3 +336,34 @@ def test_max_pool_backward_scatters_only_indices_inside_their_window(k, s, p):
         if at >= 0 and at // w in rows and at % w in cols:
             expected[n, c, at // w, at % w] += dy[n, c, oi, oj]
     assert dx.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 3, 7, 6), (1, 1, 2, 2), (3, 2, 9, 13), (2, 4, 28, 28)])
+def test_average_pool_2x2_planes_sum_in_the_general_order(shape, dtype):
+    """Whole 2x2 stride-2 windows take their own loops (cpu/avg_pool_2x2.h): each row's pair
+    summed from +0, the two rows added, divided by 4 (forward); +0 + dy / 4 at each input of a
+    window, +0 in an odd last row or column (backward). The same operations in numpy give the
+    same values, signed zeros included (a NaN's sign may differ)."""
+    rng = np.random.default_rng(sum(shape))
+    pool = np.array([-1.5, -0.0, 0.0, 1.0, 2.5, np.inf, -np.inf, np.nan, 1e-40, -3e38, 3e38])
+    for x in (rand(rng, *shape, dtype=dtype), pool[rng.integers(0, pool.size, shape)].astype(dtype)):
+        oh, ow = shape[2] // 2, shape[3] // 2
+        a, b = x[..., 0:2 * oh:2, 0:2 * ow:2], x[..., 0:2 * oh:2, 1:2 * ow:2]
+        c, d = x[..., 1:2 * oh:2, 0:2 * ow:2], x[..., 1:2 * oh:2, 1:2 * ow:2]
+        zero = dtype(0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            expected = (((zero + a) + b) + ((zero + c) + d)) / dtype(4)
+        for cip in (True, False):
+            y = ops.average_pool2d_forward(x, 2, 2, 0, False, cip)
+            np.testing.assert_array_equal(y, expected)
+            assert (np.signbit(y) == np.signbit(expected))[~np.isnan(y)].all()
+        dy = pool[rng.integers(0, pool.size, (shape[0], shape[1], oh, ow))].astype(dtype)
+        dx = ops.average_pool2d_backward(x, dy, 2, 2, 0)
+        expected = np.zeros_like(x)
+        up = zero + dy / dtype(4)
+        for i in (0, 1):
+            for j in (0, 1):
+                expected[..., i:2 * oh:2, j:2 * ow:2] = up
+        np.testing.assert_array_equal(dx, expected)
+        assert (np.signbit(dx) == np.signbit(expected))[~np.isnan(dx)].all()

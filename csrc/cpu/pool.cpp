@@ -5,6 +5,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "cpu/avg_pool_2x2.h"
 #include "cpu/pool_2x2.h"
 #include "cpu/threads.h"
 #include "cpu/workspace.h"
@@ -241,6 +242,12 @@ void max_pool2d_backward(T* dx, const T* dy, const index_t* argmax, const Pool2d
 template <typename T>
 void average_pool2d_forward(T* y, const T* x, const Pool2dShape& s, bool count_include_pad) {
   const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
+  if (is_2x2_s2(s)) {  // no padding: count_include_pad changes nothing
+#pragma omp parallel for schedule(static) num_threads(plane_team(s))
+    for (index_t pl = 0; pl < planes; ++pl)
+      avg2x2::forward_plane(y + pl * out_plane, x + pl * in_plane, s.oh, s.ow, s.w);
+    return;
+  }
   const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, count_include_pad);
   const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, count_include_pad);
   const int threads = plane_team(s);
@@ -283,6 +290,12 @@ void average_pool2d_forward(T* y, const T* x, const Pool2dShape& s, bool count_i
 template <typename T>
 void average_pool2d_backward(T* dx, const T* dy, const Pool2dShape& s, bool count_include_pad) {
   const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
+  if (is_2x2_s2(s)) {
+#pragma omp parallel for schedule(static) num_threads(plane_team(s))
+    for (index_t pl = 0; pl < planes; ++pl)
+      avg2x2::backward_plane(dx + pl * in_plane, dy + pl * out_plane, s.oh, s.ow, s.h, s.w);
+    return;
+  }
   const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, count_include_pad);
   const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, count_include_pad);
   const int threads = plane_team(s);
