@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "cpu/avg_pool_2x2.h"
+#include "cpu/avg_pool_rows.h"
 #include "cpu/pool_2x2.h"
 #include "cpu/threads.h"
 #include "cpu/workspace.h"
@@ -237,8 +238,28 @@ void max_pool2d_backward(T* dx, const T* dy, const index_t* argmax, const Pool2d
   }
 }
 
+// The average pool's view of one axis: the tables plus the run of whole windows and regular
+// inputs that avg_pool_rows.h vectorises.
+avgrows::Axis avg_axis(const AxisTables& t, index_t in, index_t out, index_t k, index_t s,
+                       index_t p) {
+  avgrows::Axis a{in, out, k, s, p, t.begin, t.end, t.first, t.last, 0, 0, 0, 0};
+  avgrows::find_interior(a);
+  return a;
+}
+
+// Every output's divisor as T, shared by all planes (scratch slot 3).
+template <typename T>
+const T* avg_divisors(const Pool2dShape& s, const AxisTables& rows, const AxisTables& cols,
+                      const SizeCalc& size) {
+  T* div = scratch<T>(3, size.mul(size.count(s.oh), size.count(s.ow)), size);
+  for (index_t oi = 0; oi < s.oh; ++oi)
+    for (index_t oj = 0; oj < s.ow; ++oj)
+      div[oi * s.ow + oj] = T(pool_divisor(rows.extent[oi], cols.extent[oj]));
+  return div;
+}
+
 // Separable: window sums along each input row first (hs, h x ow), then down the rows of each
-// window, so the inner loops run contiguously over output columns.
+// window, so the inner loops run contiguously over output columns (avg_pool_rows.h).
 template <typename T>
 void average_pool2d_forward(T* y, const T* x, const Pool2dShape& s, bool count_include_pad) {
   const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
@@ -248,40 +269,21 @@ void average_pool2d_forward(T* y, const T* x, const Pool2dShape& s, bool count_i
       avg2x2::forward_plane(y + pl * out_plane, x + pl * in_plane, s.oh, s.ow, s.w);
     return;
   }
-  const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, count_include_pad);
-  const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, count_include_pad);
+  const AxisTables rt = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, count_include_pad);
+  const AxisTables ct = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, count_include_pad);
+  const avgrows::Axis rows = avg_axis(rt, s.h, s.oh, s.kh, s.sh, s.ph);
+  const avgrows::Axis cols = avg_axis(ct, s.w, s.ow, s.kw, s.sw, s.pw);
   const int threads = plane_team(s);
   const SizeCalc size{"average_pool2d_forward", "row sums scratch"};
+  const T* div = avg_divisors<T>(s, rt, ct, size);
   const ThreadSlots<T> slots(kThreadSlot, threads, size.mul(size.count(s.h), size.count(s.ow)),
                              size);
 #pragma omp parallel num_threads(threads)
   {
     T* hs = slots.mine();
 #pragma omp for schedule(static)
-    for (index_t pl = 0; pl < planes; ++pl) {
-      const T* xp = x + pl * in_plane;
-      T* yp = y + pl * out_plane;
-      for (index_t r = 0; r < s.h; ++r) {
-        const T* row = xp + r * s.w;
-        T* hrow = hs + r * s.ow;
-        for (index_t oj = 0; oj < s.ow; ++oj) {
-          T acc = T(0);
-          for (index_t c = cols.begin[oj]; c < cols.end[oj]; ++c) acc += row[c];
-          hrow[oj] = acc;
-        }
-      }
-      for (index_t oi = 0; oi < s.oh; ++oi) {
-        T* yrow = yp + oi * s.ow;
-        const T* h0 = hs + rows.begin[oi] * s.ow;
-        for (index_t oj = 0; oj < s.ow; ++oj) yrow[oj] = h0[oj];
-        for (index_t r = rows.begin[oi] + 1; r < rows.end[oi]; ++r) {
-          const T* hr = hs + r * s.ow;
-          for (index_t oj = 0; oj < s.ow; ++oj) yrow[oj] += hr[oj];
-        }
-        const index_t eh = rows.extent[oi];
-        for (index_t oj = 0; oj < s.ow; ++oj) yrow[oj] /= T(pool_divisor(eh, cols.extent[oj]));
-      }
-    }
+    for (index_t pl = 0; pl < planes; ++pl)
+      avgrows::forward_plane(y + pl * out_plane, x + pl * in_plane, hs, div, rows, cols);
   }
 }
 
@@ -296,39 +298,28 @@ void average_pool2d_backward(T* dx, const T* dy, const Pool2dShape& s, bool coun
       avg2x2::backward_plane(dx + pl * in_plane, dy + pl * out_plane, s.oh, s.ow, s.h, s.w);
     return;
   }
-  const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, count_include_pad);
-  const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, count_include_pad);
+  const AxisTables rt = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, count_include_pad);
+  const AxisTables ct = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, count_include_pad);
+  const avgrows::Axis rows = avg_axis(rt, s.h, s.oh, s.kh, s.sh, s.ph);
+  const avgrows::Axis cols = avg_axis(ct, s.w, s.ow, s.kw, s.sw, s.pw);
   const int threads = plane_team(s);
   const SizeCalc size{"average_pool2d_backward", "gradient scratch"};
-  const ThreadSlots<T> slots(kThreadSlot, threads,
-                             size.add(size.count(out_plane), size.count(s.ow)), size);
+  const T* div = avg_divisors<T>(s, rt, ct, size);
+  // g (out_plane), v (ow), acc (the phase sums of one row's regular inputs: fewer than
+  // n + min(sw, n) for n of them, so 2w).
+  const ThreadSlots<T> slots(
+      kThreadSlot, threads,
+      size.add(size.add(size.count(out_plane), size.count(s.ow)), size.mul(2, size.count(s.w))),
+      size);
 #pragma omp parallel num_threads(threads)
   {
     T* g = slots.mine();
     T* v = g + out_plane;
+    T* acc = v + s.ow;
 #pragma omp for schedule(static)
-    for (index_t pl = 0; pl < planes; ++pl) {
-      const T* dyp = dy + pl * out_plane;
-      T* dxp = dx + pl * in_plane;
-      for (index_t oi = 0; oi < s.oh; ++oi) {
-        const index_t eh = rows.extent[oi];
-        for (index_t oj = 0; oj < s.ow; ++oj)
-          g[oi * s.ow + oj] = dyp[oi * s.ow + oj] / T(pool_divisor(eh, cols.extent[oj]));
-      }
-      for (index_t ih = 0; ih < s.h; ++ih) {
-        for (index_t oj = 0; oj < s.ow; ++oj) v[oj] = T(0);
-        for (index_t oi = rows.first[ih]; oi < rows.last[ih]; ++oi) {
-          const T* grow = g + oi * s.ow;
-          for (index_t oj = 0; oj < s.ow; ++oj) v[oj] += grow[oj];
-        }
-        T* row = dxp + ih * s.w;
-        for (index_t iw = 0; iw < s.w; ++iw) {
-          T acc = T(0);
-          for (index_t oj = cols.first[iw]; oj < cols.last[iw]; ++oj) acc += v[oj];
-          row[iw] = acc;
-        }
-      }
-    }
+    for (index_t pl = 0; pl < planes; ++pl)
+      avgrows::backward_plane(dx + pl * in_plane, dy + pl * out_plane, g, v, acc, div, rows,
+                              cols);
   }
 }
 
