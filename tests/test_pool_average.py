@@ -46,7 +46,8 @@ def _geometry(x, k, s, p, ceil_mode, cip):
 
 
 def _divisors(rows, cols, dtype):
-    return np.array([[float(re) * float(ce) for _, _, ce in cols] for _, _, re in rows]).astype(dtype)
+    div = [[float(re) * float(ce) for _, _, ce in cols] for _, _, re in rows]
+    return np.array(div).astype(dtype)
 
 
 def _forward_in_order(x, k, s, p, ceil_mode, cip):
@@ -101,7 +102,8 @@ def _special(rng, x):
 
 
 # (shape, filter, stride, padding): windows 2/3/5, strides 1/2/3 and mixed, padding on one or both
-# axes, odd sizes, rows of 15-70 columns (outputs on both sides of 8 and 16 lanes), batch 1.
+# axes, odd sizes, rows a whole number of strides wide (the flat pass) or not, rows of 15-70
+# columns (outputs on both sides of 8 and 16 lanes), batch 1.
 CASES = [
     ((2, 3, 56, 56), (3, 3), (2, 2), (1, 1)),
     ((1, 2, 9, 33), (3, 3), (2, 2), (1, 1)),
@@ -115,6 +117,8 @@ CASES = [
     ((1, 2, 6, 19), (2, 5), (1, 2), (1, 2)),
     ((1, 1, 12, 64), (2, 2), (3, 3), (0, 1)),
     ((1, 1, 5, 15), (5, 5), (1, 1), (2, 2)),
+    ((1, 2, 8, 30), (5, 5), (3, 3), (2, 2)),
+    ((2, 1, 7, 33), (3, 3), (3, 3), (1, 1)),
     ((1, 1, 4, 4), (3, 3), (2, 2), (1, 1)),
     ((1, 1, 3, 2), (3, 3), (2, 2), (1, 1)),
 ]

@@ -73,29 +73,83 @@ inline void reader_sums(T* row, const T* v, const Axis& cols, index_t from, inde
   }
 }
 
+// h[j] = the sum from +0 of x0[j*s], x0[j*s + 1], ... x0[j*s + k - 1], for j < n: one pass per
+// tap, each over n outputs.
+template <typename T>
+__attribute__((always_inline)) inline void whole_sums(T* h, const T* x0, index_t n, index_t k,
+                                                      index_t s) {
+  for (index_t j = 0; j < n; ++j) h[j] = T(0);
+  for (index_t t = 0; t < k && n > 0; ++t) {
+    const T* b = x0 + t;
+    if (s == 1) {
+      for (index_t j = 0; j < n; ++j) h[j] += b[j];
+    } else if (s == 2) {
+      for (index_t j = 0; j < n; ++j) h[j] += b[2 * j];
+    } else {
+      for (index_t j = 0; j < n; ++j) h[j] += b[j * s];
+    }
+  }
+}
+
+// Inputs [i0, i1) of d (indices relative to d), each the sum from +0 of its readers' v in
+// ascending order, the readers of input i being v[(i + p) / s - n + 1 ... (i + p) / s] with n
+// from its phase. acc (up to 2 (i1 - i0)) holds one stride phase's sums, contiguously.
+template <typename T>
+__attribute__((always_inline)) inline void regular_sums(T* d, const T* v, index_t i0, index_t i1,
+                                                        T* acc, const Axis& cols) {
+  const index_t s = cols.s, count = i1 - i0;
+  if (count <= 0) return;
+  const index_t span = (count - 1) / s + 1;  // not count + s - 1: s may be ~2^63
+  for (index_t q = 0; q < s && q < count; ++q) {
+    const index_t first = i0 + q, cnt = (i1 - first - 1) / s + 1;
+    const index_t n = readers((first + cols.p) % s, cols.k, s);
+    T* sum = acc + q * span;
+    for (index_t j = 0; j < cnt; ++j) sum[j] = T(0);
+    if (n == 0) continue;
+    const T* v0 = v + ((first + cols.p) / s - n + 1);
+    for (index_t t = 0; t < n; ++t)
+      for (index_t j = 0; j < cnt; ++j) sum[j] += v0[t + j];
+  }
+  T* out = d + i0;
+  if (s == 1) {
+    for (index_t j = 0; j < count; ++j) out[j] = acc[j];
+  } else if (s == 2) {
+    const T *e = acc, *o = acc + span;
+    const index_t pairs = count / 2;
+    for (index_t j = 0; j < pairs; ++j) {
+      out[2 * j] = e[j];
+      out[2 * j + 1] = o[j];
+    }
+    if (count % 2) out[2 * pairs] = e[pairs];
+  } else {
+    for (index_t j = 0; j < count; ++j) out[j] = acc[(j % s) * span + j / s];
+  }
+}
+
+// Where each row is exactly ow strides wide (W = ow * s), output (r, oj)'s window starts at
+// (r * ow + oj) * s - p in the flat plane and input (r, i)'s readers are at (r * W + i + p) / s in
+// the flat (H, ow) sums: one long pass over the plane then does every row's interior at once. The
+// edge elements in between get wrong sums (their windows or readers wrap to the next row, still
+// inside the plane), which the per-element loops then overwrite.
+inline bool flat_rows(const Axis& rows, const Axis& cols) {
+  return rows.in > 0 && cols.hi > cols.lo && cols.in == cols.out * cols.s;
+}
+
 // y (oh, ow) = window sums of x (H, W) / div (oh, ow); hs (H, ow) is scratch.
 template <typename T>
 FC_SIMD_CLONES void forward_plane(T* y, const T* x, T* hs, const T* div, const Axis& rows,
                                   const Axis& cols) {
-  const index_t W = cols.in, ow = cols.out, lo = cols.lo, n = cols.hi - cols.lo;
+  const index_t W = cols.in, ow = cols.out, lo = cols.lo, hi = cols.hi, H = rows.in;
   const index_t k = cols.k, s = cols.s;
-  for (index_t r = 0; r < rows.in; ++r) {
-    const T* row = x + r * W;
-    T* hrow = hs + r * ow;
-    window_sums(hrow, row, cols, 0, lo);
-    window_sums(hrow, row, cols, cols.hi, ow);
-    T* h = hrow + lo;
-    for (index_t j = 0; j < n; ++j) h[j] = T(0);
-    for (index_t t = 0; t < k && n > 0; ++t) {
-      const T* b = row + lo * s - cols.p + t;
-      if (s == 1) {
-        for (index_t j = 0; j < n; ++j) h[j] += b[j];
-      } else if (s == 2) {
-        for (index_t j = 0; j < n; ++j) h[j] += b[2 * j];
-      } else {
-        for (index_t j = 0; j < n; ++j) h[j] += b[j * s];
-      }
-    }
+  if (flat_rows(rows, cols)) {
+    whole_sums(hs + lo, x + (lo * s - cols.p), (H - 1) * ow + hi - lo, k, s);
+  } else if (hi > lo) {
+    for (index_t r = 0; r < H; ++r) whole_sums(hs + r * ow + lo, x + r * W + (lo * s - cols.p),
+                                               hi - lo, k, s);
+  }
+  for (index_t r = 0; r < H; ++r) {
+    window_sums(hs + r * ow, x + r * W, cols, 0, lo);
+    window_sums(hs + r * ow, x + r * W, cols, hi, ow);
   }
   for (index_t oi = 0; oi < rows.out; ++oi) {
     T* yrow = y + oi * ow;
@@ -105,54 +159,35 @@ FC_SIMD_CLONES void forward_plane(T* y, const T* x, T* hs, const T* div, const A
       const T* hr = hs + r * ow;
       for (index_t oj = 0; oj < ow; ++oj) yrow[oj] += hr[oj];
     }
-    const T* d = div + oi * ow;
-    for (index_t oj = 0; oj < ow; ++oj) yrow[oj] /= d[oj];
   }
+  for (index_t i = 0; i < rows.out * ow; ++i) y[i] /= div[i];
 }
 
-// dx (H, W) from dy (oh, ow): g = dy / div, v = the sum of g over the output rows reading an input
-// row, then each input the sum of v over its output columns. g (oh * ow), v (ow) and acc (2 W)
-// are scratch.
+// dx (H, W) from dy (oh, ow): g = dy / div, v = the sum of g over the output rows reading each
+// input row, then each input the sum of v over its output columns. g (oh * ow), v (H * ow) and
+// acc (2 H W) are scratch.
 template <typename T>
 FC_SIMD_CLONES void backward_plane(T* dx, const T* dy, T* g, T* v, T* acc, const T* div,
                                    const Axis& rows, const Axis& cols) {
-  const index_t W = cols.in, ow = cols.out, s = cols.s, a = cols.in_lo, b = cols.in_hi;
+  const index_t W = cols.in, ow = cols.out, a = cols.in_lo, b = cols.in_hi, H = rows.in;
   for (index_t i = 0; i < rows.out * ow; ++i) g[i] = dy[i] / div[i];
-  // Phase q's inputs a + q, a + q + s, ... sum into acc[q * span + j].
-  const index_t span = b > a ? (b - a - 1) / s + 1 : 0;  // not b - a + s - 1: s may be ~2^63
-  for (index_t ih = 0; ih < rows.in; ++ih) {
-    for (index_t oj = 0; oj < ow; ++oj) v[oj] = T(0);
+  for (index_t ih = 0; ih < H; ++ih) {
+    T* vrow = v + ih * ow;
+    for (index_t oj = 0; oj < ow; ++oj) vrow[oj] = T(0);
     for (index_t oi = rows.first[ih]; oi < rows.last[ih]; ++oi) {
       const T* grow = g + oi * ow;
-      for (index_t oj = 0; oj < ow; ++oj) v[oj] += grow[oj];
+      for (index_t oj = 0; oj < ow; ++oj) vrow[oj] += grow[oj];
     }
-    T* row = dx + ih * W;
-    reader_sums(row, v, cols, 0, a);
-    reader_sums(row, v, cols, b, W);
-    for (index_t q = 0; q < s && a + q < b; ++q) {
-      const index_t i0 = a + q, cnt = (b - i0 - 1) / s + 1;
-      const index_t n = readers((i0 + cols.p) % s, cols.k, s);
-      T* sum = acc + q * span;
-      for (index_t j = 0; j < cnt; ++j) sum[j] = T(0);
-      if (n == 0) continue;
-      const T* v0 = v + ((i0 + cols.p) / s - n + 1);
-      for (index_t t = 0; t < n; ++t)
-        for (index_t j = 0; j < cnt; ++j) sum[j] += v0[t + j];
-    }
-    T* out = row + a;
-    if (s == 1) {
-      for (index_t j = 0; j < b - a; ++j) out[j] = acc[j];
-    } else if (s == 2) {
-      const T *e = acc, *o = acc + span;
-      const index_t pairs = (b - a) / 2;
-      for (index_t j = 0; j < pairs; ++j) {
-        out[2 * j] = e[j];
-        out[2 * j + 1] = o[j];
-      }
-      if ((b - a) % 2) out[2 * pairs] = e[pairs];
-    } else {
-      for (index_t j = 0; j < b - a; ++j) out[j] = acc[(j % s) * span + j / s];
-    }
+  }
+  // Flat as in flat_rows, when every phase's first input is regular (so no read falls before v).
+  if (H > 0 && b - a >= cols.s && W == ow * cols.s) {
+    regular_sums(dx, v, a, (H - 1) * W + b, acc, cols);
+  } else {
+    for (index_t ih = 0; ih < H; ++ih) regular_sums(dx + ih * W, v + ih * ow, a, b, acc, cols);
+  }
+  for (index_t ih = 0; ih < H; ++ih) {
+    reader_sums(dx + ih * W, v + ih * ow, cols, 0, a);
+    reader_sums(dx + ih * W, v + ih * ow, cols, b, W);
   }
 }
 

@@ -305,17 +305,18 @@ void average_pool2d_backward(T* dx, const T* dy, const Pool2dShape& s, bool coun
   const int threads = plane_team(s);
   const SizeCalc size{"average_pool2d_backward", "gradient scratch"};
   const T* div = avg_divisors<T>(s, rt, ct, size);
-  // g (out_plane), v (ow), acc (the phase sums of one row's regular inputs: fewer than
-  // n + min(sw, n) for n of them, so 2w).
+  // g (out_plane), v (h * ow), acc (the phase sums of the regular inputs: fewer than
+  // n + min(sw, n) for n of them, so 2 h w).
   const ThreadSlots<T> slots(
       kThreadSlot, threads,
-      size.add(size.add(size.count(out_plane), size.count(s.ow)), size.mul(2, size.count(s.w))),
+      size.add(size.add(size.count(out_plane), size.mul(size.count(s.h), size.count(s.ow))),
+               size.mul(2, size.count(in_plane))),
       size);
 #pragma omp parallel num_threads(threads)
   {
     T* g = slots.mine();
     T* v = g + out_plane;
-    T* acc = v + s.ow;
+    T* acc = v + s.h * s.ow;
 #pragma omp for schedule(static)
     for (index_t pl = 0; pl < planes; ++pl)
       avgrows::backward_plane(dx + pl * in_plane, dy + pl * out_plane, g, v, acc, div, rows,
