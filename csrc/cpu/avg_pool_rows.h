@@ -73,11 +73,31 @@ inline void reader_sums(T* row, const T* v, const Axis& cols, index_t from, inde
   }
 }
 
-// h[j] = the sum from +0 of x0[j*s], x0[j*s + 1], ... x0[j*s + k - 1], for j < n: one pass per
-// tap, each over n outputs.
+// whole_sums for a window K wide known at compile time: one pass, the taps in registers.
+template <int K, typename T>
+__attribute__((always_inline)) inline void whole_sums_k(T* h, const T* x0, index_t n, index_t s) {
+  if (s == 2) {
+    for (index_t j = 0; j < n; ++j) {
+      T acc = T(0);
+      for (int t = 0; t < K; ++t) acc += x0[2 * j + t];
+      h[j] = acc;
+    }
+  } else {
+    for (index_t j = 0; j < n; ++j) {
+      T acc = T(0);
+      for (int t = 0; t < K; ++t) acc += x0[j * s + t];
+      h[j] = acc;
+    }
+  }
+}
+
+// h[j] = the sum from +0 of x0[j*s], x0[j*s + 1], ... x0[j*s + k - 1], for j < n: in one pass
+// for windows 2 or 3 wide, else one pass per tap, each over n outputs.
 template <typename T>
 __attribute__((always_inline)) inline void whole_sums(T* h, const T* x0, index_t n, index_t k,
                                                       index_t s) {
+  if (k == 2) return whole_sums_k<2>(h, x0, n, s);
+  if (k == 3) return whole_sums_k<3>(h, x0, n, s);
   for (index_t j = 0; j < n; ++j) h[j] = T(0);
   for (index_t t = 0; t < k && n > 0; ++t) {
     const T* b = x0 + t;
@@ -151,16 +171,25 @@ FC_SIMD_CLONES void forward_plane(T* y, const T* x, T* hs, const T* div, const A
     window_sums(hs + r * ow, x + r * W, cols, 0, lo);
     window_sums(hs + r * ow, x + r * W, cols, hi, ow);
   }
+  // Down each window's rows from its first row's sums, then the division: in one pass for windows
+  // two or three rows tall (the same operations in the same order), else one pass per row.
   for (index_t oi = 0; oi < rows.out; ++oi) {
     T* yrow = y + oi * ow;
+    const T* d = div + oi * ow;
     const T* h0 = hs + rows.begin[oi] * ow;
-    for (index_t oj = 0; oj < ow; ++oj) yrow[oj] = h0[oj];
-    for (index_t r = rows.begin[oi] + 1; r < rows.end[oi]; ++r) {
-      const T* hr = hs + r * ow;
-      for (index_t oj = 0; oj < ow; ++oj) yrow[oj] += hr[oj];
+    const index_t tall = rows.end[oi] - rows.begin[oi];
+    if (tall == 2) {
+      for (index_t oj = 0; oj < ow; ++oj) yrow[oj] = (h0[oj] + h0[ow + oj]) / d[oj];
+    } else if (tall == 3) {
+      for (index_t oj = 0; oj < ow; ++oj)
+        yrow[oj] = ((h0[oj] + h0[ow + oj]) + h0[2 * ow + oj]) / d[oj];
+    } else {
+      for (index_t oj = 0; oj < ow; ++oj) yrow[oj] = h0[oj];
+      for (index_t r = 1; r < tall; ++r)
+        for (index_t oj = 0; oj < ow; ++oj) yrow[oj] += h0[r * ow + oj];
+      for (index_t oj = 0; oj < ow; ++oj) yrow[oj] /= d[oj];
     }
   }
-  for (index_t i = 0; i < rows.out * ow; ++i) y[i] /= div[i];
 }
 
 // dx (H, W) from dy (oh, ow): g = dy / div, v = the sum of g over the output rows reading each
