@@ -124,11 +124,20 @@ __attribute__((always_inline)) inline void regular_sums(T* d, const T* v, index_
     const index_t first = i0 + q, cnt = (i1 - first - 1) / s + 1;
     const index_t n = readers((first + cols.p) % s, cols.k, s);
     T* sum = acc + q * span;
-    for (index_t j = 0; j < cnt; ++j) sum[j] = T(0);
-    if (n == 0) continue;
+    if (n == 0) {
+      for (index_t j = 0; j < cnt; ++j) sum[j] = T(0);
+      continue;
+    }
     const T* v0 = v + ((first + cols.p) / s - n + 1);
-    for (index_t t = 0; t < n; ++t)
-      for (index_t j = 0; j < cnt; ++j) sum[j] += v0[t + j];
+    if (n == 1) {
+      for (index_t j = 0; j < cnt; ++j) sum[j] = T(0) + v0[j];
+    } else if (n == 2) {
+      for (index_t j = 0; j < cnt; ++j) sum[j] = (T(0) + v0[j]) + v0[j + 1];
+    } else {
+      for (index_t j = 0; j < cnt; ++j) sum[j] = T(0);
+      for (index_t t = 0; t < n; ++t)
+        for (index_t j = 0; j < cnt; ++j) sum[j] += v0[t + j];
+    }
   }
   T* out = d + i0;
   if (s == 1) {
@@ -202,10 +211,16 @@ FC_SIMD_CLONES void backward_plane(T* dx, const T* dy, T* g, T* v, T* acc, const
   for (index_t i = 0; i < rows.out * ow; ++i) g[i] = dy[i] / div[i];
   for (index_t ih = 0; ih < H; ++ih) {
     T* vrow = v + ih * ow;
-    for (index_t oj = 0; oj < ow; ++oj) vrow[oj] = T(0);
-    for (index_t oi = rows.first[ih]; oi < rows.last[ih]; ++oi) {
-      const T* grow = g + oi * ow;
-      for (index_t oj = 0; oj < ow; ++oj) vrow[oj] += grow[oj];
+    const index_t tall = rows.last[ih] - rows.first[ih];
+    const T* g0 = tall > 0 ? g + rows.first[ih] * ow : g;
+    if (tall == 1) {
+      for (index_t oj = 0; oj < ow; ++oj) vrow[oj] = T(0) + g0[oj];
+    } else if (tall == 2) {
+      for (index_t oj = 0; oj < ow; ++oj) vrow[oj] = (T(0) + g0[oj]) + g0[ow + oj];
+    } else {
+      for (index_t oj = 0; oj < ow; ++oj) vrow[oj] = T(0);
+      for (index_t r = 0; r < tall; ++r)
+        for (index_t oj = 0; oj < ow; ++oj) vrow[oj] += g0[r * ow + oj];
     }
   }
   // Flat as in flat_rows, when every phase's first input is regular (so no read falls before v).
