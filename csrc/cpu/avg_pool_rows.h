@@ -164,6 +164,11 @@ inline bool flat_rows(const Axis& rows, const Axis& cols) {
   return rows.in > 0 && cols.hi > cols.lo && cols.in == cols.out * cols.s;
 }
 
+// Rows per flat pass of the backward: about 16K inputs, at least one row.
+inline index_t flat_block_rows(index_t W) {
+  return W < (index_t(1) << 14) ? (index_t(1) << 14) / (W > 0 ? W : 1) : 1;
+}
+
 // y (oh, ow) = window sums of x (H, W) / div (oh, ow); hs (H, ow) is scratch.
 template <typename T>
 FC_SIMD_CLONES void forward_plane(T* y, const T* x, T* hs, const T* div, const Axis& rows,
@@ -203,7 +208,7 @@ FC_SIMD_CLONES void forward_plane(T* y, const T* x, T* hs, const T* div, const A
 
 // dx (H, W) from dy (oh, ow): g = dy / div, v = the sum of g over the output rows reading each
 // input row, then each input the sum of v over its output columns. g (oh * ow), v (H * ow) and
-// acc (2 H W) are scratch.
+// acc (2 W min(H, flat_block_rows(W))) are scratch.
 template <typename T>
 FC_SIMD_CLONES void backward_plane(T* dx, const T* dy, T* g, T* v, T* acc, const T* div,
                                    const Axis& rows, const Axis& cols) {
@@ -223,9 +228,14 @@ FC_SIMD_CLONES void backward_plane(T* dx, const T* dy, T* g, T* v, T* acc, const
         for (index_t oj = 0; oj < ow; ++oj) vrow[oj] += g0[r * ow + oj];
     }
   }
-  // Flat as in flat_rows, when every phase's first input is regular (so no read falls before v).
+  // Flat as in flat_rows, when every phase's first input is regular (so no read falls before v),
+  // a block of rows at a time (acc's size stays bounded).
   if (H > 0 && b - a >= cols.s && W == ow * cols.s) {
-    regular_sums(dx, v, a, (H - 1) * W + b, acc, cols);
+    const index_t block = flat_block_rows(W);
+    for (index_t r0 = 0; r0 < H; r0 += block) {
+      const index_t r1 = H - r0 < block ? H : r0 + block;
+      regular_sums(dx + r0 * W, v + r0 * ow, a, (r1 - r0 - 1) * W + b, acc, cols);
+    }
   } else {
     for (index_t ih = 0; ih < H; ++ih) regular_sums(dx + ih * W, v + ih * ow, a, b, acc, cols);
   }

@@ -1,5 +1,6 @@
 #include "cpu/pool.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -305,12 +306,13 @@ void average_pool2d_backward(T* dx, const T* dy, const Pool2dShape& s, bool coun
   const int threads = plane_team(s);
   const SizeCalc size{"average_pool2d_backward", "gradient scratch"};
   const T* div = avg_divisors<T>(s, rt, ct, size);
-  // g (out_plane), v (h * ow), acc (the phase sums of the regular inputs: fewer than
-  // n + min(sw, n) for n of them, so 2 h w).
+  // g (out_plane), v (h * ow), acc (the phase sums of one pass's regular inputs: fewer than
+  // n + min(sw, n) for n of them, so 2 w times the rows in a pass).
+  const index_t pass_rows = std::min(s.h, avgrows::flat_block_rows(s.w));
   const ThreadSlots<T> slots(
       kThreadSlot, threads,
       size.add(size.add(size.count(out_plane), size.mul(size.count(s.h), size.count(s.ow))),
-               size.mul(2, size.count(in_plane))),
+               size.mul(2, size.mul(size.count(s.w), size.count(pass_rows)))),
       size);
 #pragma omp parallel num_threads(threads)
   {
