@@ -7,6 +7,7 @@
 
 #include "cpu/avg_pool_2x2.h"
 #include "cpu/pool_2x2.h"
+#include "cpu/pool_rows.h"
 #include "cpu/threads.h"
 #include "cpu/workspace.h"
 
@@ -177,45 +178,96 @@ void max_back_plane_2x2(T* dxp, const T* dyp, const index_t* ap, const Pool2dSha
 // Each output adds its gradient to the input its index names, outputs in raster order: every
 // input element sums its readers in that order (from +0), as a gather over its readers would,
 // but at a cost per output instead of per (input, reader) pair. An index outside its output's
-// window (indices are not range-checked, only used) names no input and adds nothing: it is
-// compared with each window row's span in unsigned arithmetic, never used to address memory
-// unchecked.
+// window (indices are not range-checked, only used) names no input: it is compared with each
+// window row's span in unsigned arithmetic, never used to address memory unchecked. Which row
+// holds the index is data-dependent, so it is selected without a branch; an output whose index
+// names no input adds +0 to the plane's first element instead, which changes no bits there (a
+// sum that starts at +0 is never -0, and NaN + 0 and inf + 0 keep theirs).
 template <typename T>
 void max_back_plane(T* dxp, const T* dyp, const index_t* ap, const Pool2dShape& s,
                     const AxisTables& rows, const AxisTables& cols) {
-  for (index_t i = 0; i < s.h * s.w; ++i) dxp[i] = T(0);
-  for (index_t oi = 0; oi < s.oh; ++oi)
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  std::memset(dxp, 0, static_cast<std::size_t>(s.h * s.w) * sizeof(T));
+  const auto W = static_cast<std::uint64_t>(s.w);
+  for (index_t oi = 0; oi < s.oh; ++oi) {
+    const auto hb = static_cast<std::uint64_t>(rows.begin[oi]);
+    const auto he = static_cast<std::uint64_t>(rows.end[oi]);
     for (index_t oj = 0; oj < s.ow; ++oj) {
       const auto at = static_cast<std::uint64_t>(ap[oi * s.ow + oj]);
       const auto wb = static_cast<std::uint64_t>(cols.begin[oj]);
-      const auto we = static_cast<std::uint64_t>(cols.end[oj]);
-      for (index_t r = rows.begin[oi]; r < rows.end[oi]; ++r) {
-        const std::uint64_t c = at - static_cast<std::uint64_t>(r * s.w);
-        if (c >= wb && c < we) {
-          dxp[r * s.w + static_cast<index_t>(c)] += dyp[oi * s.ow + oj];
-          break;
-        }
+      const std::uint64_t span = static_cast<std::uint64_t>(cols.end[oj]) - wb;
+      std::uint64_t pos = 0;
+      Bits hit_any = 0;
+      for (std::uint64_t r = hb; r < he; ++r) {
+        const std::uint64_t c = at - r * W;
+        const std::uint64_t hit = std::uint64_t(0) - std::uint64_t(c - wb < span);
+        pos ^= (pos ^ (r * W + c)) & hit;
+        hit_any |= static_cast<Bits>(hit);
       }
+      Bits g;
+      const T gv = dyp[oi * s.ow + oj];
+      std::memcpy(&g, &gv, sizeof(T));
+      g &= hit_any;
+      T add;
+      std::memcpy(&add, &g, sizeof(T));
+      dxp[pos] += add;
     }
+  }
 }
 
 }  // namespace
 
+// pool_rows.h's two passes need int32 taps and rows; planes this wide keep the scalar loop.
+inline bool rows_planes(const Pool2dShape& s) {
+  constexpr index_t lim = index_t(1) << 30;
+  return s.h < lim && s.w < lim && s.kw < lim && s.kh < lim;
+}
+
+// The output columns [lo, hi) whose windows lie wholly inside the row (no padding, no clipping).
+template <typename T>
+poolrows::Plane<T> rows_plane(const Pool2dShape& s, const AxisTables& rows,
+                              const AxisTables& cols) {
+  const index_t lo = s.ow < ceil_div(s.pw, s.sw) ? s.ow : ceil_div(s.pw, s.sw);
+  index_t hi = s.kw > s.w ? 0 : (s.w - s.kw + s.pw) / s.sw + 1;
+  hi = hi > s.ow ? s.ow : hi;
+  return {s.h,      s.w,      s.oh,       s.ow,     s.kw,    s.sw,    s.pw,   lo,
+          hi > lo ? hi : lo,  rows.begin, rows.end, cols.begin, cols.end, nullptr, nullptr,
+          nullptr,  nullptr};
+}
+
 template <typename T>
 void max_pool2d_forward(T* y, index_t* argmax, const T* x, const Pool2dShape& s) {
   const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
-  const bool fast = is_2x2_s2(s);
   const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, true);
   const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, true);
+  if (is_2x2_s2(s) || !rows_planes(s)) {
+    const bool fast = is_2x2_s2(s);
 #pragma omp parallel for schedule(static) num_threads(plane_team(s))
-  for (index_t pl = 0; pl < planes; ++pl) {
-    T* yp = y + pl * out_plane;
-    index_t* ap = argmax + pl * out_plane;
-    const T* xp = x + pl * in_plane;
-    if (fast)
-      max_plane_2x2(yp, ap, xp, s);
-    else
-      max_plane(yp, ap, xp, s, rows, cols);
+    for (index_t pl = 0; pl < planes; ++pl) {
+      if (fast)
+        max_plane_2x2(y + pl * out_plane, argmax + pl * out_plane, x + pl * in_plane, s);
+      else
+        max_plane(y + pl * out_plane, argmax + pl * out_plane, x + pl * in_plane, s, rows, cols);
+    }
+    return;
+  }
+  const int threads = plane_team(s);
+  const SizeCalc size{"max_pool2d_forward", "row maxima scratch"};
+  const std::size_t grid = size.mul(size.count(s.h), size.count(s.ow));
+  const ThreadSlots<T> bests(kThreadSlot, threads, grid, size);
+  const ThreadSlots<std::int32_t> taps(kThreadSlot + 1, threads,
+                                       size.add(grid, size.mul(2, size.count(s.ow))), size);
+  const poolrows::Plane<T> shared = rows_plane<T>(s, rows, cols);
+#pragma omp parallel num_threads(threads)
+  {
+    poolrows::Plane<T> g = shared;
+    g.best = bests.mine();
+    g.tap = taps.mine();
+    g.rsel = g.tap + s.h * s.ow;
+    g.tsel = g.rsel + s.ow;
+#pragma omp for schedule(static)
+    for (index_t pl = 0; pl < planes; ++pl)
+      poolrows::forward_plane(y + pl * out_plane, argmax + pl * out_plane, x + pl * in_plane, g);
   }
 }
 
