@@ -178,42 +178,9 @@ void max_back_plane_2x2(T* dxp, const T* dyp, const index_t* ap, const Pool2dSha
 // Each output adds its gradient to the input its index names, outputs in raster order: every
 // input element sums its readers in that order (from +0), as a gather over its readers would,
 // but at a cost per output instead of per (input, reader) pair. An index outside its output's
-// window (indices are not range-checked, only used) names no input: it is compared with each
-// window row's span in unsigned arithmetic, never used to address memory unchecked. Which row
-// holds the index is data-dependent, so it is selected without a branch; an output whose index
-// names no input adds +0 to the plane's first element instead, which changes no bits there (a
-// sum that starts at +0 is never -0, and NaN + 0 and inf + 0 keep theirs).
-template <typename T>
-void max_back_plane(T* dxp, const T* dyp, const index_t* ap, const Pool2dShape& s,
-                    const AxisTables& rows, const AxisTables& cols) {
-  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-  std::memset(dxp, 0, static_cast<std::size_t>(s.h * s.w) * sizeof(T));
-  const auto W = static_cast<std::uint64_t>(s.w);
-  for (index_t oi = 0; oi < s.oh; ++oi) {
-    const auto hb = static_cast<std::uint64_t>(rows.begin[oi]);
-    const auto he = static_cast<std::uint64_t>(rows.end[oi]);
-    for (index_t oj = 0; oj < s.ow; ++oj) {
-      const auto at = static_cast<std::uint64_t>(ap[oi * s.ow + oj]);
-      const auto wb = static_cast<std::uint64_t>(cols.begin[oj]);
-      const std::uint64_t span = static_cast<std::uint64_t>(cols.end[oj]) - wb;
-      std::uint64_t pos = 0;
-      Bits hit_any = 0;
-      for (std::uint64_t r = hb; r < he; ++r) {
-        const std::uint64_t c = at - r * W;
-        const std::uint64_t hit = std::uint64_t(0) - std::uint64_t(c - wb < span);
-        pos ^= (pos ^ (r * W + c)) & hit;
-        hit_any |= static_cast<Bits>(hit);
-      }
-      Bits g;
-      const T gv = dyp[oi * s.ow + oj];
-      std::memcpy(&g, &gv, sizeof(T));
-      g &= hit_any;
-      T add;
-      std::memcpy(&add, &g, sizeof(T));
-      dxp[pos] += add;
-    }
-  }
-}
+// window (indices are not range-checked, only used) names no input and adds nothing: it is
+// compared with each window row's span in unsigned arithmetic, never used to address memory
+// unchecked. The loops are pool_rows.h's back_plane.
 
 }  // namespace
 
@@ -277,6 +244,7 @@ void max_pool2d_backward(T* dx, const T* dy, const index_t* argmax, const Pool2d
   const bool fast = is_2x2_s2(s);
   const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, true);
   const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, true);
+  const poolrows::Plane<T> g = rows_plane<T>(s, rows, cols);
 #pragma omp parallel for schedule(static) num_threads(plane_team(s))
   for (index_t pl = 0; pl < planes; ++pl) {
     T* dxp = dx + pl * in_plane;
@@ -285,7 +253,7 @@ void max_pool2d_backward(T* dx, const T* dy, const index_t* argmax, const Pool2d
     if (fast)
       max_back_plane_2x2(dxp, dyp, ap, s);
     else
-      max_back_plane(dxp, dyp, ap, s, rows, cols);
+      poolrows::backward_plane(dxp, dyp, ap, g);
   }
 }
 

@@ -158,6 +158,67 @@ __attribute__((always_inline)) inline void plane(T* y, index_t* a, const T* x, c
   for (index_t oi = 0; oi < g.oh; ++oi) combine_row(y + oi * g.ow, a + oi * g.ow, g, oi);
 }
 
+// The backward (the scatter of pool.cpp's max_back_plane, see there): per output its index is
+// checked against each of its window rows' spans in unsigned arithmetic, vectorised over a
+// chunk of output columns; then each output adds its gradient, or +0 where the index names no
+// input of its window (at the plane's first element, where +0 changes no bits).
+template <typename T>
+__attribute__((always_inline)) inline void back_plane(T* __restrict dx, const T* __restrict dy,
+                                                      const index_t* __restrict a,
+                                                      const Plane<T>& g) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  constexpr index_t kChunk = 64;
+  std::uint64_t ok[kChunk], pos[kChunk];
+  T add[kChunk];
+  std::memset(dx, 0, static_cast<std::size_t>(g.h * g.w) * sizeof(T));
+  const auto W = static_cast<std::uint64_t>(g.w);
+  for (index_t oi = 0; oi < g.oh; ++oi) {
+    const auto hb = static_cast<std::uint64_t>(g.row_begin[oi]);
+    const auto he = static_cast<std::uint64_t>(g.row_end[oi]);
+    for (index_t j0 = 0; j0 < g.ow; j0 += kChunk) {
+      const index_t n = g.ow - j0 < kChunk ? g.ow - j0 : kChunk;
+      const auto* at = reinterpret_cast<const std::uint64_t*>(a + oi * g.ow + j0);
+      const auto* wb = reinterpret_cast<const std::uint64_t*>(g.col_begin + j0);
+      const auto* we = reinterpret_cast<const std::uint64_t*>(g.col_end + j0);
+      const T* gr = dy + oi * g.ow + j0;
+      for (index_t j = 0; j < n; ++j) ok[j] = 0;
+      for (std::uint64_t r = hb; r < he; ++r) {
+        const std::uint64_t rw = r * W;
+        for (index_t j = 0; j < n; ++j)
+          ok[j] |= std::uint64_t(0) - std::uint64_t(at[j] - rw - wb[j] < we[j] - wb[j]);
+      }
+      for (index_t j = 0; j < n; ++j) {
+        pos[j] = at[j] & ok[j];
+        Bits b;
+        std::memcpy(&b, gr + j, sizeof(T));
+        b &= static_cast<Bits>(ok[j]);
+        std::memcpy(add + j, &b, sizeof(T));
+      }
+      for (index_t j = 0; j < n; ++j) dx[pos[j]] += add[j];
+    }
+  }
+}
+
+FC_SIMD_CLONES
+inline void backward_plane_f(float* dx, const float* dy, const index_t* a,
+                             const Plane<float>& g) {
+  back_plane(dx, dy, a, g);
+}
+
+FC_SIMD_CLONES
+inline void backward_plane_d(double* dx, const double* dy, const index_t* a,
+                             const Plane<double>& g) {
+  back_plane(dx, dy, a, g);
+}
+
+inline void backward_plane(float* dx, const float* dy, const index_t* a, const Plane<float>& g) {
+  backward_plane_f(dx, dy, a, g);
+}
+inline void backward_plane(double* dx, const double* dy, const index_t* a,
+                           const Plane<double>& g) {
+  backward_plane_d(dx, dy, a, g);
+}
+
 FC_SIMD_CLONES
 inline void forward_plane_f(float* y, index_t* a, const float* x, const Plane<float>& g) {
   plane(y, a, x, g);
