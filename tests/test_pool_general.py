@@ -17,6 +17,7 @@ from helpers import DTYPES
 GEOMETRIES = [
     (3, 1, 1), (3, 2, 1), (3, 3, 1), (3, 2, 0), (3, 1, 0),
     (5, 1, 2), (5, 2, 2), (5, 3, 0), ((3, 5), (2, 3), (1, 2)), ((5, 3), (1, 2), (2, 0)),
+    (2, 3, 1),  # stride above the window: rows and columns no window reads
 ]
 # Widths from under one window of whole columns through several AVX-512 vectors of output
 # columns (16 floats, 8 doubles), odd and even.
@@ -99,6 +100,24 @@ def test_general_max_pool_backward_stray_indices_bitwise(k, s, p, dtype):
     dy.flat[3] = np.nan
     dx = ops.max_pool2d_backward(x, dy, idx, k, s, p)
     assert dx.tobytes() == _expected_dx(x, dy, idx, k, s, p).tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("h", [1, 2, 3, 4, 5, 6])
+def test_general_max_pool_planes_shorter_than_the_window(h, dtype):
+    """Window rows are kept in a ring of min(window height, plane height) rows: planes shorter
+    than the 5-row window (a ring of the whole plane), as tall, and taller, bitwise."""
+    rng = np.random.default_rng(h)
+    for k, s, p, ceil_mode in [(5, 1, 2, False), (5, 2, 2, True), ((5, 3), (1, 2), (2, 1), True)]:
+        x = _values(rng, (2, 3, h, 23), dtype)
+        y, idx = ops.max_pool2d_forward(x, k, s, p, ceil_mode)
+        _, idx_ref = ref.max_pool2d_forward(x, k, s, p, ceil_mode)
+        np.testing.assert_array_equal(idx, idx_ref)
+        gathered = np.take_along_axis(x.reshape(2, 3, -1), idx.reshape(2, 3, -1), axis=2)
+        assert y.tobytes() == gathered.reshape(y.shape).tobytes()
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        dx = ops.max_pool2d_backward(x, dy, idx, k, s, p, ceil_mode)
+        assert dx.tobytes() == _expected_dx(x, dy, idx, k, s, p).tobytes()
 
 
 def test_general_max_pool_benchmark_shape_matches_reference():

@@ -175,13 +175,6 @@ void max_back_plane_2x2(T* dxp, const T* dyp, const index_t* ap, const Pool2dSha
     for (index_t iw = 0; iw < W; ++iw) dxp[ih * W + iw] = T(0);
 }
 
-// Each output adds its gradient to the input its index names, outputs in raster order: every
-// input element sums its readers in that order (from +0), as a gather over its readers would,
-// but at a cost per output instead of per (input, reader) pair. An index outside its output's
-// window (indices are not range-checked, only used) names no input and adds nothing: it is
-// compared with each window row's span in unsigned arithmetic, never used to address memory
-// unchecked. The loops are pool_rows.h's back_plane.
-
 }  // namespace
 
 // pool_rows.h's two passes need int32 taps and rows; planes this wide keep the scalar loop.
@@ -197,9 +190,10 @@ poolrows::Plane<T> rows_plane(const Pool2dShape& s, const AxisTables& rows,
   const index_t lo = s.ow < ceil_div(s.pw, s.sw) ? s.ow : ceil_div(s.pw, s.sw);
   index_t hi = s.kw > s.w ? 0 : (s.w - s.kw + s.pw) / s.sw + 1;
   hi = hi > s.ow ? s.ow : hi;
-  return {s.h,      s.w,      s.oh,       s.ow,     s.kw,    s.sw,    s.pw,   lo,
-          hi > lo ? hi : lo,  rows.begin, rows.end, cols.begin, cols.end, nullptr, nullptr,
-          nullptr,  nullptr};
+  const index_t ring = s.kh < s.h ? s.kh : s.h;
+  return {s.h,       s.w,      s.oh,       s.ow,     s.kw,    s.sw,    s.pw,    lo,
+          hi > lo ? hi : lo, ring, rows.begin, rows.end, cols.begin, cols.end, nullptr,
+          nullptr,   nullptr,  nullptr};
 }
 
 template <typename T>
@@ -220,7 +214,7 @@ void max_pool2d_forward(T* y, index_t* argmax, const T* x, const Pool2dShape& s)
   }
   const int threads = plane_team(s);
   const SizeCalc size{"max_pool2d_forward", "row maxima scratch"};
-  const std::size_t grid = size.mul(size.count(s.h), size.count(s.ow));
+  const std::size_t grid = size.mul(size.count(s.kh < s.h ? s.kh : s.h), size.count(s.ow));
   const ThreadSlots<T> bests(kThreadSlot, threads, grid, size);
   const ThreadSlots<std::int32_t> taps(kThreadSlot + 1, threads,
                                        size.add(grid, size.mul(2, size.count(s.ow))), size);
@@ -230,7 +224,7 @@ void max_pool2d_forward(T* y, index_t* argmax, const T* x, const Pool2dShape& s)
     poolrows::Plane<T> g = shared;
     g.best = bests.mine();
     g.tap = taps.mine();
-    g.rsel = g.tap + s.h * s.ow;
+    g.rsel = g.tap + g.ring * s.ow;
     g.tsel = g.rsel + s.ow;
 #pragma omp for schedule(static)
     for (index_t pl = 0; pl < planes; ++pl)
@@ -238,6 +232,12 @@ void max_pool2d_forward(T* y, index_t* argmax, const T* x, const Pool2dShape& s)
   }
 }
 
+// Each output adds its gradient to the input its index names, outputs in raster order: every
+// input element sums its readers in that order (from +0), as a gather over its readers would,
+// but at a cost per output instead of per (input, reader) pair. An index outside its output's
+// window (indices are not range-checked, only used) names no input and adds nothing: it is
+// compared with each window row's span in unsigned arithmetic, never used to address memory
+// unchecked. The loops are pool_rows.h's back_plane.
 template <typename T>
 void max_pool2d_backward(T* dx, const T* dy, const index_t* argmax, const Pool2dShape& s) {
   const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;

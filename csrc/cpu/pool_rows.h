@@ -19,16 +19,18 @@
 
 namespace fastconv::cpu::poolrows {
 
-// One plane's geometry and scratch. Rows [rb, re) of the input are read by some window; the
-// columns [lo, hi) of the output have whole windows. Row and column window tables (clipped
-// [begin, end) per output) come from pool.cpp's AxisTables. Taps and rows are int32: the caller
-// uses this path only for planes and windows narrower than 2^31.
+// One plane's geometry and scratch. The output columns [lo, hi) have whole windows. Row and
+// column window tables (clipped [begin, end) per output) come from pool.cpp's AxisTables. Row
+// bests live in a ring of `ring` rows (input row r in slot r % ring): an output row's window rows
+// are at most kh consecutive rows, and its first row never precedes the one before's, so
+// ring = min(kh, h) slots hold them all and a row is computed once. Taps and rows are int32: the
+// caller uses this path only for planes and windows narrower than 2^30.
 template <typename T>
 struct Plane {
-  index_t h, w, oh, ow, kw, sw, pw, lo, hi;
+  index_t h, w, oh, ow, kw, sw, pw, lo, hi, ring;
   const index_t *row_begin, *row_end, *col_begin, *col_end;
-  T* best;              // (h, ow): each input row's best per output column
-  std::int32_t* tap;    // (h, ow): its column within the window, from the window's padded start
+  T* best;              // (ring, ow): an input row's best per output column
+  std::int32_t* tap;    // (ring, ow): its column within the window, from the window's padded start
   std::int32_t* rsel;   // (ow): the winning row, relative to the output row's first window row
   std::int32_t* tsel;   // (ow): the winning row's tap
 };
@@ -103,15 +105,13 @@ __attribute__((always_inline)) inline void row_clipped(T* best, std::int32_t* ta
 }
 
 template <int S, typename T>
-__attribute__((always_inline)) inline void rows_pass(const T* x, const Plane<T>& g) {
-  for (index_t r = g.row_begin[0]; r < g.row_end[g.oh - 1]; ++r) {
-    const T* row = x + r * g.w;
-    T* best = g.best + r * g.ow;
-    std::int32_t* tap = g.tap + r * g.ow;
-    for (index_t oj = 0; oj < g.lo; ++oj) row_clipped(best, tap, row, g, oj);
-    row_whole<S>(best, tap, row, g);
-    for (index_t oj = g.hi; oj < g.ow; ++oj) row_clipped(best, tap, row, g, oj);
-  }
+__attribute__((always_inline)) inline void row_pass(const T* x, const Plane<T>& g, index_t r) {
+  const T* row = x + r * g.w;
+  T* best = g.best + (r % g.ring) * g.ow;
+  std::int32_t* tap = g.tap + (r % g.ring) * g.ow;
+  for (index_t oj = 0; oj < g.lo; ++oj) row_clipped(best, tap, row, g, oj);
+  row_whole<S>(best, tap, row, g);
+  for (index_t oj = g.hi; oj < g.ow; ++oj) row_clipped(best, tap, row, g, oj);
 }
 
 // Pass 2: output row oi from its window rows' bests, in row order; then the flat index
@@ -122,16 +122,16 @@ __attribute__((always_inline)) inline void combine_row(T* __restrict y, index_t*
   const index_t hb = g.row_begin[oi], he = g.row_end[oi], ow = g.ow;
   std::int32_t* __restrict rsel = g.rsel;
   std::int32_t* __restrict tsel = g.tsel;
-  const T* __restrict b0 = g.best + hb * ow;
-  const std::int32_t* __restrict t0 = g.tap + hb * ow;
+  const T* __restrict b0 = g.best + (hb % g.ring) * ow;
+  const std::int32_t* __restrict t0 = g.tap + (hb % g.ring) * ow;
   for (index_t oj = 0; oj < ow; ++oj) {
     y[oj] = b0[oj];
     rsel[oj] = 0;
     tsel[oj] = t0[oj];
   }
   for (index_t r = hb + 1; r < he; ++r) {
-    const T* __restrict br = g.best + r * ow;
-    const std::int32_t* __restrict tr = g.tap + r * ow;
+    const T* __restrict br = g.best + (r % g.ring) * ow;
+    const std::int32_t* __restrict tr = g.tap + (r % g.ring) * ow;
     const auto rr = static_cast<std::int32_t>(r - hb);
     for (index_t oj = 0; oj < ow; ++oj) {
       const T v = br[oj], b = y[oj];
@@ -147,15 +147,28 @@ __attribute__((always_inline)) inline void combine_row(T* __restrict y, index_t*
     a[oj] = base + oj * g.sw + static_cast<index_t>(rsel[oj]) * g.w + tsel[oj];
 }
 
+// Each output row's window rows not yet in the ring are computed (pass 1), then combined.
+template <int S, typename T>
+__attribute__((always_inline)) inline void plane_rows(T* y, index_t* a, const T* x,
+                                                      const Plane<T>& g) {
+  index_t done = g.row_begin[0];  // rows below this are computed
+  for (index_t oi = 0; oi < g.oh; ++oi) {
+    const index_t he = g.row_end[oi];
+    for (index_t r = done > g.row_begin[oi] ? done : g.row_begin[oi]; r < he; ++r)
+      row_pass<S>(x, g, r);
+    done = done > he ? done : he;
+    combine_row(y + oi * g.ow, a + oi * g.ow, g, oi);
+  }
+}
+
 template <typename T>
 __attribute__((always_inline)) inline void plane(T* y, index_t* a, const T* x, const Plane<T>& g) {
   if (g.sw == 1)
-    rows_pass<1>(x, g);
+    plane_rows<1>(y, a, x, g);
   else if (g.sw == 2)
-    rows_pass<2>(x, g);
+    plane_rows<2>(y, a, x, g);
   else
-    rows_pass<0>(x, g);
-  for (index_t oi = 0; oi < g.oh; ++oi) combine_row(y + oi * g.ow, a + oi * g.ow, g, oi);
+    plane_rows<0>(y, a, x, g);
 }
 
 // The backward (the scatter of pool.cpp's max_back_plane, see there): per output its index is
