@@ -9,6 +9,7 @@
 #include "cpu/avg_pool_2x2.h"
 #include "cpu/avg_pool_rows.h"
 #include "cpu/pool_2x2.h"
+#include "cpu/pool_rows.h"
 #include "cpu/threads.h"
 #include "cpu/workspace.h"
 
@@ -176,57 +177,76 @@ void max_back_plane_2x2(T* dxp, const T* dyp, const index_t* ap, const Pool2dSha
     for (index_t iw = 0; iw < W; ++iw) dxp[ih * W + iw] = T(0);
 }
 
+}  // namespace
+
+// pool_rows.h's two passes need int32 taps and rows; planes this wide keep the scalar loop.
+inline bool rows_planes(const Pool2dShape& s) {
+  constexpr index_t lim = index_t(1) << 30;
+  return s.h < lim && s.w < lim && s.kw < lim && s.kh < lim;
+}
+
+// The output columns [lo, hi) whose windows lie wholly inside the row (no padding, no clipping).
+template <typename T>
+poolrows::Plane<T> rows_plane(const Pool2dShape& s, const AxisTables& rows,
+                              const AxisTables& cols) {
+  const index_t lo = s.ow < ceil_div(s.pw, s.sw) ? s.ow : ceil_div(s.pw, s.sw);
+  index_t hi = s.kw > s.w ? 0 : (s.w - s.kw + s.pw) / s.sw + 1;
+  hi = hi > s.ow ? s.ow : hi;
+  const index_t ring = s.kh < s.h ? s.kh : s.h;
+  return {s.h,       s.w,      s.oh,       s.ow,     s.kw,    s.sw,    s.pw,    lo,
+          hi > lo ? hi : lo, ring, rows.begin, rows.end, cols.begin, cols.end, nullptr,
+          nullptr,   nullptr,  nullptr};
+}
+
+template <typename T>
+void max_pool2d_forward(T* y, index_t* argmax, const T* x, const Pool2dShape& s) {
+  const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
+  const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, true);
+  const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, true);
+  if (is_2x2_s2(s) || !rows_planes(s)) {
+    const bool fast = is_2x2_s2(s);
+#pragma omp parallel for schedule(static) num_threads(plane_team(s))
+    for (index_t pl = 0; pl < planes; ++pl) {
+      if (fast)
+        max_plane_2x2(y + pl * out_plane, argmax + pl * out_plane, x + pl * in_plane, s);
+      else
+        max_plane(y + pl * out_plane, argmax + pl * out_plane, x + pl * in_plane, s, rows, cols);
+    }
+    return;
+  }
+  const int threads = plane_team(s);
+  const SizeCalc size{"max_pool2d_forward", "row maxima scratch"};
+  const std::size_t grid = size.mul(size.count(s.kh < s.h ? s.kh : s.h), size.count(s.ow));
+  const ThreadSlots<T> bests(kThreadSlot, threads, grid, size);
+  const ThreadSlots<std::int32_t> taps(kThreadSlot + 1, threads,
+                                       size.add(grid, size.mul(2, size.count(s.ow))), size);
+  const poolrows::Plane<T> shared = rows_plane<T>(s, rows, cols);
+#pragma omp parallel num_threads(threads)
+  {
+    poolrows::Plane<T> g = shared;
+    g.best = bests.mine();
+    g.tap = taps.mine();
+    g.rsel = g.tap + g.ring * s.ow;
+    g.tsel = g.rsel + s.ow;
+#pragma omp for schedule(static)
+    for (index_t pl = 0; pl < planes; ++pl)
+      poolrows::forward_plane(y + pl * out_plane, argmax + pl * out_plane, x + pl * in_plane, g);
+  }
+}
+
 // Each output adds its gradient to the input its index names, outputs in raster order: every
 // input element sums its readers in that order (from +0), as a gather over its readers would,
 // but at a cost per output instead of per (input, reader) pair. An index outside its output's
 // window (indices are not range-checked, only used) names no input and adds nothing: it is
 // compared with each window row's span in unsigned arithmetic, never used to address memory
-// unchecked.
-template <typename T>
-void max_back_plane(T* dxp, const T* dyp, const index_t* ap, const Pool2dShape& s,
-                    const AxisTables& rows, const AxisTables& cols) {
-  for (index_t i = 0; i < s.h * s.w; ++i) dxp[i] = T(0);
-  for (index_t oi = 0; oi < s.oh; ++oi)
-    for (index_t oj = 0; oj < s.ow; ++oj) {
-      const auto at = static_cast<std::uint64_t>(ap[oi * s.ow + oj]);
-      const auto wb = static_cast<std::uint64_t>(cols.begin[oj]);
-      const auto we = static_cast<std::uint64_t>(cols.end[oj]);
-      for (index_t r = rows.begin[oi]; r < rows.end[oi]; ++r) {
-        const std::uint64_t c = at - static_cast<std::uint64_t>(r * s.w);
-        if (c >= wb && c < we) {
-          dxp[r * s.w + static_cast<index_t>(c)] += dyp[oi * s.ow + oj];
-          break;
-        }
-      }
-    }
-}
-
-}  // namespace
-
-template <typename T>
-void max_pool2d_forward(T* y, index_t* argmax, const T* x, const Pool2dShape& s) {
-  const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
-  const bool fast = is_2x2_s2(s);
-  const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, true);
-  const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, true);
-#pragma omp parallel for schedule(static) num_threads(plane_team(s))
-  for (index_t pl = 0; pl < planes; ++pl) {
-    T* yp = y + pl * out_plane;
-    index_t* ap = argmax + pl * out_plane;
-    const T* xp = x + pl * in_plane;
-    if (fast)
-      max_plane_2x2(yp, ap, xp, s);
-    else
-      max_plane(yp, ap, xp, s, rows, cols);
-  }
-}
-
+// unchecked. The loops are pool_rows.h's back_plane.
 template <typename T>
 void max_pool2d_backward(T* dx, const T* dy, const index_t* argmax, const Pool2dShape& s) {
   const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
   const bool fast = is_2x2_s2(s);
   const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, true);
   const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, true);
+  const poolrows::Plane<T> g = rows_plane<T>(s, rows, cols);
 #pragma omp parallel for schedule(static) num_threads(plane_team(s))
   for (index_t pl = 0; pl < planes; ++pl) {
     T* dxp = dx + pl * in_plane;
@@ -235,7 +255,7 @@ void max_pool2d_backward(T* dx, const T* dy, const index_t* argmax, const Pool2d
     if (fast)
       max_back_plane_2x2(dxp, dyp, ap, s);
     else
-      max_back_plane(dxp, dyp, ap, s, rows, cols);
+      poolrows::backward_plane(dxp, dyp, ap, g);
   }
 }
 
