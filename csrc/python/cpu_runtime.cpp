@@ -12,6 +12,7 @@
 #include "fastconv/build_config.h"
 #include "python/checks.h"
 #include "python/bindings.h"
+#include "python/output_blocks.h"
 
 namespace fastconv::bind {
 
@@ -63,6 +64,9 @@ void bind_runtime(py::module_& m) {
   m.def("_set_poison_outputs", &set_poison_outputs, py::arg("on"),
         "Testing hook: fill every newly allocated output with NaN before the kernel runs.");
   m.def("_poison_outputs", &poison_outputs);
+  m.def("_cached_output_blocks", [] {
+    return py::make_tuple(cached_output_blocks(), cached_output_bytes());
+  }, "Testing hook: the freed output blocks of 32 MiB or more kept for reuse (count, bytes).");
 }
 
 }  // namespace fastconv::bind
