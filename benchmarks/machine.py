@@ -51,6 +51,7 @@ def header(torch, devices, threads: int, omp_policy_user: str | None, argv: list
         "fastconv": info["version"],
         "compiler": info["compiler"],
         "conv_algorithm": info["conv_algorithm"],
+        "cpu_simd": info["cpu_simd"],
         "numpy": np.__version__,
         "torch": torch.__version__ if torch is not None else "not available",
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),

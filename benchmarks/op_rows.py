@@ -113,6 +113,55 @@ def conv_rows(quick: bool) -> list[Row]:
     return rows
 
 
+# The tutorial CNN's conv2 + ReLU + 2x2 max pool, which Sequential runs as one fused op.
+CONV_POOL_SHAPE = (64, 32, 28, 28, 64, 3, 1, 1)
+
+
+def conv_pool_rows(quick: bool) -> list[Row]:
+    """fastconv's conv2d_relu_max_pool2d (CPU only: no CUDA column) against PyTorch's
+    conv2d + relu + max_pool2d with indices, and autograd's backward through those three. Work:
+    the convolution's im2col FLOPs, as the conv rows count them."""
+    n, c, h, w, k, f, s, p = CONV_POOL_SHAPE
+    if quick:
+        n = _quick_n(n)
+    oh, ow = _out(h, f, s, p), _out(w, f, s, p)
+    rng = np.random.default_rng(40)
+    from fastconv import ops
+    from fastconv._native import C
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    wt = rng.standard_normal((k, c, f, f), dtype=np.float32) * 0.1
+    b = rng.standard_normal(k, dtype=np.float32)
+    y, idx = ops.conv2d_relu_max_pool2d_forward(x, wt, b, s, p)
+    inp = _Inputs(x=x, w=wt, b=b, y=y, idx=idx, dy=rng.standard_normal(y.shape, dtype=np.float32))
+    scratch = ops.conv2d_scratch_bytes(x, wt, s, p) + n * k * oh * ow * 4
+    algorithm = C._conv2d_algorithm(x, wt, (s, s), (p, p), (1, 1))
+    flops = 2.0 * n * k * c * f * f * oh * ow
+    name = f"conv2d+relu+max_pool2d {n}x{c}x{h}x{w} -> {k}, {f}x{f} s{s} p{p}, pool 2x2"
+    fwd = _np_impls("conv2d_relu_max_pool2d_forward", inp, ("x", "w", "b"), s, p)
+    bwd = _np_impls("conv2d_relu_max_pool2d_backward", inp, ("x", "w", "dy", "y", "idx"), s, p)
+    del fwd["fastconv_cuda"], bwd["fastconv_cuda"]
+
+    def torch_fwd(device):
+        F, t = device.torch.nn.functional, inp.t(device)
+        return lambda: F.max_pool2d(F.relu(F.conv2d(t["x"], t["w"], t["b"], s, p)), 2, 2,
+                                    return_indices=True)
+
+    def torch_bwd(device):
+        # Autograd's backward through max_pool2d, relu and conv2d (dX, dW, db), on a graph
+        # built once and kept.
+        torch, F, t = device.torch, device.torch.nn.functional, inp.t(device)
+        leaves = [t[name].detach().requires_grad_() for name in ("x", "w", "b")]
+        out, _ = F.max_pool2d(F.relu(F.conv2d(*leaves, stride=s, padding=p)), 2, 2,
+                              return_indices=True)
+        return lambda: torch.autograd.grad(out, leaves, t["dy"], retain_graph=True)
+    fwd["torch"], bwd["torch"] = torch_fwd, torch_bwd
+    shape = (n, c, h, w, k, f, s, p)
+    return [Row("convpool.fwd", name + " fwd", "conv", "fwd", "GFLOP/s", flops, fwd, scratch,
+                shape, algorithm),
+            Row("convpool.bwd", name + " bwd (dX+dW+db)", "conv", "bwd", "GFLOP/s", 2 * flops,
+                bwd, scratch, shape, algorithm)]
+
+
 def _np_impls(fn_name, inp, names, *consts):
     """fastconv (CPU), fastconv CUDA and the numpy reference: fastconv.ops.<fn_name> (or
     reference.<fn_name>) on the inputs `names` of `inp`, then the constant arguments."""
@@ -303,4 +352,5 @@ def dense_rows(quick: bool) -> list[Row]:
 
 
 def all_rows(quick: bool) -> list[Row]:
-    return conv_rows(quick) + pool_rows(quick) + sce_rows(quick) + dense_rows(quick)
+    return (conv_rows(quick) + conv_pool_rows(quick) + pool_rows(quick) + sce_rows(quick)
+            + dense_rows(quick))

@@ -60,7 +60,8 @@ def header_lines(h: dict, peaks: dict, overhead: dict | None, note: str | None =
         + ", ".join(f"{x:g}" for x in h["load_average"]),
         f"- command: `{h['command']}`",
         f"- CPU: {h['cpu']}, {h['logical_cores']} logical cores; threads: {h['threads']}",
-        f"- BLAS: {h['blas']}; compiler: {h['compiler']}",
+        f"- BLAS: {h['blas']}; compiler: {h['compiler']}; fastconv's SIMD clones: "
+        f"{h.get('cpu_simd', 'x86-64')}",
         f"- fastconv {h['fastconv']}, numpy {h['numpy']}, torch {h['torch']}; CPU conv algorithm: "
         f"{h.get('conv_algorithm', 'im2col')} (each conv row's scratch cell names what ran; conv "
         "GFLOP/s count im2col's FLOPs)",

@@ -22,7 +22,8 @@ BOOLS = {"ceil_mode", "count_include_pad", "need_dx", "need_db", "relu", "nester
 OTHER = {"shape": "tuple[int, ...]", "dtype": "Any", "obj": "Any", "array": "numpy.ndarray",
          "stream": "Any", "max_version": "Any", "dl_device": "Any", "copy": "Any"}
 # Arrays that may be None where the binding has no default (conv without bias or fused relu).
-MAYBE_NONE = {("conv2d_forward", "b"), ("conv2d_backward", "relu_y")}
+MAYBE_NONE = {("conv2d_forward", "b"), ("conv2d_backward", "relu_y"),
+              ("conv2d_relu_max_pool2d_forward", "b")}
 PAIR = re.compile(r'typing\.Annotated\[collections\.abc\.Sequence\[[^\]]*\], "FixedSize\(2\)"\]')
 SIGNATURE = re.compile(r"^(\w+)\((.*)\) -> (.+)$")
 

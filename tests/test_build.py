@@ -14,6 +14,7 @@ def test_build_info_describes_the_build():
     assert info["version"] == fc.__version__
     assert "OpenBLAS" in info["blas"] and info["blas_version"]
     assert info["num_threads"] >= 1 and info["openmp_version"] >= 201511
+    assert info["cpu_simd"] in ("x86-64", "x86-64-v3", "x86-64-v4")
     cuda = info["cuda"]
     assert isinstance(cuda["built"], bool) and isinstance(cuda["available"], bool)
     if cuda["built"]:

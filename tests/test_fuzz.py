@@ -16,7 +16,7 @@ FUNCTIONAL = ("fc.conv2d(", "fc.relu(", "fc.dense(", "fc.max_pool2d(", "fc.avera
               "fc.dropout(", "fc.flatten(", "fc.softmax_cross_entropy(", "fc.Variable(",
               "fc.set_num_threads(", "fc.Sgd(", "fc.Adam(", "fc.Conv2d(", "fc.Dense(",
               "fc.MaxPool2d(", "fc.AveragePool2d(", "fc.Dropout(", "fc.Relu()(",
-              "fc.Flatten()(")
+              "fc.Flatten()(", "fc.conv2d_relu_max_pool2d(")
 
 
 def test_every_case_ends_clean():

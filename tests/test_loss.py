@@ -236,7 +236,7 @@ def test_strided_and_unsigned_labels_are_accepted():
 
 @pytest.mark.parametrize("c", [1, 7, 8, 9, 31, 32, 33, 40, 64, 65, 100])
 def test_row_max_finds_the_max_in_every_lane_and_skips_nan(c):
-    """The float32 row maximum runs in 4 x 8 lanes plus a scalar tail. Put a logit of 200 at
+    """The float32 row maximum runs in 2 x 8 lanes plus a scalar tail. Put a logit of 200 at
     every position in turn (each lane, accumulator and the tail): a shift by anything smaller
     would overflow e^(z - m) in float32, so the loss and gradient stay finite and match the
     reference only if the maximum was found. A NaN anywhere makes its row NaN."""
@@ -252,3 +252,33 @@ def test_row_max_finds_the_max_in_every_lane_and_skips_nan(c):
         assert_close(dz, ref.softmax_cross_entropy_backward(z64, t), reduction=c)
         z[(pos + 1) % c] = np.nan
         assert np.isnan(float(fwd(z[None], t))) and np.isnan(bwd(z[None], t)).all()
+
+
+def test_rows_with_and_without_the_exp_shortcut_agree_bitwise():
+    # A float32 row whose z - max all lie in [-86, 0] runs the exp without its per-vector range
+    # test; one more column 200 below the max sends the row down the general path. That column's
+    # e^-200 is +0, so every other element of the loss and the gradient must keep its bits.
+    rng = np.random.default_rng(11)
+    for c in (8, 37, 1000):
+        z = (10 * rand(rng, 23, c)).astype(np.float32)
+        t = labels(rng, 23, c)
+        wide = np.concatenate([z, z.max(axis=1, keepdims=True) - 200], axis=1)
+        assert fwd(z, t).tobytes() == fwd(wide, t).tobytes()
+        dwide = bwd(wide, t)
+        assert bwd(z, t).tobytes() == dwide[:, :c].tobytes()
+        assert dwide[:, c].tolist() == [0.0] * 23
+
+
+@pytest.mark.parametrize("c", [1, 8, 17, 40])
+def test_a_nan_in_a_row_within_the_shortcut_range_makes_it_nan(c):
+    # Rows of small logits take the exp's shortcut for the whole row; the scan does not look for
+    # NaN, so the shortcut itself must keep a NaN lane NaN, wherever it sits.
+    rng = np.random.default_rng(c)
+    nans = np.array([0x7FC00000, 0x7FC12345, 0xFFD00001, 0x7F800001], np.uint32).view(np.float32)
+    for pos in range(c):
+        z = rng.uniform(-1, 1, (2, c)).astype(np.float32)
+        z[1, pos] = nans[pos % nans.size]  # NaNs with payloads and signs
+        t = np.array([0, (pos + 1) % c])
+        assert np.isnan(float(fwd(z, t)))
+        dz = bwd(z, t)
+        assert np.isfinite(dz[0]).all() and np.isnan(dz[1]).all()

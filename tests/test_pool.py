@@ -268,13 +268,14 @@ def _check_geometry(size, k, s, p, ceil_mode):
         assert list(range(first, last)) == readers, (i, size, k, s, p, ceil_mode)
 
 
-# ---- the vectorised 2x2 stride-2 rows (cpu/pool_2x2.h: four windows at a time, scalar tail) ----
+# ---- the vectorised 2x2 stride-2 planes (cpu/pool_2x2.h: four windows at a time, the last step
+# of a row overlapping the one before; rows of under four windows take the scalar loop) ----
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("w", range(8, 22))
+@pytest.mark.parametrize("w", range(2, 22))
 def test_max_pool_2x2_rows_keep_first_max_nan_and_signed_zeros(w, dtype):
-    """Every row length from one vector step to several plus a tail of 0-3 windows, odd and even
-    widths, with values drawn from a few (ties everywhere), NaN, +-inf and both zeros: y and
+    """Every row length from 1 window (scalar) through one vector step to several plus an
+    overlapping last step over 1-3 more windows, odd and even widths, with values drawn from a few (ties everywhere), NaN, +-inf and both zeros: y and
     the indices must equal the reference's bit for bit, and dx must be dy at the argmax, +0
     elsewhere."""
     rng = np.random.default_rng(w)
@@ -298,13 +299,71 @@ def test_max_pool_2x2_rows_keep_first_max_nan_and_signed_zeros(w, dtype):
 
 def test_max_pool_2x2_backward_ignores_an_index_outside_its_window():
     """An index naming no input of its window leaves the window's four inputs at +0, in the
-    vector rows as in the scalar tail (the indices are not range-checked, only used)."""
+    vector steps as in the overlapping last step (the indices are not range-checked, only
+    used)."""
     x = np.zeros((1, 1, 2, 10), np.float32)
     dy = np.arange(1, 6, dtype=np.float32).reshape(1, 1, 1, 5)
     idx = np.array([0, 2, 4, 6, 8], np.int64).reshape(1, 1, 1, 5)
     idx[0, 0, 0, 1] = 5  # window 1 covers columns 2-3: 5 is window 2's
-    idx[0, 0, 0, 4] = 3  # the tail's window covers columns 8-9
+    idx[0, 0, 0, 4] = 3  # the last step's own window covers columns 8-9
     dx = ops.max_pool2d_backward(x, dy, idx, 2, 2)
     expected = np.zeros((1, 1, 2, 10), np.float32)
     expected[0, 0, 0, [0, 4, 6]] = [1, 3, 4]
     assert dx.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("k,s,p", [(3, 2, 1), (3, 1, 0), (2, 2, 1)])
+def test_max_pool_backward_scatters_only_indices_inside_their_window(k, s, p):
+    """The general backward adds each output's gradient at the input its index names, only if
+    that input lies in the output's window: an index from another window, negative, or far past
+    the plane adds nothing (indices are used, not range-checked). Checked against a brute force
+    over the windows, summing in raster order of the outputs."""
+    rng = np.random.default_rng(k * 10 + s)
+    x = rand(rng, 2, 3, 9, 8)
+    y, idx = ops.max_pool2d_forward(x, k, s, p)
+    idx = idx.copy()
+    flat = idx.reshape(-1)
+    bad = rng.random(flat.size) < 0.3
+    flat[bad] = rng.choice([-1, 5, 71, 2**62, -2**63, 2**63 - 1], size=bad.sum())
+    dy = rand(rng, *y.shape)
+    dx = ops.max_pool2d_backward(x, dy, idx, k, s, p)
+    expected = np.zeros_like(x)
+    h, w = x.shape[2:]
+    for n, c, oi, oj in np.ndindex(*y.shape):
+        rows = range(max(oi * s - p, 0), min(oi * s - p + k, h))
+        cols = range(max(oj * s - p, 0), min(oj * s - p + k, w))
+        at = int(idx[n, c, oi, oj])
+        if at >= 0 and at // w in rows and at % w in cols:
+            expected[n, c, at // w, at % w] += dy[n, c, oi, oj]
+    assert dx.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 3, 7, 6), (1, 1, 2, 2), (3, 2, 9, 13), (2, 4, 28, 28)])
+def test_average_pool_2x2_planes_sum_in_the_general_order(shape, dtype):
+    """Whole 2x2 stride-2 windows take their own loops (cpu/avg_pool_2x2.h): each row's pair
+    summed from +0, the two rows added, divided by 4 (forward); +0 + dy / 4 at each input of a
+    window, +0 in an odd last row or column (backward). The same operations in numpy give the
+    same values, signed zeros included (a NaN's sign may differ)."""
+    rng = np.random.default_rng(sum(shape))
+    pool = np.array([-1.5, -0.0, 0.0, 1.0, 2.5, np.inf, -np.inf, np.nan, 1e-40, -3e38, 3e38])
+    for x in (rand(rng, *shape, dtype=dtype), pool[rng.integers(0, pool.size, shape)].astype(dtype)):
+        oh, ow = shape[2] // 2, shape[3] // 2
+        a, b = x[..., 0:2 * oh:2, 0:2 * ow:2], x[..., 0:2 * oh:2, 1:2 * ow:2]
+        c, d = x[..., 1:2 * oh:2, 0:2 * ow:2], x[..., 1:2 * oh:2, 1:2 * ow:2]
+        zero = dtype(0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            expected = (((zero + a) + b) + ((zero + c) + d)) / dtype(4)
+        for cip in (True, False):
+            y = ops.average_pool2d_forward(x, 2, 2, 0, False, cip)
+            np.testing.assert_array_equal(y, expected)
+            assert (np.signbit(y) == np.signbit(expected))[~np.isnan(y)].all()
+        dy = pool[rng.integers(0, pool.size, (shape[0], shape[1], oh, ow))].astype(dtype)
+        dx = ops.average_pool2d_backward(x, dy, 2, 2, 0)
+        expected = np.zeros_like(x)
+        up = zero + dy / dtype(4)
+        for i in (0, 1):
+            for j in (0, 1):
+                expected[..., i:2 * oh:2, j:2 * ow:2] = up
+        np.testing.assert_array_equal(dx, expected)
+        assert (np.signbit(dx) == np.signbit(expected))[~np.isnan(dx)].all()

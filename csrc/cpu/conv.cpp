@@ -1,10 +1,10 @@
 #include "cpu/conv.h"
 
 #include <cstdint>
-#include <cstring>
 #include <stdexcept>
 #include <type_traits>
 
+#include "cpu/bit_select.h"
 #include "cpu/blas.h"
 #include "cpu/threads.h"
 #include "cpu/winograd.h"
@@ -148,18 +148,6 @@ void nchw_to_gemm(T* m, const T* y, index_t nb, index_t k, index_t plane) {
 template <typename T>
 void clamp_negative(T* v, index_t count) {
   for (index_t i = 0; i < count; ++i) v[i] = v[i] < T(0) ? T(0) : v[i];
-}
-
-// v where y > 0, else +0, without a branch: ReLU masks are half zeros in no pattern, which a
-// branch mispredicts every other element. The comparison becomes an all-ones/all-zeros mask.
-template <typename T>
-inline T keep_if_positive(T y, T v) {
-  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-  Bits b;
-  std::memcpy(&b, &v, sizeof b);
-  b &= Bits(0) - Bits(y > T(0));
-  std::memcpy(&v, &b, sizeof b);
-  return v;
 }
 
 // A group's dy in GEMM layout, through the ReLU's gradient mask when relu_y is given (zero where

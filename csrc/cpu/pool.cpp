@@ -1,11 +1,15 @@
 #include "cpu/pool.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 
+#include "cpu/avg_pool_2x2.h"
+#include "cpu/avg_pool_rows.h"
 #include "cpu/pool_2x2.h"
+#include "cpu/pool_rows.h"
 #include "cpu/threads.h"
 #include "cpu/workspace.h"
 
@@ -80,31 +84,30 @@ inline bool is_2x2_s2(const Pool2dShape& s) {
          2 * s.oh <= s.h && 2 * s.ow <= s.w;
 }
 
-// Windows [0, vector_windows) of each row go through pool_2x2.h's vector rows (float only, rows
-// narrower than 2^31 - 1), the rest through the scalar loop: both select with the same
+// Whole planes go through pool_2x2.h's vector loops (float only, rows of at least 4 windows and
+// narrower than 2^31 - 1), the rest through the scalar loops: both select with the same
 // comparisons, so the bits agree.
 template <typename T>
-index_t vector_windows(index_t ow, index_t w) {
+bool vector_planes(const Pool2dShape& s) {
 #if defined(__SSE2__)
   if constexpr (std::is_same_v<T, float>)
-    if (w < (index_t(1) << 31) - 1) return ow - ow % pool2x2::kWindows;
+    return s.ow >= pool2x2::kWindows && s.w < (index_t(1) << 31) - 1;
 #endif
-  (void)ow;
-  (void)w;
-  return 0;
+  (void)s;
+  return false;
 }
 
 template <typename T>
 void max_plane_2x2(T* yp, index_t* ap, const T* xp, const Pool2dShape& s) {
-  const index_t W = s.w, vec = vector_windows<T>(s.ow, s.w);
+  const index_t W = s.w;
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float>)
+    if (vector_planes<T>(s)) return pool2x2::forward_plane(yp, ap, xp, s.oh, s.ow, W);
+#endif
   for (index_t oi = 0; oi < s.oh; ++oi) {
     const T* r0 = xp + 2 * oi * W;
     const T* r1 = r0 + W;
-#if defined(__SSE2__)
-    if constexpr (std::is_same_v<T, float>)
-      pool2x2::forward_row(yp + oi * s.ow, ap + oi * s.ow, r0, r1, vec, 2 * oi * W, W);
-#endif
-    for (index_t oj = vec; oj < s.ow; ++oj) {
+    for (index_t oj = 0; oj < s.ow; ++oj) {
       const index_t c = 2 * oj;
       T best = r0[c];
       index_t bi = 2 * oi * W + c;
@@ -146,17 +149,21 @@ void max_plane(T* yp, index_t* ap, const T* xp, const Pool2dShape& s, const Axis
 // argmax turned into an offset inside the window instead of compared against every input.
 template <typename T>
 void max_back_plane_2x2(T* dxp, const T* dyp, const index_t* ap, const Pool2dShape& s) {
-  const index_t W = s.w, vec = vector_windows<T>(s.ow, s.w);
+  const index_t W = s.w;
+  bool vector = false;
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float>)
+    if (vector_planes<T>(s)) {
+      pool2x2::backward_plane(dxp, dyp, ap, s.oh, s.ow, W);
+      vector = true;
+    }
+#endif
   for (index_t oi = 0; oi < s.oh; ++oi) {
     T* r0 = dxp + 2 * oi * W;
     T* r1 = r0 + W;
     const index_t* arow = ap + oi * s.ow;
     const T* grow = dyp + oi * s.ow;
-#if defined(__SSE2__)
-    if constexpr (std::is_same_v<T, float>)
-      pool2x2::backward_row(r0, r1, grow, arow, vec, 2 * oi * W, W);
-#endif
-    for (index_t oj = vec; oj < s.ow; ++oj) {
+    for (index_t oj = vector ? s.ow : 0; oj < s.ow; ++oj) {
       const index_t at = arow[oj] - (2 * oi * W + 2 * oj);  // 0, 1, W or W + 1
       const T g = grow[oj];
       r0[2 * oj] = at == 0 ? g : T(0);
@@ -170,54 +177,76 @@ void max_back_plane_2x2(T* dxp, const T* dyp, const index_t* ap, const Pool2dSha
     for (index_t iw = 0; iw < W; ++iw) dxp[ih * W + iw] = T(0);
 }
 
-// Output rows outer, input columns inner, accumulating in the dx row: each element still sums
-// its readers in raster order of the outputs, so this is the plain gather with fewer loop trips.
-template <typename T>
-void max_back_plane(T* dxp, const T* dyp, const index_t* ap, const Pool2dShape& s,
-                    const AxisTables& rows, const AxisTables& cols) {
-  for (index_t ih = 0; ih < s.h; ++ih) {
-    T* row = dxp + ih * s.w;
-    for (index_t iw = 0; iw < s.w; ++iw) row[iw] = T(0);
-    for (index_t oi = rows.first[ih]; oi < rows.last[ih]; ++oi) {
-      const index_t* arow = ap + oi * s.ow;
-      const T* grow = dyp + oi * s.ow;
-      for (index_t iw = 0; iw < s.w; ++iw) {
-        const index_t me = ih * s.w + iw;
-        T acc = row[iw];
-        for (index_t oj = cols.first[iw]; oj < cols.last[iw]; ++oj)
-          acc += arow[oj] == me ? grow[oj] : T(0);  // +0 leaves a sum begun at +0 unchanged
-        row[iw] = acc;
-      }
-    }
-  }
+}  // namespace
+
+// pool_rows.h's two passes need int32 taps and rows; planes this wide keep the scalar loop.
+inline bool rows_planes(const Pool2dShape& s) {
+  constexpr index_t lim = index_t(1) << 30;
+  return s.h < lim && s.w < lim && s.kw < lim && s.kh < lim;
 }
 
-}  // namespace
+// The output columns [lo, hi) whose windows lie wholly inside the row (no padding, no clipping).
+template <typename T>
+poolrows::Plane<T> rows_plane(const Pool2dShape& s, const AxisTables& rows,
+                              const AxisTables& cols) {
+  const index_t lo = s.ow < ceil_div(s.pw, s.sw) ? s.ow : ceil_div(s.pw, s.sw);
+  index_t hi = s.kw > s.w ? 0 : (s.w - s.kw + s.pw) / s.sw + 1;
+  hi = hi > s.ow ? s.ow : hi;
+  const index_t ring = s.kh < s.h ? s.kh : s.h;
+  return {s.h,       s.w,      s.oh,       s.ow,     s.kw,    s.sw,    s.pw,    lo,
+          hi > lo ? hi : lo, ring, rows.begin, rows.end, cols.begin, cols.end, nullptr,
+          nullptr,   nullptr,  nullptr};
+}
 
 template <typename T>
 void max_pool2d_forward(T* y, index_t* argmax, const T* x, const Pool2dShape& s) {
   const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
-  const bool fast = is_2x2_s2(s);
   const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, true);
   const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, true);
+  if (is_2x2_s2(s) || !rows_planes(s)) {
+    const bool fast = is_2x2_s2(s);
 #pragma omp parallel for schedule(static) num_threads(plane_team(s))
-  for (index_t pl = 0; pl < planes; ++pl) {
-    T* yp = y + pl * out_plane;
-    index_t* ap = argmax + pl * out_plane;
-    const T* xp = x + pl * in_plane;
-    if (fast)
-      max_plane_2x2(yp, ap, xp, s);
-    else
-      max_plane(yp, ap, xp, s, rows, cols);
+    for (index_t pl = 0; pl < planes; ++pl) {
+      if (fast)
+        max_plane_2x2(y + pl * out_plane, argmax + pl * out_plane, x + pl * in_plane, s);
+      else
+        max_plane(y + pl * out_plane, argmax + pl * out_plane, x + pl * in_plane, s, rows, cols);
+    }
+    return;
+  }
+  const int threads = plane_team(s);
+  const SizeCalc size{"max_pool2d_forward", "row maxima scratch"};
+  const std::size_t grid = size.mul(size.count(s.kh < s.h ? s.kh : s.h), size.count(s.ow));
+  const ThreadSlots<T> bests(kThreadSlot, threads, grid, size);
+  const ThreadSlots<std::int32_t> taps(kThreadSlot + 1, threads,
+                                       size.add(grid, size.mul(2, size.count(s.ow))), size);
+  const poolrows::Plane<T> shared = rows_plane<T>(s, rows, cols);
+#pragma omp parallel num_threads(threads)
+  {
+    poolrows::Plane<T> g = shared;
+    g.best = bests.mine();
+    g.tap = taps.mine();
+    g.rsel = g.tap + g.ring * s.ow;
+    g.tsel = g.rsel + s.ow;
+#pragma omp for schedule(static)
+    for (index_t pl = 0; pl < planes; ++pl)
+      poolrows::forward_plane(y + pl * out_plane, argmax + pl * out_plane, x + pl * in_plane, g);
   }
 }
 
+// Each output adds its gradient to the input its index names, outputs in raster order: every
+// input element sums its readers in that order (from +0), as a gather over its readers would,
+// but at a cost per output instead of per (input, reader) pair. An index outside its output's
+// window (indices are not range-checked, only used) names no input and adds nothing: it is
+// compared with each window row's span in unsigned arithmetic, never used to address memory
+// unchecked. The loops are pool_rows.h's back_plane.
 template <typename T>
 void max_pool2d_backward(T* dx, const T* dy, const index_t* argmax, const Pool2dShape& s) {
   const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
   const bool fast = is_2x2_s2(s);
   const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, true);
   const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, true);
+  const poolrows::Plane<T> g = rows_plane<T>(s, rows, cols);
 #pragma omp parallel for schedule(static) num_threads(plane_team(s))
   for (index_t pl = 0; pl < planes; ++pl) {
     T* dxp = dx + pl * in_plane;
@@ -226,49 +255,56 @@ void max_pool2d_backward(T* dx, const T* dy, const index_t* argmax, const Pool2d
     if (fast)
       max_back_plane_2x2(dxp, dyp, ap, s);
     else
-      max_back_plane(dxp, dyp, ap, s, rows, cols);
+      poolrows::backward_plane(dxp, dyp, ap, g);
   }
 }
 
+// The average pool's view of one axis: the tables plus the run of whole windows and regular
+// inputs that avg_pool_rows.h vectorises.
+avgrows::Axis avg_axis(const AxisTables& t, index_t in, index_t out, index_t k, index_t s,
+                       index_t p) {
+  avgrows::Axis a{in, out, k, s, p, t.begin, t.end, t.first, t.last, 0, 0, 0, 0};
+  avgrows::find_interior(a);
+  return a;
+}
+
+// Every output's divisor as T, shared by all planes (scratch slot 3).
+template <typename T>
+const T* avg_divisors(const Pool2dShape& s, const AxisTables& rows, const AxisTables& cols,
+                      const SizeCalc& size) {
+  T* div = scratch<T>(3, size.mul(size.count(s.oh), size.count(s.ow)), size);
+  for (index_t oi = 0; oi < s.oh; ++oi)
+    for (index_t oj = 0; oj < s.ow; ++oj)
+      div[oi * s.ow + oj] = T(pool_divisor(rows.extent[oi], cols.extent[oj]));
+  return div;
+}
+
 // Separable: window sums along each input row first (hs, h x ow), then down the rows of each
-// window, so the inner loops run contiguously over output columns.
+// window, so the inner loops run contiguously over output columns (avg_pool_rows.h).
 template <typename T>
 void average_pool2d_forward(T* y, const T* x, const Pool2dShape& s, bool count_include_pad) {
   const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
-  const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, count_include_pad);
-  const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, count_include_pad);
+  if (is_2x2_s2(s)) {  // no padding: count_include_pad changes nothing
+#pragma omp parallel for schedule(static) num_threads(plane_team(s))
+    for (index_t pl = 0; pl < planes; ++pl)
+      avg2x2::forward_plane(y + pl * out_plane, x + pl * in_plane, s.oh, s.ow, s.w);
+    return;
+  }
+  const AxisTables rt = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, count_include_pad);
+  const AxisTables ct = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, count_include_pad);
+  const avgrows::Axis rows = avg_axis(rt, s.h, s.oh, s.kh, s.sh, s.ph);
+  const avgrows::Axis cols = avg_axis(ct, s.w, s.ow, s.kw, s.sw, s.pw);
   const int threads = plane_team(s);
   const SizeCalc size{"average_pool2d_forward", "row sums scratch"};
+  const T* div = avg_divisors<T>(s, rt, ct, size);
   const ThreadSlots<T> slots(kThreadSlot, threads, size.mul(size.count(s.h), size.count(s.ow)),
                              size);
 #pragma omp parallel num_threads(threads)
   {
     T* hs = slots.mine();
 #pragma omp for schedule(static)
-    for (index_t pl = 0; pl < planes; ++pl) {
-      const T* xp = x + pl * in_plane;
-      T* yp = y + pl * out_plane;
-      for (index_t r = 0; r < s.h; ++r) {
-        const T* row = xp + r * s.w;
-        T* hrow = hs + r * s.ow;
-        for (index_t oj = 0; oj < s.ow; ++oj) {
-          T acc = T(0);
-          for (index_t c = cols.begin[oj]; c < cols.end[oj]; ++c) acc += row[c];
-          hrow[oj] = acc;
-        }
-      }
-      for (index_t oi = 0; oi < s.oh; ++oi) {
-        T* yrow = yp + oi * s.ow;
-        const T* h0 = hs + rows.begin[oi] * s.ow;
-        for (index_t oj = 0; oj < s.ow; ++oj) yrow[oj] = h0[oj];
-        for (index_t r = rows.begin[oi] + 1; r < rows.end[oi]; ++r) {
-          const T* hr = hs + r * s.ow;
-          for (index_t oj = 0; oj < s.ow; ++oj) yrow[oj] += hr[oj];
-        }
-        const index_t eh = rows.extent[oi];
-        for (index_t oj = 0; oj < s.ow; ++oj) yrow[oj] /= T(pool_divisor(eh, cols.extent[oj]));
-      }
-    }
+    for (index_t pl = 0; pl < planes; ++pl)
+      avgrows::forward_plane(y + pl * out_plane, x + pl * in_plane, hs, div, rows, cols);
   }
 }
 
@@ -277,39 +313,36 @@ void average_pool2d_forward(T* y, const T* x, const Pool2dShape& s, bool count_i
 template <typename T>
 void average_pool2d_backward(T* dx, const T* dy, const Pool2dShape& s, bool count_include_pad) {
   const index_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
-  const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, count_include_pad);
-  const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, count_include_pad);
+  if (is_2x2_s2(s)) {
+#pragma omp parallel for schedule(static) num_threads(plane_team(s))
+    for (index_t pl = 0; pl < planes; ++pl)
+      avg2x2::backward_plane(dx + pl * in_plane, dy + pl * out_plane, s.oh, s.ow, s.h, s.w);
+    return;
+  }
+  const AxisTables rt = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, count_include_pad);
+  const AxisTables ct = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, count_include_pad);
+  const avgrows::Axis rows = avg_axis(rt, s.h, s.oh, s.kh, s.sh, s.ph);
+  const avgrows::Axis cols = avg_axis(ct, s.w, s.ow, s.kw, s.sw, s.pw);
   const int threads = plane_team(s);
   const SizeCalc size{"average_pool2d_backward", "gradient scratch"};
-  const ThreadSlots<T> slots(kThreadSlot, threads,
-                             size.add(size.count(out_plane), size.count(s.ow)), size);
+  const T* div = avg_divisors<T>(s, rt, ct, size);
+  // g (out_plane), v (h * ow), acc (the phase sums of one pass's regular inputs: fewer than
+  // n + min(sw, n) for n of them, so 2 w times the rows in a pass).
+  const index_t pass_rows = std::min(s.h, avgrows::flat_block_rows(s.w));
+  const ThreadSlots<T> slots(
+      kThreadSlot, threads,
+      size.add(size.add(size.count(out_plane), size.mul(size.count(s.h), size.count(s.ow))),
+               size.mul(2, size.mul(size.count(s.w), size.count(pass_rows)))),
+      size);
 #pragma omp parallel num_threads(threads)
   {
     T* g = slots.mine();
     T* v = g + out_plane;
+    T* acc = v + s.h * s.ow;
 #pragma omp for schedule(static)
-    for (index_t pl = 0; pl < planes; ++pl) {
-      const T* dyp = dy + pl * out_plane;
-      T* dxp = dx + pl * in_plane;
-      for (index_t oi = 0; oi < s.oh; ++oi) {
-        const index_t eh = rows.extent[oi];
-        for (index_t oj = 0; oj < s.ow; ++oj)
-          g[oi * s.ow + oj] = dyp[oi * s.ow + oj] / T(pool_divisor(eh, cols.extent[oj]));
-      }
-      for (index_t ih = 0; ih < s.h; ++ih) {
-        for (index_t oj = 0; oj < s.ow; ++oj) v[oj] = T(0);
-        for (index_t oi = rows.first[ih]; oi < rows.last[ih]; ++oi) {
-          const T* grow = g + oi * s.ow;
-          for (index_t oj = 0; oj < s.ow; ++oj) v[oj] += grow[oj];
-        }
-        T* row = dxp + ih * s.w;
-        for (index_t iw = 0; iw < s.w; ++iw) {
-          T acc = T(0);
-          for (index_t oj = cols.first[iw]; oj < cols.last[iw]; ++oj) acc += v[oj];
-          row[iw] = acc;
-        }
-      }
-    }
+    for (index_t pl = 0; pl < planes; ++pl)
+      avgrows::backward_plane(dx + pl * in_plane, dy + pl * out_plane, g, v, acc, div, rows,
+                              cols);
   }
 }
 

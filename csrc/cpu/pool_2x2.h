@@ -1,7 +1,10 @@
 // Max pooling's whole 2x2 stride-2 windows in float, four output columns at a time: the two
 // input rows are split into their even and odd columns (deinterleaved loads), so each of a
 // window's four taps is one lane of a vector and the four windows' chains run side by side.
-// Internal to cpu/pool.cpp; its scalar loop finishes each row's last (n mod 4) windows.
+// Internal to cpu/pool.cpp. A plane is one cloned call (a call through the ISA dispatch per row
+// cost about as much as the row); a row whose width is not a multiple of 4 ends with a step over
+// its last four windows, overlapping the one before: those windows are computed again and
+// written with the same values, so no scalar tail is needed. Rows need at least 4 windows.
 #pragma once
 #include "fastconv/common.h"
 
@@ -29,16 +32,15 @@ inline __m128 pick(__m128 m, __m128 a, __m128 b) {
 inline __m128i wide_lo(__m128i m) { return _mm_unpacklo_epi32(m, m); }
 inline __m128i wide_hi(__m128i m) { return _mm_unpackhi_epi32(m, m); }
 
-// Output row windows [0, n - n % 4): y[j] and its flat index a[j] from the input rows r0 and
+// Windows j to j + 3 of an output row: y[j] and its flat index a[j] from the input rows r0 and
 // r1 = r0 + W, r0 starting at flat index base of the plane. Taps in raster order: r0[2j],
 // r0[2j + 1], r1[2j], r1[2j + 1], each replacing the best so far only where it wins.
-FC_SIMD_CLONES
-inline void forward_row(float* y, index_t* a, const float* r0, const float* r1, index_t n,
-                        index_t base, index_t W) {
-  const __m128i w = _mm_set1_epi64x(W), step = _mm_set1_epi64x(2 * kWindows);
-  const __m128i next = _mm_set1_epi64x(kWindows);
-  __m128i col = _mm_set_epi64x(base + 2, base);  // windows j, j + 1's first taps
-  for (index_t j = 0; j + kWindows <= n; j += kWindows) {
+__attribute__((always_inline)) inline void forward_step(float* y, index_t* a, const float* r0,
+                                                        const float* r1, index_t j, index_t base,
+                                                        index_t W) {
+  const __m128i w = _mm_set1_epi64x(W), next = _mm_set1_epi64x(kWindows);
+  const __m128i col = _mm_set_epi64x(base + 2 * j + 2, base + 2 * j);  // windows j, j + 1
+  {
     const __m128 p0 = _mm_loadu_ps(r0 + 2 * j), p1 = _mm_loadu_ps(r0 + 2 * j + 4);
     const __m128 q0 = _mm_loadu_ps(r1 + 2 * j), q1 = _mm_loadu_ps(r1 + 2 * j + 4);
     __m128 best = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
@@ -66,24 +68,37 @@ inline void forward_row(float* y, index_t* a, const float* r0, const float* r1, 
                                      _mm_and_si128(wide_hi(down), w));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(a + j), lo);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(a + j + 2), hi);
-    col = _mm_add_epi64(col, step);
   }
 }
 
-// The backward of forward_row over the same windows: input rows d0 and d1 = d0 + W get each
+// Every window of an (oh, ow) output plane from its (h, W) input plane x, ow >= 4.
+FC_SIMD_CLONES
+inline void forward_plane(float* y, index_t* a, const float* x, index_t oh, index_t ow,
+                          index_t W) {
+  for (index_t oi = 0; oi < oh; ++oi) {
+    const float* r0 = x + 2 * oi * W;
+    float* yr = y + oi * ow;
+    index_t* ar = a + oi * ow;
+    index_t j = 0;
+    for (; j + kWindows <= ow; j += kWindows) forward_step(yr, ar, r0, r0 + W, j, 2 * oi * W, W);
+    if (j < ow) forward_step(yr, ar, r0, r0 + W, ow - kWindows, 2 * oi * W, W);
+  }
+}
+
+// The backward of forward_step over the same windows: input rows d0 and d1 = d0 + W get each
 // window's gradient g[j] at its argmax a[j] (relative to the window: 0, 1, W or W + 1) and +0 at
 // its other three inputs; an index naming none of the four leaves all four at +0. The relative
 // index is compared in 32 bits, its high half checked for zero: exact for W + 1 < 2^31, which
 // the caller ensures.
-FC_SIMD_CLONES
-inline void backward_row(float* d0, float* d1, const float* g, const index_t* a, index_t n,
-                         index_t base, index_t W) {
+__attribute__((always_inline)) inline void backward_step(float* d0, float* d1, const float* g,
+                                                         const index_t* a, index_t j,
+                                                         index_t base, index_t W) {
   const __m128i zero = _mm_setzero_si128(), one = _mm_set1_epi32(1);
   const __m128i w = _mm_set1_epi32(static_cast<int>(W));
   const __m128i w1 = _mm_set1_epi32(static_cast<int>(W + 1));
-  const __m128i step = _mm_set1_epi64x(2 * kWindows), next = _mm_set1_epi64x(kWindows);
-  __m128i col = _mm_set_epi64x(base + 2, base);
-  for (index_t j = 0; j + kWindows <= n; j += kWindows) {
+  const __m128i next = _mm_set1_epi64x(kWindows);
+  const __m128i col = _mm_set_epi64x(base + 2 * j + 2, base + 2 * j);
+  {
     const __m128 at_lo = _mm_castsi128_ps(
         _mm_sub_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + j)), col));
     const __m128 at_hi = _mm_castsi128_ps(_mm_sub_epi64(
@@ -101,7 +116,21 @@ inline void backward_row(float* d0, float* d1, const float* g, const index_t* a,
     _mm_storeu_ps(d0 + 2 * j + 4, _mm_unpackhi_ps(e0, e1));
     _mm_storeu_ps(d1 + 2 * j, _mm_unpacklo_ps(e2, e3));
     _mm_storeu_ps(d1 + 2 * j + 4, _mm_unpackhi_ps(e2, e3));
-    col = _mm_add_epi64(col, step);
+  }
+}
+
+// The backward of forward_plane: the (2 oh, W) top rows of dx's plane from dy's (oh, ow) plane g
+// and its indices a, ow >= 4. (An odd last row or column of dx is the caller's.)
+FC_SIMD_CLONES
+inline void backward_plane(float* dx, const float* g, const index_t* a, index_t oh, index_t ow,
+                           index_t W) {
+  for (index_t oi = 0; oi < oh; ++oi) {
+    float* d0 = dx + 2 * oi * W;
+    const float* gr = g + oi * ow;
+    const index_t* ar = a + oi * ow;
+    index_t j = 0;
+    for (; j + kWindows <= ow; j += kWindows) backward_step(d0, d0 + W, gr, ar, j, 2 * oi * W, W);
+    if (j < ow) backward_step(d0, d0 + W, gr, ar, ow - kWindows, 2 * oi * W, W);
   }
 }
 

@@ -7,8 +7,5 @@
 extern "C" __attribute__((visibility("default"))) void fastconv_vexp_probe(float* y,
                                                                           const float* x,
                                                                           std::int64_t n) {
-  using fastconv::cpu::vexp::exp_tail;
-  using fastconv::cpu::vexp::kLanes;
-  for (std::int64_t i = 0; i < n; i += kLanes)
-    exp_tail(y + i, x + i, n - i < kLanes ? n - i : kLanes);
+  fastconv::cpu::vexp::exp_array(y, x, n);
 }

@@ -5,11 +5,12 @@
 // The (m+2)^2 element-wise products, summed over channels, are (m+2)^2 GEMMs per block of tiles:
 //   M[xi] (k x tiles) = U[xi] (k x c) * V[xi] (c x tiles).
 // Tiles are numbered over the whole batch (sample, tile row, tile column) and cut into blocks of
-// whole tile rows, as many as keep a block's transformed input and products within about 512 KiB
-// (a core's L2), fixed by the shape; a block runs on one thread with single-threaded GEMMs, so
-// results are bitwise independent of the thread count. The weight gradient sums fixed slices of
-// blocks, then the slices in order. The transforms are in winograd_rows.h (compiled for AVX2
-// and for generic x86-64, picked at load) and winograd_transforms.h.
+// whole tile rows, as many as keep a block's transformed input and products within a size fixed
+// by the shape alone (winograd_rows.h, kBlockBytes); a block runs on one thread with
+// single-threaded GEMMs, so results are bitwise independent of the thread count. The weight
+// gradient sums fixed slices of blocks, then the slices in order. The transforms are in
+// winograd_rows.h (compiled per ISA level, cpu/simd_clones.h: the last bits are the same for any
+// thread count on one machine, not across CPUs, as the BLAS's) and winograd_transforms.h.
 //
 // dx is itself a Winograd correlation: dy, padded by 2 - p (cropped where p > 2), with the
 // filter turned by 180 degrees and its channel axes swapped.

@@ -32,7 +32,7 @@ std::size_t SizeCalc::count(index_t v) const { return v > 0 ? static_cast<std::s
 namespace {
 
 constexpr std::align_val_t kAlign{64};
-constexpr std::size_t kSlots = 4;
+constexpr std::size_t kSlots = 6;
 
 struct AlignedFree {
   void operator()(void* p) const { ::operator delete(p, kAlign); }

@@ -17,6 +17,7 @@ void bind_device_array(pybind11::module_& m);
 // The ops, CPU and GPU.
 void bind_conv(pybind11::module_& m);
 void bind_cuda_conv(pybind11::module_& m);
+void bind_conv_pool(pybind11::module_& m);  // conv + ReLU + 2x2 max pool, fused (CPU only)
 void bind_pool(pybind11::module_& m);
 void bind_cuda_pool(pybind11::module_& m);
 void bind_loss(pybind11::module_& m);  // softmax cross-entropy

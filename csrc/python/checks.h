@@ -100,6 +100,28 @@ py::array float_output(DType dt, const std::vector<index_t>& dims, Kernel&& kern
   });
 }
 
+// A convolution backward's outputs (dx, dw, db) in float dtype dt: dw always, dx (x's shape) and
+// db (w's first dimension) when asked. kernel(T* dx, T* dw, T* db) fills them with the GIL
+// released, given null for an output not asked for, which the tuple returns as None.
+template <typename Kernel>
+py::tuple conv_grads_output(DType dt, const std::vector<index_t>& x_shape,
+                            const std::vector<index_t>& w_shape, bool need_dx, bool need_db,
+                            Kernel&& kernel) {
+  return with_float(dt, [&](auto t) -> py::tuple {
+    using T = decltype(t);
+    py::array dw = new_output<T>(w_shape);
+    py::array dx, db;
+    if (need_dx) dx = new_output<T>(x_shape);
+    if (need_db) db = new_output<T>({w_shape[0]});
+    {
+      py::gil_scoped_release nogil;
+      kernel(need_dx ? ptr<T>(dx) : nullptr, ptr<T>(dw), need_db ? ptr<T>(db) : nullptr);
+    }
+    return py::make_tuple(need_dx ? py::object(dx) : py::none(), dw,
+                          need_db ? py::object(db) : py::none());
+  });
+}
+
 // An input's data as the element type of the output `like`, for float_output's kernels.
 template <typename T>
 const T* cptr_like(const T* /*like*/, const py::array& a) {

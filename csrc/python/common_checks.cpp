@@ -9,6 +9,7 @@
 
 #include "fastconv/checked.h"
 #include "fastconv/text.h"
+#include "python/output_blocks.h"
 
 namespace fastconv::bind {
 namespace {
@@ -204,11 +205,19 @@ py::array_t<T> new_output(const std::vector<index_t>& shape) {
                           output_dtype_name<T>(), shape);
   std::vector<py::ssize_t> dims(shape.begin(), shape.end());
   py::array_t<T> out;
-  try {
-    out = py::array_t<T>(dims);
-  } catch (py::error_already_set& e) {
-    if (!e.matches(PyExc_MemoryError)) throw;
-    raise_out_of_memory(text::cat(bytes), output_dtype_name<T>(), shape);
+  if (static_cast<std::size_t>(bytes) >= kCachedOutputBytes) {
+    void* block = take_output_block(static_cast<std::size_t>(bytes));
+    if (!block) raise_out_of_memory(text::cat(bytes), output_dtype_name<T>(), shape);
+    // The capsule owns the block from here on, also if the array cannot be made.
+    py::capsule owner = output_block_owner(block, static_cast<std::size_t>(bytes));
+    out = py::array_t<T>(dims, static_cast<T*>(block), owner);
+  } else {
+    try {
+      out = py::array_t<T>(dims);
+    } catch (py::error_already_set& e) {
+      if (!e.matches(PyExc_MemoryError)) throw;
+      raise_out_of_memory(text::cat(bytes), output_dtype_name<T>(), shape);
+    }
   }
   if (g_poison) {
     T bad = std::numeric_limits<T>::has_quiet_NaN ? std::numeric_limits<T>::quiet_NaN()

@@ -1,5 +1,7 @@
 // Bindings for conv2d forward/backward and its scratch size (the GPU twin: cuda_conv.cpp). The
 // checks on shapes are shared (shapes.h); here: numpy arrays, dtypes, outputs, the kernel call.
+#include <type_traits>
+
 #include "cpu/conv.h"
 #include "cpu/winograd_choice.h"
 #include "python/bindings.h"
@@ -55,23 +57,12 @@ py::tuple conv2d_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
     check_same_dtype(relu_y, "relu_y", dy, "dy");
     check_shape_like(shape_of(relu_y), "relu_y", shape_of(dy), "dy");
   }
-  return with_float(dtype_of(x), [&](auto t) -> py::tuple {
-    using T = decltype(t);
-    const T* relu_y_p = fused_relu ? cptr<T>(relu_y) : nullptr;
-    py::array dw = new_output<T>(shape_of(w));
-    py::array dx, db;
-    if (need_dx) dx = new_output<T>(shape_of(x));
-    if (need_db) db = new_output<T>({s.k});
-    T* dx_p = need_dx ? ptr<T>(dx) : nullptr;
-    T* db_p = need_db ? ptr<T>(db) : nullptr;
-    {
-      py::gil_scoped_release nogil;
-      cpu::conv2d_backward(dx_p, ptr<T>(dw), db_p, cptr<T>(x), cptr<T>(w), cptr<T>(dy), relu_y_p,
-                           s);
-    }
-    return py::make_tuple(need_dx ? py::object(dx) : py::none(), dw,
-                          need_db ? py::object(db) : py::none());
-  });
+  return conv_grads_output(dtype_of(x), shape_of(x), shape_of(w), need_dx, need_db,
+                           [&](auto* dx, auto* dw, auto* db) {
+                             using T = std::remove_pointer_t<decltype(dw)>;
+                             cpu::conv2d_backward(dx, dw, db, cptr<T>(x), cptr<T>(w), cptr<T>(dy),
+                                                  fused_relu ? cptr<T>(relu_y) : nullptr, s);
+                           });
 }
 
 std::size_t conv2d_scratch_bytes(py::handle x_obj, py::handle w_obj, Pair stride, Pair padding,

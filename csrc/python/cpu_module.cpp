@@ -7,6 +7,7 @@ PYBIND11_MODULE(_C, m) {
   bind_runtime(m);
   bind_geometry(m);
   bind_conv(m);
+  bind_conv_pool(m);
   bind_pool(m);
   bind_loss(m);
   bind_dense(m);

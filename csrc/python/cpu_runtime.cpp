@@ -7,10 +7,12 @@
 #endif
 
 #include "cpu/blas.h"
+#include "cpu/simd_clones.h"
 #include "cpu/threads.h"
 #include "fastconv/build_config.h"
 #include "python/checks.h"
 #include "python/bindings.h"
+#include "python/output_blocks.h"
 
 namespace fastconv::bind {
 
@@ -39,6 +41,7 @@ void bind_runtime(py::module_& m) {
     d["blas_version"] = FASTCONV_BLAS_VERSION;
     d["blas_config"] = cpu::blas_config();
     d["openmp"] = _OPENMP;
+    d["cpu_simd"] = cpu::simd_level();
     d["cuda_built"] = bool(FASTCONV_CUDA_BUILT);
     d["cuda_reason"] = FASTCONV_CUDA_REASON;
     d["cuda_archs"] = FASTCONV_CUDA_ARCHS;
@@ -61,6 +64,9 @@ void bind_runtime(py::module_& m) {
   m.def("_set_poison_outputs", &set_poison_outputs, py::arg("on"),
         "Testing hook: fill every newly allocated output with NaN before the kernel runs.");
   m.def("_poison_outputs", &poison_outputs);
+  m.def("_cached_output_blocks", [] {
+    return py::make_tuple(cached_output_blocks(), cached_output_bytes());
+  }, "Testing hook: the freed output blocks of 32 MiB or more kept for reuse (count, bytes).");
 }
 
 }  // namespace fastconv::bind

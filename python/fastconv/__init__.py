@@ -22,6 +22,7 @@ from .autograd import Grads, Node, Variable
 from .functional import (
     average_pool2d,
     conv2d,
+    conv2d_relu_max_pool2d,
     dense,
     dropout,
     flatten,

@@ -58,6 +58,7 @@ def build_info() -> dict:
         "blas_version": raw["blas_version"],
         "blas_config": raw["blas_config"],
         "openmp_version": raw["openmp"],
+        "cpu_simd": raw["cpu_simd"],
         "num_threads": C.get_num_threads(),
         "blas_num_threads": C.get_blas_num_threads(),
         "conv_algorithm": C.conv_algorithm(),

@@ -23,6 +23,7 @@ from .device import is_device_array, to_device, to_host
 
 __all__ = [
     "conv2d",
+    "conv2d_relu_max_pool2d",
     "max_pool2d",
     "average_pool2d",
     "dense",
@@ -87,6 +88,26 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, relu=False) -> Node:
         return (dx, dw) if bn is None else (dx, dw, db.reshape(bn.shape))
 
     return record(y, (xn, wn) if bn is None else (xn, wn, bn), backward, "conv2d")
+
+
+def conv2d_relu_max_pool2d(x, w, b=None, stride=1, padding=0, dilation=1) -> Node:
+    """max_pool2d(conv2d(x, w, b, stride, padding, dilation, relu=True), filter=2, stride=2) as
+    one node: one kernel each way on the CPU, which keeps the convolution's full-size output in
+    scratch instead of in the graph (same values and gradients, bitwise). With the parameters
+    on the GPU it is that composition, two nodes. Inputs as for conv2d."""
+    (xn, wn, bn), (xv, wv, bv) = _weighted_inputs(x, w, b)
+    if is_device_array(wv):
+        return max_pool2d(conv2d(xn, wn, bn, stride, padding, dilation, relu=True), 2, 2, 0)
+    y, indices = ops.conv2d_relu_max_pool2d_forward(xv, wv, bv, stride, padding, dilation)
+
+    def backward(g):
+        dx, dw, db = ops.conv2d_relu_max_pool2d_backward(
+            xv, wv, _grad(g, y), y, indices, stride, padding, dilation, need_dx=xn._tracked,
+            need_db=bn is not None)
+        return (dx, dw) if bn is None else (dx, dw, db.reshape(bn.shape))
+
+    return record(y, (xn, wn) if bn is None else (xn, wn, bn), backward,
+                  "conv2d_relu_max_pool2d")
 
 
 def max_pool2d(x, filter=3, stride=1, padding=0, ceil_mode=False) -> Node:

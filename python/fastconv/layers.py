@@ -233,13 +233,18 @@ class Conv2d(_Weighted):
         c_in = self.params.w.shape[1] if "w" in self.params else None
         return self._shapes((self._channel, c_in, *self._filter), (1, self._channel, 1, 1))
 
-    def forward(self, x, relu=False):
+    def forward(self, x, relu=False, max_pool_2x2=False):
+        """relu and max_pool_2x2 (Sequential's fusions): relu(conv), and with max_pool_2x2 that
+        pooled by 2x2 windows at stride 2, in one node (F.conv2d_relu_max_pool2d)."""
         if "w" not in self.params:
             x = as_node(x, "x")
             if x.ndim != 4:
                 raise ValueError(f"x must be 4-D (N, C, H, W); got shape {tuple(x.shape)}")
             self._create((self._channel, x.shape[1], *self._filter), (1, self._channel, 1, 1),
                          _param_dtype(x))
+        if max_pool_2x2:
+            return F.conv2d_relu_max_pool2d(x, self._param("w"), self._bias(), self._stride,
+                                            self._padding, self._dilation)
         return F.conv2d(x, self._param("w"), self._bias(), self._stride, self._padding,
                         self._dilation, relu=relu)
 

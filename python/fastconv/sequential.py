@@ -3,7 +3,7 @@ checkpoint entry points (save/load, implemented in fastconv.checkpoint)."""
 from __future__ import annotations
 
 from . import checkpoint as _checkpoint
-from .layers import Conv2d, Layer, Relu
+from .layers import Conv2d, Layer, MaxPool2d, Relu
 
 __all__ = ["Sequential"]
 
@@ -37,7 +37,14 @@ class Sequential(Layer):
     def forward(self, x):
         i, layers = 0, self._layers
         while i < len(layers):
-            if (isinstance(layers[i], Conv2d) and i + 1 < len(layers)
+            if _conv_relu_pool(layers, i):
+                # Conv2d, Relu, then a 2x2 stride-2 MaxPool2d: one node whose kernels keep the
+                # convolution's output in scratch, not in the graph, and skip the backward's
+                # ReLU pass over it (same values and gradients; the Relu's and the pool's own
+                # forwards are skipped).
+                x = layers[i].forward(x, max_pool_2x2=True)
+                i += 3
+            elif (isinstance(layers[i], Conv2d) and i + 1 < len(layers)
                     and type(layers[i + 1]) is Relu):
                 # Conv2d then Relu: one fused kernel each way instead of an extra pass over the
                 # activation (same values; the Relu layer's own forward is skipped).
@@ -99,6 +106,18 @@ class Sequential(Layer):
         file that is not a readable checkpoint (nothing is unpickled). A missing file raises
         FileNotFoundError."""
         return _checkpoint.load(self, path, optimizer=optimizer)
+
+
+# MaxPool2d's arguments (filter, stride, padding, ceil_mode) that the fused kernel pools with.
+_POOL_2X2 = ((2, 2), (2, 2), (0, 0), False)
+
+
+def _conv_relu_pool(layers: list, i: int) -> bool:
+    """Whether layers[i:i + 3] are Conv2d, Relu, MaxPool2d(filter=2, stride=2) (no padding,
+    floor): what F.conv2d_relu_max_pool2d computes."""
+    return (isinstance(layers[i], Conv2d) and i + 2 < len(layers)
+            and type(layers[i + 1]) is Relu and type(layers[i + 2]) is MaxPool2d
+            and layers[i + 2]._args == _POOL_2X2)
 
 
 def _shapes_text(layer: Layer) -> str:

@@ -74,6 +74,9 @@ def fixtures() -> dict:
     )
     fx["TO"] = np.eye(5, dtype=np.float32)[fx["T"]]
     fx["PI"] = ref.max_pool2d_forward(fx["X"], 2, 2)[1]
+    # conv2d_relu_max_pool2d over X, W, B: the pooled output, its indices and a gradient.
+    cy, fx["CPI"] = ref.conv2d_relu_max_pool2d_forward(fx["X"], fx["W"], fx["B"])
+    fx["CPY"], fx["DYCP"] = cy.astype(np.float32), f4(*cy.shape)
     for name in ("X", "W", "B", "DY", "A", "D", "Z", "P", "G"):
         fx[name + "64"] = fx[name].astype(np.float64)
     fx["XRO"] = fx["X"].copy()

@@ -18,7 +18,7 @@ OUT = Path(__file__).resolve().parent / "generated.txt"
 
 R, E = "raises", "either"
 VECTOR_FIXTURES = {"B", "DB", "CB", "T"}
-INTEGER_FIXTURES = {"PI", "T"}
+INTEGER_FIXTURES = {"PI", "CPI", "T"}
 
 
 def array_mutations(e: str, inplace: bool = False, optional: bool = False):
@@ -295,6 +295,18 @@ def targets():
                          ("indices", "np.array([1, 0])", index_mutations, False)], ""),
         "accuracy_count": ("ops.accuracy_count", [("z", "Z", arr("Z"), False),
                            ("t", "T", accuracy_label_mutations, False)], ""),
+        # Last, so that adding them left every earlier target's sampled mutations as they were.
+        "conv2d_relu_max_pool2d_forward": ("ops.conv2d_relu_max_pool2d_forward", [
+            ("x", "X", arr("X"), False), ("w", "W", arr("W"), False),
+            ("b", "B", arr("B", optional=True), False), *conv_geom], ""),
+        "conv2d_relu_max_pool2d_backward": ("ops.conv2d_relu_max_pool2d_backward", [
+            ("x", "X", arr("X"), False), ("w", "W", arr("W"), False),
+            ("dy", "DYCP", arr("DYCP"), False), ("y", "CPY", arr("CPY"), False),
+            ("indices", "CPI", arr("CPI"), False), *conv_geom,
+            ("need_dx", "True", flag, True), ("need_db", "True", flag, True)], ""),
+        "fc.conv2d_relu_max_pool2d": ("fc.conv2d_relu_max_pool2d", [
+            ("x", "X", arr("X"), False), ("w", "W", arr("W"), False),
+            ("b", "B.reshape(1, 4, 1, 1)", arr("B", optional=True), False), *conv_geom], ""),
     }
 
 

@@ -24,7 +24,8 @@ DELEGATES = {fc.Conv2d: fc.conv2d, fc.Dense: fc.dense, fc.MaxPool2d: fc.max_pool
              step: ops.sgd_update, fc.conv2d: ops.conv2d_forward, fc.dense: ops.dense_forward,
              fc.max_pool2d: ops.max_pool2d_forward, fc.relu: ops.relu_forward,
              fc.average_pool2d: ops.average_pool2d_forward, fc.dropout: ops.dropout_forward,
-             fc.softmax_cross_entropy: ops.softmax_cross_entropy_forward}
+             fc.softmax_cross_entropy: ops.softmax_cross_entropy_forward,
+             fc.conv2d_relu_max_pool2d: ops.conv2d_relu_max_pool2d_forward}
 
 
 def _param_names(fn) -> set:

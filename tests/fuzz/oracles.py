@@ -106,9 +106,34 @@ def _conv_out(size, k, s, p, d):
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
+def _unfused_conv_pool(name, a):
+    """What the fused conv + ReLU + 2x2 max pool promises bitwise: the unfused kernels' chain
+    (float32 overflow included, which a float32 reference summing in another order does not
+    reproduce). The backward masks dy by the given y > 0, as the fused kernel documents."""
+    geo = {k: a[k] for k in ("stride", "padding", "dilation")}
+    if name.endswith("_forward"):
+        z = ops.conv2d_forward(a["x"], a["w"], a["b"], **geo, relu=True)
+        return ops.max_pool2d_forward(z, 2, 2, 0)
+    z = ops.conv2d_forward(a["x"], a["w"], None, **geo)
+    g = np.where(np.asarray(a["y"]) > 0, a["dy"], np.zeros_like(a["dy"]))
+    dz = ops.max_pool2d_backward(z, g, a["indices"], 2, 2, 0)
+    return ops.conv2d_backward(a["x"], a["w"], dz, **geo, need_dx=a["need_dx"],
+                               need_db=a["need_db"])
+
+
+def _same_bits(got, want) -> str | None:
+    for i, (g, w) in enumerate(zip(got, want)):
+        if (g is None) != (w is None) or (g is not None and (
+                g.dtype != w.dtype or g.shape != w.shape or g.tobytes() != w.tobytes())):
+            return f"result[{i}] differs from the unfused chain's"
+    return None
+
+
 def _oracle_ops(name, fn):
     def oracle(args, kwargs, snapshot, result):
         a = _bind(fn, *snapshot)
+        if name.startswith("conv2d_relu_max_pool2d_"):
+            return _same_bits(result, _unfused_conv_pool(name, a))
         if name == "conv2d_scratch_bytes":
             x, w = a["x"], a["w"]
             (sh, sw), (ph, pw), (dh, dw) = (_raw_pair(a[k]) for k in ("stride", "padding",
@@ -208,13 +233,37 @@ def _functional_oracles() -> dict:
                             beta1=opt.b, beta2=opt.g, eps=opt.epsilon)
         return compare(result, p)
 
+    def conv_relu_pool(args, kwargs, snapshot, result):
+        """Bitwise the unfused chain (its own oracles check it against the reference), forward
+        and, over the same arguments as Variables, the gradients of the one node."""
+        a = _bind(fc.conv2d_relu_max_pool2d, *snapshot)
+        geo = {k: a[k] for k in ("stride", "padding", "dilation")}
+
+        def chain(x, w, b):
+            return fc.max_pool2d(fc.conv2d(x, w, b, **geo, relu=True), 2, 2, 0)
+
+        if _same_bits([_plain(result)], [_plain(chain(a["x"], a["w"], a["b"]))]):
+            return "the result differs from the unfused chain's"
+        names = [k for k in ("x", "w", "b") if a[k] is not None]
+        params = {k: fc.Variable(_plain(a[k])) for k in names}
+        inputs = (params["x"], params["w"], params.get("b"))
+        fused, unfused = fc.conv2d_relu_max_pool2d(*inputs, **geo), chain(*inputs)
+        if fused._op != "conv2d_relu_max_pool2d":
+            return f"recorded as {fused._op!r}, not as one conv2d_relu_max_pool2d node"
+        dy = np.cos(np.arange(fused.size)).reshape(fused.shape).astype(fused.dtype)
+        g_fused, g_chain = fused.grad(dy), unfused.grad(dy)
+        for k in names:
+            if _same_bits([_plain(g_fused.get(params[k]))], [_plain(g_chain.get(params[k]))]):
+                return f"the gradient of {k} differs from the unfused chain's"
+        return None
+
     def pool_conv(args, kwargs, snapshot, result):
         want = ref.conv2d_forward(np.ones((8, 4, 12, 12)), np.ones((8, 4, 3, 3)))
         return compare(result, [want, want])
 
     oracles.update({fc.dropout: dropout, fc.Variable: variable,
                     fc.set_num_threads: set_num_threads, step: optimiser_step,
-                    fork_pool_conv: pool_conv})
+                    fork_pool_conv: pool_conv, fc.conv2d_relu_max_pool2d: conv_relu_pool})
     return oracles
 
 

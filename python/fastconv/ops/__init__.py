@@ -3,6 +3,7 @@
 from .activation import *  # noqa: F401,F403
 from .data import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
+from .conv_pool import *  # noqa: F401,F403
 from .dense import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .optim import *  # noqa: F401,F403
