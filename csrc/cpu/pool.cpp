@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <type_traits>
 
 #include "cpu/avg_pool_2x2.h"
 #include "cpu/avg_pool_rows.h"
+#include "cpu/bit_select.h"
 #include "cpu/pool_2x2.h"
 #include "cpu/pool_rows.h"
 #include "cpu/threads.h"
@@ -44,29 +44,13 @@ AxisTables axis_tables(std::size_t slot, index_t in, index_t out, index_t k, ind
   return {begin, end, extent, first, last};
 }
 
-// Strictly greater keeps the first maximum on ties; the first NaN wins and then nothing beats it.
-// Written as !(v <= best) & (best == best): the same truth table, but no short-circuit for the
-// compiler to turn into a data-dependent branch.
-template <typename T>
-inline bool better(T v, T best) {
-  return !(v <= best) & (best == best);
-}
-
-// Which tap wins is data-dependent, so a branch mispredicts often on real data; both the value
-// and the index are selected with a bit mask instead (the value through its bit pattern, since
-// compilers turn a floating-point ?: back into a branch).
+// The winner of a window so far and its index, updated by one tap with pool_rows.h's rule, both
+// selected by bits: which tap wins is data-dependent, and a branch mispredicts often on real data.
 template <typename T>
 inline void take(T& best, index_t& bi, T v, index_t i) {
-  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-  const bool t = better(v, best);
-  const Bits vmask = Bits(0) - Bits(t);
-  Bits b, c;
-  std::memcpy(&b, &best, sizeof(T));
-  std::memcpy(&c, &v, sizeof(T));
-  b ^= (b ^ c) & vmask;
-  std::memcpy(&best, &b, sizeof(T));
-  const index_t imask = -static_cast<index_t>(t);
-  bi ^= (bi ^ i) & imask;
+  const bool t = poolrows::wins(v, best);
+  best = select_bits(t, v, best);
+  bi = select_bits(t, i, bi);
 }
 
 // Small problems stay on the calling thread: a parallel region costs more than they do.

@@ -17,7 +17,7 @@ namespace fastconv::cpu::pool2x2 {
 
 constexpr index_t kWindows = 4;  // windows per vector step
 
-// better(v, best) of pool.cpp, four lanes at once: !(v <= best) and best is not NaN. cmpnle is
+// poolrows::wins(v, best) of pool_rows.h, four lanes at once: !(v <= best) and best is not NaN. cmpnle is
 // true for unordered pairs, so a NaN v beats a number and a NaN best keeps its place.
 inline __m128 wins(__m128 v, __m128 best) {
   return _mm_and_ps(_mm_cmpnle_ps(v, best), _mm_cmpord_ps(best, best));

@@ -14,8 +14,9 @@
 #include <cstring>
 #include <type_traits>
 
-#include "fastconv/common.h"
+#include "cpu/bit_select.h"
 #include "cpu/simd_clones.h"
+#include "fastconv/common.h"
 
 namespace fastconv::cpu::poolrows {
 
@@ -35,28 +36,18 @@ struct Plane {
   std::int32_t* tsel;   // (ow): the winning row's tap
 };
 
+// The window scan's rule, one tap at a time: a later tap wins only if !(v <= best) and best is
+// not NaN (strictly greater keeps the first maximum on ties; the first NaN wins, then nothing
+// beats it). `&`, not `&&`: no short-circuit for the compiler to turn into a branch.
 template <typename T>
 __attribute__((always_inline)) inline bool wins(T v, T best) {
   return !(v <= best) & (best == best);
 }
 
-// m ? a : b through the bit patterns: a blend in the vector loops, and no data-dependent branch
-// in their scalar tails and the clipped columns (a floating-point ?: there becomes one, which
-// mispredicts on real data).
-template <typename T>
-__attribute__((always_inline)) inline T pick(bool m, T a, T b) {
-  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-  Bits x, y;
-  std::memcpy(&x, &a, sizeof(T));
-  std::memcpy(&y, &b, sizeof(T));
-  y ^= (x ^ y) & (Bits(0) - Bits(m));
-  std::memcpy(&b, &y, sizeof(T));
-  return b;
-}
-
-__attribute__((always_inline)) inline std::int32_t pick(bool m, std::int32_t a, std::int32_t b) {
-  return b ^ ((a ^ b) & -static_cast<std::int32_t>(m));
-}
+// Values, taps and rows move by bits (bit_select.h): a blend in the vector loops, and no
+// data-dependent branch in their scalar tails and the clipped columns (a floating-point ?:
+// there becomes one, which mispredicts on real data).
+using cpu::select_bits;
 
 // Pass 1 for the whole windows of one input row, S the stride when it is a compile-time
 // constant (0: the run-time sw). Tap-major, so each inner loop is one strided load, one compare
@@ -81,8 +72,8 @@ __attribute__((always_inline)) inline void row_whole(T* __restrict best,
       const T v = xt[i * s], b = best[i];
       const std::int32_t tb = tap[i];
       const bool m = wins(v, b);
-      best[i] = pick(m, v, b);
-      tap[i] = pick(m, tt, tb);
+      best[i] = select_bits(m, v, b);
+      tap[i] = select_bits(m, tt, tb);
     }
   }
 }
@@ -97,8 +88,8 @@ __attribute__((always_inline)) inline void row_clipped(T* best, std::int32_t* ta
   auto c = static_cast<std::int32_t>(wb - start);
   for (index_t i = wb + 1; i < we; ++i) {
     const bool m = wins(row[i], b);
-    b = pick(m, row[i], b);
-    c = pick(m, static_cast<std::int32_t>(i - start), c);
+    b = select_bits(m, row[i], b);
+    c = select_bits(m, static_cast<std::int32_t>(i - start), c);
   }
   best[oj] = b;
   tap[oj] = c;
@@ -137,9 +128,9 @@ __attribute__((always_inline)) inline void combine_row(T* __restrict y, index_t*
       const T v = br[oj], b = y[oj];
       const std::int32_t rs = rsel[oj], ts = tsel[oj], tv = tr[oj];
       const bool m = wins(v, b);
-      y[oj] = pick(m, v, b);
-      rsel[oj] = pick(m, rr, rs);
-      tsel[oj] = pick(m, tv, ts);
+      y[oj] = select_bits(m, v, b);
+      rsel[oj] = select_bits(m, rr, rs);
+      tsel[oj] = select_bits(m, tv, ts);
     }
   }
   const index_t base = hb * g.w - g.pw;
