@@ -9,6 +9,7 @@
 #include "cpu/avg_pool_rows.h"
 #include "cpu/bit_select.h"
 #include "cpu/pool_2x2.h"
+#include "cpu/pool_2x2_avx512.h"
 #include "cpu/pool_rows.h"
 #include "cpu/threads.h"
 #include "cpu/workspace.h"
@@ -128,20 +129,36 @@ void max_plane(T* yp, index_t* ap, const T* xp, const Pool2dShape& s, const Axis
   }
 }
 
+// Whether the 2x2 loops take their AVX-512 form (pool_2x2_avx512.h) on this CPU.
+inline bool avx512_2x2() {
+#if FC_SIMD_CLONES_ENABLED
+  return pool2x2::avx512_available();
+#else
+  return false;
+#endif
+}
+
 // Each input of a whole 2x2 window is read by that window alone; the rest are read by none. So
 // each window writes its four inputs (the gradient at its argmax, zeros elsewhere), with the
 // argmax turned into an offset inside the window instead of compared against every input.
 template <typename T>
-void max_back_plane_2x2(T* dxp, const T* dyp, const index_t* ap, const Pool2dShape& s) {
+void max_back_plane_2x2(T* dxp, const T* dyp, const index_t* ap, const Pool2dShape& s,
+                        bool avx512) {
   const index_t W = s.w;
   bool vector = false;
 #if defined(__SSE2__)
   if constexpr (std::is_same_v<T, float>)
     if (vector_planes<T>(s)) {
-      pool2x2::backward_plane(dxp, dyp, ap, s.oh, s.ow, W);
+#if FC_SIMD_CLONES_ENABLED
+      if (avx512)
+        pool2x2::backward_plane_avx512(dxp, dyp, ap, s.oh, s.ow, W);
+      else
+#endif
+        pool2x2::backward_plane(dxp, dyp, ap, s.oh, s.ow, W);
       vector = true;
     }
 #endif
+  (void)avx512;
   for (index_t oi = 0; oi < s.oh; ++oi) {
     T* r0 = dxp + 2 * oi * W;
     T* r1 = r0 + W;
@@ -231,13 +248,14 @@ void max_pool2d_backward(T* dx, const T* dy, const index_t* argmax, const Pool2d
   const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, true);
   const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, true);
   const poolrows::Plane<T> g = rows_plane<T>(s, rows, cols);
+  const bool avx512 = fast && avx512_2x2();
 #pragma omp parallel for schedule(static) num_threads(plane_team(s))
   for (index_t pl = 0; pl < planes; ++pl) {
     T* dxp = dx + pl * in_plane;
     const T* dyp = dy + pl * out_plane;
     const index_t* ap = argmax + pl * out_plane;
     if (fast)
-      max_back_plane_2x2(dxp, dyp, ap, s);
+      max_back_plane_2x2(dxp, dyp, ap, s, avx512);
     else
       poolrows::backward_plane(dxp, dyp, ap, g);
   }
