@@ -9,6 +9,8 @@
 // selection only. Both passes run contiguously over output columns, which the compiler
 // vectorises (stride 1 and 2 are compiled with a constant stride); the columns whose windows are
 // clipped by the padding or the input's edge take the scalar loop in pass 1.
+// Indices are int64 flat indices or uint8 window codes (cpu/pool.h); only the last store of
+// pass 2 and the backward's decoding differ.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -26,10 +28,14 @@ namespace fastconv::cpu::poolrows {
 // are at most kh consecutive rows, and its first row never precedes the one before's, so
 // ring = min(kh, h) slots hold them all and a row is computed once. Taps and rows are int32: the
 // caller uses this path only for planes and windows narrower than 2^30.
+// For window codes: sh and ph, and per code (256 of them) its row and column within the window,
+// a row of -2^62 for a code past the window's taps (so it lands outside the plane).
 template <typename T>
 struct Plane {
   index_t h, w, oh, ow, kw, sw, pw, lo, hi, ring;
   const index_t *row_begin, *row_end, *col_begin, *col_end;
+  index_t sh, ph;
+  const index_t *code_row, *code_col;
   T* best;              // (ring, ow): an input row's best per output column
   std::int32_t* tap;    // (ring, ow): its column within the window, from the window's padded start
   std::int32_t* rsel;   // (ow): the winning row, relative to the output row's first window row
@@ -106,9 +112,10 @@ __attribute__((always_inline)) inline void row_pass(const T* x, const Plane<T>& 
 }
 
 // Pass 2: output row oi from its window rows' bests, in row order; then the flat index
-// (row * w + the window's padded start column + tap).
-template <typename T>
-__attribute__((always_inline)) inline void combine_row(T* __restrict y, index_t* __restrict a,
+// (row * w + the window's padded start column + tap), or the window code (the row counted from
+// the window's padded start row, times kw, + tap).
+template <typename T, typename I>
+__attribute__((always_inline)) inline void combine_row(T* __restrict y, I* __restrict a,
                                                        const Plane<T>& g, index_t oi) {
   const index_t hb = g.row_begin[oi], he = g.row_end[oi], ow = g.ow;
   std::int32_t* __restrict rsel = g.rsel;
@@ -133,14 +140,21 @@ __attribute__((always_inline)) inline void combine_row(T* __restrict y, index_t*
       tsel[oj] = select_bits(m, tv, ts);
     }
   }
-  const index_t base = hb * g.w - g.pw;
-  for (index_t oj = 0; oj < ow; ++oj)
-    a[oj] = base + oj * g.sw + static_cast<index_t>(rsel[oj]) * g.w + tsel[oj];
+  if constexpr (std::is_same_v<I, std::uint8_t>) {
+    const auto top = static_cast<std::int32_t>((hb - (oi * g.sh - g.ph)) * g.kw);
+    const auto kw = static_cast<std::int32_t>(g.kw);
+    for (index_t oj = 0; oj < ow; ++oj)
+      a[oj] = static_cast<std::uint8_t>(top + rsel[oj] * kw + tsel[oj]);
+  } else {
+    const index_t base = hb * g.w - g.pw;
+    for (index_t oj = 0; oj < ow; ++oj)
+      a[oj] = base + oj * g.sw + static_cast<index_t>(rsel[oj]) * g.w + tsel[oj];
+  }
 }
 
 // Each output row's window rows not yet in the ring are computed (pass 1), then combined.
-template <int S, typename T>
-__attribute__((always_inline)) inline void plane_rows(T* y, index_t* a, const T* x,
+template <int S, typename T, typename I>
+__attribute__((always_inline)) inline void plane_rows(T* y, I* a, const T* x,
                                                       const Plane<T>& g) {
   index_t done = g.row_begin[0];  // rows below this are computed
   for (index_t oi = 0; oi < g.oh; ++oi) {
@@ -152,8 +166,8 @@ __attribute__((always_inline)) inline void plane_rows(T* y, index_t* a, const T*
   }
 }
 
-template <typename T>
-__attribute__((always_inline)) inline void plane(T* y, index_t* a, const T* x, const Plane<T>& g) {
+template <typename T, typename I>
+__attribute__((always_inline)) inline void plane(T* y, I* a, const T* x, const Plane<T>& g) {
   if (g.sw == 1)
     plane_rows<1>(y, a, x, g);
   else if (g.sw == 2)
@@ -165,10 +179,12 @@ __attribute__((always_inline)) inline void plane(T* y, index_t* a, const T* x, c
 // The backward (the scatter of pool.cpp's max_back_plane, see there): per output its index is
 // checked against each of its window rows' spans in unsigned arithmetic, vectorised over a
 // chunk of output columns; then each output adds its gradient, or +0 where the index names no
-// input of its window (at the plane's first element, where +0 changes no bits).
-template <typename T>
+// input of its window (at the plane's first element, where +0 changes no bits). A window code
+// is decoded to its input's row and column through the tables and checked against the plane:
+// inside the plane is inside the window, as the code counts from the window's corner.
+template <typename T, typename I>
 __attribute__((always_inline)) inline void back_plane(T* __restrict dx, const T* __restrict dy,
-                                                      const index_t* __restrict a,
+                                                      const I* __restrict a,
                                                       const Plane<T>& g) {
   using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
   constexpr index_t kChunk = 64;
@@ -181,18 +197,30 @@ __attribute__((always_inline)) inline void back_plane(T* __restrict dx, const T*
     const auto he = static_cast<std::uint64_t>(g.row_end[oi]);
     for (index_t j0 = 0; j0 < g.ow; j0 += kChunk) {
       const index_t n = g.ow - j0 < kChunk ? g.ow - j0 : kChunk;
-      const auto* at = reinterpret_cast<const std::uint64_t*>(a + oi * g.ow + j0);
-      const auto* wb = reinterpret_cast<const std::uint64_t*>(g.col_begin + j0);
-      const auto* we = reinterpret_cast<const std::uint64_t*>(g.col_end + j0);
       const T* gr = dy + oi * g.ow + j0;
-      for (index_t j = 0; j < n; ++j) ok[j] = 0;
-      for (std::uint64_t r = hb; r < he; ++r) {
-        const std::uint64_t rw = r * W;
-        for (index_t j = 0; j < n; ++j)
-          ok[j] |= std::uint64_t(0) - std::uint64_t(at[j] - rw - wb[j] < we[j] - wb[j]);
+      if constexpr (std::is_same_v<I, std::uint8_t>) {
+        const std::uint8_t* code = a + oi * g.ow + j0;
+        const index_t row0 = oi * g.sh - g.ph, col0 = j0 * g.sw - g.pw;
+        for (index_t j = 0; j < n; ++j) {
+          const auto r = static_cast<std::uint64_t>(row0 + g.code_row[code[j]]);
+          const auto c = static_cast<std::uint64_t>(col0 + j * g.sw + g.code_col[code[j]]);
+          ok[j] = std::uint64_t(0) - std::uint64_t((r < static_cast<std::uint64_t>(g.h)) &
+                                                   (c < W));
+          pos[j] = (r * W + c) & ok[j];
+        }
+      } else {
+        const auto* at = reinterpret_cast<const std::uint64_t*>(a + oi * g.ow + j0);
+        const auto* wb = reinterpret_cast<const std::uint64_t*>(g.col_begin + j0);
+        const auto* we = reinterpret_cast<const std::uint64_t*>(g.col_end + j0);
+        for (index_t j = 0; j < n; ++j) ok[j] = 0;
+        for (std::uint64_t r = hb; r < he; ++r) {
+          const std::uint64_t rw = r * W;
+          for (index_t j = 0; j < n; ++j)
+            ok[j] |= std::uint64_t(0) - std::uint64_t(at[j] - rw - wb[j] < we[j] - wb[j]);
+        }
+        for (index_t j = 0; j < n; ++j) pos[j] = at[j] & ok[j];
       }
       for (index_t j = 0; j < n; ++j) {
-        pos[j] = at[j] & ok[j];
         Bits b;
         std::memcpy(&b, gr + j, sizeof(T));
         b &= static_cast<Bits>(ok[j]);
@@ -203,41 +231,27 @@ __attribute__((always_inline)) inline void back_plane(T* __restrict dx, const T*
   }
 }
 
-FC_SIMD_CLONES
-inline void backward_plane_f(float* dx, const float* dy, const index_t* a,
-                             const Plane<float>& g) {
-  back_plane(dx, dy, a, g);
-}
+// One cloned function per element and index type, and overloads to pick them by type.
+#define FC_POOLROWS_CLONES(T, I, suffix)                                                    \
+  FC_SIMD_CLONES inline void backward_plane_##suffix(T* dx, const T* dy, const I* a,        \
+                                                     const Plane<T>& g) {                   \
+    back_plane(dx, dy, a, g);                                                               \
+  }                                                                                         \
+  FC_SIMD_CLONES inline void forward_plane_##suffix(T* y, I* a, const T* x,                 \
+                                                    const Plane<T>& g) {                    \
+    plane(y, a, x, g);                                                                      \
+  }                                                                                         \
+  inline void backward_plane(T* dx, const T* dy, const I* a, const Plane<T>& g) {           \
+    backward_plane_##suffix(dx, dy, a, g);                                                  \
+  }                                                                                         \
+  inline void forward_plane(T* y, I* a, const T* x, const Plane<T>& g) {                    \
+    forward_plane_##suffix(y, a, x, g);                                                     \
+  }
 
-FC_SIMD_CLONES
-inline void backward_plane_d(double* dx, const double* dy, const index_t* a,
-                             const Plane<double>& g) {
-  back_plane(dx, dy, a, g);
-}
-
-inline void backward_plane(float* dx, const float* dy, const index_t* a, const Plane<float>& g) {
-  backward_plane_f(dx, dy, a, g);
-}
-inline void backward_plane(double* dx, const double* dy, const index_t* a,
-                           const Plane<double>& g) {
-  backward_plane_d(dx, dy, a, g);
-}
-
-FC_SIMD_CLONES
-inline void forward_plane_f(float* y, index_t* a, const float* x, const Plane<float>& g) {
-  plane(y, a, x, g);
-}
-
-FC_SIMD_CLONES
-inline void forward_plane_d(double* y, index_t* a, const double* x, const Plane<double>& g) {
-  plane(y, a, x, g);
-}
-
-inline void forward_plane(float* y, index_t* a, const float* x, const Plane<float>& g) {
-  forward_plane_f(y, a, x, g);
-}
-inline void forward_plane(double* y, index_t* a, const double* x, const Plane<double>& g) {
-  forward_plane_d(y, a, x, g);
-}
+FC_POOLROWS_CLONES(float, index_t, f)
+FC_POOLROWS_CLONES(double, index_t, d)
+FC_POOLROWS_CLONES(float, std::uint8_t, f_codes)
+FC_POOLROWS_CLONES(double, std::uint8_t, d_codes)
+#undef FC_POOLROWS_CLONES
 
 }  // namespace fastconv::cpu::poolrows
