@@ -209,3 +209,22 @@ def test_fused_conv_pool_codes_match_flat_indices(dtype):
                         "indices must have dtype uint8 (window codes, window_indices=True); "
                         "got int64"):
         ops.conv2d_relu_max_pool2d_backward(x, w, dy, y, idx, **geo, window_indices=True)
+
+
+def test_backward_codes_with_over_256_taps_name_their_tap():
+    """The forward refuses filters over 256 taps, but the backward takes codes for them: every
+    code (0-255) then names a tap, which adds where it lies in the image."""
+    x = np.zeros((1, 1, 1, 300), np.float64)
+    dy = np.array([[[[2.0]]]])
+    dx = ops.max_pool2d_backward(x, dy, np.array([[[[255]]]], np.uint8), (1, 300), 1, 0,
+                                 window_indices=True)
+    expected = np.zeros_like(x)
+    expected[0, 0, 0, 255] = 2.0
+    assert dx.tobytes() == expected.tobytes()
+    x = np.zeros((1, 1, 17, 17), np.float64)
+    for code in (0, 16, 17, 200, 255):  # 17x17: row code // 17, column code % 17
+        dx = ops.max_pool2d_backward(x, dy, np.full((1, 1, 1, 1), code, np.uint8), 17, 1, 0,
+                                     window_indices=True)
+        expected = np.zeros_like(x)
+        expected[0, 0, code // 17, code % 17] = 2.0
+        assert dx.tobytes() == expected.tobytes(), code

@@ -159,23 +159,10 @@ inline bool rows_planes(const Pool2dShape& s) {
   return s.h < lim && s.w < lim && s.kw < lim && s.kh < lim;
 }
 
-// Each window code's row and column within its window (kh * kw <= 256 where codes are used);
-// the codes past the window's taps get a row far outside any plane, so they name no input.
-struct CodeTables {
-  index_t row[256], col[256];
-  explicit CodeTables(const Pool2dShape& s) {
-    for (index_t c = 0; c < 256; ++c) {
-      const bool tap = c < s.kh * s.kw;
-      row[c] = tap ? c / s.kw : -(index_t(1) << 62);
-      col[c] = tap ? c % s.kw : 0;
-    }
-  }
-};
-
 // The output columns [lo, hi) whose windows lie wholly inside the row (no padding, no clipping).
 template <typename T>
 poolrows::Plane<T> rows_plane(const Pool2dShape& s, const AxisTables& rows,
-                              const AxisTables& cols, const CodeTables* codes) {
+                              const AxisTables& cols) {
   poolrows::Plane<T> g{};
   g.h = s.h;
   g.w = s.w;
@@ -195,8 +182,8 @@ poolrows::Plane<T> rows_plane(const Pool2dShape& s, const AxisTables& rows,
   g.col_end = cols.end;
   g.sh = s.sh;
   g.ph = s.ph;
-  g.code_row = codes ? codes->row : nullptr;
-  g.code_col = codes ? codes->col : nullptr;
+  // Only codes (0-255) are compared with it: over 256 taps, every code names one.
+  g.taps = s.kh <= 256 && s.kw <= 256 ? s.kh * s.kw : 256;
   return g;
 }
 
@@ -224,7 +211,7 @@ void max_pool2d_forward(T* y, I* argmax, const T* x, const Pool2dShape& s) {
   const ThreadSlots<T> bests(kThreadSlot, threads, grid, size);
   const ThreadSlots<std::int32_t> taps(kThreadSlot + 1, threads,
                                        size.add(grid, size.mul(2, size.count(s.ow))), size);
-  const poolrows::Plane<T> shared = rows_plane<T>(s, rows, cols, nullptr);
+  const poolrows::Plane<T> shared = rows_plane<T>(s, rows, cols);
 #pragma omp parallel num_threads(threads)
   {
     poolrows::Plane<T> g = shared;
@@ -243,7 +230,7 @@ void max_pool2d_forward(T* y, I* argmax, const T* x, const Pool2dShape& s) {
 // but at a cost per output instead of per (input, reader) pair. An index outside its output's
 // window (indices are not range-checked, only used) names no input and adds nothing: it is
 // compared with each window row's span in unsigned arithmetic, never used to address memory
-// unchecked; a window code, decoded through a table, with the plane's bounds. The loops are
+// unchecked; a window code, with the taps and the plane's bounds. The loops are
 // pool_rows.h's back_plane.
 template <typename T, typename I>
 void max_pool2d_backward(T* dx, const T* dy, const I* argmax, const Pool2dShape& s) {
@@ -251,8 +238,7 @@ void max_pool2d_backward(T* dx, const T* dy, const I* argmax, const Pool2dShape&
   const bool fast = is_2x2_s2(s);
   const AxisTables rows = axis_tables(0, s.h, s.oh, s.kh, s.sh, s.ph, true);
   const AxisTables cols = axis_tables(1, s.w, s.ow, s.kw, s.sw, s.pw, true);
-  const CodeTables codes(s);
-  const poolrows::Plane<T> g = rows_plane<T>(s, rows, cols, &codes);
+  const poolrows::Plane<T> g = rows_plane<T>(s, rows, cols);
   const bool avx512 = fast && avx512_2x2();
 #pragma omp parallel for schedule(static) num_threads(plane_team(s))
   for (index_t pl = 0; pl < planes; ++pl) {

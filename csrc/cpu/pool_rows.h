@@ -28,14 +28,13 @@ namespace fastconv::cpu::poolrows {
 // are at most kh consecutive rows, and its first row never precedes the one before's, so
 // ring = min(kh, h) slots hold them all and a row is computed once. Taps and rows are int32: the
 // caller uses this path only for planes and windows narrower than 2^30.
-// For window codes: sh and ph, and per code (256 of them) its row and column within the window,
-// a row of -2^62 for a code past the window's taps (so it lands outside the plane).
+// For window codes: sh, ph and the window's taps (kh * kw; 256 where that is more, as no code
+// reaches it).
 template <typename T>
 struct Plane {
   index_t h, w, oh, ow, kw, sw, pw, lo, hi, ring;
   const index_t *row_begin, *row_end, *col_begin, *col_end;
-  index_t sh, ph;
-  const index_t *code_row, *code_col;
+  index_t sh, ph, taps;
   T* best;              // (ring, ow): an input row's best per output column
   std::int32_t* tap;    // (ring, ow): its column within the window, from the window's padded start
   std::int32_t* rsel;   // (ow): the winning row, relative to the output row's first window row
@@ -180,8 +179,8 @@ __attribute__((always_inline)) inline void plane(T* y, I* a, const T* x, const P
 // checked against each of its window rows' spans in unsigned arithmetic, vectorised over a
 // chunk of output columns; then each output adds its gradient, or +0 where the index names no
 // input of its window (at the plane's first element, where +0 changes no bits). A window code
-// is decoded to its input's row and column through the tables and checked against the plane:
-// inside the plane is inside the window, as the code counts from the window's corner.
+// is decoded to its input's row and column and checked against the taps and the plane: inside
+// the plane is inside the window, as the code counts from the window's corner.
 template <typename T, typename I>
 __attribute__((always_inline)) inline void back_plane(T* __restrict dx, const T* __restrict dy,
                                                       const I* __restrict a,
@@ -191,7 +190,7 @@ __attribute__((always_inline)) inline void back_plane(T* __restrict dx, const T*
   std::uint64_t ok[kChunk], pos[kChunk];
   T add[kChunk];
   std::memset(dx, 0, static_cast<std::size_t>(g.h * g.w) * sizeof(T));
-  const auto W = static_cast<std::uint64_t>(g.w);
+  const auto W = static_cast<std::uint64_t>(g.w), H = static_cast<std::uint64_t>(g.h);
   for (index_t oi = 0; oi < g.oh; ++oi) {
     const auto hb = static_cast<std::uint64_t>(g.row_begin[oi]);
     const auto he = static_cast<std::uint64_t>(g.row_end[oi]);
@@ -199,14 +198,26 @@ __attribute__((always_inline)) inline void back_plane(T* __restrict dx, const T*
       const index_t n = g.ow - j0 < kChunk ? g.ow - j0 : kChunk;
       const T* gr = dy + oi * g.ow + j0;
       if constexpr (std::is_same_v<I, std::uint8_t>) {
+        // di = code / kw as (code * ceil(2^16 / kw)) >> 16: exact for codes below 256 and any
+        // kw (the error, under code / 2^16 < 1 / 256, cannot carry past the next integer), and
+        // unlike a division or a table lookup it vectorises. All in uint64, as the flat path.
         const std::uint8_t* code = a + oi * g.ow + j0;
-        const index_t row0 = oi * g.sh - g.ph, col0 = j0 * g.sw - g.pw;
+        const auto row0 = static_cast<std::uint64_t>(oi * g.sh - g.ph);
+        const auto col0 = static_cast<std::uint64_t>(j0 * g.sw - g.pw);
+        const auto kw = static_cast<std::uint64_t>(g.kw);
+        const auto taps = static_cast<std::uint64_t>(g.taps);
+        const std::uint64_t inv = ((std::uint64_t(1) << 16) + kw - 1) / kw;
+        const auto sw = static_cast<std::uint64_t>(g.sw);
+        // Widened first: a loop that loads bytes is vectorised 64 lanes at a time, so a row
+        // of fewer outputs would run it scalar; this one runs 8 lanes of uint64.
+        std::uint64_t wide[kChunk];
+        for (index_t j = 0; j < n; ++j) wide[j] = code[j];
         for (index_t j = 0; j < n; ++j) {
-          const auto r = static_cast<std::uint64_t>(row0 + g.code_row[code[j]]);
-          const auto c = static_cast<std::uint64_t>(col0 + j * g.sw + g.code_col[code[j]]);
-          ok[j] = std::uint64_t(0) - std::uint64_t((r < static_cast<std::uint64_t>(g.h)) &
-                                                   (c < W));
-          pos[j] = (r * W + c) & ok[j];
+          const std::uint64_t c = wide[j];
+          const std::uint64_t di = (c * inv) >> 16, dj = c - di * kw;
+          const std::uint64_t r = row0 + di, col = col0 + static_cast<std::uint64_t>(j) * sw + dj;
+          ok[j] = std::uint64_t(0) - std::uint64_t((c < taps) & (r < H) & (col < W));
+          pos[j] = (r * W + col) & ok[j];
         }
       } else {
         const auto* at = reinterpret_cast<const std::uint64_t*>(a + oi * g.ow + j0);
