@@ -1,7 +1,7 @@
 // Max pooling's whole 2x2 stride-2 windows in float, four output columns at a time: the two
 // input rows are split into their even and odd columns (deinterleaved loads), so each of a
 // window's four taps is one lane of a vector and the four windows' chains run side by side.
-// Internal to cpu/pool.cpp. A plane is one cloned call (a call through the ISA dispatch per row
+// Internal to cpu/pool_max.cpp. A plane is one cloned call (a call through the ISA dispatch per row
 // cost about as much as the row); a row whose width is not a multiple of 4 ends with a step over
 // its last four windows, overlapping the one before: those windows are computed again and
 // written with the same values, so no scalar tail is needed. Rows need at least 4 windows.

@@ -1,10 +1,10 @@
 // Max pooling's general windows (any size, stride and padding), one plane per cloned call, in two
-// passes. Internal to cpu/pool.cpp.
+// passes. Internal to cpu/pool_max.cpp.
 // 1. Each input row's best over every output column's window span: its first maximum in column
 //    order (the value and its tap within the window), computed once per input row instead of
 //    once per output row that reads it (a 3x3 stride-2 window shares every other row).
 // 2. Per output row, its window rows' bests combined in row order.
-// The same comparisons in the same order as pool.cpp's scalar max_plane (a later tap wins only
+// The same comparisons in the same order as pool_max.cpp's scalar max_plane (a later tap wins only
 // if !(v <= best) and best is not NaN), so the same winner, index and bits: values are moved by
 // selection only. Both passes run contiguously over output columns, which the compiler
 // vectorises (stride 1 and 2 are compiled with a constant stride); the columns whose windows are
@@ -23,7 +23,7 @@
 namespace fastconv::cpu::poolrows {
 
 // One plane's geometry and scratch. The output columns [lo, hi) have whole windows. Row and
-// column window tables (clipped [begin, end) per output) come from pool.cpp's AxisTables. Row
+// column window tables (clipped [begin, end) per output) come from pool_tables.h's AxisTables. Row
 // bests live in a ring of `ring` rows (input row r in slot r % ring): an output row's window rows
 // are at most kh consecutive rows, and its first row never precedes the one before's, so
 // ring = min(kh, h) slots hold them all and a row is computed once. Taps and rows are int32: the
@@ -175,12 +175,12 @@ __attribute__((always_inline)) inline void plane(T* y, I* a, const T* x, const P
     plane_rows<0>(y, a, x, g);
 }
 
-// The backward (the scatter of pool.cpp's max_back_plane, see there): per output its index is
-// checked against each of its window rows' spans in unsigned arithmetic, vectorised over a
-// chunk of output columns; then each output adds its gradient, or +0 where the index names no
-// input of its window (at the plane's first element, where +0 changes no bits). A window code
-// is decoded to its input's row and column and checked against the taps and the plane: inside
-// the plane is inside the window, as the code counts from the window's corner.
+// The backward (the scatter of pool_max.cpp's max_pool2d_backward, see there): per output its
+// index is checked against each of its window rows' spans in unsigned arithmetic, vectorised
+// over a chunk of output columns; then each output adds its gradient, or +0 where the index
+// names no input of its window (at the plane's first element, where +0 changes no bits). A
+// window code is decoded to its input's row and column and checked against the taps and the
+// plane: inside the plane is inside the window, as the code counts from the window's corner.
 template <typename T, typename I>
 __attribute__((always_inline)) inline void back_plane(T* __restrict dx, const T* __restrict dy,
                                                       const I* __restrict a,
