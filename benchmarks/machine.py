@@ -56,6 +56,7 @@ def header(torch, devices, threads: int, omp_policy_user: str | None, argv: list
         "torch": torch.__version__ if torch is not None else "not available",
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
         "omp_wait_policy_source": "user" if omp_policy_user is not None else "fastconv default",
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", "unset"),
         "tf32": tf32_mode(torch, devices),
         "devices": [d.name for d in devices],
         "gpus": gpus,

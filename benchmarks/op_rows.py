@@ -215,15 +215,19 @@ def pool_rows(quick: bool) -> list[Row]:
         dy = rng.standard_normal((n, c, oh, ow), dtype=np.float32)
         from fastconv import ops
         _, idx = ops.max_pool2d_forward(x, f, s, p)
+        _, code = ops.max_pool2d_forward(x, f, s, p, window_indices=True)
         inp = _Inputs(x=x, dy=dy, idx=idx)
         xb, yb = x.nbytes, dy.nbytes
         geo = f"{n}x{c}x{h}x{w}, {f}x{f} s{s} p{p}"
-        # Bytes: every input read once and every output written once (max pool: + int64 indices).
+        # Bytes: every input read once and every output written once (max pool: + int64 indices;
+        # the .bwd row: + the uint8 window codes fastconv's CPU column reads).
         rows += [
             Row(f"maxpool{i}.fwd", f"max_pool2d {geo} fwd", "pool", "fwd", "GB/s",
                 xb + yb + idx.nbytes, _maxpool_fwd(inp, f, s, p)),
-            Row(f"maxpool{i}.bwd", f"max_pool2d {geo} bwd", "pool", "bwd", "GB/s",
-                yb + idx.nbytes + xb, _maxpool_bwd(inp, f, s, p)),
+            Row(f"maxpool{i}.bwd", f"max_pool2d {geo} bwd (fastconv CPU: uint8 window indices)",
+                "pool", "bwd", "GB/s", yb + code.nbytes + xb, _maxpool_bwd(inp, f, s, p, code)),
+            Row(f"maxpool{i}.bwdflat", f"max_pool2d {geo} bwd, int64 indices", "pool", "bwd",
+                "GB/s", yb + idx.nbytes + xb, _maxpool_bwd(inp, f, s, p)),
             Row(f"avgpool{i}.fwd", f"avg_pool2d {geo} fwd", "pool", "fwd", "GB/s", xb + yb,
                 _avgpool_fwd(inp, f, s, p)),
             Row(f"avgpool{i}.bwd", f"avg_pool2d {geo} bwd", "pool", "bwd", "GB/s", yb + xb,
@@ -242,9 +246,16 @@ def _maxpool_fwd(inp, f, s, p):
     return impls
 
 
-def _maxpool_bwd(inp, f, s, p):
-    # The CPU forward's indices serve the device too: both kernels pick the same element.
+def _maxpool_bwd(inp, f, s, p, code=None):
+    # The CPU forward's indices serve the device too: both kernels pick the same element. With
+    # `code`, fastconv's CPU column reads uint8 window codes instead (window_indices=True), as
+    # its autograd and layers do; the GPU column keeps int64 (the CUDA side has no window form).
     impls = _np_impls("max_pool2d_backward", inp, ("x", "dy", "idx"), f, s, p)
+    if code is not None:
+        from fastconv import ops
+        x, dy = inp.np["x"], inp.np["dy"]
+        impls["fastconv"] = lambda device: lambda: ops.max_pool2d_backward(
+            x, dy, code, f, s, p, window_indices=True)
 
     def torch_bwd(device):
         aten, t = device.torch.ops.aten, inp.t(device)

@@ -65,7 +65,8 @@ def header_lines(h: dict, peaks: dict, overhead: dict | None, note: str | None =
         f"- fastconv {h['fastconv']}, numpy {h['numpy']}, torch {h['torch']}; CPU conv algorithm: "
         f"{h.get('conv_algorithm', 'im2col')} (each conv row's scratch cell names what ran; conv "
         "GFLOP/s count im2col's FLOPs)",
-        f"- OMP_WAIT_POLICY: {h['omp_wait_policy']} ({h['omp_wait_policy_source']})",
+        f"- OMP_WAIT_POLICY: {h['omp_wait_policy']} ({h['omp_wait_policy_source']}), "
+        f"GOMP_SPINCOUNT: {h.get('gomp_spincount', 'unset')}",
         "- TF32: " + "; ".join(f"{k}: {v}" for k, v in h["tf32"].items()),
         f"- devices: {', '.join(h['devices'])}" + (f" ({', '.join(h['gpus'])})" if h["gpus"]
                                                      else "")

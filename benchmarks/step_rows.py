@@ -204,9 +204,11 @@ def raw_step(model, x, t, clock=None):
     k = _timed(clock)
 
     def step():
-        # Conv2d + Relu, and Conv2d + Relu + MaxPool2d(2, 2), run fused, as Sequential runs them.
+        # Conv2d + Relu, and Conv2d + Relu + MaxPool2d(2, 2), run fused, as Sequential runs them
+        # (with uint8 window indices, as the autograd keeps them on the CPU).
         a1 = k("conv1+relu fwd", ops.conv2d_forward, x, w1, b1, 1, 1, relu=True)
-        p, idx = k("conv2+relu+maxpool fwd", ops.conv2d_relu_max_pool2d_forward, a1, w2, b2, 1, 1)
+        p, idx = k("conv2+relu+maxpool fwd", ops.conv2d_relu_max_pool2d_forward, a1, w2, b2, 1, 1,
+                   window_indices=True)
         seed = int(np.random.randint(0, 2**62, dtype=np.int64))
         f = k("dropout fwd", ops.dropout_forward, p, 0.5, seed).reshape(n, -1)
         a3 = k("relu fwd", ops.relu_forward, k("dense1 fwd", ops.dense_forward, f, w3, b3))
@@ -218,7 +220,7 @@ def raw_step(model, x, t, clock=None):
         df, dw3, db3 = k("dense1 bwd", ops.dense_backward, f, w3, dh)
         dp = k("dropout bwd", ops.dropout_backward, df.reshape(p.shape), 0.5, seed)
         da1, dw2, db2 = k("conv2+relu+maxpool bwd", ops.conv2d_relu_max_pool2d_backward, a1,
-                          w2, dp, p, idx, 1, 1)
+                          w2, dp, p, idx, 1, 1, window_indices=True)
         _, dw1, db1 = k("conv1+relu bwd (dW)", ops.conv2d_backward, x, w1, da1, 1, 1,
                         need_dx=False, relu_y=a1)
         grads = (dw1, db1, dw2, db2, dw3, db3, dw4, db4)

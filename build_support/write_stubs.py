@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "python" / "fastconv"
 FLOATS = {"ratio", "lr", "momentum", "beta1", "beta2", "eps", "weight_decay", "dloss", "value"}
 INTS = {"seed", "step", "i", "tap", "stride", "padding", "dilation", "out", "size", "kernel", "o",
         "index"}
-BOOLS = {"ceil_mode", "count_include_pad", "need_dx", "need_db", "relu", "nesterov", "on"}
+BOOLS = {"ceil_mode", "count_include_pad", "need_dx", "need_db", "relu", "nesterov", "on",
+         "window_indices"}
 OTHER = {"shape": "tuple[int, ...]", "dtype": "Any", "obj": "Any", "array": "numpy.ndarray",
          "stream": "Any", "max_version": "Any", "dl_device": "Any", "copy": "Any"}
 # Arrays that may be None where the binding has no default (conv without bias or fused relu).

@@ -16,7 +16,8 @@ RUN = ROOT / "benchmarks" / "run.py"
 
 OP_IDS = ([f"conv{i}.{d}" for i in range(1, 6) for d in ("fwd", "bwd")]
           + ["convpool.fwd", "convpool.bwd"]
-          + [f"{p}{i}.{d}" for i in (1, 2) for p in ("maxpool", "avgpool") for d in ("fwd", "bwd")]
+          + [f"{p}{i}.{d}" for i in (1, 2) for p in ("maxpool", "avgpool") for d in ("fwd", "bwd")
+             + ("bwdflat",) * (p == "maxpool")]
           + [f"sce{i}.{d}" for i in (1, 2) for d in ("fwd", "bwd")]
           + ["dense.fwd", "dense.bwd"])
 STEP_IDS = ["step", "inference", "epoch", "images_per_s"]

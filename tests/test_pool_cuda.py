@@ -51,3 +51,19 @@ def test_average_pool_matches_cpu(shape, k, s, p, ceil_mode, count_include_pad):
     dy = rand(np.random.default_rng(1), *cy.shape)
     cdx, gdx = both("average_pool2d_backward", x, dy, k, s, p, ceil_mode, count_include_pad)
     assert_close(gdx, cdx, reduction=k[0] * k[1])
+
+
+def test_window_indices_are_cpu_only():
+    """The GPU has no window-code kernels: window_indices=True on device arrays is refused by
+    name (fastconv.functional keeps flat indices there)."""
+    import fastconv.ops as ops
+    from helpers import raises_exactly
+
+    x = rand(np.random.default_rng(3), 2, 3, 8, 8).astype(np.float32)
+    y, idx = CUDA.max_pool2d_forward(dev(x), (2, 2), (2, 2), (0, 0), False)
+    message = ("window_indices must be False for device arrays (window indices are CPU-only; "
+               "the GPU uses int64 flat indices); got True")
+    with raises_exactly(ValueError, message):
+        ops.max_pool2d_forward(dev(x), 2, 2, window_indices=True)
+    with raises_exactly(ValueError, message):
+        ops.max_pool2d_backward(dev(x), y, idx, 2, 2, window_indices=True)

@@ -1,8 +1,12 @@
 """The CPU thread count: process-wide, capped, validated, and actually used by the kernels."""
 from __future__ import annotations
 
+import json
+import os
 import pathlib
 import re
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -150,3 +154,25 @@ def test_train_command_rejects_bad_thread_counts(value, message, capsys):
 def test_train_command_accepts_the_cap():
     assert train.parse_args(["--threads", "1024"]).threads == 1024
     assert train.parse_args([]).threads is None
+
+
+def _wait_env_after_import(env_overrides):
+    # A fresh interpreter: libgomp reads these once, when _C loads, so only the import sets them.
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(env_overrides)
+    probe = ("import os, json, fastconv; print(json.dumps([os.environ.get('OMP_WAIT_POLICY'), "
+             "os.environ.get('GOMP_SPINCOUNT')]))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("user, expected", [
+    ({}, ["PASSIVE", "30000"]),                                  # fastconv's default
+    ({"GOMP_SPINCOUNT": "7"}, ["PASSIVE", "7"]),                 # the user's spin kept
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, ["ACTIVE", None]),           # the user's policy, no spin set
+    ({"OMP_WAIT_POLICY": "passive"}, ["passive", None]),
+])
+def test_wait_policy_defaults_respect_the_user(user, expected):
+    assert _wait_env_after_import(user) == expected

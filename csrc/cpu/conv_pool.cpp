@@ -1,6 +1,7 @@
 #include "cpu/conv_pool.h"
 
 #include <cstddef>
+#include <cstdint>
 
 #include "cpu/bit_select.h"
 #include "cpu/conv.h"
@@ -28,8 +29,8 @@ Pool2dShape conv_pool_shape(const Conv2dShape& s) {
   return Pool2dShape{s.n, s.k, s.oh, s.ow, 2, 2, 2, 2, 0, 0, s.oh / 2, s.ow / 2};
 }
 
-template <typename T>
-void conv2d_relu_max_pool2d_forward(T* y, index_t* argmax, const T* x, const T* w, const T* b,
+template <typename T, typename I>
+void conv2d_relu_max_pool2d_forward(T* y, I* argmax, const T* x, const T* w, const T* b,
                                     const Conv2dShape& s) {
   const SizeCalc size{"conv2d_relu_max_pool2d_forward", "convolution output"};
   T* z = scratch<T>(kZSlot, z_count(s, size), size);
@@ -40,9 +41,9 @@ void conv2d_relu_max_pool2d_forward(T* y, index_t* argmax, const T* x, const T* 
 // The pooled gradient through the mask (y > 0), then the pool's own backward scatters it to dz
 // (+0 off the argmax, and in an odd last row or column), then the convolution's backward: the
 // same dz the unfused chain hands conv2d_backward after its relu_y mask, without a pass over z.
-template <typename T>
+template <typename T, typename I>
 void conv2d_relu_max_pool2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy,
-                                     const T* y, const index_t* argmax, const Conv2dShape& s) {
+                                     const T* y, const I* argmax, const Conv2dShape& s) {
   const Pool2dShape ps = conv_pool_shape(s);
   const index_t pooled = ps.n * ps.c * ps.oh * ps.ow;
   const SizeCalc zsize{"conv2d_relu_max_pool2d_backward", "convolution output gradient"};
@@ -55,17 +56,15 @@ void conv2d_relu_max_pool2d_backward(T* dx, T* dw, T* db, const T* x, const T* w
   conv2d_backward(dx, dw, db, x, w, dz, static_cast<const T*>(nullptr), s);
 }
 
-template void conv2d_relu_max_pool2d_forward<float>(float*, index_t*, const float*, const float*,
-                                                    const float*, const Conv2dShape&);
-template void conv2d_relu_max_pool2d_forward<double>(double*, index_t*, const double*,
-                                                     const double*, const double*,
-                                                     const Conv2dShape&);
-template void conv2d_relu_max_pool2d_backward<float>(float*, float*, float*, const float*,
-                                                     const float*, const float*, const float*,
-                                                     const index_t*, const Conv2dShape&);
-template void conv2d_relu_max_pool2d_backward<double>(double*, double*, double*, const double*,
-                                                      const double*, const double*,
-                                                      const double*, const index_t*,
-                                                      const Conv2dShape&);
+#define FC_CONV_POOL(T, I)                                                                   \
+  template void conv2d_relu_max_pool2d_forward<T, I>(T*, I*, const T*, const T*, const T*,      \
+                                                     const Conv2dShape&);                       \
+  template void conv2d_relu_max_pool2d_backward<T, I>(T*, T*, T*, const T*, const T*, const T*, \
+                                                      const T*, const I*, const Conv2dShape&);
+FC_CONV_POOL(float, index_t)
+FC_CONV_POOL(double, index_t)
+FC_CONV_POOL(float, std::uint8_t)
+FC_CONV_POOL(double, std::uint8_t)
+#undef FC_CONV_POOL
 
 }  // namespace fastconv::cpu

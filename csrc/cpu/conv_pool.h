@@ -10,6 +10,8 @@
 // were 8% slower than one call (each Winograd call transforms the filters again, ~0.3 ms), and
 // chunks of 20 under im2col within 0.6% of one call: pooling from cache saved less than that.
 #pragma once
+#include <cstdint>
+
 #include "fastconv/geometry.h"
 
 namespace fastconv::cpu {
@@ -17,16 +19,17 @@ namespace fastconv::cpu {
 // The pooling a fused call does over the convolution's output of shape s.
 Pool2dShape conv_pool_shape(const Conv2dShape& s);
 
-// argmax as max_pool2d_forward gives it: h * ow + w within the (n, k) plane of z.
-template <typename T>
-void conv2d_relu_max_pool2d_forward(T* y, index_t* argmax, const T* x, const T* w, const T* b,
+// argmax as max_pool2d_forward gives it: h * ow + w within the (n, k) plane of z (I = index_t),
+// or the window code 0-3 (I = std::uint8_t; cpu/pool.h).
+template <typename T, typename I>
+void conv2d_relu_max_pool2d_forward(T* y, I* argmax, const T* x, const T* w, const T* b,
                                     const Conv2dShape& s);
 
 // Gradients of sum(y * dy) through the pool, the ReLU and the convolution: dy reaches z at
 // argmax where y > 0 (the ReLU's mask there, as relu_y > 0 is at the argmax), +0 elsewhere;
 // then conv2d_backward. dx and db may be null. Bitwise the unfused chain's gradients.
-template <typename T>
+template <typename T, typename I>
 void conv2d_relu_max_pool2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy,
-                                     const T* y, const index_t* argmax, const Conv2dShape& s);
+                                     const T* y, const I* argmax, const Conv2dShape& s);
 
 }  // namespace fastconv::cpu

@@ -1,14 +1,16 @@
 // Max pooling's general windows (any size, stride and padding), one plane per cloned call, in two
-// passes. Internal to cpu/pool.cpp.
+// passes. Internal to cpu/pool_max.cpp.
 // 1. Each input row's best over every output column's window span: its first maximum in column
 //    order (the value and its tap within the window), computed once per input row instead of
 //    once per output row that reads it (a 3x3 stride-2 window shares every other row).
 // 2. Per output row, its window rows' bests combined in row order.
-// The same comparisons in the same order as pool.cpp's scalar max_plane (a later tap wins only
+// The same comparisons in the same order as pool_max.cpp's scalar max_plane (a later tap wins only
 // if !(v <= best) and best is not NaN), so the same winner, index and bits: values are moved by
 // selection only. Both passes run contiguously over output columns, which the compiler
 // vectorises (stride 1 and 2 are compiled with a constant stride); the columns whose windows are
 // clipped by the padding or the input's edge take the scalar loop in pass 1.
+// Indices are int64 flat indices or uint8 window codes (cpu/pool.h); only the last store of
+// pass 2 and the backward's decoding differ.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -21,15 +23,18 @@
 namespace fastconv::cpu::poolrows {
 
 // One plane's geometry and scratch. The output columns [lo, hi) have whole windows. Row and
-// column window tables (clipped [begin, end) per output) come from pool.cpp's AxisTables. Row
+// column window tables (clipped [begin, end) per output) come from pool_tables.h's AxisTables. Row
 // bests live in a ring of `ring` rows (input row r in slot r % ring): an output row's window rows
 // are at most kh consecutive rows, and its first row never precedes the one before's, so
 // ring = min(kh, h) slots hold them all and a row is computed once. Taps and rows are int32: the
 // caller uses this path only for planes and windows narrower than 2^30.
+// For window codes: sh, ph and the window's taps (kh * kw; 256 where that is more, as no code
+// reaches it).
 template <typename T>
 struct Plane {
   index_t h, w, oh, ow, kw, sw, pw, lo, hi, ring;
   const index_t *row_begin, *row_end, *col_begin, *col_end;
+  index_t sh, ph, taps;
   T* best;              // (ring, ow): an input row's best per output column
   std::int32_t* tap;    // (ring, ow): its column within the window, from the window's padded start
   std::int32_t* rsel;   // (ow): the winning row, relative to the output row's first window row
@@ -106,9 +111,10 @@ __attribute__((always_inline)) inline void row_pass(const T* x, const Plane<T>& 
 }
 
 // Pass 2: output row oi from its window rows' bests, in row order; then the flat index
-// (row * w + the window's padded start column + tap).
-template <typename T>
-__attribute__((always_inline)) inline void combine_row(T* __restrict y, index_t* __restrict a,
+// (row * w + the window's padded start column + tap), or the window code (the row counted from
+// the window's padded start row, times kw, + tap).
+template <typename T, typename I>
+__attribute__((always_inline)) inline void combine_row(T* __restrict y, I* __restrict a,
                                                        const Plane<T>& g, index_t oi) {
   const index_t hb = g.row_begin[oi], he = g.row_end[oi], ow = g.ow;
   std::int32_t* __restrict rsel = g.rsel;
@@ -133,14 +139,21 @@ __attribute__((always_inline)) inline void combine_row(T* __restrict y, index_t*
       tsel[oj] = select_bits(m, tv, ts);
     }
   }
-  const index_t base = hb * g.w - g.pw;
-  for (index_t oj = 0; oj < ow; ++oj)
-    a[oj] = base + oj * g.sw + static_cast<index_t>(rsel[oj]) * g.w + tsel[oj];
+  if constexpr (std::is_same_v<I, std::uint8_t>) {
+    const auto top = static_cast<std::int32_t>((hb - (oi * g.sh - g.ph)) * g.kw);
+    const auto kw = static_cast<std::int32_t>(g.kw);
+    for (index_t oj = 0; oj < ow; ++oj)
+      a[oj] = static_cast<std::uint8_t>(top + rsel[oj] * kw + tsel[oj]);
+  } else {
+    const index_t base = hb * g.w - g.pw;
+    for (index_t oj = 0; oj < ow; ++oj)
+      a[oj] = base + oj * g.sw + static_cast<index_t>(rsel[oj]) * g.w + tsel[oj];
+  }
 }
 
 // Each output row's window rows not yet in the ring are computed (pass 1), then combined.
-template <int S, typename T>
-__attribute__((always_inline)) inline void plane_rows(T* y, index_t* a, const T* x,
+template <int S, typename T, typename I>
+__attribute__((always_inline)) inline void plane_rows(T* y, I* a, const T* x,
                                                       const Plane<T>& g) {
   index_t done = g.row_begin[0];  // rows below this are computed
   for (index_t oi = 0; oi < g.oh; ++oi) {
@@ -152,8 +165,8 @@ __attribute__((always_inline)) inline void plane_rows(T* y, index_t* a, const T*
   }
 }
 
-template <typename T>
-__attribute__((always_inline)) inline void plane(T* y, index_t* a, const T* x, const Plane<T>& g) {
+template <typename T, typename I>
+__attribute__((always_inline)) inline void plane(T* y, I* a, const T* x, const Plane<T>& g) {
   if (g.sw == 1)
     plane_rows<1>(y, a, x, g);
   else if (g.sw == 2)
@@ -162,37 +175,63 @@ __attribute__((always_inline)) inline void plane(T* y, index_t* a, const T* x, c
     plane_rows<0>(y, a, x, g);
 }
 
-// The backward (the scatter of pool.cpp's max_back_plane, see there): per output its index is
-// checked against each of its window rows' spans in unsigned arithmetic, vectorised over a
-// chunk of output columns; then each output adds its gradient, or +0 where the index names no
-// input of its window (at the plane's first element, where +0 changes no bits).
-template <typename T>
+// The backward (the scatter of pool_max.cpp's max_pool2d_backward, see there): per output its
+// index is checked against each of its window rows' spans in unsigned arithmetic, vectorised
+// over a chunk of output columns; then each output adds its gradient, or +0 where the index
+// names no input of its window (at the plane's first element, where +0 changes no bits). A
+// window code is decoded to its input's row and column and checked against the taps and the
+// plane: inside the plane is inside the window, as the code counts from the window's corner.
+template <typename T, typename I>
 __attribute__((always_inline)) inline void back_plane(T* __restrict dx, const T* __restrict dy,
-                                                      const index_t* __restrict a,
+                                                      const I* __restrict a,
                                                       const Plane<T>& g) {
   using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
   constexpr index_t kChunk = 64;
   std::uint64_t ok[kChunk], pos[kChunk];
   T add[kChunk];
   std::memset(dx, 0, static_cast<std::size_t>(g.h * g.w) * sizeof(T));
-  const auto W = static_cast<std::uint64_t>(g.w);
+  const auto W = static_cast<std::uint64_t>(g.w), H = static_cast<std::uint64_t>(g.h);
   for (index_t oi = 0; oi < g.oh; ++oi) {
     const auto hb = static_cast<std::uint64_t>(g.row_begin[oi]);
     const auto he = static_cast<std::uint64_t>(g.row_end[oi]);
     for (index_t j0 = 0; j0 < g.ow; j0 += kChunk) {
       const index_t n = g.ow - j0 < kChunk ? g.ow - j0 : kChunk;
-      const auto* at = reinterpret_cast<const std::uint64_t*>(a + oi * g.ow + j0);
-      const auto* wb = reinterpret_cast<const std::uint64_t*>(g.col_begin + j0);
-      const auto* we = reinterpret_cast<const std::uint64_t*>(g.col_end + j0);
       const T* gr = dy + oi * g.ow + j0;
-      for (index_t j = 0; j < n; ++j) ok[j] = 0;
-      for (std::uint64_t r = hb; r < he; ++r) {
-        const std::uint64_t rw = r * W;
-        for (index_t j = 0; j < n; ++j)
-          ok[j] |= std::uint64_t(0) - std::uint64_t(at[j] - rw - wb[j] < we[j] - wb[j]);
+      if constexpr (std::is_same_v<I, std::uint8_t>) {
+        // di = code / kw as (code * ceil(2^16 / kw)) >> 16: exact for codes below 256 and any
+        // kw (the error, under code / 2^16 < 1 / 256, cannot carry past the next integer), and
+        // unlike a division or a table lookup it vectorises. All in uint64, as the flat path.
+        const std::uint8_t* code = a + oi * g.ow + j0;
+        const auto row0 = static_cast<std::uint64_t>(oi * g.sh - g.ph);
+        const auto col0 = static_cast<std::uint64_t>(j0 * g.sw - g.pw);
+        const auto kw = static_cast<std::uint64_t>(g.kw);
+        const auto taps = static_cast<std::uint64_t>(g.taps);
+        const std::uint64_t inv = ((std::uint64_t(1) << 16) + kw - 1) / kw;
+        const auto sw = static_cast<std::uint64_t>(g.sw);
+        // Widened first: a loop that loads bytes is vectorised 64 lanes at a time, so a row
+        // of fewer outputs would run it scalar; this one runs 8 lanes of uint64.
+        std::uint64_t wide[kChunk];
+        for (index_t j = 0; j < n; ++j) wide[j] = code[j];
+        for (index_t j = 0; j < n; ++j) {
+          const std::uint64_t c = wide[j];
+          const std::uint64_t di = (c * inv) >> 16, dj = c - di * kw;
+          const std::uint64_t r = row0 + di, col = col0 + static_cast<std::uint64_t>(j) * sw + dj;
+          ok[j] = std::uint64_t(0) - std::uint64_t((c < taps) & (r < H) & (col < W));
+          pos[j] = (r * W + col) & ok[j];
+        }
+      } else {
+        const auto* at = reinterpret_cast<const std::uint64_t*>(a + oi * g.ow + j0);
+        const auto* wb = reinterpret_cast<const std::uint64_t*>(g.col_begin + j0);
+        const auto* we = reinterpret_cast<const std::uint64_t*>(g.col_end + j0);
+        for (index_t j = 0; j < n; ++j) ok[j] = 0;
+        for (std::uint64_t r = hb; r < he; ++r) {
+          const std::uint64_t rw = r * W;
+          for (index_t j = 0; j < n; ++j)
+            ok[j] |= std::uint64_t(0) - std::uint64_t(at[j] - rw - wb[j] < we[j] - wb[j]);
+        }
+        for (index_t j = 0; j < n; ++j) pos[j] = at[j] & ok[j];
       }
       for (index_t j = 0; j < n; ++j) {
-        pos[j] = at[j] & ok[j];
         Bits b;
         std::memcpy(&b, gr + j, sizeof(T));
         b &= static_cast<Bits>(ok[j]);
@@ -203,41 +242,27 @@ __attribute__((always_inline)) inline void back_plane(T* __restrict dx, const T*
   }
 }
 
-FC_SIMD_CLONES
-inline void backward_plane_f(float* dx, const float* dy, const index_t* a,
-                             const Plane<float>& g) {
-  back_plane(dx, dy, a, g);
-}
+// One cloned function per element and index type, and overloads to pick them by type.
+#define FC_POOLROWS_CLONES(T, I, suffix)                                                    \
+  FC_SIMD_CLONES inline void backward_plane_##suffix(T* dx, const T* dy, const I* a,        \
+                                                     const Plane<T>& g) {                   \
+    back_plane(dx, dy, a, g);                                                               \
+  }                                                                                         \
+  FC_SIMD_CLONES inline void forward_plane_##suffix(T* y, I* a, const T* x,                 \
+                                                    const Plane<T>& g) {                    \
+    plane(y, a, x, g);                                                                      \
+  }                                                                                         \
+  inline void backward_plane(T* dx, const T* dy, const I* a, const Plane<T>& g) {           \
+    backward_plane_##suffix(dx, dy, a, g);                                                  \
+  }                                                                                         \
+  inline void forward_plane(T* y, I* a, const T* x, const Plane<T>& g) {                    \
+    forward_plane_##suffix(y, a, x, g);                                                     \
+  }
 
-FC_SIMD_CLONES
-inline void backward_plane_d(double* dx, const double* dy, const index_t* a,
-                             const Plane<double>& g) {
-  back_plane(dx, dy, a, g);
-}
-
-inline void backward_plane(float* dx, const float* dy, const index_t* a, const Plane<float>& g) {
-  backward_plane_f(dx, dy, a, g);
-}
-inline void backward_plane(double* dx, const double* dy, const index_t* a,
-                           const Plane<double>& g) {
-  backward_plane_d(dx, dy, a, g);
-}
-
-FC_SIMD_CLONES
-inline void forward_plane_f(float* y, index_t* a, const float* x, const Plane<float>& g) {
-  plane(y, a, x, g);
-}
-
-FC_SIMD_CLONES
-inline void forward_plane_d(double* y, index_t* a, const double* x, const Plane<double>& g) {
-  plane(y, a, x, g);
-}
-
-inline void forward_plane(float* y, index_t* a, const float* x, const Plane<float>& g) {
-  forward_plane_f(y, a, x, g);
-}
-inline void forward_plane(double* y, index_t* a, const double* x, const Plane<double>& g) {
-  forward_plane_d(y, a, x, g);
-}
+FC_POOLROWS_CLONES(float, index_t, f)
+FC_POOLROWS_CLONES(double, index_t, d)
+FC_POOLROWS_CLONES(float, std::uint8_t, f_codes)
+FC_POOLROWS_CLONES(double, std::uint8_t, d_codes)
+#undef FC_POOLROWS_CLONES
 
 }  // namespace fastconv::cpu::poolrows

@@ -189,6 +189,7 @@ template <typename T>
 const char* output_dtype_name() {
   if constexpr (std::is_same_v<T, float>) return "float32";
   if constexpr (std::is_same_v<T, double>) return "float64";
+  if constexpr (std::is_same_v<T, std::uint8_t>) return "uint8";
   return "int64";
 }
 
@@ -220,8 +221,10 @@ py::array_t<T> new_output(const std::vector<index_t>& shape) {
     }
   }
   if (g_poison) {
+    // Unsigned: the highest value (uint8's lowest, 0, is a valid window code).
     T bad = std::numeric_limits<T>::has_quiet_NaN ? std::numeric_limits<T>::quiet_NaN()
-                                                   : std::numeric_limits<T>::lowest();
+            : std::numeric_limits<T>::is_signed   ? std::numeric_limits<T>::lowest()
+                                                  : std::numeric_limits<T>::max();
     T* p = out.mutable_data();
     for (py::ssize_t i = 0; i < out.size(); ++i) p[i] = bad;
   }
@@ -231,5 +234,6 @@ py::array_t<T> new_output(const std::vector<index_t>& shape) {
 template py::array_t<float> new_output<float>(const std::vector<index_t>&);
 template py::array_t<double> new_output<double>(const std::vector<index_t>&);
 template py::array_t<std::int64_t> new_output<std::int64_t>(const std::vector<index_t>&);
+template py::array_t<std::uint8_t> new_output<std::uint8_t>(const std::vector<index_t>&);
 
 }  // namespace fastconv::bind

@@ -8,6 +8,7 @@
 #include "fastconv/text.h"
 #include "python/bindings.h"
 #include "python/checks.h"
+#include "python/pool_indices.h"
 #include "python/shapes.h"
 #include "python/signatures.h"
 
@@ -35,7 +36,7 @@ Dims pooled_dims(const Conv2dShape& s) {
 }
 
 py::tuple forward(py::handle x_obj, py::handle w_obj, py::handle b_obj, Pair stride,
-                  Pair padding, Pair dilation) {
+                  Pair padding, Pair dilation, py::handle window_obj) {
   py::array x, w, b;
   const Conv2dShape s = checked_shape(x, w, x_obj, w_obj, stride, padding, dilation);
   const bool has_bias = !b_obj.is_none();
@@ -44,22 +45,26 @@ py::tuple forward(py::handle x_obj, py::handle w_obj, py::handle b_obj, Pair str
     check_same_dtype(b, "b", x, "x");
     check_conv_bias(shape_of(b), s.k);
   }
+  const bool codes = bool_arg(window_obj, "window_indices");
   return with_float(dtype_of(x), [&](auto t) -> py::tuple {
     using T = decltype(t);
-    py::array y = new_output<T>(pooled_dims(s));
-    py::array idx = new_output<std::int64_t>(pooled_dims(s));
-    {
-      py::gil_scoped_release nogil;
-      cpu::conv2d_relu_max_pool2d_forward(ptr<T>(y), ptr<index_t>(idx), cptr<T>(x), cptr<T>(w),
-                                          has_bias ? cptr<T>(b) : nullptr, s);
-    }
-    return py::make_tuple(y, idx);
+    return with_index(codes, [&](auto i) -> py::tuple {
+      using I = decltype(i);
+      py::array y = new_output<T>(pooled_dims(s));
+      py::array idx = new_output<I>(pooled_dims(s));
+      {
+        py::gil_scoped_release nogil;
+        cpu::conv2d_relu_max_pool2d_forward(ptr<T>(y), ptr<I>(idx), cptr<T>(x), cptr<T>(w),
+                                            has_bias ? cptr<T>(b) : nullptr, s);
+      }
+      return py::make_tuple(y, idx);
+    });
   });
 }
 
 py::tuple backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj, py::handle y_obj,
                    py::handle idx_obj, Pair stride, Pair padding, Pair dilation,
-                   py::handle need_dx_obj, py::handle need_db_obj) {
+                   py::handle need_dx_obj, py::handle need_db_obj, py::handle window_obj) {
   const bool need_dx = bool_arg(need_dx_obj, "need_dx"), need_db = bool_arg(need_db_obj, "need_db");
   py::array x, w;
   const Conv2dShape s = checked_shape(x, w, x_obj, w_obj, stride, padding, dilation);
@@ -70,28 +75,31 @@ py::tuple backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj, py::ha
   const py::array y = float_array(y_obj, "y", 4, kPooled);
   check_same_dtype(y, "y", x, "x");
   check_shape_like(shape_of(y), "y", pooled, "the pooled output");
-  py::array idx = int_array(idx_obj, "indices", 4, kPooled);
+  const bool codes = bool_arg(window_obj, "window_indices");
+  const py::array idx = pool_indices(idx_obj, codes, kPooled);
   check_shape_like(shape_of(idx), "indices", pooled, "the pooled output");
-  // Other integer widths are widened; a stray index cannot fault, it just never matches.
-  if (!idx.dtype().is(py::dtype::of<std::int64_t>()))
-    idx = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(idx);
-  return conv_grads_output(dtype_of(x), shape_of(x), shape_of(w), need_dx, need_db,
-                           [&](auto* dx, auto* dw, auto* db) {
-                             using T = std::remove_pointer_t<decltype(dw)>;
-                             cpu::conv2d_relu_max_pool2d_backward(
-                                 dx, dw, db, cptr<T>(x), cptr<T>(w), cptr<T>(dy), cptr<T>(y),
-                                 cptr<index_t>(idx), s);
-                           });
+  return with_index(codes, [&](auto i) -> py::tuple {
+    using I = decltype(i);
+    return conv_grads_output(dtype_of(x), shape_of(x), shape_of(w), need_dx, need_db,
+                             [&](auto* dx, auto* dw, auto* db) {
+                               using T = std::remove_pointer_t<decltype(dw)>;
+                               cpu::conv2d_relu_max_pool2d_backward(
+                                   dx, dw, db, cptr<T>(x), cptr<T>(w), cptr<T>(dy), cptr<T>(y),
+                                   cptr<I>(idx), s);
+                             });
+  });
 }
 
 }  // namespace
 
 void bind_conv_pool(py::module_& m) {
   def_op(m, "conv2d_relu_max_pool2d_forward", &forward, py::arg("x"), py::arg("w"), py::arg("b"),
-         py::arg("stride"), py::arg("padding"), py::arg("dilation"));
+         py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+         py::arg("window_indices") = false);
   def_op(m, "conv2d_relu_max_pool2d_backward", &backward, py::arg("x"), py::arg("w"),
          py::arg("dy"), py::arg("y"), py::arg("indices"), py::arg("stride"), py::arg("padding"),
-         py::arg("dilation"), py::arg("need_dx"), py::arg("need_db"));
+         py::arg("dilation"), py::arg("need_dx"), py::arg("need_db"),
+         py::arg("window_indices") = false);
 }
 
 }  // namespace fastconv::bind

@@ -20,10 +20,19 @@ Pool2dShape geometry(const DeviceArray& x, Pair filter, Pair stride, Pair paddin
   return pool2d_shape(x.shape(), filter, stride, padding, bool_arg(ceil_obj, "ceil_mode"));
 }
 
+// Window codes (the CPU's window_indices=True) have no GPU kernel: device indices are int64.
+void check_flat_indices(py::handle window_obj) {
+  if (bool_arg(window_obj, "window_indices"))
+    throw py::value_error(
+        "window_indices must be False for device arrays (window indices are CPU-only; the GPU "
+        "uses int64 flat indices); got True");
+}
+
 py::tuple max_pool2d_forward(py::handle x_obj, Pair filter, Pair stride, Pair padding,
-                             py::handle ceil_obj) {
+                             py::handle ceil_obj, py::handle window_obj) {
   const DeviceArray& x = float_dev(x_obj, "x", 4, kX);
   const Pool2dShape s = geometry(x, filter, stride, padding, ceil_obj);
+  check_flat_indices(window_obj);
   DeviceArray y = new_output(pool2d_out_dims(s));
   DeviceArray idx = new_output(pool2d_out_dims(s), DType::i64);
   cuda::max_pool2d_forward(mp<float>(y), mp<index_t>(idx), cp<float>(x), s);
@@ -31,8 +40,10 @@ py::tuple max_pool2d_forward(py::handle x_obj, Pair filter, Pair stride, Pair pa
 }
 
 py::object max_pool2d_backward(py::handle x_obj, py::handle dy_obj, py::handle idx_obj,
-                               Pair filter, Pair stride, Pair padding, py::handle ceil_obj) {
+                               Pair filter, Pair stride, Pair padding, py::handle ceil_obj,
+                               py::handle window_obj) {
   const DeviceArray& x = float_dev(x_obj, "x", 4, kX);
+  check_flat_indices(window_obj);
   const DeviceArray& dy = float_dev(dy_obj, "dy", 4, kOut);
   const DeviceArray& idx = int64_dev(idx_obj, "indices", 4, kOut);
   const Pool2dShape s = geometry(x, filter, stride, padding, ceil_obj);

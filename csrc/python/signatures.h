@@ -78,10 +78,11 @@ template <typename MaxForward, typename MaxBackward, typename AvgForward, typena
 void def_pool(py::module_& m, MaxForward max_forward, MaxBackward max_backward,
               AvgForward average_forward, AvgBackward average_backward) {
   def_op(m, "max_pool2d_forward", max_forward, py::arg("x"), py::arg("filter"),
-         py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"));
+         py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
+         py::arg("window_indices") = false);
   def_op(m, "max_pool2d_backward", max_backward, py::arg("x"), py::arg("dy"),
          py::arg("indices"), py::arg("filter"), py::arg("stride"), py::arg("padding"),
-         py::arg("ceil_mode"));
+         py::arg("ceil_mode"), py::arg("window_indices") = false);
   def_op(m, "average_pool2d_forward", average_forward, py::arg("x"), py::arg("filter"),
          py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
          py::arg("count_include_pad"));

@@ -98,16 +98,28 @@ def conv2d_relu_max_pool2d(x, w, b=None, stride=1, padding=0, dilation=1) -> Nod
     (xn, wn, bn), (xv, wv, bv) = _weighted_inputs(x, w, b)
     if is_device_array(wv):
         return max_pool2d(conv2d(xn, wn, bn, stride, padding, dilation, relu=True), 2, 2, 0)
-    y, indices = ops.conv2d_relu_max_pool2d_forward(xv, wv, bv, stride, padding, dilation)
+    # The indices stay in the graph, so the compact window codes (what the backward reads).
+    y, indices = ops.conv2d_relu_max_pool2d_forward(xv, wv, bv, stride, padding, dilation,
+                                                    window_indices=True)
 
     def backward(g):
         dx, dw, db = ops.conv2d_relu_max_pool2d_backward(
             xv, wv, _grad(g, y), y, indices, stride, padding, dilation, need_dx=xn._tracked,
-            need_db=bn is not None)
+            need_db=bn is not None, window_indices=True)
         return (dx, dw) if bn is None else (dx, dw, db.reshape(bn.shape))
 
     return record(y, (xn, wn) if bn is None else (xn, wn, bn), backward,
                   "conv2d_relu_max_pool2d")
+
+
+def _taps(filter) -> int:
+    """kh * kw of a filter argument (an int or a pair); anything else counts as too many, and
+    the op names it."""
+    try:
+        kh, kw = (filter, filter) if isinstance(filter, (int, np.integer)) else filter
+        return int(kh) * int(kw)
+    except (TypeError, ValueError):
+        return 257
 
 
 def max_pool2d(x, filter=3, stride=1, padding=0, ceil_mode=False) -> Node:
@@ -115,11 +127,15 @@ def max_pool2d(x, filter=3, stride=1, padding=0, ceil_mode=False) -> Node:
     float32/float64 as it is, int/bool data cast to float32."""
     xn = as_node(x, "x")
     xv = _value(xn, "x")
-    y, indices = ops.max_pool2d_forward(xv, filter, stride, padding, ceil_mode)
+    # Users never see the indices: on the CPU the uint8 window codes, an eighth of the memory the
+    # backward reads (the GPU has int64 flat indices only). Filters over 256 taps keep flat ones.
+    codes = not is_device_array(xv) and _taps(filter) <= 256
+    y, indices = ops.max_pool2d_forward(xv, filter, stride, padding, ceil_mode,
+                                        window_indices=codes)
 
     def backward(g):
         return (ops.max_pool2d_backward(xv, _grad(g, y), indices, filter, stride, padding,
-                                        ceil_mode),)
+                                        ceil_mode, window_indices=codes),)
 
     return record(y, (xn,), backward, "max_pool2d")
 

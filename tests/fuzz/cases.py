@@ -77,6 +77,10 @@ def fixtures() -> dict:
     # conv2d_relu_max_pool2d over X, W, B: the pooled output, its indices and a gradient.
     cy, fx["CPI"] = ref.conv2d_relu_max_pool2d_forward(fx["X"], fx["W"], fx["B"])
     fx["CPY"], fx["DYCP"] = cy.astype(np.float32), f4(*cy.shape)
+    # The same indices as window codes (window_indices=True).
+    fx["PIC"] = ref.max_pool2d_forward(fx["X"], 2, 2, window_indices=True)[1]
+    fx["CPIC"] = ref.conv2d_relu_max_pool2d_forward(fx["X"], fx["W"], fx["B"],
+                                                    window_indices=True)[1]
     for name in ("X", "W", "B", "DY", "A", "D", "Z", "P", "G"):
         fx[name + "64"] = fx[name].astype(np.float64)
     fx["XRO"] = fx["X"].copy()

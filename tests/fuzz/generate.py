@@ -18,7 +18,7 @@ OUT = Path(__file__).resolve().parent / "generated.txt"
 
 R, E = "raises", "either"
 VECTOR_FIXTURES = {"B", "DB", "CB", "T"}
-INTEGER_FIXTURES = {"PI", "CPI", "T"}
+INTEGER_FIXTURES = {"PI", "CPI", "PIC", "CPIC", "T"}
 
 
 def array_mutations(e: str, inplace: bool = False, optional: bool = False):
@@ -307,6 +307,24 @@ def targets():
         "fc.conv2d_relu_max_pool2d": ("fc.conv2d_relu_max_pool2d", [
             ("x", "X", arr("X"), False), ("w", "W", arr("W"), False),
             ("b", "B.reshape(1, 4, 1, 1)", arr("B", optional=True), False), *conv_geom], ""),
+        # The max pools with uint8 window codes (window_indices=True), after the rest likewise.
+        "max_pool2d_forward-codes": ("ops.max_pool2d_forward", [
+            ("x", "X", arr("X"), False), *pool_geom,
+            ("window_indices", "True", flag, True)], ""),
+        "max_pool2d_backward-codes": ("ops.max_pool2d_backward", [
+            ("x", "X", arr("X"), False), ("dy", "DYP", arr("DYP"), False),
+            ("indices", "PIC", arr("PIC"), False), *pool_geom,
+            ("window_indices", "True", flag, True)], ""),
+        "conv2d_relu_max_pool2d_forward-codes": ("ops.conv2d_relu_max_pool2d_forward", [
+            ("x", "X", arr("X"), False), ("w", "W", arr("W"), False),
+            ("b", "B", arr("B", optional=True), False), *conv_geom,
+            ("window_indices", "True", flag, True)], ""),
+        "conv2d_relu_max_pool2d_backward-codes": ("ops.conv2d_relu_max_pool2d_backward", [
+            ("x", "X", arr("X"), False), ("w", "W", arr("W"), False),
+            ("dy", "DYCP", arr("DYCP"), False), ("y", "CPY", arr("CPY"), False),
+            ("indices", "CPIC", arr("CPIC"), False), *conv_geom,
+            ("need_dx", "True", flag, True), ("need_db", "True", flag, True),
+            ("window_indices", "True", flag, True)], ""),
     }
 
 

@@ -111,12 +111,13 @@ def _unfused_conv_pool(name, a):
     (float32 overflow included, which a float32 reference summing in another order does not
     reproduce). The backward masks dy by the given y > 0, as the fused kernel documents."""
     geo = {k: a[k] for k in ("stride", "padding", "dilation")}
+    codes = a["window_indices"]
     if name.endswith("_forward"):
         z = ops.conv2d_forward(a["x"], a["w"], a["b"], **geo, relu=True)
-        return ops.max_pool2d_forward(z, 2, 2, 0)
+        return ops.max_pool2d_forward(z, 2, 2, 0, window_indices=codes)
     z = ops.conv2d_forward(a["x"], a["w"], None, **geo)
     g = np.where(np.asarray(a["y"]) > 0, a["dy"], np.zeros_like(a["dy"]))
-    dz = ops.max_pool2d_backward(z, g, a["indices"], 2, 2, 0)
+    dz = ops.max_pool2d_backward(z, g, a["indices"], 2, 2, 0, window_indices=codes)
     return ops.conv2d_backward(a["x"], a["w"], dz, **geo, need_dx=a["need_dx"],
                                need_db=a["need_db"])
 

@@ -30,21 +30,26 @@ def _cpu(x):
     return module
 
 
-def conv2d_relu_max_pool2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
+def conv2d_relu_max_pool2d_forward(x, w, b=None, stride=1, padding=0, dilation=1,
+                                   window_indices=False):
     """(y, indices) = max_pool2d_forward(conv2d_forward(x, w, b, stride, padding, dilation,
-    relu=True), filter=2, stride=2), bitwise, with the same int64 indices (h * OW + w in each
-    (n, k) plane of z; first maximum on ties, the first NaN where a window holds one), for
-    conv2d_relu_max_pool2d_backward or max_pool2d_backward."""
+    relu=True), filter=2, stride=2, window_indices=window_indices), bitwise, with the same
+    indices (int64 h * OW + w in each (n, k) plane of z, or with window_indices=True uint8
+    window codes 0-3: 0, 1 on the window's top row, 2, 3 below; first maximum on ties, the first
+    NaN where a window holds one), for conv2d_relu_max_pool2d_backward or max_pool2d_backward."""
     return _cpu(x).conv2d_relu_max_pool2d_forward(
-        x, w, b, pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation"))
+        x, w, b, pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation"),
+        flag(window_indices, "window_indices"))
 
 
 def conv2d_relu_max_pool2d_backward(x, w, dy, y, indices, stride=1, padding=0, dilation=1,
-                                    need_dx=True, need_db=True):
+                                    need_dx=True, need_db=True, window_indices=False):
     """Gradients of sum(y * dy): (dx or None, dw, db or None), bitwise those of the unfused
     chain (max_pool2d_backward, then conv2d_backward with the ReLU's mask). y and indices are
     the forward's outputs: dy reaches z at each window's index where y > 0 (the ReLU's mask
-    there), +0 elsewhere. Deterministic, and bitwise independent of the thread count."""
+    there), +0 elsewhere. indices in the forward's form (window_indices: uint8 codes, else flat;
+    see max_pool2d_backward). Deterministic, and bitwise independent of the thread count."""
     return _cpu(x).conv2d_relu_max_pool2d_backward(
         x, w, dy, y, indices, pair(stride, "stride"), pair(padding, "padding"),
-        pair(dilation, "dilation"), flag(need_dx, "need_dx"), flag(need_db, "need_db"))
+        pair(dilation, "dilation"), flag(need_dx, "need_dx"), flag(need_db, "need_db"),
+        flag(window_indices, "window_indices"))

@@ -7,6 +7,14 @@ half the filter. The bindings validate every argument and raise TypeError/ValueE
 every axis of x must be at least 1, sizes are int64, H + 2*padding must fit in int64, and the
 output must hold fewer than 2**60 elements. The average's divisor is formed in float64, so
 windows of any size give the true mean (it is exact up to 2**53 positions).
+
+Max pooling's indices come in two forms. By default (window_indices=False) int64 flat indices
+h * W + w into each (n, c) plane, as PyTorch's. With window_indices=True (CPU only) uint8 window
+codes, di * kw + dj: the winner's row di and column dj inside its window, counted from the
+window's top-left corner in padded coordinates (input row oh * sh - ph + di, column
+ow * sw - pw + dj); a filter may then have at most 256 taps. A code is an eighth of an index's
+memory, which the memory-bound backward reads: the autograd (fastconv.functional) uses them on
+the CPU. Both forms give the same y and, in the backward, the same dx bit for bit.
 """
 from __future__ import annotations
 
@@ -20,21 +28,28 @@ __all__ = [
 ]
 
 
-def max_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False):
+def max_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False,
+                       window_indices=False):
     """(y, indices): the window maxima and, as int64, each one's flat index h * W + w in its
-    (n, c) plane. Padding never wins (as if -inf); ties keep the first maximum in raster order;
-    a window holding NaN gives NaN and the index of its first NaN."""
+    (n, c) plane, or with window_indices=True (CPU only; at most 256 filter taps) as uint8 its
+    window code di * kw + dj (see the module's notes). Padding never wins (as if -inf); ties keep
+    the first maximum in raster order; a window holding NaN gives NaN and the index of its first
+    NaN."""
     return backend(x).max_pool2d_forward(
         x, pair(filter, "filter"), pair(stride, "stride"), pair(padding, "padding"),
-        flag(ceil_mode, "ceil_mode"))
+        flag(ceil_mode, "ceil_mode"), flag(window_indices, "window_indices"))
 
 
-def max_pool2d_backward(x, dy, indices, filter=3, stride=1, padding=0, ceil_mode=False):
+def max_pool2d_backward(x, dy, indices, filter=3, stride=1, padding=0, ceil_mode=False,
+                        window_indices=False):
     """dx (N, C, H, W), x's dtype: each input element receives the sum of dy over the outputs
-    whose index points at it (x gives only the shape and dtype). Deterministic: a gather."""
+    whose index points at it (x gives only the shape and dtype). Deterministic: a gather.
+    indices is the forward's form: flat (window_indices=False; any integer dtype, widened to
+    int64) or uint8 window codes (True, CPU only). An index naming no input of its window (a
+    flat index outside it; a code past the filter's taps or on the padding) adds nothing."""
     return backend(x).max_pool2d_backward(
         x, dy, indices, pair(filter, "filter"), pair(stride, "stride"), pair(padding, "padding"),
-        flag(ceil_mode, "ceil_mode"))
+        flag(ceil_mode, "ceil_mode"), flag(window_indices, "window_indices"))
 
 
 def average_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False,

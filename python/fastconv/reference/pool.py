@@ -3,6 +3,9 @@ geometry), looping over kernel taps and vectorised over the batch, channels and 
 
 A window of output o along an axis starts at o * stride - padding and spans `filter` positions.
 Positions in [-padding, size + padding) are the padded image; beyond that is ceil-mode overhang.
+
+Max pooling's indices: flat h * W + w in the plane, or with window_indices=True the uint8 window
+code di * kw + dj of the tap (di, dj) counted from the window's start (window_codes converts).
 """
 import numpy as np
 
@@ -11,6 +14,7 @@ from ..ops._args import pair
 __all__ = [
     "max_pool2d_forward",
     "max_pool2d_backward",
+    "window_codes",
     "average_pool2d_forward",
     "average_pool2d_backward",
 ]
@@ -32,7 +36,7 @@ def _out_size(size, k, s, p, ceil_mode):
 def _geometry(x, filter, stride, padding, ceil_mode):
     (kh, kw), (sh, sw), (ph, pw) = pair(filter, "filter"), pair(stride, "stride"), pair(
         padding, "padding")
-    h, w = x.shape[2:]
+    h, w = np.shape(x)[2:]
     oh, ow = _out_size(h, kh, sh, ph, ceil_mode), _out_size(w, kw, sw, pw, ceil_mode)
     return kh, kw, sh, sw, ph, pw, oh, ow
 
@@ -52,9 +56,30 @@ def _plane_lookup(x, rows, cols):
     return v, rin[:, None] & cin[None, :]
 
 
-def max_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False):
+def _window_starts(kh, kw, sh, sw, ph, pw, oh, ow):
+    """Each output's window's first row (oh, 1) and column (1, ow), in image coordinates."""
+    return (np.arange(oh) * sh - ph)[:, None], (np.arange(ow) * sw - pw)[None, :]
+
+
+def window_codes(indices, x, filter=3, stride=1, padding=0, ceil_mode=False):
+    """The uint8 window codes di * kw + dj of flat indices (N, C, OH, OW) into x's planes (x or
+    its shape gives the geometry): the indexed input's row and column minus its window's first
+    row and column. The indices must lie in their windows."""
+    shape = tuple(x) if isinstance(x, (tuple, list)) else np.shape(x)
+    kh, kw, sh, sw, ph, pw, oh, ow = _geometry(np.empty(shape, bool), filter, stride, padding,
+                                               ceil_mode)
+    w = shape[3]
+    r0, c0 = _window_starts(kh, kw, sh, sw, ph, pw, oh, ow)
+    indices = np.asarray(indices, np.int64)
+    di, dj = indices // w - r0, indices % w - c0
+    assert ((di >= 0) & (di < kh) & (dj >= 0) & (dj < kw)).all(), "an index outside its window"
+    return (di * kw + dj).astype(np.uint8)
+
+
+def max_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False, window_indices=False):
     """(y (N, C, OH, OW), indices (N, C, OH, OW)): each window's maximum of x (N, C, H, W)
-    and its flat index h * W + w in the plane; the first maximum wins, NaN beats any number."""
+    and its flat index h * W + w in the plane (window_indices: its uint8 window code); the first
+    maximum wins, NaN beats any number."""
     kh, kw, sh, sw, ph, pw, oh, ow = _geometry(x, filter, stride, padding, ceil_mode)
     n, c, h, w = x.shape
     best = np.zeros((n, c, oh, ow), dtype=x.dtype)
@@ -67,15 +92,29 @@ def max_pool2d_forward(x, filter=3, stride=1, padding=0, ceil_mode=False):
         take = inside & (first | gt)
         best = np.where(take, v, best)
         index = np.where(take, (rows[:, None] * w + cols[None, :]), index)
+    if window_indices:
+        return best, window_codes(index, x, filter, stride, padding, ceil_mode)
     return best, index
 
 
-def max_pool2d_backward(x, dy, indices, filter=3, stride=1, padding=0, ceil_mode=False):
-    """dx (N, C, H, W): each dy element added at the input position its indices entry names."""
+def max_pool2d_backward(x, dy, indices, filter=3, stride=1, padding=0, ceil_mode=False,
+                        window_indices=False):
+    """dx (N, C, H, W): each dy element added at the input position its indices entry names.
+    Window codes name (di, dj) = divmod(code, kw) from the window's start; a code past the
+    filter's taps or on the padding names nothing and adds nothing."""
     n, c, h, w = x.shape
+    dy = np.asarray(dy, np.float64)
+    if window_indices:
+        kh, kw, sh, sw, ph, pw, oh, ow = _geometry(x, filter, stride, padding, ceil_mode)
+        code = np.asarray(indices).astype(np.int64)
+        r0, c0 = _window_starts(kh, kw, sh, sw, ph, pw, oh, ow)
+        r, col = r0 + code // kw, c0 + code % kw
+        named = (code < kh * kw) & (r >= 0) & (r < h) & (col >= 0) & (col < w)
+        indices = np.where(named, r * w + col, 0)
+        dy = np.where(named, dy, 0.0)
     dx = np.zeros((n * c, h * w), dtype=np.float64)
     plane = np.arange(n * c)[:, None]
-    np.add.at(dx, (plane, indices.reshape(n * c, -1)), dy.reshape(n * c, -1))
+    np.add.at(dx, (plane, np.asarray(indices).reshape(n * c, -1)), dy.reshape(n * c, -1))
     return dx.reshape(x.shape).astype(x.dtype)
 
 
