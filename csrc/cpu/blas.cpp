@@ -73,7 +73,7 @@ void gemm_parallel(bool ta, bool tb, index_t m, index_t n, index_t k, T alpha, c
   for (int i = 0; i < 6; ++i) check_blas_dim(dims[i], names[i]);
   const Tiles t = tiles_for(m, n);
   const index_t rows = (m + t.tm - 1) / t.tm, count = rows * ((n + t.tn - 1) / t.tn);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(team(count)) if (count > 1)
+#pragma omp parallel for schedule(static) num_threads(team(count)) if (count > 1)
   for (index_t tile = 0; tile < count; ++tile) {
     const index_t i0 = (tile % rows) * t.tm, j0 = (tile / rows) * t.tn;
     const index_t tm = min_i(t.tm, m - i0), tn = min_i(t.tn, n - j0);

@@ -101,7 +101,7 @@ void correlate(const Plan& p, float* out, const float* in, const float* mask, co
     float* V = slots.mine();
     float* P = V + p.v;
     float* buf = P + p.prod;
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static)
     for (index_t blk = 0; blk < p.blocks; ++blk) {
       const index_t r0 = blk * p.rows, nrows = min_i(p.rows, p.tile_rows - r0);
       const index_t count = nrows * p.tw;
@@ -179,7 +179,7 @@ void weight_grad(float* dw, float* db, const float* x, const float* dy, const fl
     float* D = V + p.v;
     float* buf = D + p.prod;
     float* Vt = buf + p.buf;  // one product plane of V, tile-major (tile_major only)
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static)
     for (index_t sl = 0; sl < slices; ++sl) {
       float* dU = partial + sl * usize;
       double* sum = sums ? sums + sl * lanes : nullptr;
