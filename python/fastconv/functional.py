@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
+from .ops._args import pair
 from ._validate import compute_dtype, real_array
 from .autograd import Node, as_node, record
 from .device import is_device_array, to_device, to_host
@@ -112,16 +113,6 @@ def conv2d_relu_max_pool2d(x, w, b=None, stride=1, padding=0, dilation=1) -> Nod
                   "conv2d_relu_max_pool2d")
 
 
-def _taps(filter) -> int:
-    """kh * kw of a filter argument (an int or a pair); anything else counts as too many, and
-    the op names it."""
-    try:
-        kh, kw = (filter, filter) if isinstance(filter, (int, np.integer)) else filter
-        return int(kh) * int(kw)
-    except (TypeError, ValueError):
-        return 257
-
-
 def max_pool2d(x, filter=3, stride=1, padding=0, ceil_mode=False) -> Node:
     """Max over each window; padding never wins; ties go to the first maximum. x (N, C, H, W):
     float32/float64 as it is, int/bool data cast to float32."""
@@ -129,7 +120,8 @@ def max_pool2d(x, filter=3, stride=1, padding=0, ceil_mode=False) -> Node:
     xv = _value(xn, "x")
     # Users never see the indices: on the CPU the uint8 window codes, an eighth of the memory the
     # backward reads (the GPU has int64 flat indices only). Filters over 256 taps keep flat ones.
-    codes = not is_device_array(xv) and _taps(filter) <= 256
+    kh, kw = pair(filter, "filter")  # the op's own parsing: a bad filter fails as it would there
+    codes = not is_device_array(xv) and kh * kw <= 256
     y, indices = ops.max_pool2d_forward(xv, filter, stride, padding, ceil_mode,
                                         window_indices=codes)
 
