@@ -21,8 +21,15 @@ set(FASTCONV_CUBLAS_VERSION "")
 
 if(_mode MATCHES "^(OFF|0|FALSE|NO)$")
   set(FASTCONV_CUDA_REASON "disabled with FASTCONV_CUDA=OFF")
+elseif(_mode STREQUAL "EMULATOR")
+  # For tests on machines without a GPU: _cuda against the CPU emulator (cmake/cuda_emulator.cmake).
+  set(FASTCONV_CUDA_BUILT ON)
+  set(FASTCONV_CUDA_EMULATED ON)
+  set(FASTCONV_CUDA_ARCHS_STR "emulator")
+  set(FASTCONV_CUBLAS_VERSION "emulator")
+  message(STATUS "fastconv: CUDA module: built against the CPU emulator (csrc/cuda_emu), for tests")
 elseif(NOT _mode MATCHES "^(AUTO|ON|1|TRUE|YES)$")
-  message(FATAL_ERROR "fastconv: FASTCONV_CUDA must be AUTO, ON or OFF, not '${FASTCONV_CUDA}'")
+  message(FATAL_ERROR "fastconv: FASTCONV_CUDA must be AUTO, ON, OFF or EMULATOR, not '${FASTCONV_CUDA}'")
 else()
   # check_language looks at CUDACXX and PATH; nvcc off PATH under CUDA_HOME, CUDA_PATH or the
   # default home still counts as present (the backend's find_nvcc follows the same rule).

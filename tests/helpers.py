@@ -139,3 +139,17 @@ def pairs(v):
 def rand32(rng, *shape):
     """float64 values that float32 holds exactly: the same inputs for both backends."""
     return rand(rng, *shape).astype(np.float32).astype(np.float64)
+
+
+def overlap(a, b, common, size=48):
+    """The optimizers' message for state array `a` sharing `common` of its `size` bytes with `b`."""
+    return (f"{a} must not share memory with {b} (an in-place update would read what it has "
+            f"just written); got {common} of its {size} bytes in common")
+
+
+def cuda_emulated() -> bool:
+    """True where the CUDA module is the CPU emulator's build (.ci/cuda-emulator): it runs the
+    kernels thousands of times slower than a GPU, so the longest loops run shorter there."""
+    import fastconv as fc
+
+    return fc.build_info()["cuda"]["archs"] == ["emulator"]

@@ -53,7 +53,7 @@ def _bad_calls():
                                                      *g, False)),  # numpy among device arrays
         (ValueError, "w", lambda: CUDA.conv2d_forward(x, dev(np.zeros((4, 2, 3, 3), np.float32)),
                                                       None, *g, False)),
-        (ValueError, "x", lambda: CUDA.relu_backward(x, dev(np.zeros((2, 3), np.float32)))),
+        (ValueError, "y", lambda: CUDA.relu_backward(x, dev(np.zeros((2, 3), np.float32)))),
         (ValueError, "padding", lambda: CUDA.max_pool2d_forward(x, (2, 2), (1, 1), (2, 2),
                                                                 False)),
         (TypeError, "indices", lambda: CUDA.max_pool2d_backward(

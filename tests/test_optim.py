@@ -4,7 +4,7 @@ import pytest
 import fastconv as fc
 import fastconv.ops as ops
 import fastconv.reference as ref
-from helpers import DTYPES, assert_close, raises_exactly, rand
+from helpers import DTYPES, assert_close, overlap, raises_exactly, rand
 
 SHAPES = [(1,), (7,), (3, 5), (16, 3, 3, 3), (1, 1, 1, 1), (300, 257)]
 STEPS = 4
@@ -175,11 +175,6 @@ def shared(n=8):
     """Two contiguous, writeable (6,) views of one buffer of n floats: [0:6] and [n-6:n]."""
     base = np.zeros(n)
     return base[:6], base[n - 6:]
-
-
-def overlap(a, b, common, size=48):
-    return (f"{a} must not share memory with {b} (an in-place update would read what it has "
-            f"just written); got {common} of its {size} bytes in common")
 
 
 def sgd_overlap(pair):
