@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <unordered_set>
 #include <vector>
@@ -46,6 +47,21 @@ thread_local BlockRun t_run;
 
 std::mutex g_sync_mutex;
 std::unordered_set<void (*)(void*)> g_synchronising;  // launch sites (kernel + argument types)
+
+// FASTCONV_CUDA_EMULATOR_ORDER=reverse runs the blocks, and the threads within each, last to
+// first: a kernel whose result depends on which thread runs first (a race on a GPU) then gives
+// other bits than in the default order, and the tests comparing against the CPU see it.
+bool reverse_order() {
+  static const bool reverse = [] {
+    const char* v = std::getenv("FASTCONV_CUDA_EMULATOR_ORDER");
+    if (!v || !*v || std::strcmp(v, "forward") == 0) return false;
+    if (std::strcmp(v, "reverse") == 0) return true;
+    fatal("FASTCONV_CUDA_EMULATOR_ORDER must be forward or reverse");
+  }();
+  return reverse;
+}
+
+int in_order(int k, int count) { return reverse_order() ? count - 1 - k : k; }
 
 uint3 thread_at(int linear, dim3 b) {
   const unsigned i = static_cast<unsigned>(linear);
@@ -129,7 +145,8 @@ void run_block_as_fibers() {
   }
   for (;;) {
     bool any_live = false;
-    for (int i = 0; i < r.threads; ++i) {
+    for (int k = 0; k < r.threads; ++k) {
+      const int i = in_order(k, r.threads);
       if (r.fibers[i].wait == Wait::Running) resume(i);
       any_live = any_live || r.fibers[i].wait != Wait::Done;
     }
@@ -142,8 +159,8 @@ void run_block_as_fibers() {
 
 void run_block_in_turn() {
   BlockRun& r = t_run;
-  for (int i = 0; i < r.threads; ++i) {
-    t_place.thread = thread_at(i, t_place.block_dim);
+  for (int k = 0; k < r.threads; ++k) {
+    t_place.thread = thread_at(in_order(k, r.threads), t_place.block_dim);
     r.body.call(r.body.state);
   }
 }
@@ -201,27 +218,26 @@ void launch(dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t, Body 
   t_place.block_dim = block;
   t_place.grid_dim = grid;
   bool fibers = r.threads > 1 && known_synchronising(body.call);
-  bool first = true;
-  for (unsigned z = 0; z < grid.z; ++z)
-    for (unsigned y = 0; y < grid.y; ++y)
-      for (unsigned x = 0; x < grid.x; ++x) {
-        t_place.block = {x, y, z};
-        if (first && r.threads > 1 && !fibers) {
-          // The probe: the first block as fibers, watching for a barrier.
-          r.met_barrier = false;
-          run_block_as_fibers();
-          if (r.met_barrier) {
-            fibers = true;
-            std::lock_guard<std::mutex> lock(g_sync_mutex);
-            g_synchronising.insert(body.call);
-          }
-        } else if (fibers) {
-          run_block_as_fibers();
-        } else {
-          run_block_in_turn();
-        }
-        first = false;
+  const unsigned long long blocks = 1ull * grid.x * grid.y * grid.z;
+  for (unsigned long long k = 0; k < blocks; ++k) {
+    const unsigned long long b = reverse_order() ? blocks - 1 - k : k;
+    t_place.block = {static_cast<unsigned>(b % grid.x), static_cast<unsigned>(b / grid.x % grid.y),
+                     static_cast<unsigned>(b / (1ull * grid.x * grid.y))};
+    if (k == 0 && r.threads > 1 && !fibers) {
+      // The probe: the first block as fibers, watching for a barrier.
+      r.met_barrier = false;
+      run_block_as_fibers();
+      if (r.met_barrier) {
+        fibers = true;
+        std::lock_guard<std::mutex> lock(g_sync_mutex);
+        g_synchronising.insert(body.call);
       }
+    } else if (fibers) {
+      run_block_as_fibers();
+    } else {
+      run_block_in_turn();
+    }
+  }
   r.threads = 0;
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 // ---- the language: qualifiers become plain C++ -------------------------------------------------
@@ -109,6 +110,7 @@ enum cudaError_t {
   cudaErrorInvalidDevice = 101,
   cudaErrorInvalidResourceHandle = 400,
   cudaErrorNotReady = 600,
+  cudaErrorMisalignedAddress = 716,
   cudaErrorLaunchFailure = 719,
   cudaErrorStreamCaptureUnsupported = 900,
   cudaErrorStreamCaptureInvalidated = 901,
@@ -197,6 +199,15 @@ struct Body {
 // Runs `body` for every thread of the grid; a bad configuration sets the launch error instead.
 void launch(dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t stream, Body body);
 
+template <typename T>
+bool aligned(const T&) { return true; }
+template <typename T>
+bool aligned(T* p) {
+  if constexpr (std::is_void_v<T>) return true;
+  else return reinterpret_cast<std::uintptr_t>(p) % alignof(T) == 0;
+}
+void misaligned_launch();  // sets cudaErrorMisalignedAddress as the launch's error
+
 template <typename... A>
 struct BoundLaunch {
   dim3 grid, block;
@@ -206,6 +217,10 @@ struct BoundLaunch {
 
   template <typename F>
   void run(F kernel) {
+    // A typed pointer off its type's alignment faults on a GPU (cudaErrorMisalignedAddress) at
+    // its first access; here at the launch, for every pointer argument.
+    if (!std::apply([](const auto&... a) { return (aligned(a) && ...); }, args))
+      return misaligned_launch();
     struct State {
       F kernel;
       std::tuple<A...>* args;
