@@ -17,9 +17,9 @@ foreach(_src IN LISTS _fc_cu_sources)
   list(APPEND _fc_emulated "${_out}")
 endforeach()
 # As nvcc does for .cu files: define __CUDACC__ (kernels_common.cuh's reductions are behind it)
-# and include cuda_runtime.h first.
+# and include cuda_runtime.h first. nvcc's own pragmas (#pragma unroll) mean nothing to g++.
 set_source_files_properties(${_fc_emulated} PROPERTIES COMPILE_DEFINITIONS __CUDACC__
-                            COMPILE_OPTIONS "-include;cuda_runtime.h")
+                            COMPILE_OPTIONS "-include;cuda_runtime.h;-Wno-unknown-pragmas")
 
 file(GLOB _fc_emulator_sources CONFIGURE_DEPENDS csrc/cuda_emu/*.cpp)
 file(GLOB _fc_cuda_host CONFIGURE_DEPENDS csrc/cuda/*.cpp)
