@@ -25,9 +25,12 @@ def test_gather_batch_argmax_accuracy():
                                   labels[idx])
     with raises_exactly(ValueError, "indices must be in [0, 50) (data's rows); got 50 at position 1"):
         CUDA.gather_batch(gd, np.array([0, 50]))
-    # device indices: the kernel flags the position, the one value is fetched for the message
+    # device indices: the kernel flags the position and the call returns without waiting; the
+    # next check point (here check_errors) fetches the one value for the message, once
+    CUDA.gather_batch(gd, dev(np.array([3, -1, 70], np.int64)))
     with raises_exactly(ValueError, "indices must be in [0, 50) (data's rows); got -1 at position 1"):
-        CUDA.gather_batch(gd, dev(np.array([3, -1, 70], np.int64)))
+        CUDA.check_errors()
+    CUDA.check_errors()  # reported and forgotten
     # a view of the dataset's rows is a dataset too
     np.testing.assert_array_equal(host(CUDA.gather_batch(gd[10:20], np.array([9, 0]))),
                                   data[10:20][[9, 0]])

@@ -73,10 +73,12 @@ def _fake_cuda():
                 _k(*[_unwrap(x) for x in a], **{k: _unwrap(v) for k, v in kw.items()})))
     fake.from_numpy = lambda a: FakeDeviceArray(np.array(a, copy=True))
     fake.zeros = lambda shape, dtype: FakeDeviceArray(np.zeros(shape, dtype))
-    fake.gather_batch = lambda data, idx: FakeDeviceArray(data._a[np.asarray(idx)])
+    fake.gather_batch = lambda data, idx: FakeDeviceArray(
+        data._a[idx._a if isinstance(idx, FakeDeviceArray) else np.asarray(idx)])
     fake.accuracy_count = lambda z, t: FakeDeviceArray(_native.C.accuracy_count(_unwrap(z),
                                                                                 _unwrap(t)))
     fake.synchronize = lambda: None
+    fake.check_errors = lambda: None
     return fake
 
 

@@ -42,25 +42,60 @@ def test_softmax_ce_matches_cpu(n, c, form, scale):
 
 
 def test_softmax_ce_rejects_out_of_range_label_on_device():
-    # The reproducer: the report used to fail on its own host copy of a label prefix.
+    # The kernels flag a bad label without stopping the host; the error is raised at the next
+    # check point: check_errors(), synchronize() or a copy to the host (the result's included).
     z = dev(np.zeros((4, 3), np.float32))
     message = "t must hold labels in [0, 3) (z's classes C); got label 3 at row 2"
     for t in (np.array([0, 1, 3, 2]), np.array([0, 1, 3, -1]), np.array([0, 1, 3, 5])):
         td = dev(t.astype(np.int64))
+        loss = CUDA.softmax_cross_entropy_forward(z, td)
         with raises_exactly(ValueError, message):
-            CUDA.softmax_cross_entropy_forward(z, td)
+            host(loss)
+        CUDA.softmax_cross_entropy_backward(z, td, 1.0)
         with raises_exactly(ValueError, message):
-            CUDA.softmax_cross_entropy_backward(z, td, 1.0)
+            CUDA.synchronize()
+        CUDA.softmax_cross_entropy_forward(z, td)
+        with raises_exactly(ValueError, message):
+            CUDA.check_errors()
+        CUDA.check_errors()  # each error is raised once
     # the first bad row wins wherever it is, the last included, and negative labels too
+    CUDA.softmax_cross_entropy_forward(z, dev(np.array([0, 1, 2, -1], np.int64)))
     with raises_exactly(ValueError,
                         "t must hold labels in [0, 3) (z's classes C); got label -1 at row 3"):
-        CUDA.softmax_cross_entropy_forward(z, dev(np.array([0, 1, 2, -1], np.int64)))
+        CUDA.check_errors()
+    CUDA.softmax_cross_entropy_backward(z, dev(np.array([9, 1, 2, -1], np.int64)), 1.0)
     with raises_exactly(ValueError,
                         "t must hold labels in [0, 3) (z's classes C); got label 9 at row 0"):
-        CUDA.softmax_cross_entropy_backward(z, dev(np.array([9, 1, 2, -1], np.int64)), 1.0)
-    # the same words as the CPU binding's
+        CUDA.check_errors()
+    # the same words as the CPU binding's, which raises at the call
     with raises_exactly(ValueError, message):
         C.softmax_cross_entropy_forward(np.zeros((4, 3), np.float32), np.array([0, 1, 3, 2]))
+
+
+def test_deferred_errors_come_in_call_order_and_clean_calls_add_none():
+    z = dev(np.zeros((4, 3), np.float32))
+    good, bad5, bad7 = (dev(np.array(t, np.int64)) for t in ([0, 1, 2, 0], [5, 0, 0, 0],
+                                                                [0, 7, 0, 0]))
+    for _ in range(3):
+        CUDA.softmax_cross_entropy_forward(z, good)
+    CUDA.softmax_cross_entropy_forward(z, bad7)
+    CUDA.softmax_cross_entropy_forward(z, bad5)
+    with raises_exactly(ValueError,
+                        "t must hold labels in [0, 3) (z's classes C); got label 7 at row 1"):
+        CUDA.check_errors()
+    CUDA.check_errors()  # the later error went with it: one report per check
+    # More calls than the ledger has slots: the oldest are checked when it fills, and a clean
+    # run of them raises nothing.
+    for _ in range(2500):
+        CUDA.softmax_cross_entropy_forward(z, good)
+    CUDA.check_errors()
+    slots = CUDA.deferred_check_slots
+    for _ in range(slots):
+        CUDA.softmax_cross_entropy_forward(z, bad5)
+    with raises_exactly(ValueError,
+                        "t must hold labels in [0, 3) (z's classes C); got label 5 at row 0"):
+        CUDA.softmax_cross_entropy_forward(z, good)  # finds the ledger full: checks it first
+    CUDA.check_errors()
 
 
 @pytest.mark.parametrize("value, shown", [(-1.0, "-1"), (np.nan, "nan"), (np.inf, "inf"),
@@ -71,10 +106,12 @@ def test_softmax_ce_rejects_bad_target_weights_on_device(value, shown):
     t[2, 1] = value
     t[3, 0] = -5  # a later bad weight: the first in row-major order is reported
     message = f"t must hold finite target weights >= 0; got {shown} at row 2, column 1"
+    CUDA.softmax_cross_entropy_forward(z, dev(t))
     with raises_exactly(ValueError, message):
-        CUDA.softmax_cross_entropy_forward(z, dev(t))
+        CUDA.check_errors()
+    CUDA.softmax_cross_entropy_backward(z, dev(t), 1.0)
     with raises_exactly(ValueError, message):
-        CUDA.softmax_cross_entropy_backward(z, dev(t), 1.0)
+        CUDA.check_errors()
     ok = np.zeros((4, 3), np.float32)
     ok[:, 0] = -0.0  # negative zero is >= 0
     ok[:, 1] = 1
@@ -91,6 +128,7 @@ def test_softmax_ce_on_row_slices_of_device_arrays():
     got = host(CUDA.softmax_cross_entropy_forward(zd[3:7], td[3:7]))
     assert_close(got, want, reduction=16, factor=64.0)
     t[5] = 4
+    CUDA.softmax_cross_entropy_forward(zd[3:7], dev(t)[3:7])
     with raises_exactly(ValueError,
                         "t must hold labels in [0, 4) (z's classes C); got label 4 at row 2"):
-        CUDA.softmax_cross_entropy_forward(zd[3:7], dev(t)[3:7])
+        CUDA.check_errors()

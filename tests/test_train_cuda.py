@@ -6,7 +6,7 @@ import pytest
 
 import fastconv as fc
 from fastconv import _native, train
-from helpers import cuda_emulated
+from helpers import cuda_emulated, raises_exactly
 
 pytestmark = [pytest.mark.cuda, pytest.mark.usefixtures("tf32_off")]  # tf32_off: conftest
 
@@ -101,3 +101,25 @@ def test_model_on_a_row_slice_of_a_device_batch():
     (cpu_loss, cpu_out), (gpu_loss, gpu_out) = outs
     np.testing.assert_allclose(gpu_loss, cpu_loss, rtol=2e-3)
     np.testing.assert_allclose(gpu_out, cpu_out, rtol=1e-3, atol=1e-4)
+
+
+def test_a_bad_label_on_the_device_is_raised_where_the_losses_are_read():
+    # The epoch does not wait for each step's loss; the kernels' report of a label outside
+    # [0, 10) comes with the next read of the losses, as the same ValueError the CPU raises.
+    rng = np.random.default_rng(2)
+    images = rng.random((64, 1, 28, 28), dtype=np.float32)
+    labels = np.full(64, 10, np.int64)
+    message = "t must hold labels in [0, 10) (z's classes C); got label 10 at row 0"
+    fc.set_cuda_active(True)
+    try:
+        np.random.seed(0)
+        model, opt = train.tutorial_cnn(), fc.Sgd(lr=0.01, momentum=0.9)
+        data = train.Dataset(images, labels, "cuda")
+        with raises_exactly(ValueError, message):
+            train.train_epoch(model, opt, data, 16, np.random.default_rng(0), "epoch")
+        fc.synchronize()  # reported once, then forgotten
+        fc.softmax_cross_entropy(model(data.batch(np.arange(4))[0]), data.batch(np.arange(4))[1])
+        with raises_exactly(ValueError, message):
+            fc.synchronize()
+    finally:
+        fc.set_cuda_active(False)

@@ -3,10 +3,8 @@
 #include "cuda/data.h"
 
 #include <cstdint>
-#include <limits>
 
 #include "cuda/device_array.h"
-#include "cuda/fill.h"
 #include "cuda/kernels_common.cuh"
 
 namespace fastconv::cuda {
@@ -65,13 +63,9 @@ __global__ void accuracy_kernel(std::int64_t* count, const float* z, const std::
 
 }  // namespace
 
-index_t gather_rows(void* out, const void* data, const std::int64_t* indices, index_t n,
-                    index_t rows_in, index_t row, int elem_bytes) {
-  if (n == 0 || row == 0) return -1;
-  DeviceArray flag({1}, DType::i64);
-  const auto none = static_cast<std::int64_t>(std::numeric_limits<std::int64_t>::max());
-  fill(flag.data<std::int64_t>(), 1, none);
-  auto* first_bad = reinterpret_cast<unsigned long long*>(flag.data<std::int64_t>());
+void gather_rows(void* out, const void* data, const std::int64_t* indices, index_t n,
+                 index_t rows_in, index_t row, int elem_bytes, unsigned long long* first_bad) {
+  if (n == 0 || row == 0) return;
   const index_t count = n * row;
   if (elem_bytes == 4) {
     gather_rows_kernel<<<blocks_for(count), kBlock, 0, stream()>>>(
@@ -83,9 +77,6 @@ index_t gather_rows(void* out, const void* data, const std::int64_t* indices, in
         rows_in, row, first_bad);
   }
   FC_LAUNCH_CHECK();
-  std::int64_t bad = none;
-  flag.copy_to_host(&bad, sizeof bad);
-  return bad == none ? -1 : bad;
 }
 
 void argmax_rows(std::int64_t* out, const float* x, index_t n, index_t c) {

@@ -14,7 +14,6 @@
 #include "cuda/loss.h"
 
 #include <cfloat>
-#include <limits>
 
 #include "cuda/device_array.h"
 #include "cuda/fill.h"
@@ -22,8 +21,6 @@
 
 namespace fastconv::cuda {
 namespace {
-
-constexpr std::int64_t kNoBadRow = std::numeric_limits<std::int64_t>::max();
 
 // s * exp(mi - m) with an empty part (s == 0, e.g. a lane with no columns, m = -inf) adding
 // exactly 0 instead of 0 * exp(-inf + inf) = NaN.
@@ -164,23 +161,6 @@ unsigned row_blocks(index_t n) {
 
 constexpr int kRowThreads = kRowWarps * kWarp;
 
-// A one-element device flag starting at "no bad row"; read() waits for the stream.
-class BadRowFlag {
- public:
-  BadRowFlag() : flag_({1}, DType::i64) { fill(flag_.data<std::int64_t>(), 1, kNoBadRow); }
-  unsigned long long* ptr() const {
-    return reinterpret_cast<unsigned long long*>(flag_.data<std::int64_t>());
-  }
-  index_t read() const {
-    std::int64_t v = kNoBadRow;
-    flag_.copy_to_host(&v, sizeof v);
-    return v == kNoBadRow ? -1 : v;
-  }
-
- private:
-  DeviceArray flag_;
-};
-
 void reduce_mean(float* loss, const float* rows, index_t n) {
   mean_kernel<<<1, kReduceBlock, 0, stream()>>>(loss, rows, n);
   FC_LAUNCH_CHECK();
@@ -188,45 +168,38 @@ void reduce_mean(float* loss, const float* rows, index_t n) {
 
 }  // namespace
 
-index_t softmax_ce_forward(float* loss, const float* z, const float* t, index_t n, index_t c) {
+void softmax_ce_forward(float* loss, const float* z, const float* t, index_t n, index_t c,
+                        unsigned long long* first_bad) {
   DeviceArray rows({n}, DType::f32);
-  BadRowFlag bad;
   forward_dense_kernel<<<row_blocks(n), kRowThreads, 0, stream()>>>(rows.data<float>(), z, t, n,
-                                                                    c, bad.ptr());
+                                                                    c, first_bad);
   FC_LAUNCH_CHECK();
   reduce_mean(loss, rows.data<float>(), n);
-  return bad.read();
 }
 
-index_t softmax_ce_forward(float* loss, const float* z, const std::int64_t* labels, index_t n,
-                           index_t c) {
+void softmax_ce_forward(float* loss, const float* z, const std::int64_t* labels, index_t n,
+                        index_t c, unsigned long long* first_bad) {
   DeviceArray rows({n}, DType::f32);
-  BadRowFlag bad;
   forward_labels_kernel<<<row_blocks(n), kRowThreads, 0, stream()>>>(rows.data<float>(), z,
-                                                                     labels, n, c, bad.ptr());
+                                                                     labels, n, c, first_bad);
   FC_LAUNCH_CHECK();
   reduce_mean(loss, rows.data<float>(), n);
-  return bad.read();
 }
 
-index_t softmax_ce_backward(float* dz, const float* z, const float* t, float dloss, index_t n,
-                            index_t c) {
+void softmax_ce_backward(float* dz, const float* z, const float* t, float dloss, index_t n,
+                         index_t c, unsigned long long* first_bad) {
   const float scale = dloss / float(n);  // as the CPU: in the array's precision
-  BadRowFlag bad;
   backward_dense_kernel<<<row_blocks(n), kRowThreads, 0, stream()>>>(dz, z, t, scale, n, c,
-                                                                     bad.ptr());
+                                                                     first_bad);
   FC_LAUNCH_CHECK();
-  return bad.read();
 }
 
-index_t softmax_ce_backward(float* dz, const float* z, const std::int64_t* labels, float dloss,
-                            index_t n, index_t c) {
+void softmax_ce_backward(float* dz, const float* z, const std::int64_t* labels, float dloss,
+                         index_t n, index_t c, unsigned long long* first_bad) {
   const float scale = dloss / float(n);
-  BadRowFlag bad;
   backward_labels_kernel<<<row_blocks(n), kRowThreads, 0, stream()>>>(dz, z, labels, scale, n, c,
-                                                                      bad.ptr());
+                                                                      first_bad);
   FC_LAUNCH_CHECK();
-  return bad.read();
 }
 
 }  // namespace fastconv::cuda

@@ -17,6 +17,7 @@
 
 #include "cuda/allocator.h"
 #include "cuda/context.h"
+#include "cuda/deferred_checks.h"
 #include "cuda/device_array.h"
 #include "cuda/fill.h"
 #include "cuda/runtime.h"
@@ -158,6 +159,7 @@ py::array to_numpy(const DeviceArray& d) {
   py::array out(numpy_dtype(d.dtype()), std::vector<py::ssize_t>(d.shape().begin(), d.shape().end()));
   {
     py::gil_scoped_release nogil;
+    cuda::check_deferred();  // a data error a kernel found raises here, before its result is read
     d.copy_to_host(out.mutable_data(), d.nbytes());
   }
   return out;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cuda/data.h"
+#include "cuda/deferred_checks.h"
 #include "fastconv/text.h"
 #include "python/bindings.h"
 #include "python/checks.h"
@@ -20,7 +21,8 @@ namespace {
 
 // Rows data[indices] of a device-resident dataset (float32 images or int64/float32 labels).
 // indices: a 1-D int64 device array, or a 1-D integer numpy array (uploaded; checked on the host
-// first). An index outside [0, len(data)) is a ValueError naming indices.
+// first). An index outside [0, len(data)) is a ValueError naming indices: at once for numpy
+// indices, at the next check point for device ones (cuda/deferred_checks.h).
 py::object gather_batch(py::handle data_obj, py::handle idx_obj) {
   const DeviceArray& data = device_arg(data_obj, "data");
   if (data.dtype() == DType::f64)
@@ -46,15 +48,15 @@ py::object gather_batch(py::handle data_obj, py::handle idx_obj) {
   std::vector<index_t> shape = data.shape();
   shape[0] = idx->dim(0);
   DeviceArray batch = new_output(shape, data.dtype());
-  const index_t bad =
-      cuda::gather_rows(batch.raw(), data.raw(), cp<std::int64_t>(*idx), idx->dim(0), rows_in,
-                        row, static_cast<int>(dtype_size(data.dtype())));
-  if (bad >= 0) {  // the error path: fetch the one index, to say which it was
-    std::int64_t value = 0;
-    idx->read_elements(bad, 1, &value);
-    throw py::value_error(text::cat("indices must be in [0, ", rows_in, ") (data's rows); got ",
-                                    value, " at position ", bad));
-  }
+  const DeviceArray indices = *idx;
+  unsigned long long* first_bad = cuda::defer_check([indices, rows_in](index_t bad) {
+    std::int64_t value = 0;  // the error path: fetch the one index
+    indices.read_elements(bad, 1, &value);
+    return text::cat("indices must be in [0, ", rows_in, ") (data's rows); got ", value,
+                     " at position ", bad);
+  });
+  cuda::gather_rows(batch.raw(), data.raw(), cp<std::int64_t>(*idx), idx->dim(0), rows_in, row,
+                    static_cast<int>(dtype_size(data.dtype())), first_bad);
   return out(std::move(batch));
 }
 

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "cuda/deferred_checks.h"
 #include "cuda/loss.h"
 #include "fastconv/text.h"
 #include "python/bindings.h"
@@ -13,24 +14,26 @@
 namespace fastconv::bind {
 namespace {
 
-// The kernels report the first row holding a label outside [0, C); that one label is fetched
-// only then (the error path), to say which it was, in the CPU binding's words.
-void raise_bad_label(index_t row, const DeviceArray& labels, index_t c) {
-  if (row < 0) return;
-  std::int64_t label = 0;
-  labels.read_elements(row, 1, &label);
-  throw py::value_error(text::cat("t must hold labels in [0, ", c, ") (z's classes C); got label ",
-                                  label, " at row ", row));
+// The kernels lower a ledger slot to the first row holding a label outside [0, C); the check is
+// deferred to the next point where the host waits for the device (cuda/deferred_checks.h), and
+// only then is the one label fetched, to say which it was, in the CPU binding's words.
+unsigned long long* bad_label_slot(const DeviceArray& labels, index_t c) {
+  return cuda::defer_check([labels, c](index_t row) {
+    std::int64_t label = 0;
+    labels.read_elements(row, 1, &label);
+    return text::cat("t must hold labels in [0, ", c, ") (z's classes C); got label ", label,
+                     " at row ", row);
+  });
 }
 
-// Dense targets: the kernels report the flat index i * C + j of the first weight that is
-// negative or not finite; its value is fetched only then.
-void raise_bad_weight(index_t flat, const DeviceArray& t, index_t c) {
-  if (flat < 0) return;
-  float w = 0.0f;
-  t.read_elements(flat, 1, &w);
-  throw py::value_error(text::cat("t must hold finite target weights >= 0; got ", float_str(w),
-                                  " at row ", flat / c, ", column ", flat % c));
+// Dense targets: the flat index i * C + j of the first weight that is negative or not finite.
+unsigned long long* bad_weight_slot(const DeviceArray& t, index_t c) {
+  return cuda::defer_check([t, c](index_t flat) {
+    float w = 0.0f;
+    t.read_elements(flat, 1, &w);
+    return text::cat("t must hold finite target weights >= 0; got ", float_str(w), " at row ",
+                     flat / c, ", column ", flat % c);
+  });
 }
 
 py::object softmax_ce_forward(py::handle z_obj, py::handle t_obj) {
@@ -39,12 +42,11 @@ py::object softmax_ce_forward(py::handle z_obj, py::handle t_obj) {
   const index_t n = z.dim(0), c = z.dim(1);
   DeviceArray loss = new_output({});
   if (t.is_labels)
-    raise_bad_label(cuda::softmax_ce_forward(mp<float>(loss), cp<float>(z),
-                                             cp<std::int64_t>(*t.t), n, c),
-                    *t.t, c);
+    cuda::softmax_ce_forward(mp<float>(loss), cp<float>(z), cp<std::int64_t>(*t.t), n, c,
+                             bad_label_slot(*t.t, c));
   else
-    raise_bad_weight(cuda::softmax_ce_forward(mp<float>(loss), cp<float>(z), cp<float>(*t.t), n, c),
-                     *t.t, c);
+    cuda::softmax_ce_forward(mp<float>(loss), cp<float>(z), cp<float>(*t.t), n, c,
+                             bad_weight_slot(*t.t, c));
   return out(std::move(loss));
 }
 
@@ -55,13 +57,11 @@ py::object softmax_ce_backward(py::handle z_obj, py::handle t_obj, py::handle dl
   const index_t n = z.dim(0), c = z.dim(1);
   DeviceArray dz = new_output(z.shape());
   if (t.is_labels)
-    raise_bad_label(cuda::softmax_ce_backward(mp<float>(dz), cp<float>(z),
-                                              cp<std::int64_t>(*t.t), float(dloss), n, c),
-                    *t.t, c);
+    cuda::softmax_ce_backward(mp<float>(dz), cp<float>(z), cp<std::int64_t>(*t.t), float(dloss), n,
+                              c, bad_label_slot(*t.t, c));
   else
-    raise_bad_weight(cuda::softmax_ce_backward(mp<float>(dz), cp<float>(z), cp<float>(*t.t),
-                                               float(dloss), n, c),
-                     *t.t, c);
+    cuda::softmax_ce_backward(mp<float>(dz), cp<float>(z), cp<float>(*t.t), float(dloss), n, c,
+                              bad_weight_slot(*t.t, c));
   return out(std::move(dz));
 }
 

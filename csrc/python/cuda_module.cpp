@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "cuda/deferred_checks.h"
 #include "cuda/runtime.h"
 #include "fastconv/build_config.h"
 #include "python/checks.h"
@@ -37,6 +38,11 @@ py::dict device_properties(py::handle index_obj) {
   return d;
 }
 
+void check_errors() {
+  py::gil_scoped_release nogil;
+  check_deferred();
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cuda, m) {
@@ -56,8 +62,18 @@ PYBIND11_MODULE(_cuda, m) {
     return py::make_tuple(d.count > 0, d.reason);
   }, "(available, reason): the reason says why no device is usable, or is empty.");
   m.def("device_properties", &device_properties, py::arg("index") = 0);
-  m.def("synchronize", [] { FC_CUDA_CHECK(cudaDeviceSynchronize()); },
-        "Wait for all queued GPU work (fastconv's stream included).");
+  m.def("synchronize", [] {
+    {
+      py::gil_scoped_release nogil;
+      FC_CUDA_CHECK(cudaDeviceSynchronize());
+    }
+    check_errors();
+  }, "Wait for all queued GPU work (fastconv's stream included), then check_errors().");
+  m.attr("deferred_check_slots") = kMaxDeferred;
+  m.def("check_errors", &check_errors,
+        "Raise the first data error a kernel found since the last check (a label outside [0, C), "
+        "a bad target weight, a gather index out of range) as a ValueError; waits for the "
+        "device only if a check is pending. Copies to the host do the same first.");
   m.def("cublas_version", &cublas_runtime_version,
         "Version of the cuBLAS library loaded at run time, as major*10000 + minor*100 + patch.");
   m.def("cublas_init", [] { (void)cublas_handle(); },

@@ -17,7 +17,7 @@ from ._runtime import (
     set_tf32,
     tf32,
 )
-from .device import is_device_array, to_device, to_host
+from .device import is_device_array, synchronize, to_device, to_host
 from .autograd import Grads, Node, Variable
 from .functional import (
     average_pool2d,

@@ -8,6 +8,11 @@ without a copy, and `fastconv._cuda.from_dlpack(t)` views a torch CUDA tensor.
 Indexing a DeviceArray works along its first axis only: `x[i]` (one row, (ndim-1)-D) and `x[a:b]`
 (rows a to b, step 1) are views of the same memory, not copies, and keep it alive; `len(x)` is its
 first dimension. Other steps, tuples and index arrays are refused (they would need a copy).
+
+The GPU ops return without waiting for the device, and so do their checks of the data only a
+kernel can see (a label outside [0, C), a bad target weight, a gather index out of range): such an
+error is raised as the same ValueError the CPU gives, at the next point where the host waits for
+the device anyway: a copy to the host (`to_host`, `float(loss)`) or `synchronize()`.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import numpy as np
 from . import _native
 from ._runtime import cuda_available, cuda_status
 
-__all__ = ["to_device", "to_host", "is_device_array", "zeros_like"]
+__all__ = ["to_device", "to_host", "is_device_array", "zeros_like", "synchronize"]
 
 
 def is_device_array(x) -> bool:
@@ -53,3 +58,9 @@ def zeros_like(x):
         return _native.CUDA.zeros(tuple(x.shape), np.dtype(x.dtype).name)
     return np.zeros_like(x)
 
+
+def synchronize() -> None:
+    """Wait for the GPU work fastconv queued, then raise the first data error its kernels found
+    since the last check as a ValueError (see above). Does nothing where no GPU is usable."""
+    if cuda_available():
+        _native.CUDA.synchronize()

@@ -63,7 +63,8 @@ class Dataset:
     def __init__(self, images: np.ndarray, labels: np.ndarray, device: str):
         self.count = len(images)
         self.labels = labels
-        if device == "cuda":
+        self.on_device = device == "cuda"
+        if self.on_device:
             self._images = fc.to_device(np.ascontiguousarray(images, np.float32))
             self._labels = fc.to_device(np.asarray(labels, np.int64))
         else:
@@ -73,6 +74,8 @@ class Dataset:
             self._labels = np.ascontiguousarray(self._labels)
 
     def batch(self, idx: np.ndarray):
+        if self.on_device:  # one upload for both gathers
+            idx = fc.to_device(np.asarray(idx, np.int64))
         return ops.gather_batch(self._images, idx), ops.gather_batch(self._labels, idx)
 
 
@@ -121,7 +124,11 @@ def train_epoch(model, opt, data: Dataset, batch_size, rng, desc, stop=None,
         from tqdm import tqdm
 
         progress = tqdm(total=steps, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True)
-    total, done = 0.0, 0
+    # On the GPU the host does not wait for each step's loss: the losses stay on the device and
+    # are read every DISPLAY_EVERY steps for the bar and at the end (a data error that a kernel
+    # found, such as a bad label, is raised there), so the host queues the next steps meanwhile.
+    every = DISPLAY_EVERY if data.on_device else 1
+    total, done, unread = 0.0, 0, []
     try:
         for j in range(steps):
             x, t = data.batch(_sharding.batch_indices(order, j, batch_size, rank, ranks))
@@ -131,17 +138,34 @@ def train_epoch(model, opt, data: Dataset, batch_size, rng, desc, stop=None,
             if world is not None:
                 grads = distributed.allreduce_gradients(grads)
             grads.update(opt)
-            value = float(loss)
-            total, done = total + value, done + 1
-            if progress is not None:
-                progress.set_description(f"{desc} train loss:{value:6.4f}", refresh=False)
-                progress.update()
+            unread.append(loss._value)  # the array alone, not the step's graph
+            done += 1
+            if len(unread) >= every or j == steps - 1:
+                total = _read_losses(unread, total, progress, desc)
             if stop is not None and stop.requested:
                 break
+        total = _read_losses(unread, total, progress, desc)
     finally:
         if progress is not None:
             progress.close()
     return total / max(done, 1), done * batch_size, done == steps
+
+
+# Steps between two reads of the losses on the GPU (each read waits for the device).
+DISPLAY_EVERY = 20
+
+
+def _read_losses(unread: list, total: float, progress, desc: str) -> float:
+    """`total` plus the losses in `unread` (emptied), added one by one as they were made; the
+    bar advances by as many steps and shows the last."""
+    for loss in unread:
+        value = float(fc.to_host(loss))
+        total += value
+    if progress is not None and unread:
+        progress.set_description(f"{desc} train loss:{value:6.4f}", refresh=False)
+        progress.update(len(unread))
+    unread.clear()
+    return total
 
 
 def parse_args(argv=None):

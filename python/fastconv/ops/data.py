@@ -13,7 +13,9 @@ def gather_batch(data, indices):
 
     data: (rows, ...) images (float32; float64 on the CPU) or labels (int64 or float). indices:
     1-D integers in [0, rows) (on the GPU, also an int64 DeviceArray); one outside is a
-    ValueError that gives it and its position."""
+    ValueError that gives it and its position: at the call for numpy indices, and for device
+    indices at the next point where the host waits for the device (fastconv.synchronize(), a
+    copy to the host), as the GPU finds it without stopping the host."""
     return backend(data, "data").gather_batch(data, contiguous_ints(indices))
 
 

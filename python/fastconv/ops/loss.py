@@ -26,7 +26,9 @@ def softmax_cross_entropy_forward(z, t):
     z: logits (N, C), float32 or float64. t: (N, C) target weights of z's dtype, or (N,) integer
     labels (any integer dtype) in [0, C). Target weights are one-hot rows or any finite weights
     >= 0; rows need not sum to 1 (a row's loss scales with its sum, and an all-zero row adds 0).
-    A negative or non-finite weight is a ValueError that gives its value, row and column.
+    A negative or non-finite weight is a ValueError that gives its value, row and column, and so
+    is a label outside [0, C); on the GPU the kernel finds it without stopping the host, and it is
+    raised at the next wait for the device (fastconv.synchronize(), a copy to the host).
     Each row is computed as sum_c t_c * ((max z - z_c) + log sum exp(z - max z)): finite and
     exact for logits of any magnitude. Rows are summed in order, so the result does not depend
     on the thread count.
