@@ -56,6 +56,34 @@ def test_softmax_ce_matches_reference(n, c, dtype, form):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("form", ["labels", "onehot", "soft"])
+def test_forward_backward_is_both_ops_bitwise(dtype, form):
+    rng = np.random.default_rng(11)
+    for n, c in ((1, 1), (37, 10), (5, 1000)):
+        z = (3 * rand(rng, n, c)).astype(dtype)
+        t = labels(rng, n, c)
+        if form == "onehot":
+            t = onehot(t, c, dtype)
+        elif form == "soft":
+            t = soft(rng, n, c, dtype)
+        for dloss in (1.0, -0.25):
+            loss, dz = ops.softmax_cross_entropy_forward_backward(z, t, dloss)
+            assert loss.tobytes() == fwd(z, t).tobytes()
+            assert dz.dtype == dtype and dz.tobytes() == bwd(z, t, dloss).tobytes()
+    want = ref.softmax_cross_entropy_forward_backward(z.astype(np.float64), t)
+    assert_close(loss, want[0], reduction=n + c)
+
+
+def test_forward_backward_rejects_what_the_separate_ops_reject():
+    z = np.zeros((4, 3), np.float32)
+    with raises_exactly(ValueError, "t must hold labels in [0, 3) (z's classes C); got label 3 at "
+                        "row 2"):
+        ops.softmax_cross_entropy_forward_backward(z, np.array([0, 1, 3, 2]))
+    with raises_exactly(ValueError, "dloss must be finite; got nan"):
+        ops.softmax_cross_entropy_forward_backward(z, np.array([0, 1, 2, 2]), float("nan"))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_exact_cases_from_the_issue(dtype):
     assert float(fwd(np.array([[0, -200]], dtype), np.array([1]))) == 200.0
     assert float(fwd(np.array([[1e8, 1e8]], dtype), np.array([0]))) == pytest.approx(

@@ -41,6 +41,30 @@ def test_softmax_ce_matches_cpu(n, c, form, scale):
     assert_close(gd, cd, reduction=c, factor=64.0)
 
 
+@pytest.mark.parametrize("c", [1, 10, 33, 1000])
+@pytest.mark.parametrize("form", ["labels", "onehot", "soft"])
+def test_forward_backward_kernel_gives_the_separate_kernels_bits(c, form):
+    rng = np.random.default_rng(c)
+    for n in (1, 37, 300):
+        z = dev((3 * rand(rng, n, c)).astype(np.float32))
+        t = _targets(rng, n, c, form)
+        t = dev(t if form == "labels" else t.astype(np.float32))
+        for dloss in (1.0, 0.5):
+            loss, dz = CUDA.softmax_cross_entropy_forward_backward(z, t, dloss)
+            assert host(loss).tobytes() == host(CUDA.softmax_cross_entropy_forward(z, t)).tobytes()
+            assert (host(dz).tobytes()
+                    == host(CUDA.softmax_cross_entropy_backward(z, t, dloss)).tobytes())
+
+
+def test_forward_backward_defers_a_bad_label_like_the_others():
+    z = dev(np.zeros((4, 3), np.float32))
+    loss, dz = CUDA.softmax_cross_entropy_forward_backward(z, dev(np.array([0, 4, 1, 2])))
+    with raises_exactly(ValueError,
+                        "t must hold labels in [0, 3) (z's classes C); got label 4 at row 1"):
+        host(dz)
+    assert np.isnan(host(loss))  # the bad row's loss is NaN, as the forward kernel makes it
+
+
 def test_softmax_ce_rejects_out_of_range_label_on_device():
     # The kernels flag a bad label without stopping the host; the error is raised at the next
     # check point: check_errors(), synchronize() or a copy to the host (the result's included).
@@ -132,3 +156,16 @@ def test_softmax_ce_on_row_slices_of_device_arrays():
     with raises_exactly(ValueError,
                         "t must hold labels in [0, 4) (z's classes C); got label 4 at row 2"):
         CUDA.check_errors()
+
+
+def test_autograd_takes_the_fused_gradient_for_seed_1_and_the_backward_kernel_otherwise():
+    import fastconv as fc
+
+    rng = np.random.default_rng(4)
+    z = rand(rng, 37, 10).astype(np.float32)
+    t = dev(rng.integers(0, 10, 37).astype(np.int64))
+    zv = fc.Variable(dev(z))
+    for seed in (1.0, 2.5):
+        g = fc.softmax_cross_entropy(zv, t).grad(initial=np.float32(seed)).get(zv)
+        want = CUDA.softmax_cross_entropy_backward(dev(z), t, seed)
+        assert host(g).tobytes() == host(want).tobytes()

@@ -26,4 +26,12 @@ void softmax_ce_backward(float* dz, const float* z, const float* t, float dloss,
 void softmax_ce_backward(float* dz, const float* z, const std::int64_t* labels, float dloss,
                          index_t n, index_t c, unsigned long long* first_bad);
 
+// Both at once, from one read of z: bitwise what the two calls above give.
+void softmax_ce_forward_backward(float* loss, float* dz, const float* z, const float* t,
+                                 float dloss, index_t n, index_t c,
+                                 unsigned long long* first_bad);
+void softmax_ce_forward_backward(float* loss, float* dz, const float* z,
+                                 const std::int64_t* labels, float dloss, index_t n, index_t c,
+                                 unsigned long long* first_bad);
+
 }  // namespace fastconv::cuda

@@ -116,8 +116,32 @@ py::array softmax_ce_backward(py::handle z_obj, py::handle t_obj, py::handle dlo
   });
 }
 
+// The CPU has no fused kernel: both passes, with the separate ops' bits (the targets checked once).
+py::tuple softmax_ce_forward_backward(py::handle z_obj, py::handle t_obj, py::handle dloss_obj) {
+  auto z = logits(z_obj);
+  auto t = targets(t_obj, z);
+  const double dloss = real_arg(dloss_obj, "dloss");
+  const index_t n = z.shape(0), c = z.shape(1);
+  py::array loss = float_output(dtype_of(z), {}, [&](auto* out) {
+    if (t.is_labels)
+      cpu::softmax_ce_forward(out, cptr_like(out, z), t.labels.data(), n, c);
+    else
+      cpu::softmax_ce_forward(out, cptr_like(out, z), cptr_like(out, t.dense), n, c);
+  });
+  py::array dz = float_output(dtype_of(z), shape_of(z), [&](auto* out) {
+    const auto scale = static_cast<std::remove_pointer_t<decltype(out)>>(dloss);
+    if (t.is_labels)
+      cpu::softmax_ce_backward(out, cptr_like(out, z), t.labels.data(), scale, n, c);
+    else
+      cpu::softmax_ce_backward(out, cptr_like(out, z), cptr_like(out, t.dense), scale, n, c);
+  });
+  return py::make_tuple(loss, dz);
+}
+
 }  // namespace
 
-void bind_loss(py::module_& m) { def_loss(m, &softmax_ce_forward, &softmax_ce_backward); }
+void bind_loss(py::module_& m) {
+  def_loss(m, &softmax_ce_forward, &softmax_ce_backward, &softmax_ce_forward_backward);
+}
 
 }  // namespace fastconv::bind

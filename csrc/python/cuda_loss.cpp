@@ -65,10 +65,29 @@ py::object softmax_ce_backward(py::handle z_obj, py::handle t_obj, py::handle dl
   return out(std::move(dz));
 }
 
+py::object softmax_ce_forward_backward(py::handle z_obj, py::handle t_obj,
+                                       py::handle dloss_obj) {
+  const double dloss = real_arg(dloss_obj, "dloss");
+  const DeviceArray& z = logits(z_obj);
+  const Targets t = targets(t_obj, z);
+  const index_t n = z.dim(0), c = z.dim(1);
+  DeviceArray loss = new_output({});
+  DeviceArray dz = new_output(z.shape());
+  if (t.is_labels)
+    cuda::softmax_ce_forward_backward(mp<float>(loss), mp<float>(dz), cp<float>(z),
+                                      cp<std::int64_t>(*t.t), float(dloss), n, c,
+                                      bad_label_slot(*t.t, c));
+  else
+    cuda::softmax_ce_forward_backward(mp<float>(loss), mp<float>(dz), cp<float>(z),
+                                      cp<float>(*t.t), float(dloss), n, c,
+                                      bad_weight_slot(*t.t, c));
+  return py::make_tuple(out(std::move(loss)), out(std::move(dz)));
+}
+
 }  // namespace
 
 void bind_cuda_loss(py::module_& m) {
-  def_loss(m, &softmax_ce_forward, &softmax_ce_backward);
+  def_loss(m, &softmax_ce_forward, &softmax_ce_backward, &softmax_ce_forward_backward);
 }
 
 }  // namespace fastconv::bind

@@ -114,10 +114,12 @@ void def_activation(py::module_& m, ReluForward relu_forward, ReluBackward relu_
         py::arg("dtype"));
 }
 
-template <typename Forward, typename Backward>
-void def_loss(py::module_& m, Forward forward, Backward backward) {
+template <typename Forward, typename Backward, typename ForwardBackward>
+void def_loss(py::module_& m, Forward forward, Backward backward, ForwardBackward both) {
   m.def("softmax_cross_entropy_forward", forward, py::arg("z"), py::arg("t"));
   m.def("softmax_cross_entropy_backward", backward, py::arg("z"), py::arg("t"),
+        py::arg("dloss") = 1.0);
+  m.def("softmax_cross_entropy_forward_backward", both, py::arg("z"), py::arg("t"),
         py::arg("dloss") = 1.0);
 }
 

@@ -205,6 +205,17 @@ def softmax_cross_entropy(z, t) -> Node:
             tv = np.ascontiguousarray(tv, dtype=np.dtype(zv.dtype))
         if is_device_array(zv):  # labels follow the logits to the GPU
             tv = to_device(tv if tv.dtype.kind == "f" else np.asarray(tv, np.int64))
+    if zn._tracked and is_device_array(zv):
+        # Training on the GPU: the gradient for the usual seed of 1 comes from the forward's
+        # kernel (one read of z, one launch less); any other seed takes the backward kernel.
+        loss, dz_seed1 = ops.softmax_cross_entropy_forward_backward(zv, tv, 1.0)
+
+        def backward(g):
+            dloss = float(to_host(g))
+            return (dz_seed1 if dloss == 1.0
+                    else ops.softmax_cross_entropy_backward(zv, tv, dloss),)
+
+        return record(loss, (zn,), backward, "softmax_cross_entropy")
     loss = ops.softmax_cross_entropy_forward(zv, tv)
     return record(loss, (zn,),
                   lambda g: (ops.softmax_cross_entropy_backward(zv, tv, float(to_host(g))),),

@@ -325,6 +325,11 @@ def targets():
             ("indices", "CPIC", arr("CPIC"), False), *conv_geom,
             ("need_dx", "True", flag, True), ("need_db", "True", flag, True),
             ("window_indices", "True", flag, True)], ""),
+        # Targets added later go last: the seeded sample of those above stays as it was.
+        "softmax_ce_forward_backward": ("ops.softmax_cross_entropy_forward_backward",
+                                        [("z", "Z", arr("Z"), False),
+                                         ("t", "TO", label_mutations, False),
+                                         ("dloss", "1.0", dloss_mutations, True)], ""),
     }
 
 

@@ -8,7 +8,11 @@ import numpy as np
 
 from ._args import backend
 
-__all__ = ["softmax_cross_entropy_forward", "softmax_cross_entropy_backward"]
+__all__ = [
+    "softmax_cross_entropy_forward",
+    "softmax_cross_entropy_backward",
+    "softmax_cross_entropy_forward_backward",
+]
 
 
 def _targets(t):
@@ -40,3 +44,10 @@ def softmax_cross_entropy_backward(z, t, dloss=1.0):
     """dz (N, C) = (sum_c t_c * softmax(z) - t) * dloss / N; for labels or one-hot rows,
     (softmax(z) - onehot) * dloss / N. dloss is a finite real number (not a bool)."""
     return backend(z, "z").softmax_cross_entropy_backward(z, _targets(t), dloss)
+
+
+def softmax_cross_entropy_forward_backward(z, t, dloss=1.0):
+    """(loss, dz): both of the above, bitwise, from one call. On the GPU one kernel computes them
+    from a single read of z (each row's max and sum of exponentials found once), which is what a
+    training step wants; the CPU runs its two kernels."""
+    return backend(z, "z").softmax_cross_entropy_forward_backward(z, _targets(t), dloss)

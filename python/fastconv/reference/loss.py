@@ -1,7 +1,11 @@
 """Reference softmax cross-entropy, in the same logsumexp form as the kernels."""
 import numpy as np
 
-__all__ = ["softmax_cross_entropy_forward", "softmax_cross_entropy_backward"]
+__all__ = [
+    "softmax_cross_entropy_forward",
+    "softmax_cross_entropy_backward",
+    "softmax_cross_entropy_forward_backward",
+]
 
 
 def _dense_targets(z, t):
@@ -34,3 +38,8 @@ def softmax_cross_entropy_backward(z, t, dloss=1.0):
     e = np.exp(z - z.max(axis=1, keepdims=True))
     softmax = e / e.sum(axis=1, keepdims=True)
     return (t.sum(axis=1, keepdims=True) * softmax - t) * (dloss / z.shape[0])
+
+
+def softmax_cross_entropy_forward_backward(z, t, dloss=1.0):
+    """(forward, backward) of the same z and t."""
+    return softmax_cross_entropy_forward(z, t), softmax_cross_entropy_backward(z, t, dloss)
