@@ -170,6 +170,33 @@ def value_mutations():
             ("noncontig", "noncontig(X)", E), ("f64", "X64", E)]
 
 
+def list_mutations(a: str, b: str, written: bool):
+    """A list argument of the multi-tensor updates, valid as [a, b] (one dtype, two shapes)."""
+    return [
+        ("none", "None", R), ("array", a, R), ("short", f"[{a}]", R), ("empty", "[]", R),
+        ("long", f"[{a}, {b}, {b}]", R), ("tuple", f"({a}, {b})", E),
+        ("int32", f"[{a}, {b}.astype(np.int32)]", R), ("float64", f"[{a}, {b}.astype('f8')]", R),
+        ("list", f"[{a}.tolist(), {b}]", R), ("noncontig", f"[{a}, noncontig({b})]", E),
+        ("swapped", f"[{b}, {a}]", R), ("nan", f"[np.full_like({a}, nan), {b}]", E),
+        ("readonly", f"[{a}, readonly({b})]", R if written else E),
+        ("twice", f"[{a}, {a}.reshape(-1)[:5]]", R if written else E),  # shares a's memory
+    ]
+
+
+def decays_mutations():
+    bad = dict(scalar="0.1", short="[0.0]", neg="[0.0, -1.0]", nan="[nan, 0.0]", str="['a', 0.0]",
+               bool="[True, 0.0]")
+    ok = dict(none="None", tuple="(0.0, 0.5)", npf32="[np.float32(0.1), 0.0]", int="[1, 0]")
+    return [(t, e, R) for t, e in bad.items()] + [(t, e, E) for t, e in ok.items()]
+
+
+def steps_mutations():
+    bad = dict(zero="[1, 0]", float="[1.5, 1]", scalar="1", short="[1]", big="[1, 2**63]",
+               bool="[True, 1]", none="None")
+    ok = dict(million="[10**6, 2]", tuple="(1, 2)", npint="[np.int64(3), 1]")
+    return [(t, e, R) for t, e in bad.items()] + [(t, e, E) for t, e in ok.items()]
+
+
 def arr(e, inplace=False, optional=False):
     return lambda: array_mutations(e, inplace, optional)
 
@@ -325,6 +352,19 @@ def targets():
             ("indices", "CPIC", arr("CPIC"), False), *conv_geom,
             ("need_dx", "True", flag, True), ("need_db", "True", flag, True),
             ("window_indices", "True", flag, True)], ""),
+        # The multi-tensor updates, after the rest likewise.
+        "sgd_update_multi": ("ops.sgd_update_multi", [
+            ("params", "[P, P2]", lambda: list_mutations("P", "P2", True), False),
+            ("grads", "[G, G2]", lambda: list_mutations("G", "G2", False), False),
+            ("velocities", "[V, V2]", lambda: list_mutations("V", "V2", True), False),
+            *sgd[:3], ("weight_decays", "[0.0, 0.01]", decays_mutations, True)], ""),
+        "adam_update_multi": ("ops.adam_update_multi", [
+            ("params", "[P, P2]", lambda: list_mutations("P", "P2", True), False),
+            ("grads", "[G, G2]", lambda: list_mutations("G", "G2", False), False),
+            ("ms", "[M, M2]", lambda: list_mutations("M", "M2", True), False),
+            ("vs", "[VV, VV2]", lambda: list_mutations("VV", "VV2", True), False),
+            ("steps", "[1, 3]", steps_mutations, False), *adam[:4],
+            ("weight_decays", "[0.0, 0.01]", decays_mutations, True)], ""),
     }
 
 
