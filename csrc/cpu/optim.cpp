@@ -12,25 +12,35 @@ namespace {
 
 // One team over the elements of all tensors, as if they were concatenated: thread t takes the
 // t-th contiguous share and walks the tensors that share covers. Each element's update is
-// independent, so any split gives bitwise the same result. The loops stream 3-4 arrays with a
-// handful of flops each: worth threads only when the whole is large (`threshold`).
-// The parameters are disjoint (the binding checks), so their sizes sum to less than the address
-// space: `total` cannot overflow.
+// independent, so any split gives bitwise the same result. Shares are whole grains of kGrain
+// elements counted from each tensor's start (every tensor begins on a grain), so no thread's
+// range starts mid-cache-line: unaligned splits made the update ~10% slower. The loops stream
+// 3-4 arrays with a handful of flops each: worth threads only when the whole is large
+// (`threshold`). The parameters are disjoint (the binding checks), so their sizes sum to less
+// than the address space: the totals cannot overflow.
+constexpr index_t kGrain = 16;
+
+inline index_t grains(index_t count) { return (count + kGrain - 1) / kGrain; }
+
 template <typename Tensor, typename Body>
 void over_tensors(const Tensor* tensors, index_t n, index_t threshold, const Body& body) {
-  index_t total = 0;
-  for (index_t k = 0; k < n; ++k) total += tensors[k].count;
+  index_t total = 0, total_grains = 0;
+  for (index_t k = 0; k < n; ++k) {
+    total += tensors[k].count;
+    total_grains += grains(tensors[k].count);
+  }
   if (total == 0) return;
-#pragma omp parallel num_threads(team(total)) if (total > threshold)
+#pragma omp parallel num_threads(team(total_grains)) if (total > threshold)
   {
     const index_t threads = omp_get_num_threads(), t = omp_get_thread_num();
-    const index_t share = total / threads, extra = total % threads;
-    const index_t lo = t * share + std::min(t, extra);
-    const index_t hi = lo + share + (t < extra ? 1 : 0);
-    index_t offset = 0;
-    for (index_t k = 0; k < n && offset < hi; offset += tensors[k].count, ++k) {
+    const index_t share = total_grains / threads, extra = total_grains % threads;
+    const index_t lo = (t * share + std::min(t, extra)) * kGrain;
+    const index_t hi = lo + (share + (t < extra ? 1 : 0)) * kGrain;
+    index_t offset = 0;  // the tensor's first element, in grains * kGrain
+    for (index_t k = 0; k < n && offset < hi; offset += grains(tensors[k].count) * kGrain, ++k) {
+      const index_t count = tensors[k].count;
       const index_t begin = std::max(lo, offset) - offset;
-      const index_t end = std::min(hi, offset + tensors[k].count) - offset;
+      const index_t end = std::min(hi, offset + count) - offset;
       if (begin < end) body(tensors[k], begin, end);
     }
   }
