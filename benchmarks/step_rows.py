@@ -224,9 +224,9 @@ def raw_step(model, x, t, clock=None):
         _, dw1, db1 = k("conv1+relu bwd (dW)", ops.conv2d_backward, x, w1, da1, 1, 1,
                         need_dx=False, relu_y=a1)
         grads = (dw1, db1, dw2, db2, dw3, db3, dw4, db4)
-        for prm, g, v in zip(params, grads, vel):
-            k("sgd", ops.sgd_update, prm, g.reshape(prm.shape), v, lr=LR, momentum=MOMENTUM,
-              nesterov=True)
+        # One multi-tensor update for all eight, as Grads.update makes it (Optimizer.step_many).
+        k("sgd", ops.sgd_update_multi, params, [g.reshape(p.shape) for p, g in zip(params, grads)],
+          vel, lr=LR, momentum=MOMENTUM, nesterov=True, weight_decays=[0.0] * len(params))
     return step
 
 

@@ -22,9 +22,13 @@ BOOLS = {"ceil_mode", "count_include_pad", "need_dx", "need_db", "relu", "nester
          "window_indices"}
 OTHER = {"shape": "tuple[int, ...]", "dtype": "Any", "obj": "Any", "array": "numpy.ndarray",
          "stream": "Any", "max_version": "Any", "dl_device": "Any", "copy": "Any"}
+# The multi-tensor updates' lists: of the module's arrays, or of scalars.
+ARRAY_LISTS = {"params", "grads", "velocities", "ms", "vs"}
+SCALAR_LISTS = {"steps": "list[int]", "weight_decays": "list[float]"}
 # Arrays that may be None where the binding has no default (conv without bias or fused relu).
 MAYBE_NONE = {("conv2d_forward", "b"), ("conv2d_backward", "relu_y"),
-              ("conv2d_relu_max_pool2d_forward", "b")}
+              ("conv2d_relu_max_pool2d_forward", "b"), ("sgd_update_multi", "velocities"),
+              ("sgd_update_multi", "weight_decays"), ("adam_update_multi", "weight_decays")}
 PAIR = re.compile(r'typing\.Annotated\[collections\.abc\.Sequence\[[^\]]*\], "FixedSize\(2\)"\]')
 SIGNATURE = re.compile(r"^(\w+)\((.*)\) -> (.+)$")
 
@@ -70,7 +74,9 @@ def plain_type(name: str, annotation: str, array: str) -> str:
         return "int"
     if name in BOOLS:
         return "bool"
-    return OTHER.get(name, array)
+    if name in ARRAY_LISTS:
+        return f"list[{array}]"
+    return SCALAR_LISTS.get(name) or OTHER.get(name, array)
 
 
 def function_stub(doc: str, array: str, indent: str = "", method: bool = False) -> str:

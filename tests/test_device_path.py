@@ -51,6 +51,8 @@ class FakeDeviceArray:
 def _unwrap(v):
     if isinstance(v, FakeDeviceArray):
         return v._a
+    if isinstance(v, (list, tuple)):  # the multi-tensor updates' lists
+        return type(v)(_unwrap(x) for x in v)
     if isinstance(v, np.ndarray):
         raise TypeError("a host array reached a device kernel")  # as the CUDA bindings do
     return v
@@ -67,7 +69,8 @@ def _wrap(v):
 def _fake_cuda():
     fake = types.SimpleNamespace(DeviceArray=FakeDeviceArray)
     for name in dir(_native.C):
-        if name.endswith(("_forward", "_backward", "_update", "bias_add", "bias_grad")):
+        if name.endswith(("_forward", "_backward", "_update", "_update_multi", "bias_add",
+                          "bias_grad")):
             kernel = getattr(_native.C, name)
             setattr(fake, name, lambda *a, _k=kernel, **kw: _wrap(
                 _k(*[_unwrap(x) for x in a], **{k: _unwrap(v) for k, v in kw.items()})))

@@ -23,4 +23,34 @@ template <typename T>
 void adam_update(T* param, T* m, T* v, const T* grad, index_t count, double lr, double beta1,
                  double beta2, double eps, double weight_decay, index_t step);
 
+// Many parameters in one call (one thread team over all their elements), each updated exactly as
+// the single-tensor function above would update it: the same formulas, bit for bit. The arrays
+// of different tensors must not overlap (the binding checks); velocity may be null when
+// momentum == 0.
+template <typename T>
+struct SgdTensor {
+  T* param;
+  T* velocity;
+  const T* grad;
+  index_t count;
+  double weight_decay;
+};
+template <typename T>
+void sgd_update_multi(const SgdTensor<T>* tensors, index_t n, double lr, double momentum,
+                      bool nesterov);
+
+template <typename T>
+struct AdamTensor {
+  T* param;
+  T* m;
+  T* v;
+  const T* grad;
+  index_t count;
+  double weight_decay;
+  index_t step;
+};
+template <typename T>
+void adam_update_multi(const AdamTensor<T>* tensors, index_t n, double lr, double beta1,
+                       double beta2, double eps);
+
 }  // namespace fastconv::cpu

@@ -1,5 +1,7 @@
 // SGD and Adam on the GPU, float32: the twins of csrc/cpu/optim.h, launched on stream().
 #pragma once
+#include <cstddef>
+
 #include "fastconv/common.h"
 
 namespace fastconv::cuda {
@@ -10,5 +12,33 @@ void sgd_update(float* param, float* velocity, const float* grad, index_t count,
                 double momentum, bool nesterov, double weight_decay);
 void adam_update(float* param, float* m, float* v, const float* grad, index_t count, double lr,
                  double beta1, double beta2, double eps, double weight_decay, index_t step);
+
+// Many parameters with one kernel launch per kMultiTensors of them, each updated bit for bit as
+// the single-tensor call would. The tensor table travels by value as a kernel argument (no
+// host-to-device copy), so a launch can be captured in a CUDA graph. Arrays of different tensors
+// must not overlap (the binding checks); velocity may be null when momentum == 0.
+constexpr int kMultiTensors = 32;
+
+struct SgdTensor {
+  float* param;
+  float* velocity;
+  const float* grad;
+  index_t count;
+  double weight_decay;
+};
+void sgd_update_multi(const SgdTensor* tensors, std::size_t n, double lr, double momentum,
+                      bool nesterov);
+
+struct AdamTensor {
+  float* param;
+  float* m;
+  float* v;
+  const float* grad;
+  index_t count;
+  double weight_decay;
+  index_t step;
+};
+void adam_update_multi(const AdamTensor* tensors, std::size_t n, double lr, double beta1,
+                       double beta2, double eps);
 
 }  // namespace fastconv::cuda

@@ -1,22 +1,26 @@
-// Bindings for the in-place parameter updates: SGD (momentum, Nesterov, weight decay) and Adam
-// (the GPU twin: cuda_optim.cpp). Their scalars are checked in args.h.
+// Bindings for the in-place parameter updates: SGD (momentum, Nesterov, weight decay) and Adam,
+// one parameter a call or many (the GPU twin: cuda_optim.cpp). Their scalars are checked in
+// args.h, the lists of the multi-tensor calls in optim_lists.h.
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "cpu/optim.h"
 #include "python/args.h"
 #include "python/bindings.h"
 #include "python/checks.h"
+#include "python/optim_lists.h"
 #include "python/signatures.h"
 
 namespace fastconv::bind {
 namespace {
 
 // A state or gradient array that must match param in shape and dtype.
-py::array like_param(py::handle obj, const char* name, const py::array& param, bool inout) {
+py::array like_param(py::handle obj, const char* name, const py::array& param, bool inout,
+                     const char* param_name = "param") {
   py::array a = inout ? inout_array(obj, name, -1, "") : float_array(obj, name, -1, "");
-  check_same_dtype(a, name, param, "param");
-  check_shape_like(shape_of(a), name, shape_of(param), "param");
+  check_same_dtype(a, name, param, param_name);
+  check_shape_like(shape_of(a), name, shape_of(param), param_name);
   return a;
 }
 
@@ -86,8 +90,102 @@ void adam_update(py::handle param_obj, py::handle grad_obj, py::handle m_obj, py
   });
 }
 
+// The arrays of entry i of a multi-tensor call: params[i] (of params[0]'s dtype), grads[i] and
+// the state lists' entries, each like params[i]; their spans go to `spans`.
+std::vector<py::array> entry_arrays(const std::vector<const std::vector<py::object>*>& lists,
+                                    const std::vector<const char*>& names, std::size_t i,
+                                    const py::array* first, Spans& spans) {
+  const std::string pn = entry_name(names[0], i);
+  std::vector<py::array> out{inout_array((*lists[0])[i], pn.c_str(), -1, "")};
+  if (first) check_same_dtype(out[0], pn.c_str(), *first, "params[0]");
+  for (std::size_t k = 1; k < lists.size(); ++k)
+    out.push_back(like_param((*lists[k])[i], entry_name(names[k], i).c_str(), out[0], k > 1,
+                             pn.c_str()));
+  for (std::size_t k = 0; k < out.size(); ++k)
+    spans.add(out[k].data(), static_cast<std::size_t>(out[k].nbytes()), names[k], i,
+              k == 0 ? Spans::kParam : k == 1 ? Spans::kGrad : Spans::kState);
+  return out;
+}
+
+// All entries' arrays, checked (grads[i] may be params[i] itself, as in sgd_update).
+std::vector<std::vector<py::array>> all_entries(
+    const std::vector<const std::vector<py::object>*>& lists,
+    const std::vector<const char*>& names) {
+  std::vector<std::vector<py::array>> entries;
+  Spans spans;
+  for (std::size_t i = 0; i < lists[0]->size(); ++i)
+    entries.push_back(
+        entry_arrays(lists, names, i, entries.empty() ? nullptr : &entries[0][0], spans));
+  spans.check(/*grad_may_be_own_param=*/true);
+  return entries;
+}
+
+void sgd_update_multi(py::handle params_obj, py::handle grads_obj, py::handle velocities_obj,
+                      py::handle lr_obj, py::handle momentum_obj, py::handle nesterov_obj,
+                      py::handle weight_decays_obj) {
+  const std::vector<py::object> params = list_arg(params_obj, "params", "arrays", -1);
+  const auto n = static_cast<std::ptrdiff_t>(params.size());
+  const std::vector<py::object> grads = list_arg(grads_obj, "grads", "arrays", n);
+  std::vector<py::object> velocities;
+  if (!velocities_obj.is_none()) velocities = list_arg(velocities_obj, "velocities", "arrays", n);
+  const SgdArgs a = sgd_args(lr_obj, momentum_obj, nesterov_obj, py::float_(0.0));
+  if (velocities_obj.is_none() && a.momentum != 0)
+    throw py::value_error("velocities must be a list of arrays like params when momentum != 0 "
+                          "(momentum " + num_str(a.momentum) + "; start each at "
+                          "numpy.zeros_like(params[i])); got None");
+  const std::vector<double> decays = weight_decays_arg(weight_decays_obj, params.size());
+  std::vector<const std::vector<py::object>*> lists{&params, &grads};
+  std::vector<const char*> names{"params", "grads"};
+  if (!velocities_obj.is_none()) {
+    lists.push_back(&velocities);
+    names.push_back("velocities");
+  }
+  std::vector<std::vector<py::array>> e = all_entries(lists, names);
+  if (e.empty()) return;
+  with_float(dtype_of(e[0][0]), [&](auto t) {
+    using T = decltype(t);
+    std::vector<cpu::SgdTensor<T>> tensors;
+    for (std::size_t i = 0; i < e.size(); ++i)
+      tensors.push_back({ptr<T>(e[i][0]), a.momentum != 0 ? ptr<T>(e[i][2]) : nullptr,
+                         cptr<T>(e[i][1]), static_cast<index_t>(e[i][0].size()), decays[i]});
+    py::gil_scoped_release nogil;
+    cpu::sgd_update_multi(tensors.data(), static_cast<index_t>(tensors.size()), a.lr, a.momentum,
+                          a.nesterov);
+  });
+}
+
+void adam_update_multi(py::handle params_obj, py::handle grads_obj, py::handle ms_obj,
+                       py::handle vs_obj, py::handle steps_obj, py::handle lr_obj,
+                       py::handle beta1_obj, py::handle beta2_obj, py::handle eps_obj,
+                       py::handle weight_decays_obj) {
+  const std::vector<py::object> params = list_arg(params_obj, "params", "arrays", -1);
+  const auto n = static_cast<std::ptrdiff_t>(params.size());
+  const std::vector<py::object> grads = list_arg(grads_obj, "grads", "arrays", n);
+  const std::vector<py::object> ms = list_arg(ms_obj, "ms", "arrays", n);
+  const std::vector<py::object> vs = list_arg(vs_obj, "vs", "arrays", n);
+  const std::vector<index_t> steps = steps_arg(steps_obj, params.size());
+  const AdamArgs a = adam_args(py::int_(1), lr_obj, beta1_obj, beta2_obj, eps_obj,
+                               py::float_(0.0));
+  const std::vector<double> decays = weight_decays_arg(weight_decays_obj, params.size());
+  std::vector<std::vector<py::array>> e =
+      all_entries({&params, &grads, &ms, &vs}, {"params", "grads", "ms", "vs"});
+  if (e.empty()) return;
+  with_float(dtype_of(e[0][0]), [&](auto t) {
+    using T = decltype(t);
+    std::vector<cpu::AdamTensor<T>> tensors;
+    for (std::size_t i = 0; i < e.size(); ++i)
+      tensors.push_back({ptr<T>(e[i][0]), ptr<T>(e[i][2]), ptr<T>(e[i][3]), cptr<T>(e[i][1]),
+                         static_cast<index_t>(e[i][0].size()), decays[i], steps[i]});
+    py::gil_scoped_release nogil;
+    cpu::adam_update_multi(tensors.data(), static_cast<index_t>(tensors.size()), a.lr, a.beta1,
+                           a.beta2, a.eps);
+  });
+}
+
 }  // namespace
 
-void bind_optim(py::module_& m) { def_optim(m, &sgd_update, &adam_update); }
+void bind_optim(py::module_& m) {
+  def_optim(m, &sgd_update, &adam_update, &sgd_update_multi, &adam_update_multi);
+}
 
 }  // namespace fastconv::bind

@@ -1,18 +1,24 @@
-// Bindings of SGD and Adam on the GPU (the CPU twin: cpu_optim.cpp). Their scalars are checked
-// in args.h; device arrays: cuda_args.h.
+// Bindings of SGD and Adam on the GPU, one parameter a call or many (the CPU twin:
+// cpu_optim.cpp). Their scalars are checked in args.h; device arrays: cuda_args.h; the lists of
+// the multi-tensor calls: optim_lists.h.
+#include <string>
+#include <vector>
+
 #include "cuda/optim.h"
 #include "python/args.h"
 #include "python/bindings.h"
 #include "python/checks.h"
 #include "python/cuda_args.h"
+#include "python/optim_lists.h"
 #include "python/signatures.h"
 
 namespace fastconv::bind {
 namespace {
 
-const DeviceArray& like_param(py::handle obj, const char* name, const DeviceArray& param) {
+const DeviceArray& like_param(py::handle obj, const char* name, const DeviceArray& param,
+                              const char* param_name = "param") {
   const DeviceArray& a = float_dev(obj, name, -1, "");
-  check_shape_like(a.shape(), name, param.shape(), "param");
+  check_shape_like(a.shape(), name, param.shape(), param_name);
   return a;
 }
 
@@ -64,8 +70,82 @@ void adam_update(py::handle param_obj, py::handle grad_obj, py::handle m_obj, py
                     a.lr, a.beta1, a.beta2, a.eps, a.weight_decay, a.step);
 }
 
+// All entries' device arrays, checked: entry i is params[i], grads[i], then the state lists'
+// entries, each like params[i]. Every written array must be apart from every gradient, grads[i]
+// included (threads read grad while others write), as in sgd_update.
+std::vector<std::vector<const DeviceArray*>> all_entries(
+    const std::vector<const std::vector<py::object>*>& lists,
+    const std::vector<const char*>& names) {
+  std::vector<std::vector<const DeviceArray*>> entries;
+  Spans spans;
+  for (std::size_t i = 0; i < lists[0]->size(); ++i) {
+    const std::string pn = entry_name(names[0], i);
+    std::vector<const DeviceArray*> e{&float_dev((*lists[0])[i], pn.c_str(), -1, "")};
+    for (std::size_t k = 1; k < lists.size(); ++k)
+      e.push_back(&like_param((*lists[k])[i], entry_name(names[k], i).c_str(), *e[0],
+                              pn.c_str()));
+    for (std::size_t k = 0; k < e.size(); ++k)
+      spans.add(e[k]->raw(), e[k]->nbytes(), names[k], i,
+                k == 0 ? Spans::kParam : k == 1 ? Spans::kGrad : Spans::kState);
+    entries.push_back(std::move(e));
+  }
+  spans.check(/*grad_may_be_own_param=*/false);
+  return entries;
+}
+
+void sgd_update_multi(py::handle params_obj, py::handle grads_obj, py::handle velocities_obj,
+                      py::handle lr_obj, py::handle momentum_obj, py::handle nesterov_obj,
+                      py::handle weight_decays_obj) {
+  const std::vector<py::object> params = list_arg(params_obj, "params", "arrays", -1);
+  const auto n = static_cast<std::ptrdiff_t>(params.size());
+  const std::vector<py::object> grads = list_arg(grads_obj, "grads", "arrays", n);
+  std::vector<py::object> velocities;
+  if (!velocities_obj.is_none()) velocities = list_arg(velocities_obj, "velocities", "arrays", n);
+  const SgdArgs a = sgd_args(lr_obj, momentum_obj, nesterov_obj, py::float_(0.0));
+  if (velocities_obj.is_none() && a.momentum != 0)
+    throw py::value_error("velocities must be a list of device arrays like params when "
+                          "momentum != 0 (zeros on the first step); got None with momentum " +
+                          num_str(a.momentum));
+  const std::vector<double> decays = weight_decays_arg(weight_decays_obj, params.size());
+  std::vector<const std::vector<py::object>*> lists{&params, &grads};
+  std::vector<const char*> names{"params", "grads"};
+  if (!velocities_obj.is_none()) {
+    lists.push_back(&velocities);
+    names.push_back("velocities");
+  }
+  const auto e = all_entries(lists, names);
+  std::vector<cuda::SgdTensor> tensors;
+  for (std::size_t i = 0; i < e.size(); ++i)
+    tensors.push_back({mp<float>(*e[i][0]), a.momentum != 0 ? mp<float>(*e[i][2]) : nullptr,
+                       cp<float>(*e[i][1]), e[i][0]->size(), decays[i]});
+  cuda::sgd_update_multi(tensors.data(), tensors.size(), a.lr, a.momentum, a.nesterov);
+}
+
+void adam_update_multi(py::handle params_obj, py::handle grads_obj, py::handle ms_obj,
+                       py::handle vs_obj, py::handle steps_obj, py::handle lr_obj,
+                       py::handle beta1_obj, py::handle beta2_obj, py::handle eps_obj,
+                       py::handle weight_decays_obj) {
+  const std::vector<py::object> params = list_arg(params_obj, "params", "arrays", -1);
+  const auto n = static_cast<std::ptrdiff_t>(params.size());
+  const std::vector<py::object> grads = list_arg(grads_obj, "grads", "arrays", n);
+  const std::vector<py::object> ms = list_arg(ms_obj, "ms", "arrays", n);
+  const std::vector<py::object> vs = list_arg(vs_obj, "vs", "arrays", n);
+  const std::vector<index_t> steps = steps_arg(steps_obj, params.size());
+  const AdamArgs a = adam_args(py::int_(1), lr_obj, beta1_obj, beta2_obj, eps_obj,
+                               py::float_(0.0));
+  const std::vector<double> decays = weight_decays_arg(weight_decays_obj, params.size());
+  const auto e = all_entries({&params, &grads, &ms, &vs}, {"params", "grads", "ms", "vs"});
+  std::vector<cuda::AdamTensor> tensors;
+  for (std::size_t i = 0; i < e.size(); ++i)
+    tensors.push_back({mp<float>(*e[i][0]), mp<float>(*e[i][2]), mp<float>(*e[i][3]),
+                       cp<float>(*e[i][1]), e[i][0]->size(), decays[i], steps[i]});
+  cuda::adam_update_multi(tensors.data(), tensors.size(), a.lr, a.beta1, a.beta2, a.eps);
+}
+
 }  // namespace
 
-void bind_cuda_optim(py::module_& m) { def_optim(m, &sgd_update, &adam_update); }
+void bind_cuda_optim(py::module_& m) {
+  def_optim(m, &sgd_update, &adam_update, &sgd_update_multi, &adam_update_multi);
+}
 
 }  // namespace fastconv::bind

@@ -123,13 +123,20 @@ void def_loss(py::module_& m, Forward forward, Backward backward, ForwardBackwar
         py::arg("dloss") = 1.0);
 }
 
-template <typename Sgd, typename Adam>
-void def_optim(py::module_& m, Sgd sgd_update, Adam adam_update) {
+template <typename Sgd, typename Adam, typename SgdMulti, typename AdamMulti>
+void def_optim(py::module_& m, Sgd sgd_update, Adam adam_update, SgdMulti sgd_update_multi,
+               AdamMulti adam_update_multi) {
   m.def("sgd_update", sgd_update, py::arg("param"), py::arg("grad"), py::arg("velocity"),
         py::arg("lr"), py::arg("momentum"), py::arg("nesterov"), py::arg("weight_decay"));
   m.def("adam_update", adam_update, py::arg("param"), py::arg("grad"), py::arg("m"),
         py::arg("v"), py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
         py::arg("eps"), py::arg("weight_decay"));
+  m.def("sgd_update_multi", sgd_update_multi, py::arg("params"), py::arg("grads"),
+        py::arg("velocities"), py::arg("lr"), py::arg("momentum"), py::arg("nesterov"),
+        py::arg("weight_decays"));
+  m.def("adam_update_multi", adam_update_multi, py::arg("params"), py::arg("grads"),
+        py::arg("ms"), py::arg("vs"), py::arg("steps"), py::arg("lr"), py::arg("beta1"),
+        py::arg("beta2"), py::arg("eps"), py::arg("weight_decays"));
 }
 
 // gather_batch and accuracy_count; the GPU adds argmax (cuda_data.cpp).

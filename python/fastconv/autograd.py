@@ -236,9 +236,16 @@ class Grads:
     def update(self, optimizer) -> None:
         """Apply `optimizer` to every Variable that took part (the model's parameters when the
         graph was built under model.train()). Each step bumps the Variable's version: the graph
-        these gradients came from cannot be back-propagated again (run the forward anew)."""
-        for variable, g in self._by_id.values():
-            optimizer.step(variable, g)
+        these gradients came from cannot be back-propagated again (run the forward anew).
+        All are handed over at once (optimizer.step_many: one multi-tensor update for Sgd and
+        Adam); an optimiser with only step(variable, grad) gets one call per Variable."""
+        pairs = list(self._by_id.values())
+        step_many = getattr(optimizer, "step_many", None)
+        if step_many is None:
+            for variable, g in pairs:
+                optimizer.step(variable, g)
+        else:
+            step_many(pairs)
 
 
 def record(value: np.ndarray, parents: tuple, backward: Backward, op: str = "an op") -> Node:

@@ -1,6 +1,10 @@
 """Optimisers with ReNom's names and defaults. State (velocity, moments) lives per parameter and
 the update runs in place through the fused kernels of `fastconv.ops`.
 
+step_many(pairs) updates many parameters at once: Sgd and Adam then make one call of the
+multi-tensor op (ops.sgd_update_multi / adam_update_multi: one kernel launch per 32 parameters on
+the GPU) with the same result, bit for bit, as calling step on each. Grads.update uses it.
+
 Each step bumps the Variable's version, so a graph recorded before the update refuses a later
 grad() (see fastconv.autograd). Hyperparameters are checked when the optimiser is made: finite
 numbers, not bools, within the ranges given in each class's docstring."""
@@ -28,6 +32,27 @@ def _check_variable(variable) -> None:
         raise TypeError(f"variable must be a fastconv Variable; got {describe(variable)}")
 
 
+def _pairs(pairs) -> list:
+    """pairs as a list of (variable, grad), every variable checked before anything is updated."""
+    out = []
+    for item in pairs:
+        try:
+            variable, grad = item
+        except (TypeError, ValueError):
+            raise TypeError("pairs must hold (variable, grad) pairs; got "
+                            f"{describe(item)}") from None
+        _check_variable(variable)
+        out.append((variable, grad))
+    return out
+
+
+def _one_call(variables) -> bool:
+    """Whether the multi-tensor op can take these variables: all on one backend with one dtype,
+    none twice (a repeated variable is stepped twice, in turn, as step would)."""
+    kinds = {(is_device_array(v._value), np.dtype(v._value.dtype)) for v in variables}
+    return len(kinds) == 1 and len({id(v) for v in variables}) == len(variables)
+
+
 class Optimizer:
     """Base of Sgd and Adam: per-parameter state, kept as long as the parameter lives."""
 
@@ -43,6 +68,15 @@ class Optimizer:
     def step(self, variable, grad) -> None:
         """Update `variable` in place from its gradient `grad` (bumping its version)."""
         raise TypeError(f"{type(self).__name__} must define step(variable, grad)")
+
+    def step_many(self, pairs) -> None:
+        """Update each variable of `pairs`, an iterable of (variable, grad), as step does. Here
+        step on each in turn; Sgd and Adam update them all in one call of the multi-tensor op
+        (same results, bit for bit) when they live on one backend with one dtype. Parameters
+        that share memory are then refused (a ValueError names both), and a malformed gradient
+        is named by its index (grads[i]), with nothing updated."""
+        for variable, grad in _pairs(pairs):
+            self.step(variable, grad)
 
     def slot_names(self) -> tuple:
         """The names of the arrays this optimiser keeps per parameter (checkpoint entries)."""
@@ -106,6 +140,20 @@ class Sgd(Optimizer):
                        weight_decay=variable.weight_decay or 0.0)
         variable._bump_version()
 
+    def step_many(self, pairs) -> None:
+        pairs = _pairs(pairs)
+        variables = [v for v, _ in pairs]
+        # A subclass that redefines step gets it called, once per variable.
+        if type(self).step is not Sgd.step or not _one_call(variables):
+            return super().step_many(pairs)
+        velocities = [self._slots(v, 1)[0] for v in variables] if self.momentum else None
+        ops.sgd_update_multi([v._value for v in variables], [_contiguous(g) for _, g in pairs],
+                             velocities, lr=self.lr, momentum=self.momentum,
+                             nesterov=self.nesterov,
+                             weight_decays=[v.weight_decay or 0.0 for v in variables])
+        for variable in variables:
+            variable._bump_version()
+
 
 class Adam(Optimizer):
     """Adam with bias correction; ReNom's argument names: b = beta1, g = beta2.
@@ -151,3 +199,19 @@ class Adam(Optimizer):
                         beta1=self.b, beta2=self.g, eps=self.epsilon,
                         weight_decay=variable.weight_decay or 0.0)
         variable._bump_version()
+
+    def step_many(self, pairs) -> None:
+        pairs = _pairs(pairs)
+        variables = [v for v, _ in pairs]
+        if type(self).step is not Adam.step or not _one_call(variables):
+            return super().step_many(pairs)
+        slots = [self._slots(v, 2) for v in variables]
+        steps = [self._steps.get(v, 0) + 1 for v in variables]
+        ops.adam_update_multi([v._value for v in variables], [_contiguous(g) for _, g in pairs],
+                              [s[0] for s in slots], [s[1] for s in slots], steps, lr=self.lr,
+                              beta1=self.b, beta2=self.g, eps=self.epsilon,
+                              weight_decays=[v.weight_decay or 0.0 for v in variables])
+        # Counted once the update is done: a refused call leaves the steps as they were.
+        for variable, t in zip(variables, steps):
+            self._steps[variable] = t
+            variable._bump_version()

@@ -87,6 +87,10 @@ def fixtures() -> dict:
     fx["XRO"].flags.writeable = False
     fx["PRO"] = fx["P"].copy()
     fx["PRO"].flags.writeable = False
+    # A second parameter of another shape for the multi-tensor updates (drawn last, so that
+    # every fixture above keeps its values).
+    fx.update(P2=f4(5), G2=f4(5), V2=np.zeros(5, np.float32), M2=np.zeros(5, np.float32),
+              VV2=np.zeros(5, np.float32))
     return fx
 
 

@@ -96,6 +96,8 @@ _SNAPSHOT_LIMIT = 64 << 20
 
 def _snapshot(args, kwargs):
     def cp(a):
+        if isinstance(a, (list, tuple)):  # the multi-tensor updates' lists of arrays
+            return type(a)(cp(x) for x in a)
         return a.copy() if isinstance(a, np.ndarray) and a.nbytes <= _SNAPSHOT_LIMIT else a
     return [cp(a) for a in args], {k: cp(v) for k, v in kwargs.items()}
 

@@ -130,9 +130,40 @@ def _same_bits(got, want) -> str | None:
     return None
 
 
+# The multi-tensor updates: each list's single-update argument.
+MULTI_LISTS = {"sgd_update_multi": {"params": "param", "grads": "grad", "velocities": "velocity"},
+               "adam_update_multi": {"params": "param", "grads": "grad", "ms": "m", "vs": "v",
+                                     "steps": "step"}}
+
+
+def _multi(name, a, after, result) -> str | None:
+    """The reference's single update on each entry in turn; the arrays in place after the call
+    must match what it left."""
+    if result is not None:
+        return f"returned {_brief(result)}, not None"
+    single = name[:-len("_multi")]
+    lists = MULTI_LISTS[name]
+    n = len(a["params"])
+    decays = a["weight_decays"] if a["weight_decays"] is not None else [0.0] * n
+    scalars = {k: v for k, v in a.items() if k not in lists and k != "weight_decays"}
+    for i in range(n):
+        entry = {one: (a[many][i] if a[many] is not None else None)
+                 for many, one in lists.items()}
+        a64 = _oracle_args({**scalars, **entry, "weight_decay": decays[i]})
+        getattr(ref, single)(**a64)
+        for many, one in lists.items():
+            if one in INPLACE_ARGS[single] and a64.get(one) is not None:
+                why = compare(after[many][i], a64[one], f"{many}[{i}] after the update")
+                if why:
+                    return why
+    return None
+
+
 def _oracle_ops(name, fn):
     def oracle(args, kwargs, snapshot, result):
         a = _bind(fn, *snapshot)
+        if name in MULTI_LISTS:
+            return _multi(name, a, _bind(fn, args, kwargs), result)
         if name.startswith("conv2d_relu_max_pool2d_"):
             return _same_bits(result, _unfused_conv_pool(name, a))
         if name == "conv2d_scratch_bytes":

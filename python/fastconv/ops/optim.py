@@ -4,6 +4,12 @@ All arrays share one shape (any) and dtype; param and the optimiser state (veloc
 updated in place and must be writeable, C-contiguous arrays. Each element's update is independent,
 so results do not depend on the thread count.
 
+The *_multi functions update many parameters in one call (on the GPU, one kernel launch per 32
+parameters), each exactly as the single-tensor function would, bit for bit. Their arrays come in
+lists of one entry per parameter, all on one backend (numpy, or device arrays) and of one dtype;
+empty lists are a no-op. Errors name the list and the index ("grads[3] must have the shape of
+params[3] (2, 3); got (3, 2)"), and every check runs before any array is written.
+
 No two arrays of a call may share memory (a ValueError names the pair), since one's update would
 feed another's; the one exception is grad being param itself, which is well defined (each element
 reads its gradient before its update writes it). Arrays of any other dtype than float32/float64,
@@ -11,9 +17,10 @@ integers included, are a TypeError: this layer does not cast.
 """
 from __future__ import annotations
 
+from .._native import C
 from ._args import backend
 
-__all__ = ["sgd_update", "adam_update"]
+__all__ = ["sgd_update", "adam_update", "sgd_update_multi", "adam_update_multi"]
 
 
 def sgd_update(param, grad, velocity=None, lr=0.01, momentum=0.0, nesterov=False,
@@ -43,3 +50,28 @@ def adam_update(param, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e
     """
     backend(param, "param").adam_update(param, grad, m, v, step, lr, beta1, beta2, eps,
                                         weight_decay)
+
+
+def _multi_backend(params):
+    """The kernel module for params[0]; the CPU's (which checks the lists) for anything else."""
+    if isinstance(params, (list, tuple)) and params:
+        return backend(params[0], "params[0]")
+    return C
+
+
+def sgd_update_multi(params, grads, velocities=None, lr=0.01, momentum=0.0, nesterov=False,
+                     weight_decays=None) -> None:
+    """sgd_update on each parameter in turn, in one call: params, grads (and velocities, required
+    when momentum != 0) are lists of one array per parameter; weight_decays is a list of one
+    float per parameter (None: 0 for all). lr, momentum and nesterov are shared."""
+    _multi_backend(params).sgd_update_multi(params, grads, velocities, lr, momentum, nesterov,
+                                            weight_decays)
+
+
+def adam_update_multi(params, grads, ms, vs, steps, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                      weight_decays=None) -> None:
+    """adam_update on each parameter in turn, in one call: params, grads, ms, vs are lists of one
+    array per parameter, steps a list of their 1-based step counts (ints >= 1), weight_decays a
+    list of one float per parameter (None: 0 for all). lr, beta1, beta2 and eps are shared."""
+    _multi_backend(params).adam_update_multi(params, grads, ms, vs, steps, lr, beta1, beta2, eps,
+                                             weight_decays)
