@@ -212,6 +212,7 @@ std::uint64_t shfl_xor(std::uint64_t bits, int lane_mask) {
 void launch(dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t, Body body) {
   const cudaError_t bad = check_configuration(grid, block, shared_bytes);
   if (bad != cudaSuccess) return set_last_error(bad);
+  count_launch();
   BlockRun& r = t_run;
   r.body = body;
   r.threads = static_cast<int>(block.x * block.y * block.z);

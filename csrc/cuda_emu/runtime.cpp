@@ -1,5 +1,6 @@
 // The emulator's runtime API: one device whose memory is host memory, streams and events that
 // complete at once (every call runs to its end before it returns), and CUDA's error reporting.
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +27,7 @@ constexpr std::size_t kDeviceBytes = std::size_t(16) << 30;
 constexpr unsigned char kFreshByte = 0xff;  // fresh memory reads as NaN (float) or -1 (int)
 
 thread_local cudaError_t t_last_error = cudaSuccess;
+std::atomic<long long> g_launches{0}, g_waits{0};
 
 std::mutex g_memory_mutex;
 std::unordered_map<void*, std::size_t> g_blocks;  // live allocations and their sizes
@@ -46,6 +48,9 @@ cudaError_t fail(cudaError_t err) {
 }
 
 void set_last_error(cudaError_t err) { t_last_error = err; }
+
+void count_launch() { ++g_launches; }
+void count_wait() { ++g_waits; }
 
 void misaligned_launch() { t_last_error = cudaErrorMisalignedAddress; }
 
@@ -102,7 +107,16 @@ cudaError_t cudaRuntimeGetVersion(int* version) {
 
 cudaError_t cudaDriverGetVersion(int* version) { return cudaRuntimeGetVersion(version); }
 
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() {
+  fc_emu::count_wait();
+  return cudaSuccess;
+}
+
+extern "C" __attribute__((visibility("default"))) void fc_emu_counts(long long* launches,
+                                                                     long long* waits) {
+  *launches = fc_emu::g_launches.load();
+  *waits = fc_emu::g_waits.load();
+}
 
 cudaError_t cudaGetLastError() {
   const cudaError_t err = fc_emu::t_last_error;
@@ -181,6 +195,7 @@ cudaError_t cudaFree(void* ptr) {
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind) {
+  fc_emu::count_wait();  // synchronous: the host waits for the device's queued work
   return cudaMemcpyAsync(dst, src, count, kind, nullptr);
 }
 
@@ -213,7 +228,10 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   return cudaSuccess;
 }
 
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  fc_emu::count_wait();
+  return cudaSuccess;
+}
 cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned) {
   return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
 }
@@ -228,6 +246,7 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t) {
   return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  fc_emu::count_wait();
   return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
 }
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
