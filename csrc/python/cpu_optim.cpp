@@ -123,24 +123,15 @@ std::vector<std::vector<py::array>> all_entries(
 void sgd_update_multi(py::handle params_obj, py::handle grads_obj, py::handle velocities_obj,
                       py::handle lr_obj, py::handle momentum_obj, py::handle nesterov_obj,
                       py::handle weight_decays_obj) {
-  const std::vector<py::object> params = list_arg(params_obj, "params", "arrays", -1);
-  const auto n = static_cast<std::ptrdiff_t>(params.size());
-  const std::vector<py::object> grads = list_arg(grads_obj, "grads", "arrays", n);
-  std::vector<py::object> velocities;
-  if (!velocities_obj.is_none()) velocities = list_arg(velocities_obj, "velocities", "arrays", n);
+  const UpdateLists l =
+      update_lists(params_obj, grads_obj, {{velocities_obj, "velocities", /*may_be_none=*/true}});
   const SgdArgs a = sgd_args(lr_obj, momentum_obj, nesterov_obj, py::float_(0.0));
   if (velocities_obj.is_none() && a.momentum != 0)
     throw py::value_error("velocities must be a list of arrays like params when momentum != 0 "
                           "(momentum " + num_str(a.momentum) + "; start each at "
                           "numpy.zeros_like(params[i])); got None");
-  const std::vector<double> decays = weight_decays_arg(weight_decays_obj, params.size());
-  std::vector<const std::vector<py::object>*> lists{&params, &grads};
-  std::vector<const char*> names{"params", "grads"};
-  if (!velocities_obj.is_none()) {
-    lists.push_back(&velocities);
-    names.push_back("velocities");
-  }
-  std::vector<std::vector<py::array>> e = all_entries(lists, names);
+  const std::vector<double> decays = weight_decays_arg(weight_decays_obj, l.count());
+  std::vector<std::vector<py::array>> e = all_entries(l.pointers(), l.names);
   if (e.empty()) return;
   with_float(dtype_of(e[0][0]), [&](auto t) {
     using T = decltype(t);
@@ -158,17 +149,13 @@ void adam_update_multi(py::handle params_obj, py::handle grads_obj, py::handle m
                        py::handle vs_obj, py::handle steps_obj, py::handle lr_obj,
                        py::handle beta1_obj, py::handle beta2_obj, py::handle eps_obj,
                        py::handle weight_decays_obj) {
-  const std::vector<py::object> params = list_arg(params_obj, "params", "arrays", -1);
-  const auto n = static_cast<std::ptrdiff_t>(params.size());
-  const std::vector<py::object> grads = list_arg(grads_obj, "grads", "arrays", n);
-  const std::vector<py::object> ms = list_arg(ms_obj, "ms", "arrays", n);
-  const std::vector<py::object> vs = list_arg(vs_obj, "vs", "arrays", n);
-  const std::vector<index_t> steps = steps_arg(steps_obj, params.size());
+  const UpdateLists l =
+      update_lists(params_obj, grads_obj, {{ms_obj, "ms", false}, {vs_obj, "vs", false}});
+  const std::vector<index_t> steps = steps_arg(steps_obj, l.count());
   const AdamArgs a = adam_args(py::int_(1), lr_obj, beta1_obj, beta2_obj, eps_obj,
                                py::float_(0.0));
-  const std::vector<double> decays = weight_decays_arg(weight_decays_obj, params.size());
-  std::vector<std::vector<py::array>> e =
-      all_entries({&params, &grads, &ms, &vs}, {"params", "grads", "ms", "vs"});
+  const std::vector<double> decays = weight_decays_arg(weight_decays_obj, l.count());
+  std::vector<std::vector<py::array>> e = all_entries(l.pointers(), l.names);
   if (e.empty()) return;
   with_float(dtype_of(e[0][0]), [&](auto t) {
     using T = decltype(t);

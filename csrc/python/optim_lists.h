@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +38,43 @@ inline std::vector<py::object> list_arg(py::handle obj, const char* name, const 
                                     static_cast<std::uint64_t>(expected), ", as params); got ",
                                     static_cast<std::uint64_t>(items.size())));
   return items;
+}
+
+// The array lists of one multi-tensor call: params, grads, then the state lists. Parsed in
+// argument order, so the first malformed argument is the one named. A state list that may be
+// None (SGD's velocities) is left out when it is; the caller says whether None may stand there.
+struct StateList {
+  py::handle obj;
+  const char* name;
+  bool may_be_none;
+};
+
+struct UpdateLists {
+  std::vector<std::vector<py::object>> lists;
+  std::vector<const char*> names;
+
+  std::size_t count() const { return lists[0].size(); }
+  std::vector<const std::vector<py::object>*> pointers() const {
+    std::vector<const std::vector<py::object>*> out;
+    for (const auto& l : lists) out.push_back(&l);
+    return out;
+  }
+};
+
+inline UpdateLists update_lists(py::handle params, py::handle grads,
+                                std::initializer_list<StateList> states) {
+  UpdateLists out;
+  out.lists.push_back(list_arg(params, "params", "arrays", -1));
+  out.names.push_back("params");
+  const auto n = static_cast<std::ptrdiff_t>(out.count());
+  out.lists.push_back(list_arg(grads, "grads", "arrays", n));
+  out.names.push_back("grads");
+  for (const StateList& state : states) {
+    if (state.may_be_none && state.obj.is_none()) continue;
+    out.lists.push_back(list_arg(state.obj, state.name, "arrays", n));
+    out.names.push_back(state.name);
+  }
+  return out;
 }
 
 // One weight decay (>= 0) per parameter; None: 0 for all.
