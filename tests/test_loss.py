@@ -28,6 +28,14 @@ def soft(rng, n, c, dtype):
     return w.astype(dtype)
 
 
+def targets(rng, n, c, dtype, form):
+    """Labels, one-hot rows or soft weights for n rows of c classes."""
+    t = labels(rng, n, c)
+    if form == "onehot":
+        return onehot(t, c, dtype)
+    return soft(rng, n, c, dtype) if form == "soft" else t
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("c", [1, 2, 10, 1000])
 @pytest.mark.parametrize("n", [1, 37])
@@ -35,11 +43,7 @@ def soft(rng, n, c, dtype):
 def test_softmax_ce_matches_reference(n, c, dtype, form):
     rng = np.random.default_rng(n * 1000 + c)
     z = (3 * rand(rng, n, c)).astype(dtype)
-    t = labels(rng, n, c)
-    if form == "onehot":
-        t = onehot(t, c, dtype)
-    elif form == "soft":
-        t = soft(rng, n, c, dtype)
+    t = targets(rng, n, c, dtype, form)
     loss = fwd(z, t)
     assert loss.shape == () and loss.dtype == dtype
     z64 = z.astype(np.float64)
@@ -61,11 +65,7 @@ def test_forward_backward_is_both_ops_bitwise(dtype, form):
     rng = np.random.default_rng(11)
     for n, c in ((1, 1), (37, 10), (5, 1000)):
         z = (3 * rand(rng, n, c)).astype(dtype)
-        t = labels(rng, n, c)
-        if form == "onehot":
-            t = onehot(t, c, dtype)
-        elif form == "soft":
-            t = soft(rng, n, c, dtype)
+        t = targets(rng, n, c, dtype, form)
         for dloss in (1.0, -0.25):
             loss, dz = ops.softmax_cross_entropy_forward_backward(z, t, dloss)
             assert loss.tobytes() == fwd(z, t).tobytes()
