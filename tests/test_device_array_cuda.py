@@ -330,3 +330,20 @@ def test_kernel_flags_are_strict(call, message):
     # (The shared checks' wording after the name: ", got" or "; got".)
     with pytest.raises(TypeError, match="^" + message + r"[,;] got (str|NoneType)$"):
         call(CUDA.empty((0, 3)))
+
+
+@pytest.mark.cuda
+def test_uploads_through_the_staging_ring_keep_their_own_bytes():
+    # Small uploads return before the device has copied them (host_staging.h): each must still
+    # hold its own bytes after the ring's 8 slots were reused several times, and after the host
+    # array changed; a copy larger than a slot (64 KiB) takes the waiting path.
+    rng = np.random.default_rng(9)
+    sources = [rng.standard_normal(n).astype(np.float32) for n in (1, 7, 128, 16384) * 6]
+    kept = [a.copy() for a in sources]
+    uploads = [CUDA.from_numpy(a) for a in sources]
+    for a in sources:
+        a[...] = np.nan  # the host may change its array at once
+    for d, want in zip(uploads, kept):
+        np.testing.assert_array_equal(d.to_numpy(), want)
+    big = rng.standard_normal(16385).astype(np.float32)  # one float over a slot
+    np.testing.assert_array_equal(CUDA.from_numpy(big).to_numpy(), big)

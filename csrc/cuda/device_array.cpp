@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "cuda/allocator.h"
+#include "cuda/host_staging.h"
 #include "cuda/runtime.h"
 #include "fastconv/checked.h"
 
@@ -97,11 +98,13 @@ void DeviceArray::read_elements(index_t first, index_t count, void* dst) const {
   FC_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
-// The host buffers are pageable, so the async copy is staged by the driver anyway; the sync makes
-// the host side safe to use (or free) on return and orders the copy after queued kernels.
+// Small copies go through pinned staging slots and return without waiting (host_staging.h).
+// Larger ones come from pageable memory, which the driver may still read after an async copy
+// returns: the sync makes the host side safe to change (or free) on return.
 void DeviceArray::copy_from_host(const void* src, std::size_t nbytes) {
   check_copy_size(nbytes, this->nbytes());
   if (nbytes == 0) return;
+  if (stage_to_device(raw(), src, nbytes)) return;
   cudaStream_t s = stream();
   FC_CUDA_CHECK(cudaMemcpyAsync(raw(), src, nbytes, cudaMemcpyHostToDevice, s));
   FC_CUDA_CHECK(cudaStreamSynchronize(s));

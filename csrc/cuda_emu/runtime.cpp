@@ -194,6 +194,17 @@ cudaError_t cudaFree(void* ptr) {
   return cudaSuccess;
 }
 
+cudaError_t cudaMallocHost(void** ptr, std::size_t size) {
+  if (!ptr) return fail(cudaErrorInvalidValue);
+  *ptr = size == 0 ? nullptr : std::malloc(size);
+  return size == 0 || *ptr ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+}
+
+cudaError_t cudaFreeHost(void* ptr) {
+  std::free(ptr);
+  return cudaSuccess;
+}
+
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind) {
   fc_emu::count_wait();  // synchronous: the host waits for the device's queued work
   return cudaMemcpyAsync(dst, src, count, kind, nullptr);
@@ -249,6 +260,10 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   fc_emu::count_wait();
   return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
 }
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
+}
+
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
   if (!event) return fail(cudaErrorInvalidResourceHandle);
   delete event;

@@ -173,6 +173,8 @@ inline cudaError_t cudaMalloc(T** ptr, std::size_t size) {
   return cudaMalloc(reinterpret_cast<void**>(ptr), size);
 }
 cudaError_t cudaFree(void* ptr);
+cudaError_t cudaMallocHost(void** ptr, std::size_t size);  // "pinned": plain host memory here
+cudaError_t cudaFreeHost(void* ptr);
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind,
                             cudaStream_t stream = nullptr);
@@ -185,6 +187,7 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags);
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
 cudaError_t cudaEventSynchronize(cudaEvent_t event);
+cudaError_t cudaEventQuery(cudaEvent_t event);  // always complete: every call ran to its end
 cudaError_t cudaEventDestroy(cudaEvent_t event);
 
 // ---- kernel launches: build_support/emulate_cuda.py rewrites `k<<<g, b, s, st>>>(args)` into
