@@ -262,3 +262,19 @@ def test_dropout_in_inference_refuses_bad_input_too():
                                    "None"):
         model(None)
     assert model([1, 2]).shape == (2,)
+
+
+def test_weights_too_large_to_describe_are_a_valueerror_naming_what_sized_them():
+    # numpy's own "Maximum allowed dimension exceeded" named nothing (a fuzz sample found it).
+    x2, x4 = np.zeros((2, 4), np.float32), np.zeros((2, 3, 5, 5), np.float32)
+    dense = ("output_size and input_size (x's features) must give Dense.w fewer than 2**60 "
+             "elements; got w of shape ")
+    with raises_exactly(ValueError, dense + f"(4, {2**63})"):
+        fc.Dense(2**63)(x2)
+    with raises_exactly(ValueError, dense + f"({2**63}, 4)"):
+        fc.Dense(4, input_size=2**63)
+    with raises_exactly(ValueError, dense + f"(4, {2**58})"):
+        fc.Dense(2**58)(x2)  # the product counts, not one axis
+    with raises_exactly(ValueError, "channel and filter (with x's channels) must give Conv2d.w "
+                        f"fewer than 2**60 elements; got w of shape ({2**63}, 3, 3, 3)"):
+        fc.Conv2d(channel=2**63)(x4)

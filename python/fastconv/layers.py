@@ -13,6 +13,8 @@ dtype (uint8 images, bools) is cast to float; None, complex, object and string d
 TypeError."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import functional as F
@@ -170,7 +172,14 @@ def _new_parameter(value: np.ndarray, weight_decay=None, name=None) -> Variable:
                     name=name)
 
 
+# The ops' limit on any array: numpy cannot even describe a much larger one ("Maximum allowed
+# dimension exceeded", which names nothing).
+_MAX_WEIGHT_ELEMENTS = 2**60
+
+
 class _Weighted(Layer):
+    _SIZED_BY = ""  # what sets w's shape, for the message when it is too large
+
     def __init__(self, ignore_bias, initializer, weight_decay):
         super().__init__()
         self._ignore_bias = flag(ignore_bias, "ignore_bias")
@@ -183,6 +192,9 @@ class _Weighted(Layer):
 
     def _create(self, w_shape, b_shape, dtype):
         kind = type(self).__name__
+        if math.prod(w_shape) >= _MAX_WEIGHT_ELEMENTS:
+            raise ValueError(f"{self._SIZED_BY} must give {kind}.w fewer than 2**60 elements; "
+                             f"got w of shape {tuple(w_shape)}")
         self.params["w"] = _new_parameter(self._initializer(w_shape, dtype), self._weight_decay,
                                           f"{kind}.w")
         if not self._ignore_bias:
@@ -216,6 +228,8 @@ class Conv2d(_Weighted):
     (N, channel, H', W'). Parameters w (channel, C, kh, kw) and b (1, channel, 1, 1) (none with
     ignore_bias=True), made at the first call, when C is known; `initializer` (default
     GlorotNormal()) fills w, b starts at 0; `weight_decay` adds wd * w to w's gradient."""
+
+    _SIZED_BY = "channel and filter (with x's channels)"
 
     def __init__(self, channel=32, filter=3, padding=0, stride=1, dilation=1, ignore_bias=False,
                  initializer=None, weight_decay=None):
@@ -253,6 +267,8 @@ class Dense(_Weighted):
     """Fully connected: x (N, features) @ w (features, output_size) + b (1, output_size). With input_size the parameters are made now (float32,
     on the GPU if fc.set_cuda_active(True) came first), and an input with another feature count
     is refused; without it they are made at the first call, float64 for float64 input."""
+
+    _SIZED_BY = "output_size and input_size (x's features)"
 
     def __init__(self, output_size, input_size=None, ignore_bias=False, initializer=None,
                  weight_decay=None):

@@ -99,7 +99,7 @@ def _bind(fn, args, kwargs) -> dict:
 
 
 def _raw_pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    return tuple(v) if isinstance(v, (tuple, list, np.ndarray)) else (v, v)
 
 
 def _conv_out(size, k, s, p, d):
