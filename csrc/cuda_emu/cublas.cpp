@@ -9,9 +9,11 @@
 #include <vector>
 
 #include "cublas_v2.h"
+#include "emulator.h"
 
 struct cublasContext {
   cublasMath_t math = CUBLAS_DEFAULT_MATH;
+  cudaStream_t stream = nullptr;  // the legacy stream until set, as in cuBLAS
 };
 
 namespace {
@@ -36,6 +38,35 @@ std::vector<float> tf32_copy(const float* x, int ld, bool trans, int rows, int c
   return out;
 }
 
+// One float GEMM's arguments, run now or at a graph's replay.
+struct Gemm {
+  bool ta, tb, tf32;
+  int m, n, k;
+  float alpha;
+  const float* a;
+  int lda;
+  const float* b;
+  int ldb;
+  float beta;
+  float* c;
+  int ldc;
+
+  void run() const {
+    if (beta == 0.0f)  // C is not read: whatever it held (NaN included) must not reach the result
+      for (int j = 0; j < n; ++j)
+        std::fill(c + std::size_t(j) * ldc, c + std::size_t(j) * ldc + m, 0.0f);
+    std::vector<float> a32, b32;
+    if (tf32) {  // op(A) and op(B) rounded, untransposed
+      a32 = tf32_copy(a, lda, ta, m, k);
+      b32 = tf32_copy(b, ldb, tb, k, n);
+    }
+    scipy_cblas_sgemm(CblasColMajor, tf32 || !ta ? CblasNoTrans : CblasTrans,
+                      tf32 || !tb ? CblasNoTrans : CblasTrans, m, n, k, alpha,
+                      tf32 ? a32.data() : a, tf32 ? (m > 1 ? m : 1) : lda, tf32 ? b32.data() : b,
+                      tf32 ? (k > 1 ? k : 1) : ldb, beta, c, ldc);
+  }
+};
+
 }  // namespace
 
 cublasStatus_t cublasCreate(cublasHandle_t* handle) {
@@ -50,8 +81,10 @@ cublasStatus_t cublasDestroy(cublasHandle_t handle) {
   return CUBLAS_STATUS_SUCCESS;
 }
 
-cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t) {
-  return handle ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED;
+cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
+  if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+  handle->stream = stream;
+  return CUBLAS_STATUS_SUCCESS;
 }
 
 cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void*, std::size_t) {
@@ -82,6 +115,7 @@ const char* cublasGetStatusName(cublasStatus_t status) {
     case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
     case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
     case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
     case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
   }
   return "CUBLAS_STATUS_UNKNOWN";
@@ -93,6 +127,7 @@ const char* cublasGetStatusString(cublasStatus_t status) {
     case CUBLAS_STATUS_NOT_INITIALIZED: return "the library was not initialized";
     case CUBLAS_STATUS_ALLOC_FAILED: return "the resource allocation failed";
     case CUBLAS_STATUS_INVALID_VALUE: return "an invalid numeric value was used as an argument";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "the GPU program failed to execute";
     case CUBLAS_STATUS_NOT_SUPPORTED: return "the functionality requested is not supported";
   }
   return "unknown error";
@@ -114,23 +149,17 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
       !at_least(ldb, tb ? n : k) || !at_least(ldc, m))
     return CUBLAS_STATUS_INVALID_VALUE;
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+  // alpha and beta are host scalars, read at the call; the matrices are read when the GEMM runs
+  // (at a graph's replay, where the handle's stream captures).
   const float alpha = *static_cast<const float*>(alpha_p);
   const float beta = *static_cast<const float*>(beta_p);
-  float* c = static_cast<float*>(c_p);
-  if (beta == 0.0f)  // C is not read: whatever it held (NaN included) must not reach the result
-    for (int j = 0; j < n; ++j) std::fill(c + std::size_t(j) * ldc, c + std::size_t(j) * ldc + m, 0.0f);
-  const float* a = static_cast<const float*>(a_p);
-  const float* b = static_cast<const float*>(b_p);
   const bool tf32 =
       compute == CUBLAS_COMPUTE_32F_FAST_TF32 || handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
-  std::vector<float> a32, b32;
-  if (tf32) {  // op(A) and op(B) rounded, untransposed
-    a32 = tf32_copy(a, lda, ta, m, k);
-    b32 = tf32_copy(b, ldb, tb, k, n);
-  }
-  scipy_cblas_sgemm(CblasColMajor, tf32 || !ta ? CblasNoTrans : CblasTrans,
-                    tf32 || !tb ? CblasNoTrans : CblasTrans, m, n, k, alpha,
-                    tf32 ? a32.data() : a, tf32 ? (m > 1 ? m : 1) : lda, tf32 ? b32.data() : b,
-                    tf32 ? (k > 1 ? k : 1) : ldb, beta, c, ldc);
-  return CUBLAS_STATUS_SUCCESS;
+  const Gemm gemm{ta, tb, tf32, m, n, k, alpha, static_cast<const float*>(a_p), lda,
+                  static_cast<const float*>(b_p), ldb, beta, static_cast<float*>(c_p), ldc};
+  const cudaError_t err = fc_emu::run_or_record(handle->stream, [gemm] {
+    gemm.run();
+    return cudaSuccess;
+  });
+  return err == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
 }

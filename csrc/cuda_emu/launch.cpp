@@ -165,6 +165,13 @@ void run_block_in_turn() {
   }
 }
 
+bool known_synchronising(void (*site)(void*)) {
+  std::lock_guard<std::mutex> lock(g_sync_mutex);
+  return g_synchronising.count(site) != 0;
+}
+
+}  // namespace
+
 cudaError_t check_configuration(dim3 grid, dim3 block, std::size_t shared_bytes) {
   const unsigned long long threads = 1ull * block.x * block.y * block.z;
   const bool block_ok = block.x >= 1 && block.y >= 1 && block.z >= 1 && block.x <= 1024 &&
@@ -174,13 +181,6 @@ cudaError_t check_configuration(dim3 grid, dim3 block, std::size_t shared_bytes)
   return block_ok && grid_ok && shared_bytes <= 48 * 1024 ? cudaSuccess
                                                          : cudaErrorInvalidConfiguration;
 }
-
-bool known_synchronising(void (*site)(void*)) {
-  std::lock_guard<std::mutex> lock(g_sync_mutex);
-  return g_synchronising.count(site) != 0;
-}
-
-}  // namespace
 
 ThreadPlace& here() { return t_place; }
 
@@ -209,9 +209,12 @@ std::uint64_t shfl_xor(std::uint64_t bits, int lane_mask) {
   return got;
 }
 
-void launch(dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t, Body body) {
+cudaError_t launch(dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t, Body body) {
   const cudaError_t bad = check_configuration(grid, block, shared_bytes);
-  if (bad != cudaSuccess) return set_last_error(bad);
+  if (bad != cudaSuccess) {
+    set_last_error(bad);
+    return bad;
+  }
   count_launch();
   BlockRun& r = t_run;
   r.body = body;
@@ -240,6 +243,7 @@ void launch(dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t, Body 
     }
   }
   r.threads = 0;
+  return cudaSuccess;
 }
 
 }  // namespace fc_emu

@@ -11,13 +11,6 @@
 #include "cuda_runtime.h"
 #include "emulator.h"
 
-struct CUstream_st {
-  unsigned flags;
-};
-struct CUevent_st {
-  unsigned flags;
-};
-
 namespace fc_emu {
 namespace {
 
@@ -27,6 +20,7 @@ constexpr std::size_t kDeviceBytes = std::size_t(16) << 30;
 constexpr unsigned char kFreshByte = 0xff;  // fresh memory reads as NaN (float) or -1 (int)
 
 thread_local cudaError_t t_last_error = cudaSuccess;
+thread_local bool t_replaying = false;
 std::atomic<long long> g_launches{0}, g_waits{0};
 
 std::mutex g_memory_mutex;
@@ -49,10 +43,18 @@ cudaError_t fail(cudaError_t err) {
 
 void set_last_error(cudaError_t err) { t_last_error = err; }
 
-void count_launch() { ++g_launches; }
+void count_launch() {
+  if (!t_replaying) ++g_launches;
+}
 void count_wait() { ++g_waits; }
 
-void misaligned_launch() { t_last_error = cudaErrorMisalignedAddress; }
+bool set_replaying(bool replaying) {
+  const bool was = t_replaying;
+  t_replaying = replaying;
+  return was;
+}
+
+cudaError_t misaligned_launch() { return fail(cudaErrorMisalignedAddress); }
 
 }  // namespace fc_emu
 
@@ -108,6 +110,7 @@ cudaError_t cudaRuntimeGetVersion(int* version) {
 cudaError_t cudaDriverGetVersion(int* version) { return cudaRuntimeGetVersion(version); }
 
 cudaError_t cudaDeviceSynchronize() {
+  if (fc_emu::refused_device_sync()) return cudaErrorStreamCaptureUnsupported;
   fc_emu::count_wait();
   return cudaSuccess;
 }
@@ -134,11 +137,16 @@ const char* cudaGetErrorName(cudaError_t err) {
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorIllegalState: return "cudaErrorIllegalState";
     case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorMisalignedAddress: return "cudaErrorMisalignedAddress";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
     case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureUnmatched: return "cudaErrorStreamCaptureUnmatched";
+    case cudaErrorStreamCaptureImplicit: return "cudaErrorStreamCaptureImplicit";
+    case cudaErrorCapturedEvent: return "cudaErrorCapturedEvent";
+    case cudaErrorStreamCaptureWrongThread: return "cudaErrorStreamCaptureWrongThread";
   }
   return "cudaErrorUnknown";
 }
@@ -151,17 +159,26 @@ const char* cudaGetErrorString(cudaError_t err) {
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
     case cudaErrorNotReady: return "device not ready";
     case cudaErrorMisalignedAddress: return "misaligned address";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
     case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureUnmatched: return "capture was not ended in the same stream as it began";
+    case cudaErrorStreamCaptureImplicit:
+      return "operation would make the legacy stream depend on a capturing blocking stream";
+    case cudaErrorCapturedEvent:
+      return "operation not permitted on an event last recorded in a capturing stream";
+    case cudaErrorStreamCaptureWrongThread:
+      return "attempt to terminate a thread-local capture sequence from another thread";
   }
   return "unknown error";
 }
 
 cudaError_t cudaMalloc(void** ptr, std::size_t size) {
   using namespace fc_emu;
+  if (refused_during_capture()) return cudaErrorStreamCaptureUnsupported;
   if (!ptr) return fail(cudaErrorInvalidValue);
   *ptr = nullptr;
   if (size == 0) return cudaSuccess;
@@ -184,6 +201,7 @@ cudaError_t cudaMalloc(void** ptr, std::size_t size) {
 
 cudaError_t cudaFree(void* ptr) {
   using namespace fc_emu;
+  if (refused_during_capture()) return cudaErrorStreamCaptureUnsupported;
   if (!ptr) return cudaSuccess;
   std::lock_guard<std::mutex> lock(g_memory_mutex);
   auto it = g_blocks.find(ptr);
@@ -195,35 +213,43 @@ cudaError_t cudaFree(void* ptr) {
 }
 
 cudaError_t cudaMallocHost(void** ptr, std::size_t size) {
+  if (fc_emu::refused_during_capture()) return cudaErrorStreamCaptureUnsupported;
   if (!ptr) return fail(cudaErrorInvalidValue);
   *ptr = size == 0 ? nullptr : std::malloc(size);
   return size == 0 || *ptr ? cudaSuccess : fail(cudaErrorMemoryAllocation);
 }
 
 cudaError_t cudaFreeHost(void* ptr) {
+  if (fc_emu::refused_during_capture()) return cudaErrorStreamCaptureUnsupported;
   std::free(ptr);
   return cudaSuccess;
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind) {
+  if (fc_emu::refused_during_capture()) return cudaErrorStreamCaptureUnsupported;
   fc_emu::count_wait();  // synchronous: the host waits for the device's queued work
   return cudaMemcpyAsync(dst, src, count, kind, nullptr);
 }
 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind,
-                            cudaStream_t) {
+                            cudaStream_t stream) {
   if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault) return fail(cudaErrorInvalidValue);
   if (count == 0) return cudaSuccess;
   if (!dst || !src) return fail(cudaErrorInvalidValue);
-  std::memmove(dst, src, count);
-  return cudaSuccess;
+  // In a capture the source is read when the graph runs, as a GPU reads it.
+  return fc_emu::run_or_record(stream, [dst, src, count] {
+    std::memmove(dst, src, count);
+    return cudaSuccess;
+  });
 }
 
-cudaError_t cudaMemsetAsync(void* dst, int value, std::size_t count, cudaStream_t) {
+cudaError_t cudaMemsetAsync(void* dst, int value, std::size_t count, cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
   if (!dst) return fail(cudaErrorInvalidValue);
-  std::memset(dst, value, count);
-  return cudaSuccess;
+  return fc_emu::run_or_record(stream, [dst, value, count] {
+    std::memset(dst, value, count);
+    return cudaSuccess;
+  });
 }
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
@@ -235,11 +261,13 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (stream == cudaStreamLegacy || stream == cudaStreamPerThread || !stream)
     return fail(cudaErrorInvalidResourceHandle);
+  fc_emu::drop_capture(stream);
   delete stream;
   return cudaSuccess;
 }
 
-cudaError_t cudaStreamSynchronize(cudaStream_t) {
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  if (fc_emu::refused_sync(stream)) return cudaErrorStreamCaptureUnsupported;
   fc_emu::count_wait();
   return cudaSuccess;
 }
@@ -253,14 +281,24 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags) {
   return *event ? cudaSuccess : fail(cudaErrorMemoryAllocation);
 }
 
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t) {
-  return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  using fc_emu::Route;
+  if (!event) return fail(cudaErrorInvalidResourceHandle);
+  const Route r = fc_emu::route(stream);
+  if (r == Route::Refused) return cudaPeekAtLastError();
+  // Recorded in a capture, the event marks work that has not run: nothing may wait for it.
+  event->captured = r == Route::Record;
+  return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  if (fc_emu::refused_during_capture()) return cudaErrorStreamCaptureUnsupported;
+  if (event && event->captured) return fail(cudaErrorCapturedEvent);
   fc_emu::count_wait();
   return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
+  if (fc_emu::refused_during_capture()) return cudaErrorStreamCaptureUnsupported;
+  if (event && event->captured) return fail(cudaErrorCapturedEvent);
   return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
 }
 

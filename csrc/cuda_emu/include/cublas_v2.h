@@ -16,6 +16,7 @@ enum cublasStatus_t {
   CUBLAS_STATUS_NOT_INITIALIZED = 1,
   CUBLAS_STATUS_ALLOC_FAILED = 3,
   CUBLAS_STATUS_INVALID_VALUE = 7,
+  CUBLAS_STATUS_EXECUTION_FAILED = 13,
   CUBLAS_STATUS_NOT_SUPPORTED = 15,
 };
 enum cublasOperation_t { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1, CUBLAS_OP_C = 2 };
@@ -38,7 +39,9 @@ const char* cublasGetStatusName(cublasStatus_t status);
 const char* cublasGetStatusString(cublasStatus_t status);
 
 // C = alpha op(A) op(B) + beta C, column-major; only float data. FAST_TF32 rounds A and B to TF32
-// (10 mantissa bits) first, as the tensor cores do. With beta == 0, C is not read.
+// (10 mantissa bits) first, as the tensor cores do. With beta == 0, C is not read. On a handle
+// whose stream captures, the GEMM is recorded (CUBLAS_STATUS_EXECUTION_FAILED where the capture
+// refuses it, as a failed kernel launch in cuBLAS).
 cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
                             cublasOperation_t transb, int m, int n, int k, const void* alpha,
                             const void* a, cudaDataType a_type, int lda, const void* b,

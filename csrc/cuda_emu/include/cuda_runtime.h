@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -109,11 +110,16 @@ enum cudaError_t {
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidDevice = 101,
   cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalState = 401,
   cudaErrorNotReady = 600,
   cudaErrorMisalignedAddress = 716,
   cudaErrorLaunchFailure = 719,
   cudaErrorStreamCaptureUnsupported = 900,
   cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureUnmatched = 903,
+  cudaErrorStreamCaptureImplicit = 906,
+  cudaErrorCapturedEvent = 907,
+  cudaErrorStreamCaptureWrongThread = 908,
 };
 using cudaError = cudaError_t;
 
@@ -133,14 +139,33 @@ enum cudaDeviceAttr {
 
 struct CUstream_st;
 struct CUevent_st;
+struct CUgraph_st;
+struct CUgraphExec_st;
 using cudaStream_t = CUstream_st*;
 using cudaEvent_t = CUevent_st*;
+using cudaGraph_t = CUgraph_st*;
+using cudaGraphExec_t = CUgraphExec_st*;
 #define cudaStreamLegacy ((cudaStream_t)0x1)
 #define cudaStreamPerThread ((cudaStream_t)0x2)
 #define cudaStreamDefault 0x0
 #define cudaStreamNonBlocking 0x1
 #define cudaEventDefault 0x0
 #define cudaEventDisableTiming 0x2
+#define cudaGraphInstantiateFlagAutoFreeOnLaunch 1
+#define cudaGraphInstantiateFlagUpload 2
+#define cudaGraphInstantiateFlagDeviceLaunch 4
+#define cudaGraphInstantiateFlagUseNodePriority 8
+
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
+enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2,
+};
 
 struct cudaDeviceProp {
   char name[256];
@@ -190,6 +215,21 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event);
 cudaError_t cudaEventQuery(cudaEvent_t event);  // always complete: every call ran to its end
 cudaError_t cudaEventDestroy(cudaEvent_t event);
 
+// Stream capture and graphs (capture.cpp, graph.cpp). While a stream captures, the work put on it
+// (kernels, cudaMemcpyAsync, cudaMemsetAsync, cuBLAS calls on a handle set to it) is recorded, not
+// run; the calls that would wait for the device or change its memory map are refused as CUDA
+// refuses them, and invalidate the capture. A graph launch replays the recorded work in order, at
+// once, reading its sources then (as a GPU does), and counts as one launch.
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status);
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode* mode);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph,
+                                 unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+
 // ---- kernel launches: build_support/emulate_cuda.py rewrites `k<<<g, b, s, st>>>(args)` into
 // `::fc_emu::Launch(g, b, s, st).args(args).run([](auto&... a) { k(a...); })` ------------------
 namespace fc_emu {
@@ -199,8 +239,10 @@ struct Body {
   void (*call)(void* state);
   void* state;
 };
-// Runs `body` for every thread of the grid; a bad configuration sets the launch error instead.
-void launch(dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t stream, Body body);
+// Runs `body` for every thread of the grid and returns cudaSuccess; a bad configuration sets the
+// launch error and returns it instead.
+cudaError_t launch(dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t stream, Body body);
+cudaError_t check_configuration(dim3 grid, dim3 block, std::size_t shared_bytes);
 
 template <typename T>
 bool aligned(const T&) { return true; }
@@ -209,7 +251,20 @@ bool aligned(T* p) {
   if constexpr (std::is_void_v<T>) return true;
   else return reinterpret_cast<std::uintptr_t>(p) % alignof(T) == 0;
 }
-void misaligned_launch();  // sets cudaErrorMisalignedAddress as the launch's error
+cudaError_t misaligned_launch();  // sets cudaErrorMisalignedAddress as the launch's error
+
+// Where work put on a stream goes (capture.cpp): run now, recorded into the stream's capture, or
+// refused (the error set as the last error and the capture invalidated: e.g. the legacy stream
+// during a global capture).
+enum class Route { Run, Record, Refused };
+Route route(cudaStream_t stream);
+// One piece of recorded work: run at each replay; returns what a launch of it would report.
+using Op = std::function<cudaError_t()>;
+// Appends `op` to the capture on `stream` (route() said Record) and returns cudaSuccess; out of
+// memory sets the error, invalidates the capture and returns the error.
+cudaError_t record(cudaStream_t stream, Op op);
+// Sets `err` as the last error and invalidates the capture on `stream`.
+void invalidate(cudaStream_t stream, cudaError_t err);
 
 template <typename... A>
 struct BoundLaunch {
@@ -220,22 +275,45 @@ struct BoundLaunch {
 
   template <typename F>
   void run(F kernel) {
+    switch (route(stream)) {
+      case Route::Refused: return;
+      case Route::Run: execute(kernel); return;
+      case Route::Record: break;
+    }
+    // A capture checks the configuration now (a bad one fails the launch and the capture) and
+    // keeps copies of the kernel and its arguments; alignment faults when the graph runs.
+    const cudaError_t bad = check_configuration(grid, block, shared_bytes);
+    if (bad != cudaSuccess) return invalidate(stream, bad);
+    Op op;
+    try {
+      op = [kernel, copy = *this]() { return copy.execute(kernel); };
+    } catch (...) {
+      return invalidate(stream, cudaErrorMemoryAllocation);
+    }
+    record(stream, std::move(op));
+  }
+
+  // The launch itself, now or at a graph's replay. Every replay of a recorded launch goes through
+  // the same instantiation as a direct launch, so a kernel found synchronising (launch.cpp) is
+  // known as such under both.
+  template <typename F>
+  cudaError_t execute(F kernel) const {
     // A typed pointer off its type's alignment faults on a GPU (cudaErrorMisalignedAddress) at
     // its first access; here at the launch, for every pointer argument.
     if (!std::apply([](const auto&... a) { return (aligned(a) && ...); }, args))
       return misaligned_launch();
     struct State {
       F kernel;
-      std::tuple<A...>* args;
+      const std::tuple<A...>* args;
     } state{kernel, &args};
     // Each thread calls the kernel with its own copies of the arguments (they are by-value
     // parameters, which a kernel may change).
-    launch(grid, block, shared_bytes, stream,
-           Body{[](void* p) {
-                  auto* s = static_cast<State*>(p);
-                  std::apply(s->kernel, *s->args);
-                },
-                &state});
+    return launch(grid, block, shared_bytes, stream,
+                  Body{[](void* p) {
+                         auto* s = static_cast<State*>(p);
+                         std::apply(s->kernel, *s->args);
+                       },
+                       &state});
   }
 };
 
