@@ -30,7 +30,8 @@ MAYBE_NONE = {("conv2d_forward", "b"), ("conv2d_backward", "relu_y"),
               ("conv2d_relu_max_pool2d_forward", "b"), ("sgd_update_multi", "velocities"),
               ("sgd_update_multi", "weight_decays"), ("adam_update_multi", "weight_decays")}
 # Per-step scalars the GPU also takes in device memory (read when the kernel runs, so that CUDA
-# graph replays follow them): a DeviceArray there too. Arguments only the GPU takes: None on the CPU.
+# graph replays follow them): a DeviceArray there too. Arguments only the GPU takes: None on the
+# CPU.
 DEVICE_SCALARS = {("dropout_forward", "seed"), ("dropout_backward", "seed")}
 GPU_ONLY = {("adam_update_multi", "corrections")}
 PAIR = re.compile(r'typing\.Annotated\[collections\.abc\.Sequence\[[^\]]*\], "FixedSize\(2\)"\]')

@@ -116,7 +116,8 @@ void sgd_update_multi(py::handle params_obj, py::handle grads_obj, py::handle ve
 // None, or one float32 row (1 - beta1**step, 1 - beta2**step) per parameter in device memory,
 // read by the kernel when it runs (a CUDA graph's replays follow what the host writes there).
 // The kernel only reads it, while it writes every param, m and v: it must be apart from them.
-const float* corrections_arg(py::handle obj, const std::vector<std::vector<const DeviceArray*>>& e) {
+const float* corrections_arg(py::handle obj,
+                             const std::vector<std::vector<const DeviceArray*>>& e) {
   if (obj.is_none()) return nullptr;
   const auto n = static_cast<index_t>(e.size());
   if (!py::isinstance<DeviceArray>(obj))

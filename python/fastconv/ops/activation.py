@@ -50,8 +50,8 @@ def dropout_backward(dy, ratio, seed):
 def dropout_mask(shape, ratio, seed, dtype=np.float32):
     """The scaled mask dropout_forward multiplies by: 1/(1-ratio) where kept, 0 where dropped.
 
-    seed is an int (a device array is not taken here). shape is an int or a tuple of ints, each in [0, 2**63), with fewer than 2**63 elements in all;
-    dtype float32 or float64. A numpy (CPU) array; one too large to allocate is a MemoryError that
-    gives the bytes asked for.
+    seed is an int (a device array is not taken here). shape is an int or a tuple of ints, each
+    in [0, 2**63), with fewer than 2**63 elements in all; dtype float32 or float64. A numpy (CPU)
+    array; one too large to allocate is a MemoryError that gives the bytes asked for.
     """
     return C.dropout_mask(shape, ratio, seed, dtype)
