@@ -29,6 +29,11 @@ SCALAR_LISTS = {"steps": "list[int]", "weight_decays": "list[float]"}
 MAYBE_NONE = {("conv2d_forward", "b"), ("conv2d_backward", "relu_y"),
               ("conv2d_relu_max_pool2d_forward", "b"), ("sgd_update_multi", "velocities"),
               ("sgd_update_multi", "weight_decays"), ("adam_update_multi", "weight_decays")}
+# Per-step scalars the GPU also takes in device memory (read when the kernel runs, so that CUDA
+# graph replays follow them): a DeviceArray there too. Arguments only the GPU takes: None on the
+# CPU.
+DEVICE_SCALARS = {("dropout_forward", "seed"), ("dropout_backward", "seed")}
+GPU_ONLY = {("adam_update_multi", "corrections")}
 PAIR = re.compile(r'typing\.Annotated\[collections\.abc\.Sequence\[[^\]]*\], "FixedSize\(2\)"\]')
 SIGNATURE = re.compile(r"^(\w+)\((.*)\) -> (.+)$")
 
@@ -91,7 +96,11 @@ def function_stub(doc: str, array: str, indent: str = "", method: bool = False) 
             kind = plain_type(pname, annotation, array)
             if (name, pname) in MAYBE_NONE:
                 kind = f"{kind} | None"
-            if default == "None" and kind != "Any":
+            if (name, pname) in DEVICE_SCALARS and array == "DeviceArray":
+                kind = f"{kind} | DeviceArray"
+            if (name, pname) in GPU_ONLY and array != "DeviceArray":
+                kind = "None"
+            if default == "None" and kind not in ("Any", "None"):
                 kind = f"{kind} | None"
             parts.append(f"{pname}: {kind}" + (f" = {default}" if default else ""))
     returns = {"object": "Any"}.get(returns, plain_type("", returns, array))

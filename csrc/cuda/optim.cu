@@ -7,6 +7,7 @@
 
 #include "cuda/device_array.h"
 #include "cuda/kernels_common.cuh"
+#include "fastconv/bias_correction.h"
 
 namespace fastconv::cuda {
 namespace {
@@ -53,9 +54,7 @@ AdamConsts adam_consts(double lr, double beta1, double beta2, double eps) {
   return {float(lr), float(beta1), float(beta2), float(eps), float(1.0 - beta1),
           float(1.0 - beta2)};
 }
-float bias_correction(double beta, index_t step) {
-  return float(1.0 - std::pow(beta, double(step)));
-}
+float bias_correction(double beta, index_t step) { return bias_correction_f32(beta, step); }
 
 __global__ void sgd_plain_kernel(float* param, const float* grad, index_t count, float lr,
                                  float weight_decay) {
@@ -101,6 +100,9 @@ struct AdamTable {
   float* v[kMultiTensors];
   const float* grad[kMultiTensors];
   float weight_decay[kMultiTensors], c1[kMultiTensors], c2[kMultiTensors];
+  // Non-null: tensor t's (c1, c2) are read at run time from corrections[2t], [2t + 1] (device
+  // memory, rewritten by the host before each replay of a captured graph), not from c1/c2.
+  const float* corrections;
   AdamConsts k;
 };
 
@@ -140,8 +142,10 @@ __global__ void adam_multi_kernel(AdamTable a) {
   const BlockSlot slot = block_slot(a.blocks);
   const int t = slot.t;
   const index_t count = a.blocks.count[t];
+  const float c1 = a.corrections ? a.corrections[2 * t] : a.c1[t];
+  const float c2 = a.corrections ? a.corrections[2 * t + 1] : a.c2[t];
   for (index_t i = slot.first; i < count; i += slot.stride)
-    adam_at(a.param[t], a.m[t], a.v[t], a.grad[t], i, a.k, a.weight_decay[t], a.c1[t], a.c2[t]);
+    adam_at(a.param[t], a.m[t], a.v[t], a.grad[t], i, a.k, a.weight_decay[t], c1, c2);
 }
 
 // Adds tensor `slot` of `count` elements to the table's block plan; returns the grid so far.
@@ -201,10 +205,11 @@ void sgd_update_multi(const SgdTensor* tensors, std::size_t n, double lr, double
 }
 
 void adam_update_multi(const AdamTensor* tensors, std::size_t n, double lr, double beta1,
-                       double beta2, double eps) {
+                       double beta2, double eps, const float* corrections) {
   for (std::size_t first = 0; first < n; first += kMultiTensors) {
     AdamTable a{};
     a.k = adam_consts(lr, beta1, beta2, eps);
+    a.corrections = corrections ? corrections + 2 * first : nullptr;
     int grid = 0;
     for (int k = 0; k < kMultiTensors && first + k < n; ++k) {
       const AdamTensor& x = tensors[first + k];

@@ -38,7 +38,10 @@ struct AdamTensor {
   double weight_decay;
   index_t step;
 };
+// corrections: null, or n rows (c1, c2) = (1 - beta1**step, 1 - beta2**step) in float32 device
+// memory that the kernel reads when it runs (the steps are then not used): a captured launch
+// follows the values the host writes there before each replay.
 void adam_update_multi(const AdamTensor* tensors, std::size_t n, double lr, double beta1,
-                       double beta2, double eps);
+                       double beta2, double eps, const float* corrections = nullptr);
 
 }  // namespace fastconv::cuda

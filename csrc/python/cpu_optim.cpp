@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cpu/optim.h"
+#include "fastconv/bias_correction.h"
 #include "python/args.h"
 #include "python/bindings.h"
 #include "python/checks.h"
@@ -148,7 +149,7 @@ void sgd_update_multi(py::handle params_obj, py::handle grads_obj, py::handle ve
 void adam_update_multi(py::handle params_obj, py::handle grads_obj, py::handle ms_obj,
                        py::handle vs_obj, py::handle steps_obj, py::handle lr_obj,
                        py::handle beta1_obj, py::handle beta2_obj, py::handle eps_obj,
-                       py::handle weight_decays_obj) {
+                       py::handle weight_decays_obj, py::handle corrections_obj) {
   const UpdateLists l =
       update_lists(params_obj, grads_obj, {{ms_obj, "ms", false}, {vs_obj, "vs", false}});
   const std::vector<index_t> steps = steps_arg(steps_obj, l.count());
@@ -156,6 +157,10 @@ void adam_update_multi(py::handle params_obj, py::handle grads_obj, py::handle m
                                py::float_(0.0));
   const std::vector<double> decays = weight_decays_arg(weight_decays_obj, l.count());
   std::vector<std::vector<py::array>> e = all_entries(l.pointers(), l.names);
+  // Corrections in device memory serve a CUDA graph's replays; the CPU forms them from steps.
+  if (!corrections_obj.is_none())
+    throw py::type_error("corrections must be None on the CPU (device-memory bias corrections "
+                         "are for the GPU); got " + type_name(corrections_obj));
   if (e.empty()) return;
   with_float(dtype_of(e[0][0]), [&](auto t) {
     using T = decltype(t);
@@ -169,10 +174,31 @@ void adam_update_multi(py::handle params_obj, py::handle grads_obj, py::handle m
   });
 }
 
+// The float32 (n, 2) rows (1 - beta1**step, 1 - beta2**step) that the GPU's adam_update_multi
+// forms on the host for `steps`, bit for bit (one shared definition): what a CUDA-graph replay
+// reads through adam_update_multi's `corrections`.
+py::array adam_bias_corrections(py::handle steps_obj, py::handle beta1_obj,
+                                py::handle beta2_obj) {
+  if (!py::isinstance<py::list>(steps_obj) && !py::isinstance<py::tuple>(steps_obj))
+    throw py::type_error("steps must be a list or tuple of ints; got " + type_name(steps_obj));
+  const std::vector<index_t> steps = steps_arg(steps_obj, py::len(steps_obj));
+  const AdamArgs a = adam_args(py::int_(1), py::float_(0.0), beta1_obj, beta2_obj,
+                               py::float_(1.0), py::float_(0.0));
+  py::array_t<float> out({static_cast<py::ssize_t>(steps.size()), py::ssize_t(2)});
+  float* o = out.mutable_data();
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    o[2 * i] = bias_correction_f32(a.beta1, steps[i]);
+    o[2 * i + 1] = bias_correction_f32(a.beta2, steps[i]);
+  }
+  return out;
+}
+
 }  // namespace
 
 void bind_optim(py::module_& m) {
   def_optim(m, &sgd_update, &adam_update, &sgd_update_multi, &adam_update_multi);
+  m.def("adam_bias_corrections", &adam_bias_corrections, py::arg("steps"), py::arg("beta1"),
+        py::arg("beta2"));
 }
 
 }  // namespace fastconv::bind

@@ -1,6 +1,7 @@
 // Bindings of relu and dropout on the GPU (the CPU twin: cpu_activation.cpp).
 // Device arrays and outputs: cuda_args.h.
 #include <cstdint>
+#include <string>
 #include <utility>
 
 #include "cuda/activation.h"
@@ -29,13 +30,30 @@ py::object relu_backward(py::handle dy_obj, py::handle y_obj) {
   return out(std::move(dx));
 }
 
+// An int seed, or one int64 in device memory that the kernel reads when it runs (a CUDA graph's
+// replays then follow the value the host writes there); its bits are the uint64 seed, so a
+// negative value is a seed like any other and nothing is left to check at launch.
+cuda::DropoutSeed dropout_seed(py::handle obj) {
+  if (!py::isinstance<DeviceArray>(obj)) return {seed_arg(obj), nullptr};
+  const DeviceArray& s = obj.cast<const DeviceArray&>();
+  if (s.dtype() != DType::i64)
+    throw py::type_error(
+        "seed must be an int or a one-element int64 device array (0-d or (1,)); got a " +
+        std::string(dtype_name(s.dtype())) + " device array");
+  if (s.ndim() > 1 || s.size() != 1)
+    throw py::value_error(
+        "seed must be an int or a one-element int64 device array (0-d or (1,)); got shape " +
+        shape_str(s));
+  return {0, cp<std::int64_t>(s)};
+}
+
 // Dropout's forward and backward are one masked scaling (of x, or of dy): the same checks.
 template <bool kBackward>
 py::object dropout(py::handle in_obj, const char* name, py::handle ratio_obj,
                    py::handle seed_obj) {
   const DeviceArray& in = float_dev(in_obj, name, -1, "");
   const double ratio = ratio_arg(ratio_obj);
-  const std::uint64_t seed = seed_arg(seed_obj);
+  const cuda::DropoutSeed seed = dropout_seed(seed_obj);
   DeviceArray result = new_output(in.shape());
   if constexpr (kBackward)
     cuda::dropout_backward(mp<float>(result), cp<float>(in), in.size(), ratio, seed);

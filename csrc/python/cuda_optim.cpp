@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cuda/optim.h"
+#include "fastconv/text.h"
 #include "python/args.h"
 #include "python/bindings.h"
 #include "python/checks.h"
@@ -112,10 +113,35 @@ void sgd_update_multi(py::handle params_obj, py::handle grads_obj, py::handle ve
   cuda::sgd_update_multi(tensors.data(), tensors.size(), a.lr, a.momentum, a.nesterov);
 }
 
+// None, or one float32 row (1 - beta1**step, 1 - beta2**step) per parameter in device memory,
+// read by the kernel when it runs (a CUDA graph's replays follow what the host writes there).
+// The kernel only reads it, while it writes every param, m and v: it must be apart from them.
+const float* corrections_arg(py::handle obj,
+                             const std::vector<std::vector<const DeviceArray*>>& e) {
+  if (obj.is_none()) return nullptr;
+  const auto n = static_cast<index_t>(e.size());
+  if (!py::isinstance<DeviceArray>(obj))
+    throw py::type_error(text::cat("corrections must be None or a float32 device array of shape (",
+                                   n, ", 2); got ", type_name(obj)));
+  const DeviceArray& c = obj.cast<const DeviceArray&>();
+  if (c.dtype() != DType::f32)
+    throw py::type_error(std::string("corrections must have dtype float32; got ") +
+                         dtype_name(c.dtype()));
+  if (c.ndim() != 2 || c.dim(0) != n || c.dim(1) != 2)
+    throw py::value_error(text::cat("corrections must have shape (", n,
+                                    ", 2) (one row (1 - beta1**step, 1 - beta2**step) per "
+                                    "parameter); got ", shape_str(c)));
+  for (std::size_t i = 0; i < e.size(); ++i)
+    for (std::size_t k : {0, 2, 3})
+      bind::check_disjoint(c.raw(), c.nbytes(), "corrections", e[i][k]->raw(), e[i][k]->nbytes(),
+                           entry_name(k == 0 ? "params" : k == 2 ? "ms" : "vs", i).c_str());
+  return cp<float>(c);
+}
+
 void adam_update_multi(py::handle params_obj, py::handle grads_obj, py::handle ms_obj,
                        py::handle vs_obj, py::handle steps_obj, py::handle lr_obj,
                        py::handle beta1_obj, py::handle beta2_obj, py::handle eps_obj,
-                       py::handle weight_decays_obj) {
+                       py::handle weight_decays_obj, py::handle corrections_obj) {
   const UpdateLists l =
       update_lists(params_obj, grads_obj, {{ms_obj, "ms", false}, {vs_obj, "vs", false}});
   const std::vector<index_t> steps = steps_arg(steps_obj, l.count());
@@ -123,11 +149,13 @@ void adam_update_multi(py::handle params_obj, py::handle grads_obj, py::handle m
                                py::float_(0.0));
   const std::vector<double> decays = weight_decays_arg(weight_decays_obj, l.count());
   const auto e = all_entries(l.pointers(), l.names);
+  const float* corrections = corrections_arg(corrections_obj, e);
   std::vector<cuda::AdamTensor> tensors;
   for (std::size_t i = 0; i < e.size(); ++i)
     tensors.push_back({mp<float>(*e[i][0]), mp<float>(*e[i][2]), mp<float>(*e[i][3]),
                        cp<float>(*e[i][1]), e[i][0]->size(), decays[i], steps[i]});
-  cuda::adam_update_multi(tensors.data(), tensors.size(), a.lr, a.beta1, a.beta2, a.eps);
+  cuda::adam_update_multi(tensors.data(), tensors.size(), a.lr, a.beta1, a.beta2, a.eps,
+                          corrections);
 }
 
 }  // namespace

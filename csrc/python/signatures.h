@@ -136,7 +136,8 @@ void def_optim(py::module_& m, Sgd sgd_update, Adam adam_update, SgdMulti sgd_up
         py::arg("weight_decays"));
   m.def("adam_update_multi", adam_update_multi, py::arg("params"), py::arg("grads"),
         py::arg("ms"), py::arg("vs"), py::arg("steps"), py::arg("lr"), py::arg("beta1"),
-        py::arg("beta2"), py::arg("eps"), py::arg("weight_decays"));
+        py::arg("beta2"), py::arg("eps"), py::arg("weight_decays"),
+        py::arg("corrections") = py::none());
 }
 
 // gather_batch and accuracy_count; the GPU adds argmax (cuda_data.cpp).

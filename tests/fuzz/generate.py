@@ -198,8 +198,22 @@ def targets():
             ("ms", "[M, M2]", lambda: list_mutations("M", "M2", True), False),
             ("vs", "[VV, VV2]", lambda: list_mutations("VV", "VV2", True), False),
             ("steps", "[1, 3]", steps_mutations, False), *adam[:4],
-            ("weight_decays", "[0.0, 0.01]", decays_mutations, True)], ""),
+            ("weight_decays", "[0.0, 0.01]", decays_mutations, True),
+            ("corrections", "None", corrections_mutations, True)], ""),
+        "adam_bias_corrections": ("ops.adam_bias_corrections", [
+            ("steps", "[1, 3]", one_steps_mutations, False), *adam[1:3]], ""),
     }
+
+
+def corrections_mutations():
+    """A CPU call takes corrections=None only (device-memory corrections are for the GPU)."""
+    return [("array", "np.ones((2, 2), np.float32)", R), ("str", "'a'", R),
+            ("list", "[[0.1, 0.1], [0.1, 0.1]]", R)]
+
+
+def one_steps_mutations():
+    """steps_mutations for a call whose steps set the count ("[1]" is then valid)."""
+    return [(t, e, E if t == "short" else x) for t, e, x in steps_mutations()]
 
 
 def call(callee, args, suffix, replace=None) -> str:

@@ -145,7 +145,9 @@ def _multi(name, a, after, result) -> str | None:
     lists = MULTI_LISTS[name]
     n = len(a["params"])
     decays = a["weight_decays"] if a["weight_decays"] is not None else [0.0] * n
-    scalars = {k: v for k, v in a.items() if k not in lists and k != "weight_decays"}
+    # corrections: None on the CPU (the fuzz's backend), where the steps form them.
+    scalars = {k: v for k, v in a.items()
+               if k not in lists and k not in ("weight_decays", "corrections")}
     for i in range(n):
         entry = {one: (a[many][i] if a[many] is not None else None)
                  for many, one in lists.items()}

@@ -30,20 +30,28 @@ def dropout_forward(x, ratio, seed):
     hash of (seed, i) (fastconv/rng.h), so the mask depends on nothing else: not on the thread
     count, the backend or earlier calls. ratio in [0, 1) (0 is the identity); seed an int in
     [0, 2**64). Nothing is stored: backward recomputes the mask from the same (ratio, seed).
+
+    On the GPU, seed may instead be a one-element int64 device array (0-d, such as row i of a 1-D
+    array, or shape (1,)): the kernel reads the seed from device memory when it runs, so a launch
+    captured in a CUDA graph draws the mask of whatever value the host wrote there before each
+    replay. Its int64 bits are taken as the uint64 seed as they are (-1 is seed 2**64 - 1; no
+    value is refused), and the mask equals the one of that int seed bit for bit. The CPU takes
+    int seeds only.
     """
     return backend(x).dropout_forward(x, ratio, seed)
 
 
 def dropout_backward(dy, ratio, seed):
-    """dx = dy * mask / (1 - ratio), the mask recomputed from (ratio, seed) as in forward."""
+    """dx = dy * mask / (1 - ratio), the mask recomputed from (ratio, seed) as in forward (seed
+    an int, or on the GPU a one-element int64 device array, as there)."""
     return backend(dy, "dy").dropout_backward(dy, ratio, seed)
 
 
 def dropout_mask(shape, ratio, seed, dtype=np.float32):
     """The scaled mask dropout_forward multiplies by: 1/(1-ratio) where kept, 0 where dropped.
 
-    shape is an int or a tuple of ints, each in [0, 2**63), with fewer than 2**63 elements in all;
-    dtype float32 or float64. A numpy (CPU) array; one too large to allocate is a MemoryError that
-    gives the bytes asked for.
+    seed is an int (a device array is not taken here). shape is an int or a tuple of ints, each
+    in [0, 2**63), with fewer than 2**63 elements in all; dtype float32 or float64. A numpy (CPU)
+    array; one too large to allocate is a MemoryError that gives the bytes asked for.
     """
     return C.dropout_mask(shape, ratio, seed, dtype)

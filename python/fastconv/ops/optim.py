@@ -20,7 +20,8 @@ from __future__ import annotations
 from .._native import C
 from ._args import backend
 
-__all__ = ["sgd_update", "adam_update", "sgd_update_multi", "adam_update_multi"]
+__all__ = ["sgd_update", "adam_update", "sgd_update_multi", "adam_update_multi",
+           "adam_bias_corrections"]
 
 
 def sgd_update(param, grad, velocity=None, lr=0.01, momentum=0.0, nesterov=False,
@@ -69,9 +70,28 @@ def sgd_update_multi(params, grads, velocities=None, lr=0.01, momentum=0.0, nest
 
 
 def adam_update_multi(params, grads, ms, vs, steps, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-                      weight_decays=None) -> None:
+                      weight_decays=None, corrections=None) -> None:
     """adam_update on each parameter in turn, in one call: params, grads, ms, vs are lists of one
     array per parameter, steps a list of their 1-based step counts (ints >= 1), weight_decays a
-    list of one float per parameter (None: 0 for all). lr, beta1, beta2 and eps are shared."""
+    list of one float per parameter (None: 0 for all). lr, beta1, beta2 and eps are shared.
+
+    corrections (GPU only; None elsewhere, and by default) is a float32 device array of shape
+    (len(params), 2) whose row i holds parameter i's bias corrections (1 - beta1**t, 1 - beta2**t)
+    as adam_bias_corrections makes them. The kernel reads them from device memory when it runs,
+    in place of forming them from steps on the host (steps are still checked, not used for them),
+    so a launch captured in a CUDA graph follows the values written there before each replay.
+    The values are taken as they are (nothing on the device is checked); with the rows of
+    adam_bias_corrections(steps, beta1, beta2) the update equals the call without corrections
+    bit for bit. It must not share memory with any param, m or v (a ValueError names the pair).
+    """
     _multi_backend(params).adam_update_multi(params, grads, ms, vs, steps, lr, beta1, beta2, eps,
-                                             weight_decays)
+                                             weight_decays, corrections)
+
+
+def adam_bias_corrections(steps, beta1=0.9, beta2=0.999):
+    """Adam's bias corrections for each step count: a float32 numpy array of shape
+    (len(steps), 2) with row i = (1 - beta1**steps[i], 1 - beta2**steps[i]), each formed in double
+    and rounded once to float32 by the same C++ code as the updates' own, so the rows are bit for
+    bit what adam_update_multi forms from steps (what its `corrections` expects). steps is a list
+    or tuple of ints >= 1; beta1, beta2 in [0, 1), checked as adam_update checks them."""
+    return C.adam_bias_corrections(steps, beta1, beta2)

@@ -5,7 +5,7 @@ scalars such as 1 - beta1**step are Python floats (double), as in the kernels.
 """
 import numpy as np
 
-__all__ = ["sgd_update", "adam_update"]
+__all__ = ["sgd_update", "adam_update", "adam_bias_corrections"]
 
 
 def sgd_update(param, grad, velocity=None, lr=0.01, momentum=0.0, nesterov=False,
@@ -31,3 +31,8 @@ def adam_update(param, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e
     m_hat = m / (1 - beta1**step)
     v_hat = v / (1 - beta2**step)
     param -= lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+def adam_bias_corrections(steps, beta1=0.9, beta2=0.999):
+    """Rows (1 - beta1**step, 1 - beta2**step), one per step, in double: shape (len(steps), 2)."""
+    return np.array([[1 - beta1**t, 1 - beta2**t] for t in steps], np.float64).reshape(-1, 2)
