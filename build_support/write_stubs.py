@@ -21,6 +21,7 @@ INTS = {"seed", "step", "i", "tap", "stride", "padding", "dilation", "out", "siz
 BOOLS = {"ceil_mode", "count_include_pad", "need_dx", "need_db", "relu", "nesterov", "on",
          "window_indices"}
 OTHER = {"shape": "tuple[int, ...]", "dtype": "Any", "obj": "Any", "array": "numpy.ndarray",
+         "src": "DeviceArray | numpy.ndarray",
          "stream": "Any", "max_version": "Any", "dl_device": "Any", "copy": "Any"}
 # The multi-tensor updates' lists: of the module's arrays, or of scalars.
 ARRAY_LISTS = {"params", "grads", "velocities", "ms", "vs"}

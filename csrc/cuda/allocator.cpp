@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cuda/graph.h"
 #include "cuda/runtime.h"
 
 namespace fastconv::cuda {
@@ -22,6 +23,22 @@ std::size_t round_up(std::size_t n, std::size_t granule) {
   return (n + granule - 1) / granule * granule;
 }
 
+using FreeLists = std::unordered_map<std::size_t, std::vector<void*>>;  // rounded size -> blocks
+
+// A block of `size` bytes from `lists`, or nullptr.
+void* take(FreeLists& lists, std::size_t size) {
+  auto it = lists.find(size);
+  if (it == lists.end() || it->second.empty()) return nullptr;
+  void* ptr = it->second.back();
+  it->second.pop_back();
+  return ptr;
+}
+
+struct InUse {
+  std::size_t size;
+  int pool;  // 0: the shared lists; else the capture pool it returns to while that pool lives
+};
+
 class CachingAllocator {
  public:
   void* allocate(std::size_t nbytes) {
@@ -30,16 +47,16 @@ class CachingAllocator {
     std::lock_guard<std::mutex> lock(mutex_);
     ++stats_.allocations;
     void* ptr = nullptr;
-    auto it = free_.find(size);
-    if (it != free_.end() && !it->second.empty()) {
-      ptr = it->second.back();
-      it->second.pop_back();
+    if (capture_pool_ != 0 && (ptr = take(pools_[capture_pool_], size)) != nullptr) {
+      stats_.bytes_in_graph_pools -= size;
+      ++stats_.cache_hits;
+    } else if ((ptr = take(free_, size)) != nullptr) {
       stats_.bytes_cached -= size;
       ++stats_.cache_hits;
     } else {
       ptr = device_malloc(size);
     }
-    in_use_.emplace(ptr, size);
+    in_use_.emplace(ptr, InUse{size, capture_pool_});
     stats_.bytes_in_use += size;
     if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
     return ptr;
@@ -50,12 +67,19 @@ class CachingAllocator {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = in_use_.find(ptr);
     if (it == in_use_.end()) return;  // not ours: a bug upstream, but never crash in a deleter
-    const std::size_t size = it->second;
+    const std::size_t size = it->second.size;
+    const int pool = it->second.pool;
     in_use_.erase(it);
     stats_.bytes_in_use -= size;
     try {
-      free_[size].push_back(ptr);
-      stats_.bytes_cached += size;
+      auto owner = pool != 0 ? pools_.find(pool) : pools_.end();
+      if (owner != pools_.end()) {
+        owner->second[size].push_back(ptr);
+        stats_.bytes_in_graph_pools += size;
+      } else {
+        free_[size].push_back(ptr);
+        stats_.bytes_cached += size;
+      }
     } catch (...) {
       // No memory for the list entry: give the block back to the driver instead of caching it.
       cudaFree(ptr);
@@ -73,12 +97,59 @@ class CachingAllocator {
     return stats_;
   }
 
+  void begin_capture_pool() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const int id = next_pool_++;
+    pools_[id];  // may throw bad_alloc: nothing changed yet
+    capture_pool_ = id;
+  }
+
+  int end_capture_pool() noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const int id = capture_pool_;
+    capture_pool_ = 0;
+    return id;
+  }
+
+  // The pool's free blocks join the shared lists (the graph that wrote them is gone, and work
+  // queued later runs after its replays); its blocks still in use go there when freed.
+  void drop_pool(int pool) noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = pools_.find(pool);
+    if (it == pools_.end()) return;
+    for (auto& [size, blocks] : it->second) {
+      for (void* p : blocks) {
+        stats_.bytes_in_graph_pools -= size;
+        try {
+          free_[size].push_back(p);
+          stats_.bytes_cached += size;
+        } catch (...) {
+          cudaFree(p);
+          ++stats_.free_calls;
+        }
+      }
+    }
+    pools_.erase(it);
+  }
+
  private:
+  // cudaMalloc, which a capture in the default mode refuses: there the thread is switched to
+  // relaxed mode for the call (the new block is the graph's, and never freed while it lives).
+  cudaError_t raw_malloc(void** ptr, std::size_t size) {
+    if (capture_pool_ == 0) return cudaMalloc(ptr, size);
+    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+    FC_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
+    const cudaError_t err = cudaMalloc(ptr, size);
+    cudaThreadExchangeStreamCaptureMode(&mode);
+    return err;
+  }
+
   // Called with mutex_ held.
   void* device_malloc(std::size_t size) {
     void* ptr = nullptr;
-    cudaError_t err = cudaMalloc(&ptr, size);
-    if (err == cudaErrorMemoryAllocation && stats_.bytes_cached > 0) {
+    cudaError_t err = raw_malloc(&ptr, size);
+    // No release-and-retry during a capture: cudaFree would wait for the device.
+    if (err == cudaErrorMemoryAllocation && stats_.bytes_cached > 0 && capture_pool_ == 0) {
       cudaGetLastError();  // clear it; the retry reports its own outcome
       release_cached_locked();
       err = cudaMalloc(&ptr, size);
@@ -114,8 +185,11 @@ class CachingAllocator {
   }
 
   std::mutex mutex_;
-  std::unordered_map<std::size_t, std::vector<void*>> free_;  // rounded size -> cached blocks
-  std::unordered_map<void*, std::size_t> in_use_;              // block -> rounded size
+  FreeLists free_;                           // the shared cache
+  std::unordered_map<int, FreeLists> pools_;  // capture pools of live graphs, by id
+  std::unordered_map<void*, InUse> in_use_;
+  int capture_pool_ = 0;  // the pool of the capture under way, or 0
+  int next_pool_ = 1;
   AllocatorStats stats_;
 };
 
@@ -135,7 +209,13 @@ std::size_t allocation_size(std::size_t nbytes) {
 
 void* device_allocate(std::size_t nbytes) { return allocator().allocate(nbytes); }
 void device_free(void* ptr) { allocator().release(ptr); }
-void empty_cache() { allocator().empty_cache(); }
+void empty_cache() {
+  refuse_in_capture("empty_cache");  // cudaFree waits for the device
+  allocator().empty_cache();
+}
 AllocatorStats allocator_stats() { return allocator().stats(); }
+void begin_capture_pool() { allocator().begin_capture_pool(); }
+int end_capture_pool() noexcept { return allocator().end_capture_pool(); }
+void drop_pool(int pool) noexcept { allocator().drop_pool(pool); }
 
 }  // namespace fastconv::cuda

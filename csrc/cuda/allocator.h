@@ -11,6 +11,13 @@
 // (stream() in device_array.h): a block freed on the host after work was queued that reads it is
 // handed out again only to work queued after that, on the same stream, so the device runs the
 // two in order. Memory touched by another stream (a DLPack import) is never ours to cache.
+//
+// A captured CUDA graph (graph.h) writes into the memory its step allocated at every replay, so
+// that memory must not serve anyone outside the graph while the graph lives: during a capture,
+// blocks come from (and return to) the capture's own pool. A block taken from the shared lists or
+// from cudaMalloc then belongs to the pool; blocks freed during the capture go back to it and
+// may serve later requests of the same capture (its replays run in the captured order, on one
+// stream). When the graph is destroyed its pool's blocks return to the shared lists.
 #pragma once
 #include <cstddef>
 #include <new>
@@ -38,6 +45,7 @@ struct AllocatorStats {
   std::size_t free_calls = 0;     // cudaFree calls (empty_cache, or a retry after out-of-memory)
   std::size_t allocations = 0;    // allocate() calls with a non-zero size, ever
   std::size_t cache_hits = 0;     // of those, served from a free list
+  std::size_t bytes_in_graph_pools = 0;  // free blocks held by captured graphs (graph.h)
 };
 
 // Device memory for at least `nbytes` bytes (256-byte aligned, as cudaMalloc's). nbytes == 0 gives
@@ -49,6 +57,11 @@ void device_free(void* ptr);
 // cudaFree every cached block (blocks in use are untouched).
 void empty_cache();
 AllocatorStats allocator_stats();
+// Between these two calls every allocation and free goes to the pool of the capture under way;
+// end_capture_pool returns the pool's id, which drop_pool(id) later gives back (never throws).
+void begin_capture_pool();
+int end_capture_pool() noexcept;
+void drop_pool(int pool) noexcept;
 // The size a request of nbytes is rounded up to (the free list it uses).
 std::size_t allocation_size(std::size_t nbytes);
 

@@ -8,49 +8,97 @@
 #include "cuda/allocator.h"
 #include "cuda/device_array.h"
 #include "cuda/fill.h"
+#include "cuda/graph.h"
 #include "cuda/runtime.h"
 
 namespace fastconv::cuda {
 namespace {
 
+using Message = std::shared_ptr<const BadPositionMessage>;
+
+struct Pending {
+  int slot;
+  Message message;
+  bool eager;  // the slot is free once read; a graph's slot stays the graph's
+};
+
 std::mutex g_mutex;
 // The ledger: kMaxDeferred int64 slots, made on first use and held for the life of the process
-// (like cuBLAS's workspace). Slots [0, pending) are claimed; all others hold kNoBadPosition.
+// (like cuBLAS's workspace). Every slot that is not pending holds kNoBadPosition.
 std::int64_t* g_slots = nullptr;
-std::vector<BadPositionMessage> g_messages;  // one per claimed slot, in order
+std::vector<int> g_free;              // slots held by nobody
+std::vector<Pending> g_pending;       // to read at the next check, in the order claimed
+std::vector<bool> g_is_pending;       // per slot: in g_pending (a graph arms a slot once)
+std::vector<int> g_freed_by_graphs;   // pending slots of destroyed graphs: free once read
+CapturedChecks* g_capture = nullptr;  // the set being captured into, if any
 
-// With g_mutex held. Reads and resets the claimed slots; returns the first error's message, or
-// "" (every message is non-empty).
+// With g_mutex held.
+void ensure_ledger_locked() {
+  if (g_slots) return;
+  void* p = device_allocate(sizeof(std::int64_t) * kMaxDeferred);
+  fill(static_cast<std::int64_t*>(p), kMaxDeferred, kNoBadPosition);
+  g_free.reserve(kMaxDeferred);
+  for (int s = static_cast<int>(kMaxDeferred) - 1; s >= 0; --s) g_free.push_back(s);
+  g_is_pending.assign(kMaxDeferred, false);
+  g_slots = static_cast<std::int64_t*>(p);
+}
+
+// With g_mutex held. Reads and resets the pending slots (one copy, one wait); returns the first
+// error's message in the order claimed, or "" (every message is non-empty).
 std::string drain_locked() {
-  if (g_messages.empty()) return "";
-  std::vector<BadPositionMessage> messages;
-  messages.swap(g_messages);
-  const index_t used = static_cast<index_t>(messages.size());
-  std::vector<std::int64_t> found(messages.size());
+  if (g_pending.empty()) return "";
+  refuse_in_capture("reading back the data checks of queued kernels");
+  std::vector<Pending> pending;
+  pending.swap(g_pending);
+  int top = 0;
+  for (const Pending& p : pending) top = p.slot + 1 > top ? p.slot + 1 : top;
+  std::vector<std::int64_t> found(static_cast<std::size_t>(top));
   FC_CUDA_CHECK(cudaMemcpyAsync(found.data(), g_slots, found.size() * sizeof(std::int64_t),
                                 cudaMemcpyDeviceToHost, stream()));
   FC_CUDA_CHECK(cudaStreamSynchronize(stream()));
-  fill(g_slots, used, kNoBadPosition);  // queued before any later kernel can claim them
-  for (std::size_t i = 0; i < found.size(); ++i)
-    if (found[i] != kNoBadPosition) return messages[i](found[i]);
-  return "";
+  // Every slot below `top` that is not pending holds kNoBadPosition already, so one fill resets
+  // them all; it is queued before any later kernel can write them.
+  fill(g_slots, top, kNoBadPosition);
+  std::string error;
+  for (const Pending& p : pending) {
+    g_is_pending[static_cast<std::size_t>(p.slot)] = false;
+    if (p.eager) g_free.push_back(p.slot);
+    const std::int64_t at = found[static_cast<std::size_t>(p.slot)];
+    if (error.empty() && at != kNoBadPosition) error = (*p.message)(at);
+  }
+  for (int s : g_freed_by_graphs) g_free.push_back(s);
+  g_freed_by_graphs.clear();
+  return error;
+}
+
+unsigned long long* slot_address(int slot) {
+  return reinterpret_cast<unsigned long long*>(g_slots + slot);
 }
 
 }  // namespace
 
 unsigned long long* defer_check(BadPositionMessage message) {
   std::lock_guard<std::mutex> lock(g_mutex);
-  if (!g_slots) {
-    void* p = device_allocate(sizeof(std::int64_t) * kMaxDeferred);
-    fill(static_cast<std::int64_t*>(p), kMaxDeferred, kNoBadPosition);
-    g_slots = static_cast<std::int64_t*>(p);
+  ensure_ledger_locked();
+  auto shared = std::make_shared<const BadPositionMessage>(std::move(message));
+  if (g_capture) {
+    if (g_free.empty())
+      throw std::runtime_error("a captured step may make at most " +
+                               std::to_string(kMaxDeferred) + " deferred data checks");
+    const int slot = g_free.back();
+    g_capture->claims_.emplace_back(slot, std::move(shared));
+    g_free.pop_back();
+    return slot_address(slot);
   }
-  if (static_cast<index_t>(g_messages.size()) == kMaxDeferred) {
+  if (g_free.empty()) {
     const std::string error = drain_locked();
     if (!error.empty()) throw std::invalid_argument(error);
   }
-  g_messages.push_back(std::move(message));
-  return reinterpret_cast<unsigned long long*>(g_slots + (g_messages.size() - 1));
+  const int slot = g_free.back();
+  g_pending.push_back({slot, std::move(shared), true});
+  g_free.pop_back();
+  g_is_pending[static_cast<std::size_t>(slot)] = true;
+  return slot_address(slot);
 }
 
 void check_deferred() {
@@ -60,6 +108,40 @@ void check_deferred() {
     error = drain_locked();
   }
   if (!error.empty()) throw std::invalid_argument(error);
+}
+
+void begin_deferred_capture() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  ensure_ledger_locked();
+  g_capture = new CapturedChecks();
+}
+
+std::unique_ptr<CapturedChecks> end_deferred_capture() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  std::unique_ptr<CapturedChecks> done(g_capture);
+  g_capture = nullptr;
+  return done;
+}
+
+void CapturedChecks::arm() const {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  for (const auto& [slot, message] : claims_) {
+    if (g_is_pending[static_cast<std::size_t>(slot)]) continue;  // an earlier launch's, unread
+    g_pending.push_back({slot, message, false});
+    g_is_pending[static_cast<std::size_t>(slot)] = true;
+  }
+}
+
+// A pending slot keeps its message (shared) and is read at the next check as usual: an error a
+// replay found is not lost with the graph.
+CapturedChecks::~CapturedChecks() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  for (const auto& c : claims_) {
+    if (g_is_pending[static_cast<std::size_t>(c.first)])
+      g_freed_by_graphs.push_back(c.first);
+    else
+      g_free.push_back(c.first);
+  }
 }
 
 }  // namespace fastconv::cuda

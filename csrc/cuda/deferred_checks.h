@@ -8,7 +8,10 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "fastconv/common.h"
 
@@ -20,9 +23,11 @@ constexpr std::int64_t kNoBadPosition = std::numeric_limits<std::int64_t>::max()
 // The whole error message for a bad position (it may read the offending value from the device).
 using BadPositionMessage = std::function<std::string(index_t position)>;
 
-// The next slot of the ledger, holding kNoBadPosition: the op's kernel atomicMins the first bad
-// position it meets into it, and `message` words the error if one does. With all kMaxDeferred
-// slots pending, they are checked first, here (which may throw an earlier op's error).
+// A free slot of the ledger, holding kNoBadPosition: the op's kernel atomicMins the first bad
+// position it meets into it, and `message` words the error if one does. With no slot free, the
+// pending ones are checked first, here (which may throw an earlier op's error). While a graph is
+// being captured the slot is the graph's instead (see CapturedChecks), and it is a
+// std::runtime_error if none is free, since a capture cannot wait for the check.
 unsigned long long* defer_check(BadPositionMessage message);
 constexpr index_t kMaxDeferred = 1024;
 
@@ -30,5 +35,28 @@ constexpr index_t kMaxDeferred = 1024;
 // std::invalid_argument (a ValueError in Python) with the message of the first one, in the order
 // claimed, that a kernel lowered. Returns at once when none is pending.
 void check_deferred();
+
+// The slots a captured graph's kernels write, claimed once at capture. Each launch of the graph
+// arms them (makes them pending, once each, in the order claimed); destroying the set gives them
+// back to the ledger after the next check, since a launch may still be pending.
+class CapturedChecks {
+ public:
+  CapturedChecks() = default;
+  CapturedChecks(const CapturedChecks&) = delete;
+  CapturedChecks& operator=(const CapturedChecks&) = delete;
+  ~CapturedChecks();
+  void arm() const;
+
+ private:
+  friend void begin_deferred_capture();
+  friend std::unique_ptr<CapturedChecks> end_deferred_capture();
+  friend unsigned long long* defer_check(BadPositionMessage message);
+  std::vector<std::pair<int, std::shared_ptr<const BadPositionMessage>>> claims_;
+};
+
+// Called by graph.cpp around a capture: makes the ledger if it is not there yet (which cannot
+// happen inside the capture), then routes defer_check's claims into the returned set.
+void begin_deferred_capture();
+std::unique_ptr<CapturedChecks> end_deferred_capture();
 
 }  // namespace fastconv::cuda

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "cuda/allocator.h"
+#include "cuda/graph.h"
 #include "cuda/host_staging.h"
 #include "cuda/runtime.h"
 #include "fastconv/checked.h"
@@ -91,6 +92,7 @@ void DeviceArray::read_elements(index_t first, index_t count, void* dst) const {
                             std::to_string(count) + ") outside an array of " +
                             std::to_string(size()));
   if (count == 0) return;
+  refuse_in_capture("a copy to the host");
   const std::size_t itemsize = dtype_size(dtype_);
   cudaStream_t s = stream();
   FC_CUDA_CHECK(cudaMemcpyAsync(dst, static_cast<const char*>(raw()) + itemsize * std::size_t(first),
@@ -104,6 +106,7 @@ void DeviceArray::read_elements(index_t first, index_t count, void* dst) const {
 void DeviceArray::copy_from_host(const void* src, std::size_t nbytes) {
   check_copy_size(nbytes, this->nbytes());
   if (nbytes == 0) return;
+  refuse_in_capture("a copy of host data to the device");
   if (stage_to_device(raw(), src, nbytes)) return;
   cudaStream_t s = stream();
   FC_CUDA_CHECK(cudaMemcpyAsync(raw(), src, nbytes, cudaMemcpyHostToDevice, s));
@@ -113,6 +116,7 @@ void DeviceArray::copy_from_host(const void* src, std::size_t nbytes) {
 void DeviceArray::copy_to_host(void* dst, std::size_t nbytes) const {
   check_copy_size(nbytes, this->nbytes());
   if (nbytes == 0) return;
+  refuse_in_capture("a copy to the host");
   cudaStream_t s = stream();
   FC_CUDA_CHECK(cudaMemcpyAsync(dst, raw(), nbytes, cudaMemcpyDeviceToHost, s));
   FC_CUDA_CHECK(cudaStreamSynchronize(s));

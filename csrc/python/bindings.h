@@ -32,5 +32,6 @@ void bind_data(pybind11::module_& m);  // gather_batch, accuracy_count (and argm
 void bind_cuda_data(pybind11::module_& m);
 // Private hooks to single GPU kernels, for tests and benchmarks (_im2col, ...).
 void bind_cuda_layout(pybind11::module_& m);
+void bind_cuda_graph(pybind11::module_& m);  // after bind_device_array
 
 }  // namespace fastconv::bind

@@ -248,6 +248,7 @@ py::dict stats_dict() {
   out["free_calls"] = st.free_calls;
   out["allocations"] = st.allocations;
   out["cache_hits"] = st.cache_hits;
+  out["bytes_in_graph_pools"] = st.bytes_in_graph_pools;
   return out;
 }
 
@@ -326,7 +327,8 @@ void bind_device_array(py::module_& m) {
         "without a copy; the producer's memory stays alive while the DeviceArray does.");
   m.def("allocator_stats", &stats_dict,
         "The caching allocator's counters: bytes_in_use, bytes_cached, peak_bytes_in_use, "
-        "malloc_calls, free_calls, allocations, cache_hits.");
+        "malloc_calls, free_calls, allocations, cache_hits, bytes_in_graph_pools (free blocks that "
+        "captured graphs keep for their replays).");
   m.def("empty_cache", &cuda::empty_cache, "Return every cached (unused) block to the driver.");
   m.def("set_tf32", [](py::handle on) { cuda::set_tf32(bool_arg(on, "on")); }, py::arg("on"),
         "Use TF32 tensor cores in float32 GEMMs (sm_80+). Needs no device.");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cuda/deferred_checks.h"
+#include "cuda/graph.h"
 #include "cuda/runtime.h"
 #include "fastconv/build_config.h"
 #include "python/checks.h"
@@ -63,6 +64,7 @@ PYBIND11_MODULE(_cuda, m) {
   }, "(available, reason): the reason says why no device is usable, or is empty.");
   m.def("device_properties", &device_properties, py::arg("index") = 0);
   m.def("synchronize", [] {
+    refuse_in_capture("synchronize()");
     {
       py::gil_scoped_release nogil;
       FC_CUDA_CHECK(cudaDeviceSynchronize());
@@ -98,4 +100,5 @@ PYBIND11_MODULE(_cuda, m) {
   bind::bind_cuda_optim(m);
   bind::bind_cuda_data(m);
   bind::bind_cuda_layout(m);
+  bind::bind_cuda_graph(m);
 }

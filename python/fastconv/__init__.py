@@ -18,6 +18,7 @@ from ._runtime import (
     tf32,
 )
 from .device import is_device_array, synchronize, to_device, to_host
+from .graphs import GraphStep, graph_step
 from .autograd import Grads, Node, Variable
 from .functional import (
     average_pool2d,

@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from . import graphs
 from ._validate import compute_dtype, real_array
 from .device import is_device_array, to_device, to_host
 
@@ -252,6 +253,11 @@ def record(value: np.ndarray, parents: tuple, backward: Backward, op: str = "an 
     """Wrap the result of `op`; keep the graph edge only if some parent is tracked, with the
     parents' versions, so that grad() can tell whether one was written to since."""
     node = Node(value)
+    capture = graphs.capture_in_progress()
+    if capture is not None:  # a replay reads these Variables' arrays by address
+        for p in parents:
+            if isinstance(p, Variable):
+                capture.watch(p)
     if any(p._tracked for p in parents):
         node._parents, node._backward, node._tracked = parents, backward, True
         node._versions = tuple([p._version for p in parents])

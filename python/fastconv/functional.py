@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ops
+from . import graphs, ops
 from .ops._args import pair
 from ._validate import compute_dtype, real_array
 from .autograd import Node, as_node, record
@@ -185,9 +185,13 @@ def dropout(x, dropout_ratio=0.5, seed=None) -> Node:
     is a function of (seed, element index): backward recomputes it instead of storing it.
     float32/float64 x as it is, int/bool data cast to float32."""
     xn = as_node(x, "x")
-    if seed is None:
+    value = _value(xn, "x")
+    capture = graphs.capture_in_progress()
+    if seed is None and capture is not None and is_device_array(value):
+        seed = capture.dropout_seed()  # drawn as below before each replay, read by the kernel
+    elif seed is None:
         seed = int(np.random.randint(0, 2**62, dtype=np.int64))
-    y = ops.dropout_forward(_value(xn, "x"), dropout_ratio, seed)
+    y = ops.dropout_forward(value, dropout_ratio, seed)
     return record(y, (xn,), lambda g: (ops.dropout_backward(_grad(g, y), dropout_ratio, seed),),
                   "dropout")
 

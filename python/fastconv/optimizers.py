@@ -14,7 +14,7 @@ import weakref
 
 import numpy as np
 
-from . import ops
+from . import graphs, ops
 from ._validate import describe, flag, in_range
 from .autograd import Variable
 from .device import is_device_array, to_device, to_host, zeros_like
@@ -147,6 +147,10 @@ class Sgd(Optimizer):
         if type(self).step is not Sgd.step or not _one_call(variables):
             return super().step_many(pairs)
         velocities = [self._slots(v, 1)[0] for v in variables] if self.momentum else None
+        capture = graphs.capture_in_progress()
+        if capture is not None:
+            _guard_settings(capture, self, variables)
+            capture.every_replay(lambda: [v._bump_version() for v in variables])
         ops.sgd_update_multi([v._value for v in variables], [_contiguous(g) for _, g in pairs],
                              velocities, lr=self.lr, momentum=self.momentum,
                              nesterov=self.nesterov,
@@ -192,6 +196,9 @@ class Adam(Optimizer):
 
     def step(self, variable, grad) -> None:
         _check_variable(variable)
+        if graphs.capture_in_progress() is not None:
+            raise RuntimeError("Adam.step cannot be captured in a CUDA graph (its bias correction "
+                               "is a per-step host value); Adam.step_many can")
         m, v = self._slots(variable, 2)
         t = self._steps.get(variable, 0) + 1
         self._steps[variable] = t
@@ -207,11 +214,46 @@ class Adam(Optimizer):
             return super().step_many(pairs)
         slots = [self._slots(v, 2) for v in variables]
         steps = [self._steps.get(v, 0) + 1 for v in variables]
+        corrections = None
+        capture = graphs.capture_in_progress()
+        if capture is not None:
+            _guard_settings(capture, self, variables)
+            corrections = self._replayed_corrections(capture, variables)
         ops.adam_update_multi([v._value for v in variables], [_contiguous(g) for _, g in pairs],
                               [s[0] for s in slots], [s[1] for s in slots], steps, lr=self.lr,
                               beta1=self.b, beta2=self.g, eps=self.epsilon,
-                              weight_decays=[v.weight_decay or 0.0 for v in variables])
+                              weight_decays=[v.weight_decay or 0.0 for v in variables],
+                              corrections=corrections)
+        if capture is not None:
+            return  # each replay counts its own step
         # Counted once the update is done: a refused call leaves the steps as they were.
         for variable, t in zip(variables, steps):
             self._steps[variable] = t
             variable._bump_version()
+
+    def _replayed_corrections(self, capture, variables):
+        """Device rows of bias corrections that a captured update reads: before each replay the
+        step counts advance and the rows are filled exactly as an eager step_many forms them."""
+        device_rows, host_rows = capture.adam_corrections(len(variables))
+
+        def advance():
+            steps = [self._steps.get(v, 0) + 1 for v in variables]
+            host_rows[:] = ops.adam_bias_corrections(steps, self.b, self.g)
+            for variable, t in zip(variables, steps):
+                self._steps[variable] = t
+                variable._bump_version()
+
+        capture.every_replay(advance)
+        return device_rows
+
+
+def _guard_settings(capture, optimizer, variables) -> None:
+    """A captured update holds the hyperparameters as constants and the arrays by address: if
+    any changes (a new lr, a state loaded from a checkpoint), the step must be captured again.
+    The arrays themselves are kept, so memory a graph writes is never handed to anyone else."""
+    def read():
+        return (optimizer.hyperparameters(), [v.weight_decay for v in variables],
+                [v._value for v in variables],
+                [tuple(optimizer._state.get(v) or ()) for v in variables])
+
+    capture.guard(read)
