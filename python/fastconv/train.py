@@ -73,8 +73,9 @@ class Dataset:
             self._labels = labels.astype(np.int64) if labels.dtype.kind in "iu" else labels
             self._labels = np.ascontiguousarray(self._labels)
 
-    def batch(self, idx: np.ndarray):
-        if self.on_device:  # one upload for both gathers
+    def batch(self, idx):
+        """(images, labels) of the rows `idx` (host indices, or device ones on the GPU)."""
+        if self.on_device and not fc.is_device_array(idx):  # one upload for both gathers
             idx = fc.to_device(np.asarray(idx, np.int64))
         return ops.gather_batch(self._images, idx), ops.gather_batch(self._labels, idx)
 
@@ -108,14 +109,31 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
+def make_step(model, opt, data: Dataset, world=None):
+    """The training step on the batch of rows `idx` (int64): forward, backward, update. Returns
+    the loss as an array, unread (reading it would make the host wait for the device)."""
+    def step(idx):
+        x, t = data.batch(idx)
+        with model.train():
+            loss = fc.softmax_cross_entropy(model(x), t)
+        grads = loss.grad()
+        if world is not None:
+            grads = distributed.allreduce_gradients(grads)
+        grads.update(opt)
+        return loss._value  # the array alone, not the step's graph
+
+    return step
+
+
 def train_epoch(model, opt, data: Dataset, batch_size, rng, desc, stop=None,
-                bar: bool = False, world=None) -> tuple[float, int, bool]:
+                bar: bool = False, world=None, step=None) -> tuple[float, int, bool]:
     """One pass in a fresh random order, dropping the last partial batch as the tutorial does.
     Returns (mean loss, images seen, finished): finished is False when `stop.requested` ended
     the epoch early. With bar, a tqdm bar on stderr shows the live loss. With a world of several
     ranks (fastconv.distributed), each step takes this rank's slice of a global batch of
     batch_size x ranks and averages the gradients over the ranks; the loss and the count
-    returned are this rank's."""
+    returned are this rank's. `step` (int64 indices -> loss array) replaces make_step's, e.g.
+    by a fastconv.graph_step of it."""
     rank, ranks = (world.rank, world.size) if world is not None else (0, 1)
     order = rng.permutation(data.count)
     steps = _sharding.steps_per_epoch(data.count, batch_size, ranks)
@@ -128,17 +146,12 @@ def train_epoch(model, opt, data: Dataset, batch_size, rng, desc, stop=None,
     # are read every DISPLAY_EVERY steps for the bar and at the end (a data error that a kernel
     # found, such as a bad label, is raised there), so the host queues the next steps meanwhile.
     every = DISPLAY_EVERY if data.on_device else 1
+    step = step if step is not None else make_step(model, opt, data, world)
     total, done, unread = 0.0, 0, []
     try:
         for j in range(steps):
-            x, t = data.batch(_sharding.batch_indices(order, j, batch_size, rank, ranks))
-            with model.train():
-                loss = fc.softmax_cross_entropy(model(x), t)
-            grads = loss.grad()
-            if world is not None:
-                grads = distributed.allreduce_gradients(grads)
-            grads.update(opt)
-            unread.append(loss._value)  # the array alone, not the step's graph
+            idx = _sharding.batch_indices(order, j, batch_size, rank, ranks)
+            unread.append(step(np.asarray(idx, np.int64)))
             done += 1
             if len(unread) >= every or j == steps - 1:
                 total = _read_losses(unread, total, progress, desc)
@@ -236,6 +249,10 @@ def _run(args, world) -> int:
 
     seen, train_seconds, complete = 0, 0.0, True
     shard = {"world": world} if world is not None else {}
+    if device == "cuda" and ranks == 1 and not args.no_graph:
+        # One captured CUDA graph replays each step (fastconv.graph_step); made once per run so
+        # that its capture serves every epoch.
+        shard["step"] = fc.graph_step(make_step(model, opt, train_set))
     bar = _stderr_is_terminal() and (ranks == 1 or world.rank == 0)
     # Several ranks cannot stop after different steps (the others would wait in the all-reduce):
     # there Ctrl-C ends the job, as mpiexec does anyway.
