@@ -9,8 +9,10 @@ cost is unknown here. Run against the emulator build (.ci/cuda-emulator makes on
     PYTHONPATH=<a package with the emulator's _C and _cuda> python benchmarks/launch_count.py
 
 It prints, for a training step as fastconv-train runs it (gather the batch, forward, backward,
-SGD update; the loss left on the device) and for the same step with its loss read back each time,
-the launches and waits per step, averaged over a few steps after a warm-up.
+SGD update; the loss left on the device), for the same step with its loss read back each time,
+and for the step replayed as a captured CUDA graph (fastconv.graph_step, fastconv-train's default
+on the GPU), the launches and waits per step, averaged over a few steps after a warm-up. A graph's
+launch counts as one, whatever it holds.
 """
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ def counts() -> tuple[int, int]:
     return launches.value, waits.value
 
 
-def per_step(batch: int, steps: int, read_loss: bool) -> tuple[float, float]:
+def per_step(batch: int, steps: int, read_loss: bool,
+             graphed: bool = False) -> tuple[float, float]:
     rng = np.random.default_rng(0)
     images = rng.random((batch * (steps + 2), 1, 28, 28), dtype=np.float32)
     labels = rng.integers(0, 10, len(images))
@@ -41,15 +44,16 @@ def per_step(batch: int, steps: int, read_loss: bool) -> tuple[float, float]:
         np.random.seed(0)
         model, opt = train.tutorial_cnn(), fc.Sgd(lr=0.01, momentum=0.9)
 
-        def step(j):
-            x, t = data.batch(np.arange(j * batch, (j + 1) * batch))
-            with model.train():
-                loss = fc.softmax_cross_entropy(model(x), t)
-            loss.grad().update(opt)
-            if read_loss:
-                float(loss)
+        one_step = train.make_step(model, opt, data)
+        if graphed:
+            one_step = fc.graph_step(one_step)
 
-        for j in range(2):  # parameters, optimiser state and the allocator's cache made
+        def step(j):
+            loss = one_step(np.arange(j * batch, (j + 1) * batch, dtype=np.int64))
+            if read_loss:
+                float(fc.to_host(loss))
+
+        for j in range(2):  # parameters, optimiser state, the allocator's cache (a graph) made
             step(j)
         fc.synchronize()
         before = counts()
@@ -71,9 +75,11 @@ def main() -> None:
         raise SystemExit("launch_count.py needs the CUDA emulator build of fastconv "
                          "(.ci/cuda-emulator builds one)")
     print(f"per training step of the tutorial CNN at batch {args.batch} ({args.steps} steps):")
-    for read_loss, what in ((False, "loss left on the device (fastconv-train)"),
-                            (True, "loss read back every step")):
-        launches, waits = per_step(args.batch, args.steps, read_loss)
+    for read_loss, graphed, what in (
+            (False, False, "op by op, loss left on the device (fastconv-train --no-graph)"),
+            (True, False, "op by op, loss read back every step"),
+            (False, True, "one captured graph, loss left on the device (fastconv-train)")):
+        launches, waits = per_step(args.batch, args.steps, read_loss, graphed)
         print(f"  {what}: {launches:.1f} kernel launches, {waits:.1f} host waits")
 
 

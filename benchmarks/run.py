@@ -141,7 +141,8 @@ def select_rows(pattern, quick, with_gpu=False):
 
     # The GPU's helper-kernel rows only where a CUDA device is benchmarked.
     helpers = helper_rows.helper_rows(quick) if with_gpu else []
-    rows = op_rows.all_rows(quick) + helpers + step_rows.rows(quick)
+    graphs = step_rows.graph_rows(quick) if with_gpu else []
+    rows = op_rows.all_rows(quick) + helpers + step_rows.rows(quick) + graphs
     if pattern:
         try:
             rx = re.compile(pattern)
@@ -217,15 +218,23 @@ def derived_rows(measured, quick):
     """Seconds per 56,000-image epoch and images per second, from the training step's median."""
     import step_rows
 
-    step = next((r for r in measured if r["id"] == "step"), None)
-    if step is None:
-        return []
-    n = step_rows.batches(quick)[0]
+    out = []
+    for step_id, suffix, how in (("step", "", "from the step"),
+                                 ("step_graph", "_graph", "from the graph-replayed step")):
+        step = next((r for r in measured if r["id"] == step_id), None)
+        if step is not None:
+            out += _from_step(step, step_rows.batches(quick)[0], suffix, how)
+    return out
+
+
+def _from_step(step, n, suffix, how):
+    import step_rows
+
     # Both carry the step's time ratio: the table's ratio column is fastconv time / PyTorch time.
-    epoch = {"id": "epoch", "kind": "derived",
-             "name": f"epoch of {step_rows.EPOCH_IMAGES:,} images (s, from the step)",
+    epoch = {"id": "epoch" + suffix, "kind": "derived",
+             "name": f"epoch of {step_rows.EPOCH_IMAGES:,} images (s, {how})",
              "unit": "s", "cells": {}, "ratios": step["ratios"]}
-    ips = {"id": "images_per_s", "name": "training images/s (from the step)",
+    ips = {"id": "images_per_s" + suffix, "name": f"training images/s ({how})",
            "unit": "images/s", "kind": "derived", "cells": {}, "ratios": step["ratios"]}
     for impl, c in step["cells"].items():
         if c["status"] != "ok":

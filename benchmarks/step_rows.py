@@ -145,6 +145,36 @@ def _torch_step(device, x, t):
     return step
 
 
+def _torch_graph_step(device, x, t):
+    """PyTorch's strongest form of the step: captured once with torch.cuda.graph (after a warm-up
+    on a side stream, as its documentation asks) and replayed."""
+    if device.name == "cpu":
+        raise Unavailable("n/a (CUDA graphs need a GPU)")
+    torch = device.torch
+    model = torch_model(torch).to(device.name).train()
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, nesterov=True)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    xt, tt = device.tensor(x), device.tensor(t)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(xt), tt).backward()
+        opt.step()
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        loss_fn(model(xt), tt).backward()
+        opt.step()
+    return graph.replay
+
+
 def _torch_infer(device, x):
     torch = device.torch
     model = torch_model(torch).to(device.name).eval()
@@ -187,6 +217,36 @@ def rows(quick: bool) -> list[Row]:
         Row("inference", f"inference, batch {m}", "step", "fwd", "GFLOP/s", infer,
             {"fastconv": fc_infer, "fastconv_cuda": fc_cuda_infer,
              "torch": lambda d: _torch_infer(d, xi)}),
+    ]
+
+
+def graph_rows(quick: bool) -> list[Row]:
+    """The training step replayed as a captured CUDA graph, fastconv's (fastconv.graph_step) and
+    PyTorch's (torch.cuda.graph): GPU only, where each framework is at its fastest."""
+    n = batches(quick)[0]
+    x, t = _data(n, 40)
+    train = step_flops(n)[0]
+
+    def fc_cuda_graph_step(device):
+        import fastconv as fc
+
+        model, opt, xd = fastconv_cuda_model(x, device)
+        td = device.array(t)
+
+        def one(xb, tb):
+            with model.train():
+                loss = fc.softmax_cross_entropy(model(xb), tb)
+            loss.grad().update(opt)
+            return loss
+
+        graphed = fc.graph_step(one)
+        return _tried(lambda: graphed(xd, td))
+
+    return [
+        Row("step_graph", f"training step, batch {n}, replayed as a captured CUDA graph", "step",
+            "step", "GFLOP/s", train,
+            {"fastconv_cuda": fc_cuda_graph_step,
+             "torch": lambda d: _torch_graph_step(d, x, t)}),
     ]
 
 
