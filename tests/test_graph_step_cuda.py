@@ -93,6 +93,40 @@ def test_replayed_steps_equal_eager_steps_bit_for_bit(on_gpu, name):
     assert len({float(v) for v in eager_losses[:4]}) == 4
 
 
+def test_switching_tf32_captures_again(on_gpu):
+    np.random.seed(0)
+    data, model, opt = dataset(), small_cnn(), fc.Sgd(lr=0.01)
+    step = fc.graph_step(train.make_step(model, opt, data))
+    idx = np.arange(8, dtype=np.int64)
+    for _ in range(3):
+        step(idx)
+    first = step._by_shape[next(iter(step._by_shape))]
+    try:
+        fc.set_tf32(True)
+        step(idx)
+    finally:
+        fc.set_tf32(False)
+    assert step._by_shape[next(iter(step._by_shape))] is not first and step.graphs() == 1
+
+
+def test_a_variable_given_a_new_array_captures_again(on_gpu):
+    np.random.seed(0)
+    data, model, opt = dataset(), small_cnn(), fc.Sgd(lr=0.01)
+    step = fc.graph_step(train.make_step(model, opt, data))
+    idx = np.arange(8, dtype=np.int64)
+    for _ in range(3):
+        step(idx)
+    first = step._by_shape[next(iter(step._by_shape))]
+    weight = next(iter(model.parameters()))
+    replaced = fc.to_device(fc.to_host(weight._value))
+    weight._value = replaced  # as a load that makes new arrays would
+    before = fc.to_host(replaced).copy()
+    step(idx)
+    assert step._by_shape[next(iter(step._by_shape))] is not first
+    # The new graph trains the new array (the old graph would have written the old one).
+    assert weight._value is replaced and not np.array_equal(fc.to_host(replaced), before)
+
+
 def test_a_replayed_step_is_one_launch(on_gpu):
     if not cuda_emulated():
         pytest.skip("launches are counted by the CUDA emulator build only")
