@@ -6,8 +6,9 @@
 // Determinism: every kernel here writes each output element from exactly one thread, summing in
 // a fixed order (col2im gathers its taps in ascending (ki, kj), as the CPU does); the bias
 // gradient is channel_sum.h's two fixed-order stages; dW accumulates group after group in batch
-// order through beta = 1. The grouping depends on the shape alone. So a rerun gives the same bits
-// (cuBLAS itself being deterministic on one stream with a fixed handle and workspace).
+// order through beta = 1. The grouping depends on the shape and the device's L2 size alone. So a
+// rerun gives the same bits (cuBLAS itself being deterministic on one stream with a fixed handle
+// and workspace).
 #include "cuda/conv.h"
 
 #include "cuda/channel_sum.h"
@@ -20,15 +21,38 @@
 namespace fastconv::cuda {
 namespace {
 
-// A group's columns and GEMM-layout output are kept within this many floats (64 MiB) where one
-// sample allows: large enough that late layers (7x7 planes) still make wide GEMMs, small enough to
-// bound memory whatever the batch.
-constexpr index_t kColumnBudget = index_t(1) << 24;
-
 index_t per_sample_elems(const Conv2dShape& s) { return (s.col_rows() + s.k) * s.out_plane(); }
 
+}  // namespace
+
+// A group's columns and GEMM-layout output are kept within half of the L2 cache where one sample
+// allows: the GEMM then reads the columns im2col has just written from L2, and the next group
+// overwrites them there, so they need not go through device memory at all (a group of 60 samples
+// of the tutorial's second conv, 70 MB, did). Between 8 and 64 MiB: wide enough GEMMs whatever
+// the card, memory bounded whatever the batch. 64 MiB where the size cannot be read.
+index_t conv2d_column_budget() {
+  static const index_t floats = [] {
+    constexpr index_t kMiB = index_t(1) << 20;
+    int device = 0, l2 = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device) != cudaSuccess || l2 <= 0) {
+      cudaGetLastError();
+      return 64 * kMiB / index_t(sizeof(float));
+    }
+    return max_i(8 * kMiB, min_i(64 * kMiB, index_t(l2) / 2)) / index_t(sizeof(float));
+  }();
+  return floats;
+}
+
+namespace {
+
+// Groups as even as the budget allows (64 samples at most 27 a group: 22, 21, 21), so that no
+// small last group makes a narrow, inefficient GEMM.
 index_t conv2d_group(const Conv2dShape& s) {
-  return min_i(s.n, max_i(1, kColumnBudget / per_sample_elems(s)));
+  const index_t most = max_i(1, conv2d_column_budget() / per_sample_elems(s));
+  if (s.n <= most) return s.n;
+  const index_t groups = (s.n + most - 1) / most;
+  return (s.n + groups - 1) / groups;
 }
 
 }  // namespace

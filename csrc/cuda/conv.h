@@ -22,5 +22,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* x, const floa
 
 // The scratch bytes a call uses (the forward and backward use the same amount at most).
 std::size_t conv2d_scratch_bytes(const Conv2dShape& s);
+// Floats a group's columns and GEMM-layout output may take: half the L2 cache, within 8-64 MiB.
+index_t conv2d_column_budget();
 
 }  // namespace fastconv::cuda

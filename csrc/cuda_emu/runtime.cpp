@@ -17,6 +17,7 @@ namespace {
 // What the emulated device says of itself. 16 GiB: far above any test, and a request above it
 // fails as cudaMalloc does on a full card.
 constexpr std::size_t kDeviceBytes = std::size_t(16) << 30;
+constexpr int kL2Bytes = 50 << 20;  // an H100's: sizes fastconv's conv groups (cuda/conv.cu)
 constexpr unsigned char kFreshByte = 0xff;  // fresh memory reads as NaN (float) or -1 (int)
 
 thread_local cudaError_t t_last_error = cudaSuccess;
@@ -83,6 +84,7 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
     case cudaDevAttrComputeCapabilityMajor: *value = 9; return cudaSuccess;
     case cudaDevAttrComputeCapabilityMinor: *value = 0; return cudaSuccess;
     case cudaDevAttrMultiProcessorCount: *value = 2; return cudaSuccess;
+    case cudaDevAttrL2CacheSize: *value = fc_emu::kL2Bytes; return cudaSuccess;
   }
   return fail(cudaErrorInvalidValue);
 }
@@ -98,6 +100,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   prop->multiProcessorCount = 2;
   prop->maxThreadsPerBlock = 1024;
   prop->warpSize = 32;
+  prop->l2CacheSize = fc_emu::kL2Bytes;
   return cudaSuccess;
 }
 

@@ -36,6 +36,7 @@ py::dict device_properties(py::handle index_obj) {
   d["compute_capability"] = py::make_tuple(p.major, p.minor);
   d["total_memory"] = p.totalGlobalMem;
   d["multiprocessors"] = p.multiProcessorCount;
+  d["l2_cache_bytes"] = p.l2CacheSize;
   return d;
 }
 
