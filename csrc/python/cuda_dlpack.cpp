@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cuda/context.h"
+#include "cuda/graph.h"
 #include "cuda/runtime.h"
 #include "fastconv/checked.h"
 #include "fastconv/text.h"
@@ -149,6 +150,7 @@ py::object capsule(std::unique_ptr<ExportCtx> ctx, int device) {
 
 py::object dlpack_export(const DeviceArray& d, py::handle stream_obj, py::handle max_version,
                          py::handle dl_device, py::handle copy) {
+  cuda::refuse_in_capture("a DLPack export");  // it orders another stream after ours
   if (!copy.is_none() && bool_arg(copy, "copy"))
     throw py::buffer_error("copy must be None or False (DeviceArray.__dlpack__ exports views, "
                            "not copies); got True");
@@ -289,6 +291,7 @@ std::string capsule_name(py::handle cap) {
 
 DeviceArray from_dlpack(py::handle obj) {
   if (py::isinstance<DeviceArray>(obj)) return obj.cast<DeviceArray>();  // a view, no copy
+  cuda::refuse_in_capture("a DLPack import");
   py::object cap_obj;
   if (PyCapsule_CheckExact(obj.ptr())) {
     cap_obj = py::reinterpret_borrow<py::object>(obj);
