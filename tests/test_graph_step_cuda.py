@@ -223,3 +223,23 @@ def test_copy_from_checks_its_source(on_gpu):
         dst.copy_from(np.zeros((2, 3)))
     with raises_exactly(TypeError, "src must be a DeviceArray or a numpy array; got list"):
         dst.copy_from([1, 2])
+
+
+def test_what_the_step_returns_comes_back_as_fresh_device_arrays(on_gpu):
+    x = fc.to_device(np.arange(6, dtype=np.float32).reshape(2, 3))
+
+    step = fc.graph_step(lambda a: (fc.relu(a), fc.ops.relu_forward(a)))  # a Node, an array
+    outs = [step(x) for _ in range(4)]  # warm-up, capture + replay, replays
+    for got in outs:
+        assert isinstance(got, tuple) and len(got) == 2
+        for array in got:
+            assert fc.is_device_array(array)
+            np.testing.assert_array_equal(fc.to_host(array), np.arange(6).reshape(2, 3))
+    assert outs[2][0] is not outs[3][0] and outs[2][0].ptr != outs[3][0].ptr  # copies each call
+    listed = fc.graph_step(lambda a: [fc.ops.relu_forward(a)])
+    assert all(isinstance(listed(x), list) for _ in range(3)) and listed.graphs() == 1
+    nothing = fc.graph_step(lambda a: None)
+    assert all(nothing(x) is None for _ in range(3)) and nothing.graphs() == 1
+    with raises_exactly(TypeError, "a captured step must return DeviceArrays or Nodes holding "
+                                   "them (or a tuple or list of them, or None); got float"):
+        fc.graph_step(lambda a: 1.5)(x)
