@@ -243,3 +243,32 @@ def test_what_the_step_returns_comes_back_as_fresh_device_arrays(on_gpu):
     with raises_exactly(TypeError, "a captured step must return DeviceArrays or Nodes holding "
                                    "them (or a tuple or list of them, or None); got float"):
         fc.graph_step(lambda a: 1.5)(x)
+
+
+def test_a_capture_cuda_refuses_falls_back_to_op_by_op_with_a_warning(on_gpu, monkeypatch):
+    np.random.seed(0)
+    eager_losses = [float(fc.to_host(l)) for l in _losses(graphed=False, steps=4)]
+    real_end = fc._native.CUDA.end_capture
+
+    def refused():
+        real_end()  # the capture ends, as CUDA's failed end does
+        raise fc._native.CUDA.CudaError("cudaErrorStreamCaptureUnsupported: operation not "
+                                        "permitted when stream is capturing")
+
+    monkeypatch.setattr(fc._native.CUDA, "end_capture", refused)
+    np.random.seed(0)
+    with pytest.warns(RuntimeWarning, match="graph_step: CUDA could not capture the step "
+                                            r"\(cudaErrorStreamCaptureUnsupported"):
+        losses = [float(fc.to_host(l)) for l in _losses(graphed=True, steps=4)]
+    assert losses == eager_losses
+
+
+def _losses(graphed, steps):
+    data, model, opt = dataset(), small_cnn(), fc.Adam()
+    step = train.make_step(model, opt, data)
+    if graphed:
+        step = fc.graph_step(step)
+    out = [step(np.arange(8, dtype=np.int64)) for _ in range(steps)]
+    if graphed:
+        assert step.graphs() == 0
+    return out

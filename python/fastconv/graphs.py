@@ -20,9 +20,12 @@ optimiser's settings change (a new lr, other parameters or state arrays), a Vari
 reads is given a new array, or fastconv.set_tf32 is switched, the step is captured again. A data error
 that a captured kernel finds (a label outside [0, C)) is raised at the next read from the device,
 as for eager ops. The function must not read from the device or copy host data to it while it is
-captured; that raises a RuntimeError saying so.
+captured; that raises a RuntimeError saying so. Where CUDA itself refuses to capture the step
+(a CudaError), a RuntimeWarning says so and that shape's steps run op by op.
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -138,6 +141,7 @@ class _Captured:
 
 
 _WARMED = object()  # an argument shape seen once: the next call captures
+_EAGER = object()   # an argument shape whose capture CUDA refused: fn runs as it is
 
 
 class GraphStep:
@@ -161,13 +165,22 @@ class GraphStep:
             return self.fn(*args)
         key = tuple((tuple(a.shape), np.dtype(a.dtype).str) for a in args)
         entry = self._by_shape.get(key)
-        if entry is None:
-            self._by_shape[key] = _WARMED
+        if entry is None or entry is _EAGER:
+            if entry is None:
+                self._by_shape[key] = _WARMED
             outputs, shape_of_result = _flatten(self.fn(*[to_device(a) for a in args]))
             return _rebuild(shape_of_result, outputs)
         if entry is _WARMED or not entry.fits():
             self._by_shape[key] = None  # dropped first: a failed capture leaves nothing behind
-            entry = self._capture(args)
+            try:
+                entry = self._capture(args)
+            except _native.CUDA.CudaError as e:
+                # CUDA itself refused the capture (a driver or library call that cannot be
+                # captured): the step stays correct op by op, and says so once.
+                self._by_shape[key] = _EAGER
+                warnings.warn(f"graph_step: CUDA could not capture the step ({e}); it runs op by "
+                              "op for arguments of this shape", RuntimeWarning, stacklevel=2)
+                return self(*args)
             self._by_shape[key] = entry
         return entry.replay(args)
 
