@@ -151,16 +151,7 @@ def _torch_graph_step(device, x, t):
     if device.name == "cpu":
         raise Unavailable("n/a (CUDA graphs need a GPU)")
     torch = device.torch
-    model = torch_model(torch).to(device.name).train()
-    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, nesterov=True)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    xt, tt = device.tensor(x), device.tensor(t)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss_fn(model(xt), tt).backward()
-        opt.step()
-
+    step = _torch_step(device, x, t)
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
@@ -168,10 +159,8 @@ def _torch_graph_step(device, x, t):
             step()
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
-    opt.zero_grad(set_to_none=True)
     with torch.cuda.graph(graph):
-        loss_fn(model(xt), tt).backward()
-        opt.step()
+        step()  # zero_grad(set_to_none) included: the gradients live in the graph's pool
     return graph.replay
 
 

@@ -93,14 +93,19 @@ def test_replayed_steps_equal_eager_steps_bit_for_bit(on_gpu, name):
     assert len({float(v) for v in eager_losses[:4]}) == 4
 
 
-def test_switching_tf32_captures_again(on_gpu):
+def captured():
+    """(model, graph step, its batch, its graph) after a warm-up, a capture and a replay."""
     np.random.seed(0)
     data, model, opt = dataset(), small_cnn(), fc.Sgd(lr=0.01)
     step = fc.graph_step(train.make_step(model, opt, data))
     idx = np.arange(8, dtype=np.int64)
     for _ in range(3):
         step(idx)
-    first = step._by_shape[next(iter(step._by_shape))]
+    return model, step, idx, step._by_shape[next(iter(step._by_shape))]
+
+
+def test_switching_tf32_captures_again(on_gpu):
+    _, step, idx, first = captured()
     try:
         fc.set_tf32(True)
         step(idx)
@@ -110,13 +115,7 @@ def test_switching_tf32_captures_again(on_gpu):
 
 
 def test_a_variable_given_a_new_array_captures_again(on_gpu):
-    np.random.seed(0)
-    data, model, opt = dataset(), small_cnn(), fc.Sgd(lr=0.01)
-    step = fc.graph_step(train.make_step(model, opt, data))
-    idx = np.arange(8, dtype=np.int64)
-    for _ in range(3):
-        step(idx)
-    first = step._by_shape[next(iter(step._by_shape))]
+    model, step, idx, first = captured()
     weight = next(iter(model.parameters()))
     replaced = fc.to_device(fc.to_host(weight._value))
     weight._value = replaced  # as a load that makes new arrays would
