@@ -1,7 +1,6 @@
 """fastconv.graph_step where no graph applies (the CPU): the function runs as it is, with its own
 result; and the checks of its arguments, on every machine."""
 import numpy as np
-import pytest
 
 import fastconv as fc
 from fastconv import train
