@@ -166,7 +166,8 @@ def key_rows_table(bench, out):
     rows = bench.get("rows", [])
     present = [(k, n) for k, n in IMPLS if any(k in row.get("cells", {}) for row in rows)]
     keep = [row for row in rows if row.get("id") in ("step", "epoch", "step_graph",
-                                                     "epoch_graph", "inference")
+                                                     "epoch_graph", "step_large",
+                                                     "step_large_graph", "inference")
             or str(row.get("id", "")).startswith("conv")]
     out.append("\nKey rows: median time (% of the device's measured peak); ratios are medians of "
                "paired repetitions (< 1: fastconv faster).\n")

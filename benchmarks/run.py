@@ -141,7 +141,7 @@ def select_rows(pattern, quick, with_gpu=False):
 
     # The GPU's helper-kernel rows only where a CUDA device is benchmarked.
     helpers = helper_rows.helper_rows(quick) if with_gpu else []
-    graphs = step_rows.graph_rows(quick) if with_gpu else []
+    graphs = step_rows.gpu_step_rows(quick) if with_gpu else []
     rows = op_rows.all_rows(quick) + helpers + step_rows.rows(quick) + graphs
     if pattern:
         try:

@@ -12,6 +12,7 @@ from devices import Unavailable
 from op_rows import Row
 
 STEP_BATCH, INFER_BATCH, EPOCH_IMAGES = 64, 1000, 56000
+LARGE_STEP_BATCH = 256  # the GPU's second step size (issue 11)
 LR, MOMENTUM = 0.01, 0.9
 
 
@@ -190,10 +191,6 @@ def rows(quick: bool) -> list[Row]:
         model.set_models(inference=True)
         return lambda: model(xi)
 
-    def fc_cuda_step(device):
-        model, opt, xd = fastconv_cuda_model(x, device)
-        return _tried(fastconv_step(model, opt, xd, device.array(t)))
-
     def fc_cuda_infer(device):
         model, _, xd = fastconv_cuda_model(xi, device)
         model.set_models(inference=True)
@@ -201,7 +198,7 @@ def rows(quick: bool) -> list[Row]:
 
     return [
         Row("step", f"training step, batch {n} (fwd+bwd+SGD)", "step", "step", "GFLOP/s", train,
-            {"fastconv": fc_step, "fastconv_cuda": fc_cuda_step,
+            {"fastconv": fc_step, "fastconv_cuda": _fc_cuda_step(x, t, graphed=False),
              "torch": lambda d: _torch_step(d, x, t)}),
         Row("inference", f"inference, batch {m}", "step", "fwd", "GFLOP/s", infer,
             {"fastconv": fc_infer, "fastconv_cuda": fc_cuda_infer,
@@ -209,18 +206,37 @@ def rows(quick: bool) -> list[Row]:
     ]
 
 
-def graph_rows(quick: bool) -> list[Row]:
-    """The training step replayed as a captured CUDA graph, fastconv's (fastconv.graph_step) and
-    PyTorch's (torch.cuda.graph): GPU only, where each framework is at its fastest."""
-    n = batches(quick)[0]
-    x, t = _data(n, 40)
-    train = step_flops(n)[0]
+def gpu_step_rows(quick: bool) -> list[Row]:
+    """GPU only: the training step replayed as a captured CUDA graph, fastconv's
+    (fastconv.graph_step) against PyTorch's (torch.cuda.graph), where each framework is at its
+    fastest; and both forms at batch 256, issue 11's second step target."""
+    small, large = batches(quick)[0], (16 if quick else LARGE_STEP_BATCH)
+    rows = []
+    for n, suffix in ((small, ""), (large, "_large")):
+        x, t = _data(n, 40)
+        work = step_flops(n)[0]
+        if suffix:
+            rows.append(Row("step" + suffix, f"training step, batch {n} (fwd+bwd+SGD)", "step",
+                            "step", "GFLOP/s", work,
+                            {"fastconv_cuda": _fc_cuda_step(x, t, graphed=False),
+                             "torch": lambda d, x=x, t=t: _torch_step(d, x, t)}))
+        rows.append(Row(f"step{suffix}_graph",
+                        f"training step, batch {n}, replayed as a captured CUDA graph", "step",
+                        "step", "GFLOP/s", work,
+                        {"fastconv_cuda": _fc_cuda_step(x, t, graphed=True),
+                         "torch": lambda d, x=x, t=t: _torch_graph_step(d, x, t)}))
+    return rows
 
-    def fc_cuda_graph_step(device):
+
+def _fc_cuda_step(x, t, graphed: bool):
+    """The builder of fastconv's GPU step on (x, t): op by op, or through fastconv.graph_step."""
+    def build(device):
         import fastconv as fc
 
         model, opt, xd = fastconv_cuda_model(x, device)
         td = device.array(t)
+        if not graphed:
+            return _tried(fastconv_step(model, opt, xd, td))
 
         def one(xb, tb):
             with model.train():
@@ -228,15 +244,9 @@ def graph_rows(quick: bool) -> list[Row]:
             loss.grad().update(opt)
             return loss
 
-        graphed = fc.graph_step(one)
-        return _tried(lambda: graphed(xd, td))
-
-    return [
-        Row("step_graph", f"training step, batch {n}, replayed as a captured CUDA graph", "step",
-            "step", "GFLOP/s", train,
-            {"fastconv_cuda": fc_cuda_graph_step,
-             "torch": lambda d: _torch_graph_step(d, x, t)}),
-    ]
+        graphed_step = fc.graph_step(one)
+        return _tried(lambda: graphed_step(xd, td))
+    return build
 
 
 def raw_step(model, x, t, clock=None):
