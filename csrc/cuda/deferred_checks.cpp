@@ -31,6 +31,8 @@ std::vector<Pending> g_pending;       // to read at the next check, in the order
 std::vector<bool> g_is_pending;       // per slot: in g_pending (a graph arms a slot once)
 std::vector<int> g_freed_by_graphs;   // pending slots of destroyed graphs: free once read
 CapturedChecks* g_capture = nullptr;  // the set being captured into, if any
+std::int64_t* g_found = nullptr;      // pinned host copy of the ledger (or nullptr: pageable)
+bool g_found_tried = false;
 
 // With g_mutex held.
 void ensure_ledger_locked() {
@@ -43,18 +45,43 @@ void ensure_ledger_locked() {
   g_slots = static_cast<std::int64_t*>(p);
 }
 
-// With g_mutex held. Reads and resets the pending slots (one copy, one wait); returns the first
-// error's message in the order claimed, or "" (every message is non-empty).
-std::string drain_locked() {
-  if (g_pending.empty()) return "";
+// With g_mutex held. Where the ledger is read to: pinned memory, so that its copy does not make
+// the host wait by itself (a copy to pageable memory does); `spare` where none could be had.
+std::int64_t* found_buffer(std::vector<std::int64_t>& spare) {
+  if (!g_found_tried) {
+    g_found_tried = true;
+    void* p = nullptr;
+    if (cudaMallocHost(&p, sizeof(std::int64_t) * kMaxDeferred) == cudaSuccess)
+      g_found = static_cast<std::int64_t*>(p);
+    else
+      cudaGetLastError();  // not an error of anything the user asked for
+  }
+  if (g_found) return g_found;
+  spare.resize(static_cast<std::size_t>(kMaxDeferred));
+  return spare.data();
+}
+
+// With g_mutex held. Reads and resets the pending slots, and copies `nbytes` from device `src` to
+// host `dst` if asked, with one wait; returns the first error's message in the order claimed, or
+// "" (every message is non-empty).
+std::string drain_locked(void* dst = nullptr, const void* src = nullptr, std::size_t nbytes = 0) {
+  if (nbytes) refuse_in_capture("a copy to the host");
+  if (g_pending.empty()) {
+    if (nbytes == 0) return "";
+    FC_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, stream()));
+    FC_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    return "";
+  }
   refuse_in_capture("reading back the data checks of queued kernels");
   std::vector<Pending> pending;
   pending.swap(g_pending);
   int top = 0;
   for (const Pending& p : pending) top = p.slot + 1 > top ? p.slot + 1 : top;
-  std::vector<std::int64_t> found(static_cast<std::size_t>(top));
-  FC_CUDA_CHECK(cudaMemcpyAsync(found.data(), g_slots, found.size() * sizeof(std::int64_t),
+  std::vector<std::int64_t> spare;
+  std::int64_t* found = found_buffer(spare);
+  FC_CUDA_CHECK(cudaMemcpyAsync(found, g_slots, std::size_t(top) * sizeof(std::int64_t),
                                 cudaMemcpyDeviceToHost, stream()));
+  if (nbytes) FC_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, stream()));
   FC_CUDA_CHECK(cudaStreamSynchronize(stream()));
   // Every slot below `top` that is not pending holds kNoBadPosition already, so one fill resets
   // them all; it is queued before any later kernel can write them.
@@ -63,7 +90,7 @@ std::string drain_locked() {
   for (const Pending& p : pending) {
     g_is_pending[static_cast<std::size_t>(p.slot)] = false;
     if (p.eager) g_free.push_back(p.slot);
-    const std::int64_t at = found[static_cast<std::size_t>(p.slot)];
+    const std::int64_t at = found[p.slot];
     if (error.empty() && at != kNoBadPosition) error = (*p.message)(at);
   }
   for (int s : g_freed_by_graphs) g_free.push_back(s);
@@ -106,6 +133,15 @@ void check_deferred() {
   {
     std::lock_guard<std::mutex> lock(g_mutex);
     error = drain_locked();
+  }
+  if (!error.empty()) throw std::invalid_argument(error);
+}
+
+void copy_to_host_checked(void* dst, const void* src, std::size_t nbytes) {
+  std::string error;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    error = drain_locked(dst, src, nbytes);
   }
   if (!error.empty()) throw std::invalid_argument(error);
 }

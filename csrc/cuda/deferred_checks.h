@@ -36,6 +36,11 @@ constexpr index_t kMaxDeferred = 1024;
 // claimed, that a kernel lowered. Returns at once when none is pending.
 void check_deferred();
 
+// Copies `nbytes` of device memory at `src` to the host at `dst` and checks the pending slots,
+// both with one wait (the ledger is read into pinned memory, so only the data's copy blocks); then
+// throws as check_deferred does, before the caller may use dst. Refused during a capture.
+void copy_to_host_checked(void* dst, const void* src, std::size_t nbytes);
+
 // The slots a captured graph's kernels write, claimed once at capture. Each launch of the graph
 // arms them (makes them pending, once each, in the order claimed); destroying the set gives them
 // back to the ledger after the next check, since a launch may still be pending.

@@ -159,8 +159,8 @@ py::array to_numpy(const DeviceArray& d) {
   py::array out(numpy_dtype(d.dtype()), std::vector<py::ssize_t>(d.shape().begin(), d.shape().end()));
   {
     py::gil_scoped_release nogil;
-    cuda::check_deferred();  // a data error a kernel found raises here, before its result is read
-    d.copy_to_host(out.mutable_data(), d.nbytes());
+    // A data error a kernel found raises here, before the result is read; one wait for both.
+    cuda::copy_to_host_checked(out.mutable_data(), d.raw(), d.nbytes());
   }
   return out;
 }
