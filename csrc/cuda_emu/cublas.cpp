@@ -10,6 +10,7 @@
 
 #include "cublas_v2.h"
 #include "emulator.h"
+#include "tf32.h"
 
 struct cublasContext {
   cublasMath_t math = CUBLAS_DEFAULT_MATH;
@@ -18,14 +19,7 @@ struct cublasContext {
 
 namespace {
 
-// TF32 keeps 10 of float's 23 mantissa bits; the conversion rounds to nearest, ties away from 0.
-float to_tf32(float v) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  if ((bits & 0x7f800000u) != 0x7f800000u) bits = (bits + 0x1000u) & ~0x1fffu;  // not inf/NaN
-  std::memcpy(&v, &bits, sizeof v);
-  return v;
-}
+using fc_emu::to_tf32;
 
 // op(X) rounded to TF32, as a rows x cols column-major matrix (X: column-major, leading dim ld).
 std::vector<float> tf32_copy(const float* x, int ld, bool trans, int rows, int cols) {
