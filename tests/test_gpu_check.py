@@ -322,6 +322,26 @@ def test_summary_passes_a_clean_run(gpucheck, tmp_path):
     assert "crashed tests" not in text
 
 
+def test_summary_shows_the_switch_rows_or_says_their_run_failed(gpucheck, tmp_path):
+    summary = gpucheck["summary"]
+    phases, env = _fabricated_log(tmp_path, 0.9, tests=[
+        {"nodeid": "tests/test_a.py::ok", "outcome": "passed", "cuda": True}, {"exitstatus": 0}])
+    env.update(PYTEST_RC="0", SWITCHES_RC="1")
+    text, problems = summary.summarize(str(tmp_path), str(phases), env)
+    assert problems == ["benchmarks/switches.py exited 1"] and "switches both ways" not in text
+    row = {"work": "training step, batch 64", "default_ms": 0.9, "other_ms": 1.0, "ratio": 0.91,
+           "gemms_fused": 5, "gemms_refused": 1}
+    (tmp_path / "switches.json").write_text(json.dumps([
+        dict(row, switch="epilogues"), dict(row, switch="conv_groups", ratio=1.02)]))
+    env["SWITCHES_RC"] = "0"
+    text, problems = summary.summarize(str(tmp_path), str(phases), env)
+    assert problems == [] and "## fastconv's GPU switches both ways" in text
+    assert "| work | fused | own | fused / own | cuBLASLt took, refused a call |" in text
+    assert "| training step, batch 64 | 0.900 ms | 1.000 ms | 0.91 | 5, 1 |" in text
+    assert "| work | half L2 | 64 MiB | half L2 / 64 MiB |" in text
+    assert "| training step, batch 64 | 0.900 ms | 1.000 ms | 1.02 |" in text
+
+
 def test_summary_program_exit_status(gpucheck, tmp_path):
     phases, env = _fabricated_log(tmp_path)
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpucheck_summary.py"),

@@ -104,13 +104,15 @@ def captured():
     return model, step, idx, step._by_shape[next(iter(step._by_shape))]
 
 
-def test_switching_tf32_captures_again(on_gpu):
+@pytest.mark.parametrize("switch, default", [(fc.set_tf32, False),
+                                             (fc.set_gemm_epilogues, True)])
+def test_switching_tf32_or_gemm_epilogues_captures_again(on_gpu, switch, default):
     _, step, idx, first = captured()
     try:
-        fc.set_tf32(True)
+        switch(not default)
         step(idx)
     finally:
-        fc.set_tf32(False)
+        switch(default)
     assert step._by_shape[next(iter(step._by_shape))] is not first and step.graphs() == 1
 
 

@@ -100,8 +100,24 @@ def test_tf32_flag_round_trip_without_a_device():
         assert fc.tf32() is False
     finally:
         fc.set_tf32(before)
-    with pytest.raises(TypeError, match="on must be a bool"):
+    with raises_exactly(TypeError, "on must be a bool; got int 1"):
         fc.set_tf32(1)
+
+
+def test_gemm_epilogues_flag_round_trip_without_a_device():
+    before = fc.gemm_epilogues()
+    try:
+        assert before is True  # fused where cuBLASLt offers it, by default
+        fc.set_gemm_epilogues(False)
+        assert fc.gemm_epilogues() is False
+        if CUDA is not None:
+            assert CUDA.gemm_epilogues() is False
+        fc.set_gemm_epilogues(np.bool_(True))
+        assert fc.gemm_epilogues() is True
+    finally:
+        fc.set_gemm_epilogues(before)
+    with raises_exactly(TypeError, "on must be a bool; got str 'no'"):
+        fc.set_gemm_epilogues("no")
 
 
 @needs_module

@@ -16,7 +16,7 @@ from pathlib import Path
 # The cuBLAS facts from their one home, read by path: this runs in a tools venv without fastconv.
 FACTS = runpy.run_path(str(Path(__file__).resolve().parents[1] / "python/fastconv/_cuda_facts.py"))
 # Left out on purpose (auditwheel repair --exclude): each comes from its own wheel at run time.
-EXTERNAL = {"libscipy_openblas.so", FACTS["cublas_soname"]()}
+EXTERNAL = {"libscipy_openblas.so", FACTS["cublas_soname"](), FACTS["cublas_soname"]("cublasLt")}
 # Where each module finds them: an RPATH into the sibling packages in site-packages.
 RPATHS = {"_C": "$ORIGIN/../scipy_openblas32/lib",
           "_cuda": "$ORIGIN/../" + FACTS["cublas_lib_dir"]()}

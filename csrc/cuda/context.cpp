@@ -15,6 +15,8 @@ namespace {
 std::atomic<bool> g_tf32{false};
 std::mutex g_handle_mutex;
 cublasHandle_t g_handle = nullptr;  // guarded by g_handle_mutex until set, then read-only
+void* g_workspace = nullptr;         // set with g_handle
+std::size_t g_workspace_bytes = 0;
 
 cublasMath_t math_mode(bool tf32_on) {
   return tf32_on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH;
@@ -58,14 +60,23 @@ cublasHandle_t cublas_handle() {
     // workspace block is held for the life of the process (it stays counted as in use).
     FC_CUBLAS_CHECK(cublasSetStream(h, s));
     const std::size_t ws = workspace_bytes();
-    FC_CUBLAS_CHECK(cublasSetWorkspace(h, device_allocate(ws), ws));
+    void* block = device_allocate(ws);
+    FC_CUBLAS_CHECK(cublasSetWorkspace(h, block, ws));
     FC_CUBLAS_CHECK(cublasSetMathMode(h, math_mode(g_tf32.load())));
+    g_workspace = block;
+    g_workspace_bytes = ws;
   } catch (...) {
     cublasDestroy(h);
     throw;
   }
   g_handle = h;
   return g_handle;
+}
+
+void* cublas_workspace(std::size_t* bytes) {
+  (void)cublas_handle();
+  *bytes = g_workspace_bytes;
+  return g_workspace;
 }
 
 void set_tf32(bool on) {

@@ -5,6 +5,8 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <cstddef>
+
 #include "fastconv/common.h"
 
 namespace fastconv::cuda {
@@ -17,6 +19,10 @@ cudaStream_t stream();
 // The cuBLAS handle (declared in runtime.h too), created on first use: bound to stream(), with a
 // workspace from the caching allocator, and math mode following tf32().
 cublasHandle_t cublas_handle();
+
+// The handle's workspace (created with it): cuBLASLt calls on stream() use it too, which is safe
+// because work on one stream runs in order.
+void* cublas_workspace(std::size_t* bytes);
 
 // TF32 tensor-core GEMMs (sm_80+): off by default (plain float32). Needs no device; the choice is
 // stored and applies to every later gemm() and to the handle's math mode.

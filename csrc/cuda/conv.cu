@@ -11,12 +11,15 @@
 // and workspace).
 #include "cuda/conv.h"
 
+#include <atomic>
+
 #include "cuda/channel_sum.h"
 #include "cuda/device_array.h"
 #include "cuda/dense.h"
 #include "cuda/context.h"
 #include "cuda/conv_layout.h"
 #include "cuda/kernels_common.cuh"
+#include "cuda/lt_gemm.h"
 
 namespace fastconv::cuda {
 namespace {
@@ -30,7 +33,14 @@ index_t per_sample_elems(const Conv2dShape& s) { return (s.col_rows() + s.k) * s
 // overwrites them there, so they need not go through device memory at all (a group of 60 samples
 // of the tutorial's second conv, 70 MB, did). Between 8 and 64 MiB: wide enough GEMMs whatever
 // the card, memory bounded whatever the batch. 64 MiB where the size cannot be read.
+namespace {
+std::atomic<index_t> g_budget_bytes{0};  // 0: the L2-sized budget
+}  // namespace
+
+void set_conv2d_column_budget(std::size_t bytes) { g_budget_bytes.store(index_t(bytes)); }
+
 index_t conv2d_column_budget() {
+  if (const index_t set = g_budget_bytes.load()) return max_i(1, set / index_t(sizeof(float)));
   static const index_t floats = [] {
     constexpr index_t kMiB = index_t(1) << 20;
     int device = 0, l2 = 0;
@@ -55,17 +65,38 @@ index_t conv2d_group(const Conv2dShape& s) {
   return (s.n + groups - 1) / groups;
 }
 
+// y_j = W * col_g's columns of sample j, j < nb, each written as NCHW with the bias and ReLU
+// applied: row-major layouts throughout, so that the bias is per row of D (a channel).
+bool fused_gemm(float* y, const float* w, const float* col, const float* b,
+                const Conv2dShape& s, index_t nb, bool relu) {
+  const index_t plane = s.out_plane(), rows = s.col_rows();
+  LtGemm g;
+  g.a = w;
+  g.a_layout = {s.k, rows, rows, true, 0};
+  g.b = col;
+  g.b_layout = {rows, plane, nb * plane, true, plane};
+  g.d = y;
+  g.d_layout = {s.k, plane, plane, true, s.k * plane};
+  g.batch = nb;
+  g.epilogue = b ? (relu ? LtEpilogue::relu_bias : LtEpilogue::bias)
+                 : (relu ? LtEpilogue::relu : LtEpilogue::none);
+  g.bias = const_cast<float*>(b);  // only read in these epilogues
+  return lt_gemm(g);
+}
+
 }  // namespace
 
 std::size_t conv2d_scratch_bytes(const Conv2dShape& s) {
   return static_cast<std::size_t>(conv2d_group(s) * per_sample_elems(s)) * sizeof(float);
 }
 
-// Per group y_g (k x nb*oh*ow) = W (k x c*kh*kw) * col_g (beta = 0), then one pass that adds
-// the bias, applies the ReLU and, for groups of several samples, reorders `mat` into NCHW. (The
-// bias used to be a fill pass that the GEMM then read back through beta = 1: two passes over y
-// more.) A one-sample group's GEMM layout already is NCHW: it is written in place, and the pass
-// runs in place where there is a bias or a ReLU.
+// Per group, first choice: one batched cuBLASLt GEMM, sample j's y_j (k x oh*ow, row-major: NCHW)
+// = W * its columns of col_g, with the bias and the ReLU in the GEMM's epilogue (lt_gemm.h); no
+// pass over y after it. Where cuBLASLt has no algorithm for that: y_g (k x nb*oh*ow) = W * col_g
+// (beta = 0), then one pass that adds the bias, applies the ReLU and, for groups of several
+// samples, reorders `mat` into NCHW. (The bias used to be a fill pass that the GEMM then read
+// back through beta = 1: two passes over y more.) A one-sample group's GEMM layout already is
+// NCHW: it is written in place, and the pass runs in place where there is a bias or a ReLU.
 //
 // Scratch comes from the caching allocator and goes back when this function returns, while the
 // kernels that use it may still be queued: safe because the allocator hands memory out in stream
@@ -82,6 +113,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b,
     float* yg = y + n0 * out_sample;
     float* dst = nb == 1 ? yg : mat;
     im2col(col, x + n0 * in_sample, s, nb);
+    if ((nb > 1 || relu || b) && fused_gemm(yg, w, col, b, s, nb, relu)) continue;
     gemm(false, false, s.k, cols, rows, 1.0f, w, rows, col, cols, 0.0f, dst, cols);
     if (nb > 1 || relu || b) gemm_to_nchw(yg, dst, b, nb, s.k, plane, relu);
   }

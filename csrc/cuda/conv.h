@@ -1,7 +1,7 @@
 // 2-D convolution (cross-correlation), NCHW, float32, on the GPU: im2col + one cuBLAS GEMM per
 // group of samples, the twin of csrc/cpu/conv.h (same arguments, same geometry header).
 //   x (n, c, h, w), w (k, c, kh, kw), b (k) or null, y (n, k, oh, ow).
-// Samples go through the GEMMs in groups whose im2col columns fit kColumnBudget floats (at least
+// Samples go through the GEMMs in groups whose im2col columns fit conv2d_column_budget() floats (at least
 // one sample), fixed by the shape alone; scratch is one group's columns plus its GEMM-layout
 // output, never the whole batch. Everything is queued on stream(); nothing synchronises.
 #pragma once
@@ -22,7 +22,11 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* x, const floa
 
 // The scratch bytes a call uses (the forward and backward use the same amount at most).
 std::size_t conv2d_scratch_bytes(const Conv2dShape& s);
-// Floats a group's columns and GEMM-layout output may take: half the L2 cache, within 8-64 MiB.
+// Floats a group's columns and GEMM-layout output may take: half the L2 cache, within 8-64 MiB,
+// unless set_conv2d_column_budget has set another size.
 index_t conv2d_column_budget();
+// A fixed budget in bytes instead (0: back to the L2-sized one), for the benchmark that measures
+// what sizing the groups to L2 is worth (benchmarks/switches.py). Not for graph-captured steps.
+void set_conv2d_column_budget(std::size_t bytes);
 
 }  // namespace fastconv::cuda

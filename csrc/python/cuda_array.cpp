@@ -20,6 +20,7 @@
 #include "cuda/deferred_checks.h"
 #include "cuda/device_array.h"
 #include "cuda/fill.h"
+#include "cuda/lt_gemm.h"
 #include "cuda/runtime.h"
 #include "fastconv/checked.h"
 #include "fastconv/text.h"
@@ -333,6 +334,16 @@ void bind_device_array(py::module_& m) {
   m.def("set_tf32", [](py::handle on) { cuda::set_tf32(bool_arg(on, "on")); }, py::arg("on"),
         "Use TF32 tensor cores in float32 GEMMs (sm_80+). Needs no device.");
   m.def("tf32", &cuda::tf32);
+  m.def("set_gemm_epilogues", [](py::handle on) { cuda::set_gemm_epilogues(bool_arg(on, "on")); },
+        py::arg("on"), "Fuse bias, ReLU and bias gradients into cuBLASLt GEMMs where it offers them.");
+  m.def("gemm_epilogues", &cuda::gemm_epilogues);
+  m.def("_gemm_epilogue_stats", [] {
+    const cuda::LtGemmStats st = cuda::lt_gemm_stats();
+    py::dict d;
+    d["fused"] = st.fused;
+    d["refused"] = st.refused;
+    return d;
+  }, "GEMMs run with a fused epilogue through cuBLASLt, and those it had no algorithm for.");
   m.def("_gemm", &gemm_hook, py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"),
         py::arg("a"), py::arg("b"), py::arg("beta"), py::arg("c"),
         "Test hook: c = alpha * op(a) @ op(b) + beta * c through cuda::gemm (row-major).");

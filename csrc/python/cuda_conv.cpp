@@ -3,6 +3,8 @@
 #include <optional>
 
 #include "cuda/conv.h"
+#include "fastconv/text.h"
+#include "python/args.h"
 #include "python/bindings.h"
 #include "python/checks.h"
 #include "python/cuda_args.h"
@@ -75,6 +77,11 @@ std::size_t conv2d_scratch_bytes(py::handle x_obj, py::handle w_obj, Pair stride
 
 void bind_cuda_conv(py::module_& m) {
   def_conv(m, &conv2d_forward, &conv2d_backward, &conv2d_scratch_bytes);
+  m.def("_set_conv_column_budget", [](py::handle bytes) {
+    const index_t v = int64_arg(bytes, "bytes");
+    if (v < 0) throw py::value_error(text::cat("bytes must be >= 0; got ", v));
+    cuda::set_conv2d_column_budget(static_cast<std::size_t>(v));
+  }, py::arg("bytes"), "Benchmark hook: a conv group's scratch budget in bytes (0: half the L2).");
 }
 
 }  // namespace fastconv::bind

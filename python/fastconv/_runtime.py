@@ -143,10 +143,10 @@ def set_tf32(on: bool) -> None:
     """TF32 tensor cores for float32 GEMMs on the GPU (sm_80 and newer): faster, ~10-bit mantissa
     products. Off by default. The choice is stored even where no GPU is usable (it then affects
     nothing); CPU kernels never use TF32."""
+    from ._validate import flag
+
     global _tf32
-    if not isinstance(on, (bool, np.bool_)):
-        raise TypeError(f"on must be a bool, got {type(on).__name__}")
-    _tf32 = bool(on)
+    _tf32 = flag(on, "on")
     if CUDA is not None:
         CUDA.set_tf32(_tf32)
 
@@ -154,6 +154,27 @@ def set_tf32(on: bool) -> None:
 def tf32() -> bool:
     """Whether float32 GEMMs on the GPU use TF32 (see set_tf32)."""
     return CUDA.tf32() if CUDA is not None else _tf32
+
+
+_gemm_epilogues = True
+
+
+def set_gemm_epilogues(on: bool) -> None:
+    """On the GPU, add the bias and the ReLU (and sum the bias gradient) inside the cuBLASLt GEMMs
+    of conv2d and dense, where cuBLASLt offers an algorithm, instead of in passes of their own.
+    On by default; off runs fastconv's own kernels (for comparison, or to rule the fusion out).
+    The results agree within float32 rounding, not bitwise. Stored even where no GPU is usable."""
+    from ._validate import flag
+
+    global _gemm_epilogues
+    _gemm_epilogues = flag(on, "on")
+    if CUDA is not None:
+        CUDA.set_gemm_epilogues(_gemm_epilogues)
+
+
+def gemm_epilogues() -> bool:
+    """Whether GPU GEMMs fuse their bias, ReLU and bias gradient (see set_gemm_epilogues)."""
+    return CUDA.gemm_epilogues() if CUDA is not None else _gemm_epilogues
 
 
 _cuda_active = False

@@ -17,9 +17,9 @@ What a replay does that the function would have done:
 
 Each argument shape gets its own graph (a smaller last batch is captured once more). If an
 optimiser's settings change (a new lr, other parameters or state arrays), a Variable the step
-reads is given a new array, or fastconv.set_tf32 is switched, the step is captured again. A data error
-that a captured kernel finds (a label outside [0, C)) is raised at the next read from the device,
-as for eager ops. The function must not read from the device or copy host data to it while it is
+reads is given a new array, or fastconv.set_tf32 or set_gemm_epilogues is switched, the step is
+captured again. A data error that a captured kernel finds (a label outside [0, C)) is raised at
+the next read from the device, as for eager ops. The function must not read from the device or copy host data to it while it is
 captured; that raises a RuntimeError saying so. Where CUDA itself refuses to capture the step
 (a CudaError), a RuntimeWarning says so and that shape's steps run op by op.
 """
@@ -30,7 +30,7 @@ import warnings
 import numpy as np
 
 from . import _native
-from ._runtime import cuda_available, is_cuda_active, tf32
+from ._runtime import cuda_available, gemm_epilogues, is_cuda_active, tf32
 from .device import is_device_array, to_device
 
 __all__ = ["graph_step", "GraphStep"]
@@ -63,6 +63,7 @@ class _Capture:
         self.correction_rows = 0
         self._watched = set()
         self.guard(tf32)  # the captured GEMMs keep the math mode they were recorded with
+        self.guard(gemm_epilogues)  # and the path (fused epilogue or own kernels) chosen then
 
     def dropout_seed(self):
         """A one-element device array that holds, at each replay, a seed drawn as
