@@ -49,3 +49,82 @@ def test_bias_grad_in_chunks_matches_cpu_and_repeats_bitwise(shape):
     assert_close(gg, cg, reduction=x.size // shape[1])
     d = dev(x.astype(np.float32))
     np.testing.assert_array_equal(host(CUDA.bias_grad(d)), host(CUDA.bias_grad(d)))
+
+
+# ---- the fused ReLU: dense_forward(relu=True), dense_backward(relu_y=y) -------------------------
+
+DENSE_SHAPES = [(1, 1, 1), (3, 7, 5), (64, 128, 10), (37, 300, 129)]
+
+
+@pytest.mark.parametrize("n,i,o", DENSE_SHAPES)
+def test_dense_relu_matches_cpu(n, i, o, tf32_off):
+    rng = np.random.default_rng(n + i + o + 1)
+    x, w, b = rand(rng, n, i), rand(rng, i, o), rand(rng, o)
+    cy, gy = both("dense_forward", x, w, b, True)
+    assert_close(gy, cy, reduction=i)
+    assert (gy >= 0).all()
+    dy = rand(rng, n, o)
+    # Both backends mask by the GPU's own y (near 0 the CPU's sign could differ by rounding).
+    cpu, gpu = both("dense_backward", x, w, dy, True, True, gy)
+    for g, e, r in zip(gpu, cpu, (o, n, n)):
+        assert_close(g, e, reduction=r)
+    cpu, gpu = both("dense_backward", x, w, dy, False, False, gy)
+    assert gpu[0] is None and gpu[2] is None
+    assert_close(gpu[1], cpu[1], reduction=n)
+
+
+@pytest.mark.parametrize("n,i,o", DENSE_SHAPES)
+def test_dense_relu_is_the_unfused_chain_bitwise(n, i, o):
+    from fastconv._native import CUDA
+    from helpers import dev, host
+
+    rng = np.random.default_rng(n * i + o)
+    x, w, b, dy = (dev(rand(rng, *s).astype(np.float32)) for s in ((n, i), (i, o), (o,), (n, o)))
+    y = CUDA.dense_forward(x, w, b, True)
+    assert host(y).tobytes() == host(CUDA.relu_forward(CUDA.dense_forward(x, w, b))).tobytes()
+    got = CUDA.dense_backward(x, w, dy, True, True, y)
+    want = CUDA.dense_backward(x, w, CUDA.relu_backward(dy, y), True, True)
+    for g, e in zip(got, want):
+        assert host(g).tobytes() == host(e).tobytes()
+
+
+def test_functional_and_sequential_relu_fusion_on_the_gpu():
+    import fastconv as fc
+    import fastconv.functional as F
+    from helpers import dev, host
+
+    rng = np.random.default_rng(3)
+    x = fc.Variable(dev(rand(rng, 5, 6).astype(np.float32)))
+    w = fc.Variable(dev(rand(rng, 6, 4).astype(np.float32)))
+    b = fc.Variable(dev(rand(rng, 1, 4).astype(np.float32)))
+    dy = rand(rng, 5, 4).astype(np.float32)
+    fused, chain = F.dense(x, w, b, relu=True), F.relu(F.dense(x, w, b))
+    assert fused._op == "dense" and host(fused._value).tobytes() == host(chain._value).tobytes()
+    g_fused, g_chain = fused.grad(dy), chain.grad(dy)
+    for p in (x, w, b):
+        assert host(g_fused.get(p)).tobytes() == host(g_chain.get(p)).tobytes()
+    fc.set_cuda_active(True)  # the model's parameters made on the GPU
+    try:
+        model = fc.Sequential([fc.Dense(4), fc.Relu()])
+        y, p = model(x), model.l0.params
+    finally:
+        fc.set_cuda_active(False)
+    want = F.relu(F.dense(x, p["w"], p["b"]))
+    assert y._op == "dense" and host(y._value).tobytes() == host(want._value).tobytes()
+
+
+def test_relu_y_is_checked():
+    from fastconv._native import CUDA
+    from helpers import dev, raises_exactly
+
+    x, w, dy = (dev(np.zeros(s, np.float32)) for s in ((4, 3), (3, 5), (4, 5)))
+    with raises_exactly(ValueError, "relu_y must have the shape of dy (4, 5); got (3, 5)"):
+        CUDA.dense_backward(x, w, dy, True, True, dev(np.zeros((3, 5), np.float32)))
+    with raises_exactly(ValueError, "relu_y must be 2-D (N, Out); got shape (20,)"):
+        CUDA.dense_backward(x, w, dy, True, True, dev(np.zeros(20, np.float32)))
+    with raises_exactly(TypeError, "relu_y must be a fastconv device array (this is a GPU kernel: "
+                        "host and device arrays cannot be mixed in one call; move it with "
+                        "fastconv.device.to_device(relu_y)); got a numpy (host) array"):
+        CUDA.dense_backward(x, w, dy, True, True, np.zeros((4, 5), np.float32))
+    with raises_exactly(TypeError, "relu must be a bool; got NoneType"):
+        CUDA.dense_forward(x, w, None, None)

@@ -65,9 +65,14 @@ void gemm(bool ta, bool tb, index_t m, index_t n, index_t k, double alpha, const
                     alpha, a, as_blasint(lda), b, as_blasint(ldb), beta, c, as_blasint(ldc));
 }
 
-template <typename T>
-void gemm_parallel(bool ta, bool tb, index_t m, index_t n, index_t k, T alpha, const T* a,
-                   index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+namespace {
+
+// gemm_parallel's tile loop; `tile_epilogue(c_tile, tm, tn, j0, before)` runs on each tile of
+// C just before (before = true) and just after its product, on the thread that computes it.
+template <typename T, typename Epilogue>
+void gemm_tiles(bool ta, bool tb, index_t m, index_t n, index_t k, T alpha, const T* a,
+                index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc,
+                const Epilogue& tile_epilogue) {
   const index_t dims[] = {m, n, k, lda, ldb, ldc};
   const char* names[] = {"gemm: m", "gemm: n", "gemm: k", "gemm: lda", "gemm: ldb", "gemm: ldc"};
   for (int i = 0; i < 6; ++i) check_blas_dim(dims[i], names[i]);
@@ -80,14 +85,54 @@ void gemm_parallel(bool ta, bool tb, index_t m, index_t n, index_t k, T alpha, c
     // Rows i0.. of op(A) and columns j0.. of op(B), wherever transposition put them.
     const T* at = ta ? a + i0 : a + i0 * lda;
     const T* bt = tb ? b + j0 * ldb : b + j0;
-    gemm(ta, tb, tm, tn, k, alpha, at, lda, bt, ldb, beta, c + i0 * ldc + j0, ldc);
+    T* ct = c + i0 * ldc + j0;
+    tile_epilogue(ct, tm, tn, j0, true);
+    gemm(ta, tb, tm, tn, k, alpha, at, lda, bt, ldb, beta, ct, ldc);
+    tile_epilogue(ct, tm, tn, j0, false);
   }
+}
+
+}  // namespace
+
+template <typename T>
+void gemm_parallel(bool ta, bool tb, index_t m, index_t n, index_t k, T alpha, const T* a,
+                   index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  gemm_tiles(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+             [](T*, index_t, index_t, index_t, bool) {});
+}
+
+template <typename T>
+void gemm_parallel_bias_relu(bool ta, bool tb, index_t m, index_t n, index_t k, T alpha,
+                             const T* a, index_t lda, const T* b, index_t ldb, const T* bias,
+                             bool relu, T* c, index_t ldc) {
+  gemm_tiles(ta, tb, m, n, k, alpha, a, lda, b, ldb, bias ? T(1) : T(0), c, ldc,
+             [=](T* ct, index_t tm, index_t tn, index_t j0, bool before) {
+               if (before && bias) {
+                 for (index_t i = 0; i < tm; ++i) {
+                   T* row = ct + i * ldc;
+#pragma omp simd
+                   for (index_t j = 0; j < tn; ++j) row[j] = bias[j0 + j];
+                 }
+               } else if (!before && relu) {
+                 for (index_t i = 0; i < tm; ++i) {
+                   T* row = ct + i * ldc;
+#pragma omp simd
+                   for (index_t j = 0; j < tn; ++j) row[j] = row[j] < T(0) ? T(0) : row[j];
+                 }
+               }
+             });
 }
 
 template void gemm_parallel<float>(bool, bool, index_t, index_t, index_t, float, const float*,
                                    index_t, const float*, index_t, float, float*, index_t);
 template void gemm_parallel<double>(bool, bool, index_t, index_t, index_t, double, const double*,
                                     index_t, const double*, index_t, double, double*, index_t);
+template void gemm_parallel_bias_relu<float>(bool, bool, index_t, index_t, index_t, float,
+                                             const float*, index_t, const float*, index_t,
+                                             const float*, bool, float*, index_t);
+template void gemm_parallel_bias_relu<double>(bool, bool, index_t, index_t, index_t, double,
+                                              const double*, index_t, const double*, index_t,
+                                              const double*, bool, double*, index_t);
 
 int blas_num_threads() { return scipy_openblas_get_num_threads(); }
 const char* blas_config() { return scipy_openblas_get_config(); }

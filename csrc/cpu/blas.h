@@ -33,6 +33,15 @@ template <typename T>
 void gemm_parallel(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha,
                    const T* a, index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc);
 
+// C (m x n) = alpha * op(A) * op(B) + bias (the same row in every row of C), then max(C, 0)
+// when `relu` (NaN passes, as relu_forward): gemm_parallel's tiles, each set to its part of the
+// bias before its product (beta = 1) and clamped right after it, while it is in cache: the
+// dense layer's bias and ReLU without another pass over C. bias may be null (C = the product).
+template <typename T>
+void gemm_parallel_bias_relu(bool trans_a, bool trans_b, index_t m, index_t n, index_t k,
+                             T alpha, const T* a, index_t lda, const T* b, index_t ldb,
+                             const T* bias, bool relu, T* c, index_t ldc);
+
 int blas_num_threads();  // always 1: the parallelism is fastconv's (cpu/threads.h)
 const char* blas_config();
 

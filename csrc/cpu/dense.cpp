@@ -2,6 +2,7 @@
 
 #include "cpu/blas.h"
 #include "cpu/threads.h"
+#include "cpu/workspace.h"
 
 namespace fastconv::cpu {
 
@@ -16,6 +17,8 @@ void check_dense_dims(index_t n, index_t in, index_t out) {
 namespace {
 
 constexpr index_t kParallelWork = index_t(1) << 15;
+// dense_backward's masked dy (no other kernel runs inside it: any slot would do).
+constexpr std::size_t kMaskSlot = 0;
 // Columns per task in sum_rows: wide enough for SIMD, narrow enough to split Out = 128 in two.
 constexpr index_t kColumnBlock = 64;
 
@@ -42,27 +45,38 @@ void sum_rows(T* db, const T* dy, index_t n, index_t out) {
 }  // namespace
 
 template <typename T>
-void dense_forward(T* y, const T* x, const T* w, const T* b, index_t n, index_t in, index_t out) {
+void dense_forward(T* y, const T* x, const T* w, const T* b, index_t n, index_t in, index_t out,
+                   bool relu) {
   check_dense_dims(n, in, out);
-  if (b) {
-    // Serial: the fill is In times cheaper than the GEMM, not worth a parallel region.
-    for (index_t i = 0; i < n; ++i) {
-      T* yi = y + i * out;
-#pragma omp simd
-      for (index_t j = 0; j < out; ++j) yi[j] = b[j];
-    }
-  }
-  gemm_parallel(false, false, n, out, in, T(1), x, in, w, out, b ? T(1) : T(0), y, out);
+  gemm_parallel_bias_relu(false, false, n, out, in, T(1), x, in, w, out, b, relu, y, out);
 }
 
-
 template <typename T>
-void dense_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, index_t n,
-                    index_t in, index_t out) {
+void dense_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, const T* relu_y,
+                    index_t n, index_t in, index_t out) {
   check_dense_dims(n, in, out);
-  if (dx) gemm_parallel(false, true, n, in, out, T(1), dy, out, w, out, T(0), dx, in);
-  gemm_parallel(true, false, in, out, n, T(1), x, in, dy, out, T(0), dw, out);
-  if (db) sum_rows(db, dy, n, out);
+  const T* g = dy;
+  if (relu_y) {
+    // The ReLU's gradient once, into scratch that the three products then read: the same values
+    // relu_backward gives the unfused chain, so the same bits after.
+    const SizeCalc size{"dense_backward", "the ReLU-masked dy"};
+    T* masked = scratch<T>(kMaskSlot, size.mul(size.count(n), size.count(out)), size);
+#pragma omp parallel for schedule(static) num_threads(team(n)) if (n * out > kParallelWork)
+    for (index_t i = 0; i < n; ++i) {
+      const T* dyi = dy + i * out;
+      const T* yi = relu_y + i * out;
+      T* gi = masked + i * out;
+#pragma omp simd
+      for (index_t j = 0; j < out; ++j) {
+        const T d = dyi[j], v = yi[j];  // both loaded: a select, not a branch (as relu_backward)
+        gi[j] = v > T(0) ? d : T(0);
+      }
+    }
+    g = masked;
+  }
+  if (dx) gemm_parallel(false, true, n, in, out, T(1), g, out, w, out, T(0), dx, in);
+  gemm_parallel(true, false, in, out, n, T(1), x, in, g, out, T(0), dw, out);
+  if (db) sum_rows(db, g, n, out);
 }
 
 template <typename T>
@@ -101,9 +115,10 @@ void bias_grad(T* db, const T* dy, index_t n, index_t c, index_t inner) {
 }
 
 #define FC_INSTANTIATE(T)                                                                     \
-  template void dense_forward<T>(T*, const T*, const T*, const T*, index_t, index_t, index_t); \
-  template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, index_t, index_t,  \
-                                  index_t);                                                    \
+  template void dense_forward<T>(T*, const T*, const T*, const T*, index_t, index_t, index_t,  \
+                                 bool);                                                        \
+  template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, index_t, \
+                                  index_t, index_t);                                           \
   template void bias_add<T>(T*, const T*, const T*, index_t, index_t, index_t);                \
   template void bias_grad<T>(T*, const T*, index_t, index_t, index_t);
 FC_INSTANTIATE(float)

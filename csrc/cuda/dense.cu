@@ -1,8 +1,13 @@
 // The dense layer and the bias on the GPU, the twin of csrc/cpu/dense.cpp: the same three GEMMs
 // through cuda::gemm, the bias folded into the forward GEMM, the bias gradient by bias_grad
-// (channel_sum.cu: a two-stage fixed-order reduction; deterministic).
+// (channel_sum.cu: a two-stage fixed-order reduction; deterministic). A fused ReLU runs after the
+// forward GEMM, and its gradient mask once before the backward's GEMMs.
 #include "cuda/dense.h"
 
+#include <optional>
+#include <vector>
+
+#include "cuda/activation.h"
 #include "cuda/device_array.h"
 #include "cuda/context.h"
 #include "cuda/kernels_common.cuh"
@@ -35,10 +40,11 @@ __global__ void bias_add_kernel(float* y, const float* x, const float* b,
   }
 }
 
-}  // namespace
-
-void dense_forward(float* y, const float* x, const float* w, const float* b, index_t n,
-                   index_t in, index_t out) {
+// The forward's plain path: the bias fill, the GEMM adding onto it (beta = 1), then with `relu`
+// the ReLU in place (relu_forward: NaN passes, as on the CPU). The seam for a single cuBLASLt
+// matmul with the RELU_BIAS (or BIAS) epilogue, which would do all three in one launch.
+void forward_plain(float* y, const float* x, const float* w, const float* b, index_t n,
+                   index_t in, index_t out, bool relu) {
   if (b && n * out > 0) {
     if (index32_fits({n * out}))
       fill_rows_kernel<<<blocks_for(n * out), kBlock, 0, stream()>>>(
@@ -49,14 +55,38 @@ void dense_forward(float* y, const float* x, const float* w, const float* b, ind
     FC_LAUNCH_CHECK();
   }
   gemm(false, false, n, out, in, 1.0f, x, in, w, out, b ? 1.0f : 0.0f, y, out);
+  if (relu) relu_forward(y, y, n * out);
+}
+
+// dw (In, Out) = x^T @ g and db (Out) = the column sums of g (db may be null): the seam for a
+// single cuBLASLt matmul with the BGRADB epilogue (the bias gradient inside the dW GEMM).
+void weight_bias_grads_plain(float* dw, float* db, const float* x, const float* g, index_t n,
+                             index_t in, index_t out) {
+  gemm(true, false, in, out, n, 1.0f, x, in, g, out, 0.0f, dw, out);
+  // (N, Out) is (N, C, inner = 1).
+  if (db) bias_grad(db, g, nullptr, n, out, 1);
+}
+
+}  // namespace
+
+void dense_forward(float* y, const float* x, const float* w, const float* b, index_t n,
+                   index_t in, index_t out, bool relu) {
+  forward_plain(y, x, w, b, n, in, out, relu);
 }
 
 void dense_backward(float* dx, float* dw, float* db, const float* x, const float* w,
-                    const float* dy, index_t n, index_t in, index_t out) {
-  if (dx) gemm(false, true, n, in, out, 1.0f, dy, out, w, out, 0.0f, dx, in);
-  gemm(true, false, in, out, n, 1.0f, x, in, dy, out, 0.0f, dw, out);
-  // (N, Out) is (N, C, inner = 1).
-  if (db) bias_grad(db, dy, nullptr, n, out, 1);
+                    const float* dy, const float* relu_y, index_t n, index_t in, index_t out) {
+  const float* g = dy;
+  std::optional<DeviceArray> masked;
+  if (relu_y) {
+    // The ReLU's gradient once (relu_backward's values, as the unfused chain computes them),
+    // into scratch from the caching allocator that the GEMMs and the bias gradient then read.
+    masked.emplace(std::vector<index_t>{n * out}, DType::f32);
+    relu_backward(masked->data<float>(), dy, relu_y, n * out);
+    g = masked->data<float>();
+  }
+  if (dx) gemm(false, true, n, in, out, 1.0f, g, out, w, out, 0.0f, dx, in);
+  weight_bias_grads_plain(dw, db, x, g, n, in, out);
 }
 
 void bias_add(float* y, const float* x, const float* b, index_t n, index_t c, index_t inner) {

@@ -6,15 +6,16 @@
 
 namespace fastconv::cuda {
 
-// y = x @ w + b as one GEMM: y starts as b in every row and the GEMM adds with beta = 1.
-// b may be null (no bias).
+// y = x @ w + b, then max(y, 0) with `relu` (NaN passes, as relu_forward): y starts as b in
+// every row and the GEMM adds with beta = 1. b may be null (no bias).
 void dense_forward(float* y, const float* x, const float* w, const float* b, index_t n,
-                   index_t in, index_t out);
+                   index_t in, index_t out, bool relu = false);
 
-// dx (N, In) = dy @ w^T, dw (In, Out) = x^T @ dy, db (Out) = sum over rows of dy (bias_grad).
-// dx and db may be null (not wanted).
+// dx (N, In) = g @ w^T, dw (In, Out) = x^T @ g, db (Out) = sum over rows of g (bias_grad), where
+// g = dy, or with relu_y (the output of dense_forward with relu) g = dy where relu_y > 0, else 0.
+// dx and db may be null (not wanted); relu_y may be null.
 void dense_backward(float* dx, float* dw, float* db, const float* x, const float* w,
-                    const float* dy, index_t n, index_t in, index_t out);
+                    const float* dy, const float* relu_y, index_t n, index_t in, index_t out);
 
 // y[n, c, k] = x[n, c, k] + b[c].
 void bias_add(float* y, const float* x, const float* b, index_t n, index_t c, index_t inner);

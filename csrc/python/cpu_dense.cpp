@@ -28,7 +28,9 @@ DenseArgs dense_args(py::handle x_obj, py::handle w_obj) {
   return a;
 }
 
-py::array dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj) {
+py::array dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj,
+                        py::handle relu_obj) {
+  const bool relu = bool_arg(relu_obj, "relu");
   const DenseArgs a = dense_args(x_obj, w_obj);
   const DenseShape s = a.s;
   std::optional<py::array> b;
@@ -39,12 +41,12 @@ py::array dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj) {
   }
   return float_output(dtype_of(a.x), {s.n, s.out}, [&](auto* y) {
     cpu::dense_forward(y, cptr_like(y, a.x), cptr_like(y, a.w), b ? cptr_like(y, *b) : nullptr,
-                       s.n, s.in, s.out);
+                       s.n, s.in, s.out, relu);
   });
 }
 
 py::tuple dense_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
-                         py::handle need_dx_obj, py::handle need_db_obj) {
+                         py::handle need_dx_obj, py::handle need_db_obj, py::handle relu_y_obj) {
   const DenseArgs a = dense_args(x_obj, w_obj);
   const DenseShape s = a.s;
   const bool need_dx = bool_arg(need_dx_obj, "need_dx");
@@ -52,6 +54,13 @@ py::tuple dense_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
   const py::array dy = float_array(dy_obj, "dy", 2, "(N, Out)");
   check_same_dtype(dy, "dy", a.x, "x");
   check_dense_dy(shape_of(dy), s);
+  py::array relu_y;  // a default py::array is an empty array, not null: test relu_y_obj instead
+  const bool fused_relu = !relu_y_obj.is_none();
+  if (fused_relu) {
+    relu_y = float_array(relu_y_obj, "relu_y", 2, "(N, Out)");
+    check_same_dtype(relu_y, "relu_y", dy, "dy");
+    check_shape_like(shape_of(relu_y), "relu_y", shape_of(dy), "dy");
+  }
   return with_float(dtype_of(a.x), [&](auto tag) -> py::tuple {
     using T = decltype(tag);
     std::optional<py::array> dx, db;
@@ -62,8 +71,8 @@ py::tuple dense_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
     T* dbp = db ? ptr<T>(*db) : nullptr;
     {
       py::gil_scoped_release nogil;
-      cpu::dense_backward(dxp, ptr<T>(dw), dbp, cptr<T>(a.x), cptr<T>(a.w), cptr<T>(dy), s.n,
-                          s.in, s.out);
+      cpu::dense_backward(dxp, ptr<T>(dw), dbp, cptr<T>(a.x), cptr<T>(a.w), cptr<T>(dy),
+                          fused_relu ? cptr<T>(relu_y) : nullptr, s.n, s.in, s.out);
     }
     py::object none = py::none();
     return py::make_tuple(dx ? py::object(*dx) : none, dw, db ? py::object(*db) : none);

@@ -26,7 +26,9 @@ DenseArgs dense_args(py::handle x_obj, py::handle w_obj) {
   return a;
 }
 
-py::object dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj) {
+py::object dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj,
+                         py::handle relu_obj) {
+  const bool relu = bool_arg(relu_obj, "relu");
   const DenseArgs a = dense_args(x_obj, w_obj);
   const DenseShape s = a.s;
   const float* b = nullptr;
@@ -36,25 +38,32 @@ py::object dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj) {
     b = cp<float>(bb);
   }
   DeviceArray y = new_output({s.n, s.out});
-  cuda::dense_forward(mp<float>(y), cp<float>(*a.x), cp<float>(*a.w), b, s.n, s.in, s.out);
+  cuda::dense_forward(mp<float>(y), cp<float>(*a.x), cp<float>(*a.w), b, s.n, s.in, s.out,
+                      relu);
   return out(std::move(y));
 }
 
 py::tuple dense_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
-                         py::handle need_dx_obj, py::handle need_db_obj) {
+                         py::handle need_dx_obj, py::handle need_db_obj, py::handle relu_y_obj) {
   const bool need_dx = bool_arg(need_dx_obj, "need_dx");
   const bool need_db = bool_arg(need_db_obj, "need_db");
   const DenseArgs a = dense_args(x_obj, w_obj);
   const DenseShape s = a.s;
   const DeviceArray& dy = float_dev(dy_obj, "dy", 2, "(N, Out)");
   check_dense_dy(dy.shape(), s);
+  const float* relu_y = nullptr;
+  if (!relu_y_obj.is_none()) {
+    const DeviceArray& r = float_dev(relu_y_obj, "relu_y", 2, "(N, Out)");
+    check_shape_like(r.shape(), "relu_y", dy.shape(), "dy");
+    relu_y = cp<float>(r);
+  }
   std::optional<DeviceArray> dx, db;
   if (need_dx) dx = new_output({s.n, s.in});
   if (need_db) db = new_output({s.out});
   DeviceArray dw = new_output({s.in, s.out});
   cuda::dense_backward(dx ? mp<float>(*dx) : nullptr, mp<float>(dw),
                        db ? mp<float>(*db) : nullptr, cp<float>(*a.x), cp<float>(*a.w),
-                       cp<float>(dy), s.n, s.in, s.out);
+                       cp<float>(dy), relu_y, s.n, s.in, s.out);
   return py::make_tuple(dx ? out(std::move(*dx)) : py::none(), out(std::move(dw)),
                         db ? out(std::move(*db)) : py::none());
 }

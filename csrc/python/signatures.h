@@ -94,9 +94,10 @@ void def_pool(py::module_& m, MaxForward max_forward, MaxBackward max_backward,
 template <typename Forward, typename Backward, typename BiasAdd, typename BiasGrad>
 void def_dense(py::module_& m, Forward forward, Backward backward, BiasAdd bias_add,
                BiasGrad bias_grad) {
-  m.def("dense_forward", forward, py::arg("x"), py::arg("w"), py::arg("b") = py::none());
+  m.def("dense_forward", forward, py::arg("x"), py::arg("w"), py::arg("b") = py::none(),
+        py::arg("relu") = false);
   m.def("dense_backward", backward, py::arg("x"), py::arg("w"), py::arg("dy"),
-        py::arg("need_dx") = true, py::arg("need_db") = true);
+        py::arg("need_dx") = true, py::arg("need_db") = true, py::arg("relu_y") = py::none());
   m.def("bias_add", bias_add, py::arg("x"), py::arg("b"));
   m.def("bias_grad", bias_grad, py::arg("dy"));
 }

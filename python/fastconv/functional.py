@@ -147,15 +147,16 @@ def average_pool2d(x, filter=3, stride=1, padding=0, ceil_mode=False,
     return record(y, (xn,), backward, "average_pool2d")
 
 
-def dense(x, w, b=None) -> Node:
+def dense(x, w, b=None, relu=False) -> Node:
     """x (N, In) @ w (In, Out) + b (1, Out). w sets the dtype (int/bool w becomes float32); x and
-    b are cast to it. None, complex, object or string data raise TypeError naming x, w or b."""
+    b are cast to it. None, complex, object or string data raise TypeError naming x, w or b.
+    relu=True gives relu(dense(...)) as one node, its ReLU fused into the kernels both ways."""
     (xn, wn, bn), (xv, wv, bv) = _weighted_inputs(x, w, b)
-    y = ops.dense_forward(xv, wv, bv)
+    y = ops.dense_forward(xv, wv, bv, relu=relu)
 
     def backward(g):
         dx, dw, db = ops.dense_backward(xv, wv, _grad(g, y), need_dx=xn._tracked,
-                                        need_db=bn is not None)
+                                        need_db=bn is not None, relu_y=y if relu else None)
         return (dx, dw) if bn is None else (dx, dw, db.reshape(bn.shape))
 
     return record(y, (xn, wn) if bn is None else (xn, wn, bn), backward, "dense")

@@ -289,7 +289,8 @@ class Dense(_Weighted):
         n_in = self._input_size or (self.params.w.shape[0] if "w" in self.params else None)
         return self._shapes((n_in, self._output_size), (1, self._output_size))
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
+        """relu (Sequential's fusion of a Dense then a Relu): relu(dense) in one node."""
         x = as_node(x, "x")
         shape = tuple(x.shape)
         if len(shape) != 2:
@@ -300,7 +301,7 @@ class Dense(_Weighted):
                              f"{shape[1]} (x has shape {shape})")
         if "w" not in self.params:
             self._create((shape[1], self._output_size), (1, self._output_size), _param_dtype(x))
-        return F.dense(x, self._param("w"), self._bias())
+        return F.dense(x, self._param("w"), self._bias(), relu=relu)
 
 
 def _pool_config(args) -> list:

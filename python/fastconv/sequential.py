@@ -3,7 +3,7 @@ checkpoint entry points (save/load, implemented in fastconv.checkpoint)."""
 from __future__ import annotations
 
 from . import checkpoint as _checkpoint
-from .layers import Conv2d, Layer, MaxPool2d, Relu
+from .layers import Conv2d, Dense, Layer, MaxPool2d, Relu
 
 __all__ = ["Sequential"]
 
@@ -44,10 +44,11 @@ class Sequential(Layer):
                 # forwards are skipped).
                 x = layers[i].forward(x, max_pool_2x2=True)
                 i += 3
-            elif (isinstance(layers[i], Conv2d) and i + 1 < len(layers)
+            elif (isinstance(layers[i], (Conv2d, Dense)) and i + 1 < len(layers)
                     and type(layers[i + 1]) is Relu):
-                # Conv2d then Relu: one fused kernel each way instead of an extra pass over the
-                # activation (same values; the Relu layer's own forward is skipped).
+                # Conv2d or Dense then Relu: one node whose kernels apply the ReLU each way
+                # instead of an extra pass over the activation (same values and gradients; the
+                # Relu layer's own forward is skipped).
                 x = layers[i].forward(x, relu=True)
                 i += 2
             else:

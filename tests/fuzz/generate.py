@@ -202,6 +202,18 @@ def targets():
             ("corrections", "None", corrections_mutations, True)], ""),
         "adam_bias_corrections": ("ops.adam_bias_corrections", [
             ("steps", "[1, 3]", one_steps_mutations, False), *adam[1:3]], ""),
+        # The dense layer's fused ReLU (added after the rest, likewise).
+        "dense_forward-relu": ("ops.dense_forward", [("x", "A", arr("A"), False),
+                               ("w", "D", arr("D"), False),
+                               ("b", "DB", arr("DB", optional=True), False),
+                               ("relu", "True", flag, True)], ""),
+        "dense_backward-relu": ("ops.dense_backward", [("x", "A", arr("A"), False),
+                                ("w", "D", arr("D"), False), ("dy", "DYD", arr("DYD"), False),
+                                ("need_dx", "True", flag, True), ("need_db", "True", flag, True),
+                                ("relu_y", "DYD", arr("DYD", optional=True), True)], ""),
+        "fc.dense-relu": ("fc.dense", [("x", "A", arr("A"), False), ("w", "D", arr("D"), False),
+                          ("b", "DB.reshape(1, 3)", arr("DB", optional=True), False),
+                          ("relu", "True", flag, True)], ""),
     }
 
 

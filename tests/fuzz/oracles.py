@@ -218,8 +218,8 @@ def _functional_oracles() -> dict:
     table = {
         fc.conv2d: conv2d,
         fc.relu: lambda x: ref.relu_forward(x),
-        fc.dense: lambda x, w, b=None: ref.dense_forward(
-            x, w, None if b is None else np.reshape(b, -1)),
+        fc.dense: lambda x, w, b=None, relu=False: ref.dense_forward(
+            x, w, None if b is None else np.reshape(b, -1), relu),
         fc.max_pool2d: lambda x, filter=3, stride=1, padding=0, ceil_mode=False:
             ref.max_pool2d_forward(x, filter, stride, padding, ceil_mode)[0],
         fc.average_pool2d: ref.average_pool2d_forward,
