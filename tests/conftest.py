@@ -33,6 +33,26 @@ def tf32_off():
     fc.set_tf32(before)
 
 
+@pytest.fixture(params=[True, False], ids=["fused", "own"])
+def epilogues(request):
+    """The test twice on the GPU: with the bias and ReLU (and dense's bias gradient) in cuBLASLt
+    GEMM epilogues where cuBLASLt offers them, and with fastconv's own passes."""
+    before = fc.gemm_epilogues()
+    fc.set_gemm_epilogues(request.param)
+    yield request.param
+    fc.set_gemm_epilogues(before)
+
+
+@pytest.fixture
+def own_passes():
+    """fastconv's own passes around the GEMMs (no cuBLASLt epilogues) for the test: their
+    results are fixed bit for bit, which a test of bitwise equality needs."""
+    before = fc.gemm_epilogues()
+    fc.set_gemm_epilogues(False)
+    yield
+    fc.set_gemm_epilogues(before)
+
+
 def pytest_collection_modifyitems(config, items):
     if fc.cuda_available():
         return

@@ -35,15 +35,6 @@ def _conv_data(case, seed=0):
     return x, w, b, pairs(stride), pairs(padding), pairs(dilation)
 
 
-@pytest.fixture(params=[True, False], ids=["fused", "own"])
-def epilogues(request):
-    """Both forward paths: the GEMM with the bias and ReLU in its cuBLASLt epilogue (where
-    cuBLASLt offers one), and fastconv's own GEMM-layout pass."""
-    CUDA.set_gemm_epilogues(request.param)
-    yield request.param
-    CUDA.set_gemm_epilogues(True)
-
-
 def lt_calls():
     s = CUDA._gemm_epilogue_stats()
     return s["fused"] + s["refused"]

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.cuda, pytest.mark.usefixtures("poison_gpu_outputs")]
 
 
 @pytest.mark.parametrize("n,i,o", [(1, 1, 1), (3, 7, 5), (64, 128, 10), (37, 300, 129)])
-def test_dense_matches_cpu(n, i, o, tf32_off):
+def test_dense_matches_cpu(n, i, o, tf32_off, epilogues):
     rng = np.random.default_rng(n + i + o)
     x, w, b = rand(rng, n, i), rand(rng, i, o), rand(rng, o)
     cy, gy = both("dense_forward", x, w, b)
@@ -24,6 +24,37 @@ def test_dense_matches_cpu(n, i, o, tf32_off):
         assert_close(g, e, reduction=r)
     cpu, gpu = both("dense_backward", x, w, dy, False, False)
     assert gpu[0] is None and gpu[2] is None
+
+
+def _asked(fn):
+    """(GEMMs cuBLASLt fused, GEMMs it refused) while fn runs."""
+    from fastconv._native import CUDA
+
+    before = CUDA._gemm_epilogue_stats()
+    fn()
+    after = CUDA._gemm_epilogue_stats()
+    return after["fused"] - before["fused"], after["refused"] - before["refused"]
+
+
+@pytest.mark.parametrize("n,i,o", [(1, 1, 1), (3, 5, 4)])
+def test_which_dense_gemms_ask_for_an_epilogue(n, i, o, tf32_off):
+    # The forward with a bias or a ReLU and the dW GEMM with a bias gradient each ask once;
+    # GEMMs with nothing to fuse never ask.
+    from fastconv._native import CUDA
+    from helpers import cuda_emulated, dev
+
+    rng = np.random.default_rng(9)
+    x, w, b, dy = (dev(rand(rng, *s).astype(np.float32)) for s in ((n, i), (i, o), (o,), (n, o)))
+    for args, want in (((x, w, b), 1), ((x, w, None, True), 1), ((x, w, None), 0)):
+        got = _asked(lambda: CUDA.dense_forward(*args))
+        assert sum(got) == want and (not cuda_emulated() or got == (want, 0))
+    got = _asked(lambda: CUDA.dense_backward(x, w, dy, True, True))
+    assert sum(got) == 1 and (not cuda_emulated() or got == (1, 0))
+    assert _asked(lambda: CUDA.dense_backward(x, w, dy, True, False)) == (0, 0)
+    cpu, gpu = both("dense_backward", *(rand(rng, *s) for s in ((n, i), (i, o), (n, o))), True,
+                    True)
+    for g, e in zip(gpu, cpu):
+        assert_close(g, e, reduction=max(n, o))
 
 
 @pytest.mark.parametrize("shape", [(2, 3), (4, 5, 6, 7), (1, 16, 1, 1), (3, 2, 5)])
@@ -57,7 +88,7 @@ DENSE_SHAPES = [(1, 1, 1), (3, 7, 5), (64, 128, 10), (37, 300, 129)]
 
 
 @pytest.mark.parametrize("n,i,o", DENSE_SHAPES)
-def test_dense_relu_matches_cpu(n, i, o, tf32_off):
+def test_dense_relu_matches_cpu(n, i, o, tf32_off, epilogues):
     rng = np.random.default_rng(n + i + o + 1)
     x, w, b = rand(rng, n, i), rand(rng, i, o), rand(rng, o)
     cy, gy = both("dense_forward", x, w, b, True)
@@ -74,7 +105,7 @@ def test_dense_relu_matches_cpu(n, i, o, tf32_off):
 
 
 @pytest.mark.parametrize("n,i,o", DENSE_SHAPES)
-def test_dense_relu_is_the_unfused_chain_bitwise(n, i, o):
+def test_dense_relu_is_the_unfused_chain_bitwise(n, i, o, own_passes):
     from fastconv._native import CUDA
     from helpers import dev, host
 
@@ -88,7 +119,7 @@ def test_dense_relu_is_the_unfused_chain_bitwise(n, i, o):
         assert host(g).tobytes() == host(e).tobytes()
 
 
-def test_functional_and_sequential_relu_fusion_on_the_gpu():
+def test_functional_and_sequential_relu_fusion_on_the_gpu(own_passes):
     import fastconv as fc
     import fastconv.functional as F
     from helpers import dev, host

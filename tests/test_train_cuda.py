@@ -22,11 +22,19 @@ def _step(model, opt, x, t, on_gpu):
         fc.set_cuda_active(False)
 
 
-def test_twenty_gpu_steps_track_the_cpu(tmp_path):
+def test_twenty_gpu_steps_track_the_cpu(tmp_path, epilogues):
     # Each GPU step against a CPU step taken from the GPU's own state (weights and momentum, moved
     # by a checkpoint). Twenty steps run apart would not do: the training is chaotic, and a
     # last-bit difference grows until a max-pool tie flips (CPU against CPU, x changed by 1e-7,
     # ends 1e-3 apart after 20 steps), so only a single step has a meaningful tolerance.
+    # Even one step can meet a near-tie (a ReLU input or a max-pool window within rounding of
+    # flipping) that the GPU and the CPU round apart; the gradients upstream of it then differ by
+    # that one element's share. Whether twenty steps meet one depends on the exact trajectory:
+    # with the epilogues fused (the bias added after the products, not before them: other last
+    # bits), the emulator's run met one at step 9, where conv1's bias came out 3.6e-4 apart
+    # (relative) from the CPU's, through the fused and the own passes alike from that state. A
+    # wrong kernel is off by far more than 1e-3.
+    rtol = 1e-3
     rng = np.random.default_rng(0)
     x = rng.random((32, 1, 28, 28), dtype=np.float32)
     t = rng.integers(0, 10, 32).astype(np.int64)
@@ -46,7 +54,7 @@ def test_twenty_gpu_steps_track_the_cpu(tmp_path):
         np.testing.assert_allclose(gpu_loss, cpu_loss, rtol=1e-5, err_msg=f"step {step}")
         for g, c in zip(gpu.parameters(), cpu.parameters()):
             g, c = g.as_ndarray(), c.as_ndarray()
-            np.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-4 * float(np.abs(c).max()))
+            np.testing.assert_allclose(g, c, rtol=rtol, atol=rtol * float(np.abs(c).max()))
 
 
 def test_device_memory_flat_over_1000_steps():

@@ -1,7 +1,9 @@
-// The dense layer and the bias on the GPU, the twin of csrc/cpu/dense.cpp: the same three GEMMs
-// through cuda::gemm, the bias folded into the forward GEMM, the bias gradient by bias_grad
-// (channel_sum.cu: a two-stage fixed-order reduction; deterministic). A fused ReLU runs after the
-// forward GEMM, and its gradient mask once before the backward's GEMMs.
+// The dense layer and the bias on the GPU, the twin of csrc/cpu/dense.cpp: the same three GEMMs.
+// Where cuBLASLt offers it (lt_gemm.h), the forward's bias and ReLU are its GEMM's epilogue and
+// the bias gradient is summed by the dW GEMM as it reads g. Otherwise: the bias filled into y
+// before the forward GEMM (beta = 1), the ReLU in place after it, and the bias gradient by
+// bias_grad (channel_sum.cu: a two-stage fixed-order reduction). Deterministic either way. A
+// fused ReLU's gradient mask is applied once, before the backward's GEMMs.
 #include "cuda/dense.h"
 
 #include <optional>
@@ -11,6 +13,7 @@
 #include "cuda/device_array.h"
 #include "cuda/context.h"
 #include "cuda/kernels_common.cuh"
+#include "cuda/lt_gemm.h"
 #include "fastconv/fastdiv.h"
 
 namespace fastconv::cuda {
@@ -58,8 +61,7 @@ void forward_plain(float* y, const float* x, const float* w, const float* b, ind
   if (relu) relu_forward(y, y, n * out);
 }
 
-// dw (In, Out) = x^T @ g and db (Out) = the column sums of g (db may be null): the seam for a
-// single cuBLASLt matmul with the BGRADB epilogue (the bias gradient inside the dW GEMM).
+// dw (In, Out) = x^T @ g and db (Out) = the column sums of g (db may be null).
 void weight_bias_grads_plain(float* dw, float* db, const float* x, const float* g, index_t n,
                              index_t in, index_t out) {
   gemm(true, false, in, out, n, 1.0f, x, in, g, out, 0.0f, dw, out);
@@ -67,10 +69,47 @@ void weight_bias_grads_plain(float* dw, float* db, const float* x, const float* 
   if (db) bias_grad(db, g, nullptr, n, out, 1);
 }
 
+// Row-major y (n, out) read column-major is y^T (out x n), whose rows are the features: so
+// y^T = w^T x^T, with w (In, Out) read column-major as w^T (out x in) and x as x^T (in x n), puts
+// the bias on D's rows, where cuBLASLt's epilogue adds it.
+bool forward_fused(float* y, const float* x, const float* w, const float* b, index_t n,
+                   index_t in, index_t out, bool relu) {
+  LtGemm g;
+  g.a = w;
+  g.a_layout = {out, in, out};
+  g.b = x;
+  g.b_layout = {in, n, in};
+  g.d = y;
+  g.d_layout = {out, n, out};
+  g.epilogue = b ? (relu ? LtEpilogue::relu_bias : LtEpilogue::bias) : LtEpilogue::relu;
+  g.bias = const_cast<float*>(b);  // only read in these epilogues
+  return lt_gemm(g);
+}
+
+// dw^T (out x in) = g^T x, read column-major as above: A = g (out x n), B = x^T transposed; the
+// bias gradient (one per row of D, a feature) sums A over k = n: BGRADA.
+bool weight_bias_grads_fused(float* dw, float* db, const float* x, const float* g, index_t n,
+                             index_t in, index_t out) {
+  LtGemm l;
+  l.a = g;
+  l.a_layout = {out, n, out};
+  l.trans_b = true;
+  l.b = x;
+  l.b_layout = {in, n, in};
+  l.d = dw;
+  l.d_layout = {out, in, out};
+  l.epilogue = LtEpilogue::bias_grad_a;
+  l.bias = db;
+  return lt_gemm(l);
+}
+
 }  // namespace
 
+// First choice: one cuBLASLt GEMM with the bias (and ReLU) in its epilogue; where cuBLASLt has
+// no algorithm for it, the plain path.
 void dense_forward(float* y, const float* x, const float* w, const float* b, index_t n,
                    index_t in, index_t out, bool relu) {
+  if ((b || relu) && forward_fused(y, x, w, b, n, in, out, relu)) return;
   forward_plain(y, x, w, b, n, in, out, relu);
 }
 
@@ -86,6 +125,7 @@ void dense_backward(float* dx, float* dw, float* db, const float* x, const float
     g = masked->data<float>();
   }
   if (dx) gemm(false, true, n, in, out, 1.0f, g, out, w, out, 0.0f, dx, in);
+  if (db && weight_bias_grads_fused(dw, db, x, g, n, in, out)) return;
   weight_bias_grads_plain(dw, db, x, g, n, in, out);
 }
 
