@@ -49,8 +49,8 @@ struct LtGemm {
 };
 
 // Queues the GEMM and returns true; or returns false having queued nothing, where cuBLASLt has no
-// algorithm for it or fused epilogues are switched off. Errors other than "not supported" throw
-// CudaError.
+// algorithm for it (its heuristic answers none, NOT_SUPPORTED or INVALID_VALUE) or fused
+// epilogues are switched off. Any other failure throws CudaError.
 bool lt_gemm(const LtGemm& g);
 
 // Fused epilogues on (the default) or off: off, every caller runs its own kernels, which is

@@ -2,6 +2,7 @@
 // its heuristic share, and the matmul itself, run or recorded on its stream like cublasGemmEx.
 // The computation is cublaslt_run.cpp's.
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -246,6 +247,13 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(
   LtPlan plan;
   const cublasStatus_t st = make_plan(handle, desc, a, b, c, d, &plan);
   if (st != CUBLAS_STATUS_SUCCESS) return st;
+  // For tests of the callers' fallbacks: the three ways a real cuBLASLt turns a valid problem
+  // down (FC_EMU_LT_HEURISTIC=none, not_supported or invalid).
+  if (const char* refuse = std::getenv("FC_EMU_LT_HEURISTIC")) {
+    if (std::strcmp(refuse, "none") == 0) return CUBLAS_STATUS_SUCCESS;
+    if (std::strcmp(refuse, "not_supported") == 0) return CUBLAS_STATUS_NOT_SUPPORTED;
+    if (std::strcmp(refuse, "invalid") == 0) return CUBLAS_STATUS_INVALID_VALUE;
+  }
   // One algorithm, with no workspace: it fits any MAX_WORKSPACE_BYTES.
   results[0] = cublasLtMatmulHeuristicResult_t{};
   results[0].state = CUBLAS_STATUS_SUCCESS;
