@@ -1,0 +1,234 @@
+// The implicit-GEMM conv2d forward (conv_implicit.h). The GEMM is W (k x R) * X_col (R x P) with
+// R = c*kh*kw and P = n*oh*ow, X_col never stored: a block owns a tile of TM*16 output channels by
+// kTileN = 64 output pixels; its 256 threads form a 16 x 16 grid, and thread (tx, ty) accumulates
+// channels ty + 16i (i < TM) by pixels tx + 16j (j < 4) in registers. R goes through shared memory
+// kChunk = 16 at a time, in two buffers: while the block multiplies one chunk, each thread holds
+// its share of the next in registers (TM weights, 4 gathered inputs) and stores it into the other
+// buffer after, so one barrier a chunk suffices.
+//
+// The strided ownership (ty + 16i, tx + 16j) keeps the shared-memory reads free of bank conflicts
+// without vector loads, and makes 16 neighbouring threads write 16 neighbouring pixels of one
+// channel plane. The gather gives each thread one pixel for the whole reduction, so its (sample,
+// oh, ow) decoding happens once; each gathered element decodes only its row r into (c, ki, kj),
+// by divisors fixed at launch (FastDivU32 in int32 where the sizes fit, PlainDiv in int64
+// otherwise) or, for 3x3 filters, by the constant 3.
+#include "cuda/conv_implicit.h"
+
+#include <cstdint>
+
+#include "cuda/context.h"
+#include "cuda/kernels_common.cuh"
+
+namespace fastconv::cuda {
+namespace {
+
+constexpr int kThreads = 256;  // 16 x 16
+constexpr int kSide = 16;
+constexpr int kTileN = 64;  // output pixels a block: kSide threads x 4
+constexpr int kChunk = 16;  // reduction rows a shared-memory stage
+constexpr index_t kMaxGridY = 65535;
+constexpr index_t kMaxGridX = (index_t(1) << 31) - 1;
+
+// Division by a compile-time constant, in the FastDivU32 path's int32: the compiler turns it into
+// a multiply and a shift, without even the launch-time divider's parameters.
+template <int N>
+struct ConstDivU32 {
+  using Int = std::int32_t;
+  ConstDivU32() = default;
+  explicit ConstDivU32(index_t) {}
+  FC_HD Int div(Int n) const { return static_cast<Int>(static_cast<std::uint32_t>(n) / N); }
+  FC_HD void divmod(Int n, Int* q, Int* r) const {
+    *q = div(n);
+    *r = n - *q * N;
+  }
+};
+
+// The shape's sizes in the kernel's index type, with the GEMM's dimensions.
+template <class I>
+struct Geometry {
+  I c, h, w, k, sh, sw, ph, pw, dh, dw, plane;
+  I rows;    // R = c*kh*kw
+  I pixels;  // P = n*oh*ow
+  explicit Geometry(const Conv2dShape& s)
+      : c(I(s.c)), h(I(s.h)), w(I(s.w)), k(I(s.k)), sh(I(s.sh)), sw(I(s.sw)), ph(I(s.ph)),
+        pw(I(s.pw)), dh(I(s.dh)), dw(I(s.dw)), plane(I(s.out_plane())), rows(I(s.col_rows())),
+        pixels(I(s.n * s.out_plane())) {}
+};
+
+#ifdef __launch_bounds__
+#define FC_IGEMM_BOUNDS __launch_bounds__(kThreads)
+#else
+#define FC_IGEMM_BOUNDS
+#endif
+
+// TM: output channels a thread (the block's tile is 16*TM of them). Div divides by the output
+// plane and width, TapDiv by kw and kh (the same index type).
+template <int TM, class Div, class TapDiv>
+__global__ void FC_IGEMM_BOUNDS conv_implicit_kernel(float* __restrict__ y,
+                                                     const float* __restrict__ x,
+                                                     const float* __restrict__ w,
+                                                     const float* __restrict__ b,
+                                                     Geometry<typename Div::Int> g, bool relu,
+                                                     Div by_plane, Div by_ow, TapDiv by_kw,
+                                                     TapDiv by_kh) {
+  using I = typename Div::Int;
+  constexpr int kTileM = kSide * TM;
+  // +1: the weights are stored transposed (a thread's TM values go down a column), and the pad
+  // spreads a warp's stores over the banks.
+  __shared__ float ws[2][kChunk][kTileM + 1];
+  __shared__ float xs[2][kChunk][kTileN];
+
+  const int t = static_cast<int>(threadIdx.x), tx = t % kSide, ty = t / kSide;
+  const I k0 = I(blockIdx.y) * kTileM, p0 = I(blockIdx.x) * kTileN;
+  const I in_plane = g.h * g.w;
+
+  // The pixel this thread gathers for (all chunks), and the 4 chunk rows it gathers: gk + 4i.
+  const int gn = t % kTileN, gk = t / kTileN;
+  const bool gvalid = p0 + gn < g.pixels;
+  I ih0 = 0, iw0 = 0;
+  const float* xn = x;
+  if (gvalid) {
+    I n, pix, oy, ox;
+    by_plane.divmod(p0 + gn, &n, &pix);
+    by_ow.divmod(pix, &oy, &ox);
+    ih0 = oy * g.sh - g.ph;
+    iw0 = ox * g.sw - g.pw;
+    xn = x + n * (g.c * in_plane);
+  }
+
+  float wr[TM], xr[4];
+  // The chunk at reduction row r0 into registers: weights w[k0 + ty + 16i][r0 + tx] (16
+  // neighbouring threads read 16 neighbouring floats of a row), inputs for rows r0 + gk + 4i.
+  auto load = [&](I r0) {
+#pragma unroll
+    for (int i = 0; i < TM; ++i) {
+      const I m = k0 + ty + kSide * i, r = r0 + tx;
+      wr[i] = m < g.k && r < g.rows ? __ldg(w + (m * g.rows + r)) : 0.0f;
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const I r = r0 + gk + 4 * i;
+      float v = 0.0f;
+      if (gvalid && r < g.rows) {
+        I ck, kj, c, ki;
+        by_kw.divmod(r, &ck, &kj);
+        by_kh.divmod(ck, &c, &ki);
+        const I ih = ih0 + ki * g.dh, iw = iw0 + kj * g.dw;
+        if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w)
+          v = __ldg(xn + (c * in_plane + ih * g.w + iw));
+      }
+      xr[i] = v;
+    }
+  };
+  auto store = [&](int buf) {
+#pragma unroll
+    for (int i = 0; i < TM; ++i) ws[buf][tx][ty + kSide * i] = wr[i];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) xs[buf][gk + 4 * i][gn] = xr[i];
+  };
+
+  float acc[TM][4];
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
+
+  const I chunks = (g.rows + kChunk - 1) / kChunk;
+  if (chunks > 0) {
+    load(0);
+    store(0);
+  }
+  __syncthreads();
+  for (I ch = 0; ch < chunks; ++ch) {
+    const int buf = static_cast<int>(ch & 1);
+    const bool more = ch + 1 < chunks;
+    if (more) load((ch + 1) * kChunk);
+#pragma unroll
+    for (int kk = 0; kk < kChunk; ++kk) {
+      float a[TM], v[4];
+#pragma unroll
+      for (int i = 0; i < TM; ++i) a[i] = ws[buf][kk][ty + kSide * i];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) v[j] = xs[buf][kk][tx + kSide * j];
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], v[j], acc[i][j]);
+    }
+    // The other buffer's last readers finished the previous chunk before the barrier below it.
+    if (more) store(buf ^ 1);
+    __syncthreads();
+  }
+
+  // The epilogue: bias (one rounded add), ReLU (NaN passes), NCHW.
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const I p = p0 + tx + kSide * j;
+    if (p >= g.pixels) continue;
+    I n, pix;
+    by_plane.divmod(p, &n, &pix);
+    float* yp = y + (n * g.k * g.plane + pix);
+#pragma unroll
+    for (int i = 0; i < TM; ++i) {
+      const I m = k0 + ty + kSide * i;
+      if (m >= g.k) continue;
+      float v = acc[i][j];
+      if (b) v = __fadd_rn(v, __ldg(b + m));
+      yp[m * g.plane] = relu && v < 0.0f ? 0.0f : v;
+    }
+  }
+}
+
+#undef FC_IGEMM_BOUNDS
+
+int tile_rows(const Conv2dShape& s) { return s.k <= 2 * kSide ? 2 : 4; }  // TM
+
+template <int TM, class Div, class TapDiv>
+void launch(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s,
+            bool relu) {
+  const index_t pixels = s.n * s.out_plane();
+  const dim3 grid(static_cast<unsigned>((pixels + kTileN - 1) / kTileN),
+                  static_cast<unsigned>((s.k + kSide * TM - 1) / (kSide * TM)));
+  conv_implicit_kernel<TM, Div, TapDiv><<<grid, kThreads, 0, stream()>>>(
+      y, x, w, b, Geometry<typename Div::Int>(s), relu, Div(s.out_plane()), Div(s.ow),
+      TapDiv(s.kw), TapDiv(s.kh));
+  FC_LAUNCH_CHECK();
+}
+
+template <int TM>
+void launch_sized(float* y, const float* x, const float* w, const float* b,
+                  const Conv2dShape& s, bool relu) {
+  const index_t pixels = s.n * s.out_plane();
+  // conv_in_coord stays within (-(h + 2ph), h + 2ph); the tiles may overhang P, k and R by one
+  // tile each.
+  if (!index32_fits({s.n * s.c * s.h * s.w, s.n * s.k * s.out_plane(), s.k * s.col_rows(),
+                     pixels + kTileN, s.k + kSide * TM, s.col_rows() + kChunk, s.h + 2 * s.ph,
+                     s.w + 2 * s.pw}))
+    launch<TM, PlainDiv, PlainDiv>(y, x, w, b, s, relu);
+  else if (s.kh == 3 && s.kw == 3)
+    launch<TM, FastDivU32, ConstDivU32<3>>(y, x, w, b, s, relu);
+  else
+    launch<TM, FastDivU32, FastDivU32>(y, x, w, b, s, relu);
+}
+
+}  // namespace
+
+bool conv2d_implicit_supported(const Conv2dShape& s) {
+  const index_t m_tiles = (s.k + kSide * tile_rows(s) - 1) / (kSide * tile_rows(s));
+  return m_tiles <= kMaxGridY && (s.n * s.out_plane() + kTileN - 1) / kTileN <= kMaxGridX;
+}
+
+void conv2d_forward_implicit(float* y, const float* x, const float* w, const float* b,
+                             const Conv2dShape& s, bool relu) {
+  if (s.n * s.out_plane() == 0 || s.k == 0) return;
+  if (tile_rows(s) == 2)
+    launch_sized<2>(y, x, w, b, s, relu);
+  else
+    launch_sized<4>(y, x, w, b, s, relu);
+}
+
+// To be filled from measurements on a GPU (benchmarks/switches.py's conv_kernel rows), shape by
+// shape; nothing has been measured yet, so im2col + cuBLAS stays the choice everywhere.
+bool implicit_measured_faster(const Conv2dShape&) { return false; }
+
+}  // namespace fastconv::cuda
