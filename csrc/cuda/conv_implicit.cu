@@ -1,20 +1,21 @@
 // The implicit-GEMM conv2d forward (conv_implicit.h). The GEMM is W (k x R) * X_col (R x P) with
 // R = c*kh*kw and P = n*oh*ow, X_col never stored: a block owns a tile of TM*16 output channels by
 // kTileN = 64 output pixels; its 256 threads form a 16 x 16 grid, and thread (tx, ty) accumulates
-// channels ty + 16i (i < TM) by pixels tx + 16j (j < 4) in registers. R goes through shared memory
-// kChunk = 16 at a time, in two buffers: while the block multiplies one chunk, each thread holds
-// its share of the next in registers (TM weights, 4 gathered inputs) and stores it into the other
-// buffer after, so one barrier a chunk suffices.
+// channels TM*ty .. TM*ty + TM-1 by pixels 4tx .. 4tx+3 in registers. R goes through shared memory
+// kChunk = 16 rows at a time, in two buffers: while the block multiplies one chunk, each thread
+// holds its share of the next in registers (TM weights, 4 gathered inputs) and stores it into the
+// other buffer after, so one barrier a chunk suffices.
 //
-// The strided ownership (ty + 16i, tx + 16j) keeps the shared-memory reads free of bank conflicts
-// without vector loads, and makes 16 neighbouring threads write 16 neighbouring pixels of one
-// channel plane. The gather gives each thread one pixel for the whole reduction, so its (sample,
-// oh, ow) decoding happens once; each gathered element decodes only its row r into (c, ki, kj),
-// by divisors fixed at launch (FastDivU32 in int32 where the sizes fit, PlainDiv in int64
-// otherwise) or, for 3x3 filters, by the constant 3.
+// Each reduction row costs a thread one 128-bit shared load of its 4 inputs (a warp reads 256
+// contiguous bytes: no bank conflict) and one of its 4 weights (TM = 4; two scalar loads for
+// TM = 2), both warp-wide broadcasts or contiguous, for 4*TM FMAs. The gather gives each thread
+// one pixel for the whole reduction, so its (sample, oh, ow) decoding happens once; each gathered
+// element decodes only its row r into (c, ki, kj), by divisors fixed at launch (FastDivU32 in
+// int32 where the sizes fit, PlainDiv in int64 otherwise) or, for 3x3 filters, by the constant 3.
 #include "cuda/conv_implicit.h"
 
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/context.h"
 #include "cuda/kernels_common.cuh"
@@ -55,16 +56,31 @@ struct Geometry {
         pixels(I(s.n * s.out_plane())) {}
 };
 
-#ifdef __launch_bounds__
-#define FC_IGEMM_BOUNDS __launch_bounds__(kThreads)
+// 4 floats of shared memory at a 16-byte aligned address, in one 128-bit load on the GPU (the
+// emulator reads them one by one: no type punning in host C++).
+__device__ __forceinline__ float4 lds4(const float* p) {
+#if defined(__CUDA_ARCH__)
+  return *reinterpret_cast<const float4*>(p);
 #else
-#define FC_IGEMM_BOUNDS
+  return make_float4(p[0], p[1], p[2], p[3]);
+#endif
+}
+
+// Registers: 64 a thread (4 blocks an SM) hold the 32-bit path without spilling; the int64
+// fallback's indices need more, so it asks for 2 blocks an SM (up to 128 registers).
+template <class Div>
+constexpr int kMinBlocks = std::is_same_v<Div, PlainDiv> ? 2 : 4;
+
+#ifdef __launch_bounds__
+#define FC_IGEMM_BOUNDS(Div) __launch_bounds__(kThreads, kMinBlocks<Div>)
+#else
+#define FC_IGEMM_BOUNDS(Div)
 #endif
 
 // TM: output channels a thread (the block's tile is 16*TM of them). Div divides by the output
 // plane and width, TapDiv by kw and kh (the same index type).
 template <int TM, class Div, class TapDiv>
-__global__ void FC_IGEMM_BOUNDS conv_implicit_kernel(float* __restrict__ y,
+__global__ void FC_IGEMM_BOUNDS(Div) conv_implicit_kernel(float* __restrict__ y,
                                                      const float* __restrict__ x,
                                                      const float* __restrict__ w,
                                                      const float* __restrict__ b,
@@ -73,10 +89,11 @@ __global__ void FC_IGEMM_BOUNDS conv_implicit_kernel(float* __restrict__ y,
                                                      TapDiv by_kh) {
   using I = typename Div::Int;
   constexpr int kTileM = kSide * TM;
-  // +1: the weights are stored transposed (a thread's TM values go down a column), and the pad
-  // spreads a warp's stores over the banks.
-  __shared__ float ws[2][kChunk][kTileM + 1];
-  __shared__ float xs[2][kChunk][kTileN];
+  // The weights are stored transposed (row kk holds the chunk's column kk of W's tile); the pad
+  // of 4 keeps rows 16-byte aligned and spreads a warp's stores over the banks (2-way at most).
+  constexpr int kLdW = kTileM + 4;
+  alignas(16) __shared__ float ws[2][kChunk][kLdW];
+  alignas(16) __shared__ float xs[2][kChunk][kTileN];
 
   const int t = static_cast<int>(threadIdx.x), tx = t % kSide, ty = t / kSide;
   const I k0 = I(blockIdx.y) * kTileM, p0 = I(blockIdx.x) * kTileN;
@@ -145,11 +162,16 @@ __global__ void FC_IGEMM_BOUNDS conv_implicit_kernel(float* __restrict__ y,
     if (more) load((ch + 1) * kChunk);
 #pragma unroll
     for (int kk = 0; kk < kChunk; ++kk) {
-      float a[TM], v[4];
+      float a[TM];
+      if constexpr (TM == 4) {
+        const float4 q = lds4(&ws[buf][kk][4 * ty]);
+        a[0] = q.x, a[1] = q.y, a[2] = q.z, a[3] = q.w;
+      } else {
 #pragma unroll
-      for (int i = 0; i < TM; ++i) a[i] = ws[buf][kk][ty + kSide * i];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) v[j] = xs[buf][kk][tx + kSide * j];
+        for (int i = 0; i < TM; ++i) a[i] = ws[buf][kk][TM * ty + i];
+      }
+      const float4 q = lds4(&xs[buf][kk][4 * tx]);
+      const float v[4] = {q.x, q.y, q.z, q.w};
 #pragma unroll
       for (int i = 0; i < TM; ++i)
 #pragma unroll
@@ -163,14 +185,14 @@ __global__ void FC_IGEMM_BOUNDS conv_implicit_kernel(float* __restrict__ y,
   // The epilogue: bias (one rounded add), ReLU (NaN passes), NCHW.
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
-    const I p = p0 + tx + kSide * j;
+    const I p = p0 + 4 * tx + j;
     if (p >= g.pixels) continue;
     I n, pix;
     by_plane.divmod(p, &n, &pix);
     float* yp = y + (n * g.k * g.plane + pix);
 #pragma unroll
     for (int i = 0; i < TM; ++i) {
-      const I m = k0 + ty + kSide * i;
+      const I m = k0 + TM * ty + i;
       if (m >= g.k) continue;
       float v = acc[i][j];
       if (b) v = __fadd_rn(v, __ldg(b + m));
