@@ -124,6 +124,25 @@ def test_auto_picks_im2col_for_every_shape_today(case, kernel, tf32_off):
     assert out["auto"][1] == out["im2col"][1]
 
 
+@pytest.mark.parametrize("case", [CONV_CASES[1], CONV_CASES[3], CONV_CASES[14]] + BIG_CASES[:3])
+def test_the_int64_kernels_give_the_int32_kernels_bits(case, kernel):
+    # Only sizes past 2**30 elements take the int64 (PlainDiv) kernels on their own; the hook
+    # runs them here, on the 3x3 and general filters and both tile heights. Same products in the
+    # same order: the same bits.
+    x, w, b, *geo = _data(case, seed=7)
+    args = _gpu_args(x, w, b, *geo)
+    kernel("implicit")
+    y32 = host(CUDA.conv2d_forward(*args, True))
+    try:
+        CUDA._set_conv_implicit_index64(True)
+        y64 = host(CUDA.conv2d_forward(*args, True))
+    finally:
+        CUDA._set_conv_implicit_index64(False)
+    np.testing.assert_array_equal(y64, y32)
+    k, c, kh, kw = w.shape
+    assert_close(y64, C.conv2d_forward(x, w, b, *geo, True), reduction=c * kh * kw)
+
+
 def test_the_hook_round_trips_and_names_its_choices(kernel):
     assert CUDA._conv_forward_kernel() == "auto"
     for name in ("implicit", "im2col", "auto", "implicit"):

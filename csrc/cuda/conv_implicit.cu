@@ -14,6 +14,7 @@
 // int32 where the sizes fit, PlainDiv in int64 otherwise) or, for 3x3 filters, by the constant 3.
 #include "cuda/conv_implicit.h"
 
+#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
@@ -203,6 +204,8 @@ __global__ void FC_IGEMM_BOUNDS(Div) conv_implicit_kernel(float* __restrict__ y,
 
 #undef FC_IGEMM_BOUNDS
 
+std::atomic<bool> g_index64{false};
+
 int tile_rows(const Conv2dShape& s) { return s.k <= 2 * kSide ? 2 : 4; }  // TM
 
 template <int TM, class Div, class TapDiv>
@@ -223,9 +226,10 @@ void launch_sized(float* y, const float* x, const float* w, const float* b,
   const index_t pixels = s.n * s.out_plane();
   // conv_in_coord stays within (-(h + 2ph), h + 2ph); the tiles may overhang P, k and R by one
   // tile each.
-  if (!index32_fits({s.n * s.c * s.h * s.w, s.n * s.k * s.out_plane(), s.k * s.col_rows(),
-                     pixels + kTileN, s.k + kSide * TM, s.col_rows() + kChunk, s.h + 2 * s.ph,
-                     s.w + 2 * s.pw}))
+  const bool fits = index32_fits({s.n * s.c * s.h * s.w, s.n * s.k * s.out_plane(),
+                                   s.k * s.col_rows(), pixels + kTileN, s.k + kSide * TM,
+                                   s.col_rows() + kChunk, s.h + 2 * s.ph, s.w + 2 * s.pw});
+  if (!fits || g_index64.load())
     launch<TM, PlainDiv, PlainDiv>(y, x, w, b, s, relu);
   else if (s.kh == 3 && s.kw == 3)
     launch<TM, FastDivU32, ConstDivU32<3>>(y, x, w, b, s, relu);
@@ -248,6 +252,8 @@ void conv2d_forward_implicit(float* y, const float* x, const float* w, const flo
   else
     launch_sized<4>(y, x, w, b, s, relu);
 }
+
+void set_conv2d_implicit_index64(bool on) { g_index64.store(on); }
 
 // To be filled from measurements on a GPU (benchmarks/switches.py's conv_kernel rows), shape by
 // shape; nothing has been measured yet, so im2col + cuBLAS stays the choice everywhere.

@@ -20,6 +20,10 @@ bool conv2d_implicit_supported(const Conv2dShape& s);
 void conv2d_forward_implicit(float* y, const float* x, const float* w, const float* b,
                              const Conv2dShape& s, bool relu);
 
+// Test hook: the int64 (PlainDiv) kernels for every shape, not only past index32_fits, so that
+// the tests, whose sizes all fit in int32, run them too.
+void set_conv2d_implicit_index64(bool on);
+
 // Whether the implicit kernel has been measured faster than im2col + cuBLAS for this shape (the
 // choice ConvForwardKernel::automatic makes). Empty until measured on a GPU: false everywhere.
 bool implicit_measured_faster(const Conv2dShape& s);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cuda/conv.h"
+#include "cuda/conv_implicit.h"
 #include "fastconv/text.h"
 #include "python/args.h"
 #include "python/bindings.h"
@@ -105,6 +106,9 @@ void bind_cuda_conv(py::module_& m) {
   m.def("_conv_forward_kernel", [] {
     return std::string(kKernelNames[static_cast<int>(cuda::conv2d_forward_kernel())]);
   }, "The conv2d forward kernel that _set_conv_forward_kernel chose.");
+  m.def("_set_conv_implicit_index64", [](py::handle on) {
+    cuda::set_conv2d_implicit_index64(bool_arg(on, "on"));
+  }, py::arg("on"), "Test hook: the implicit conv kernel's int64 index math for every shape.");
 }
 
 }  // namespace fastconv::bind
