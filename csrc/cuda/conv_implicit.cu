@@ -81,13 +81,11 @@ constexpr int kMinBlocks = std::is_same_v<Div, PlainDiv> ? 2 : 4;
 // TM: output channels a thread (the block's tile is 16*TM of them). Div divides by the output
 // plane and width, TapDiv by kw and kh (the same index type).
 template <int TM, class Div, class TapDiv>
-__global__ void FC_IGEMM_BOUNDS(Div) conv_implicit_kernel(float* __restrict__ y,
-                                                     const float* __restrict__ x,
-                                                     const float* __restrict__ w,
-                                                     const float* __restrict__ b,
-                                                     Geometry<typename Div::Int> g, bool relu,
-                                                     Div by_plane, Div by_ow, TapDiv by_kw,
-                                                     TapDiv by_kh) {
+__global__ void FC_IGEMM_BOUNDS(Div)
+    conv_implicit_kernel(float* __restrict__ y, const float* __restrict__ x,
+                         const float* __restrict__ w, const float* __restrict__ b,
+                         Geometry<typename Div::Int> g, bool relu, Div by_plane, Div by_ow,
+                         TapDiv by_kw, TapDiv by_kh) {
   using I = typename Div::Int;
   constexpr int kTileM = kSide * TM;
   // The weights are stored transposed (row kk holds the chunk's column kk of W's tile); the pad
