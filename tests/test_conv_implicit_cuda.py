@@ -2,11 +2,14 @@
 chosen through the private _cuda._set_conv_forward_kernel hook (marked `cuda`; outputs poisoned,
 so an element the kernel leaves unwritten fails).
 
-The kernel computes in FP32 FMA whatever fastconv.set_tf32 says, so the float32 tolerance
-(reduction = c*kh*kw) applies in every test here.
+The kernel computes in FP32 FMA, checked at the float32 tolerance (reduction = c*kh*kw), or
+with TF32 on (fastconv.set_tf32) on the tensor cores, checked at TF32's tolerance. On the
+emulator the tensor-core step runs its twin (mma_tf32_chunk's plain-code branch): there it checks
+the tiling, the fragments' positions in the epilogue and the TF32 rounding, not the PTX itself.
 """
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -20,6 +23,8 @@ from test_conv import CASES as CONV_CASES
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # launch_count
 
 pytestmark = [pytest.mark.cuda, pytest.mark.usefixtures("poison_gpu_outputs")]
+
+TF32_U = 2.0 ** -11  # TF32 keeps 10 mantissa bits: unit roundoff of the products' inputs
 
 # Beyond test_conv's matrix: several tiles in every dimension of the GEMM with partial last
 # tiles (70 channels: 64 + 6; 3*19*23 = 1311 pixels: 20 tiles of 64 + 31; 37*9 = 333 reduction
@@ -141,6 +146,27 @@ def test_the_int64_kernels_give_the_int32_kernels_bits(case, kernel):
     np.testing.assert_array_equal(y64, y32)
     k, c, kh, kw = w.shape
     assert_close(y64, C.conv2d_forward(x, w, b, *geo, True), reduction=c * kh * kw)
+
+
+@pytest.mark.parametrize("relu", [False, True], ids=["linear", "relu"])
+@pytest.mark.parametrize("case", [CONV_CASES[i] for i in (0, 1, 3, 12, 14)] + BIG_CASES)
+def test_implicit_forward_with_tf32_within_its_tolerance(case, relu, kernel, tf32_off):
+    x, w, b, *geo = _data(case, seed=8)
+    args = _gpu_args(x, w, b, *geo)
+    kernel("implicit")
+    fp32 = host(CUDA.conv2d_forward(*args, relu))
+    try:
+        CUDA.set_tf32(True)
+        y = host(CUDA.conv2d_forward(*args, relu))
+        again = host(CUDA.conv2d_forward(*args, relu))
+    finally:
+        CUDA.set_tf32(False)
+    k, c, kh, kw = w.shape
+    expected = C.conv2d_forward(x, w, b, *geo, relu)
+    tol = 8 * TF32_U * math.sqrt(c * kh * kw) * float(np.abs(expected).max())
+    np.testing.assert_allclose(y, expected, rtol=0, atol=tol)
+    np.testing.assert_array_equal(again, y)
+    assert np.abs(y - fp32).max() > 0  # the inputs were rounded: the TF32 path ran
 
 
 def test_the_hook_round_trips_and_names_its_choices(kernel):

@@ -12,10 +12,15 @@
 // one pixel for the whole reduction, so its (sample, oh, ow) decoding happens once; each gathered
 // element decodes only its row r into (c, ki, kj), by divisors fixed at launch (FastDivU32 in
 // int32 where the sizes fit, PlainDiv in int64 otherwise) or, for 3x3 filters, by the constant 3.
+//
+// With TF32 on (tf32()), the same tiles go through the tensor cores instead: each warp multiplies
+// a 16-channel slice of the tile by mma.sync (mma_tf32_chunk), with the same number of
+// accumulators a thread, which then stand for other (channel, pixel) positions.
 #include "cuda/conv_implicit.h"
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "cuda/context.h"
@@ -28,6 +33,11 @@ constexpr int kThreads = 256;  // 16 x 16
 constexpr int kSide = 16;
 constexpr int kTileN = 64;  // output pixels a block: kSide threads x 4
 constexpr int kChunk = 16;  // reduction rows a shared-memory stage
+// The input tile's rows, padded by 8 on the tensor-core path: its fragment reads (row t, column
+// g for lane 4g + t) then hit 32 different banks; rows stay 16-byte aligned. (The FP32 path
+// reads whole rows, and its registers are tight at 64 a thread: unpadded, it spills nothing.)
+template <bool kTf32>
+constexpr int kLdX = kTileN + (kTf32 ? 8 : 0);
 constexpr index_t kMaxGridY = 65535;
 constexpr index_t kMaxGridX = (index_t(1) << 31) - 1;
 
@@ -67,6 +77,76 @@ __device__ __forceinline__ float4 lds4(const float* p) {
 #endif
 }
 
+// Where mma.sync exists: the device code for sm_80 and later. Elsewhere (the emulator, the host
+// pass, older devices) mma_tf32_chunk runs its twin.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define FC_IGEMM_MMA 1
+#else
+#define FC_IGEMM_MMA 0
+
+// x rounded to TF32 (10 mantissa bits), to nearest with ties away from zero: cvt.rna.tf32.f32.
+__device__ __forceinline__ float round_tf32(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;  // inf, NaN kept
+  std::memcpy(&x, &u, sizeof u);
+  return x;
+}
+#endif
+
+// One chunk of the block's product on the tensor cores (TF32 in, FP32 accumulate), for the warp
+// at (wm, wn) of the TM x 8/TM grid of warps: its tile is channels 16wm .. 16wm + 15 by pixels
+// 8TM*wn .. + 8TM-1, TM mma.sync.m16n8k8 a k-step of 8, acc[i] the i-th's D fragment: lane
+// 4g + t holds (channel g + 8(r/2), pixel 8i + 2t + r%2) in acc[i][r] (PTX ISA, "Matrix
+// Fragments for mma.m16n8k8", .tf32). ws (ldw floats a row) and xs (kLdX<true>) hold the chunk as
+// [reduction row][channel] and [reduction row][pixel].
+//
+// The emulator runs no PTX: its twin computes each lane's four accumulators straight from
+// shared memory, the inputs rounded as cvt.rna rounds them and summed in k order (the tensor
+// core's own order within a k-step is unspecified, so the two agree to TF32's tolerance, not
+// bit for bit). The twin is plain code, so it also serves devices before sm_80.
+template <int TM>
+__device__ __forceinline__ void mma_tf32_chunk(float (&acc)[TM][4], const float* ws, int ldw,
+                                               const float* xs, int wm, int wn, int lane) {
+  const int g = lane / 4, t = lane % 4;
+  const float* wa = ws + 16 * wm + g;
+  const float* xb = xs + 8 * TM * wn;
+#if FC_IGEMM_MMA
+  auto tf32 = [](float v) {
+    std::uint32_t u;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(u) : "f"(v));
+    return u;
+  };
+#pragma unroll
+  for (int k8 = 0; k8 < kChunk; k8 += 8) {
+    const float* a_lo = wa + (k8 + t) * ldw;
+    const float* a_hi = a_lo + 4 * ldw;
+    const std::uint32_t a0 = tf32(a_lo[0]), a1 = tf32(a_lo[8]), a2 = tf32(a_hi[0]),
+                        a3 = tf32(a_hi[8]);
+#pragma unroll
+    for (int i = 0; i < TM; ++i) {
+      const float* b_lo = xb + (k8 + t) * kLdX<true> + 8 * i + g;
+      const std::uint32_t b0 = tf32(b_lo[0]), b1 = tf32(b_lo[4 * kLdX<true>]);
+      asm volatile(
+          "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+          "{%8,%9}, {%0,%1,%2,%3};\n"
+          : "+f"(acc[i][0]), "+f"(acc[i][1]), "+f"(acc[i][2]), "+f"(acc[i][3])
+          : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+    }
+  }
+#else
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const float* a = wa + 8 * (r / 2);
+      const float* b = xb + 8 * i + 2 * t + r % 2;
+      for (int kk = 0; kk < kChunk; ++kk)
+        acc[i][r] = fmaf(round_tf32(a[kk * ldw]), round_tf32(b[kk * kLdX<true>]), acc[i][r]);
+    }
+#endif
+}
+
 // Registers: 64 a thread (4 blocks an SM) hold the 32-bit path without spilling; the int64
 // fallback's indices need more, so it asks for 2 blocks an SM (up to 128 registers).
 template <class Div>
@@ -79,8 +159,9 @@ constexpr int kMinBlocks = std::is_same_v<Div, PlainDiv> ? 2 : 4;
 #endif
 
 // TM: output channels a thread (the block's tile is 16*TM of them). Div divides by the output
-// plane and width, TapDiv by kw and kh (the same index type).
-template <int TM, class Div, class TapDiv>
+// plane and width, TapDiv by kw and kh (the same index type). kTf32: the product on the tensor
+// cores (mma_tf32_chunk) instead of FP32 FMAs; the same accumulators a thread, other positions.
+template <int TM, bool kTf32, class Div, class TapDiv>
 __global__ void FC_IGEMM_BOUNDS(Div)
     conv_implicit_kernel(float* __restrict__ y, const float* __restrict__ x,
                          const float* __restrict__ w, const float* __restrict__ b,
@@ -92,7 +173,7 @@ __global__ void FC_IGEMM_BOUNDS(Div)
   // of 4 keeps rows 16-byte aligned and spreads a warp's stores over the banks (2-way at most).
   constexpr int kLdW = kTileM + 4;
   alignas(16) __shared__ float ws[2][kChunk][kLdW];
-  alignas(16) __shared__ float xs[2][kChunk][kTileN];
+  alignas(16) __shared__ float xs[2][kChunk][kLdX<kTf32>];
 
   const int t = static_cast<int>(threadIdx.x), tx = t % kSide, ty = t / kSide;
   const I k0 = I(blockIdx.y) * kTileM, p0 = I(blockIdx.x) * kTileN;
@@ -159,66 +240,85 @@ __global__ void FC_IGEMM_BOUNDS(Div)
     const int buf = static_cast<int>(ch & 1);
     const bool more = ch + 1 < chunks;
     if (more) load((ch + 1) * kChunk);
+    if constexpr (kTf32) {
+      mma_tf32_chunk<TM>(acc, &ws[buf][0][0], kLdW, &xs[buf][0][0], (t / kWarp) % TM,
+                         (t / kWarp) / TM, t % kWarp);
+    } else {
 #pragma unroll
-    for (int kk = 0; kk < kChunk; ++kk) {
-      float a[TM];
-      if constexpr (TM == 4) {
-        const float4 q = lds4(&ws[buf][kk][4 * ty]);
-        a[0] = q.x, a[1] = q.y, a[2] = q.z, a[3] = q.w;
-      } else {
+      for (int kk = 0; kk < kChunk; ++kk) {
+        float a[TM];
+        if constexpr (TM == 4) {
+          const float4 q = lds4(&ws[buf][kk][4 * ty]);
+          a[0] = q.x, a[1] = q.y, a[2] = q.z, a[3] = q.w;
+        } else {
 #pragma unroll
-        for (int i = 0; i < TM; ++i) a[i] = ws[buf][kk][TM * ty + i];
+          for (int i = 0; i < TM; ++i) a[i] = ws[buf][kk][TM * ty + i];
+        }
+        const float4 q = lds4(&xs[buf][kk][4 * tx]);
+        const float v[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+        for (int i = 0; i < TM; ++i)
+#pragma unroll
+          for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], v[j], acc[i][j]);
       }
-      const float4 q = lds4(&xs[buf][kk][4 * tx]);
-      const float v[4] = {q.x, q.y, q.z, q.w};
-#pragma unroll
-      for (int i = 0; i < TM; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], v[j], acc[i][j]);
     }
     // The other buffer's last readers finished the previous chunk before the barrier below it.
     if (more) store(buf ^ 1);
     __syncthreads();
   }
 
-  // The epilogue: bias (one rounded add), ReLU (NaN passes), NCHW.
+  // The epilogue: bias (one rounded add), ReLU (NaN passes), NCHW; channel k0 + ml of pixel
+  // (n, pix).
+  auto emit = [&](int ml, I n, I pix, float v) {
+    const I m = k0 + ml;
+    if (m >= g.k) return;
+    if (b) v = __fadd_rn(v, __ldg(b + m));
+    y[(n * g.k + m) * g.plane + pix] = relu && v < 0.0f ? 0.0f : v;
+  };
+  I n, pix;
+  if constexpr (kTf32) {  // the D fragments' positions (mma_tf32_chunk)
+    const int warp = t / kWarp, lane = t % kWarp;
 #pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    const I p = p0 + 4 * tx + j;
-    if (p >= g.pixels) continue;
-    I n, pix;
-    by_plane.divmod(p, &n, &pix);
-    float* yp = y + (n * g.k * g.plane + pix);
+    for (int i = 0; i < TM; ++i)
 #pragma unroll
-    for (int i = 0; i < TM; ++i) {
-      const I m = k0 + TM * ty + i;
-      if (m >= g.k) continue;
-      float v = acc[i][j];
-      if (b) v = __fadd_rn(v, __ldg(b + m));
-      yp[m * g.plane] = relu && v < 0.0f ? 0.0f : v;
+      for (int j = 0; j < 4; ++j) {
+        const I p = p0 + (8 * TM * (warp / TM) + 8 * i + 2 * (lane % 4) + j % 2);
+        if (p >= g.pixels) continue;
+        by_plane.divmod(p, &n, &pix);
+        emit(16 * (warp % TM) + lane / 4 + 8 * (j / 2), n, pix, acc[i][j]);
+      }
+  } else {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const I p = p0 + 4 * tx + j;
+      if (p >= g.pixels) continue;
+      by_plane.divmod(p, &n, &pix);
+#pragma unroll
+      for (int i = 0; i < TM; ++i) emit(TM * ty + i, n, pix, acc[i][j]);
     }
   }
 }
 
 #undef FC_IGEMM_BOUNDS
+#undef FC_IGEMM_MMA
 
 std::atomic<bool> g_index64{false};
 
 int tile_rows(const Conv2dShape& s) { return s.k <= 2 * kSide ? 2 : 4; }  // TM
 
-template <int TM, class Div, class TapDiv>
+template <int TM, bool kTf32, class Div, class TapDiv>
 void launch(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s,
             bool relu) {
   const index_t pixels = s.n * s.out_plane();
   const dim3 grid(static_cast<unsigned>((pixels + kTileN - 1) / kTileN),
                   static_cast<unsigned>((s.k + kSide * TM - 1) / (kSide * TM)));
-  conv_implicit_kernel<TM, Div, TapDiv><<<grid, kThreads, 0, stream()>>>(
+  conv_implicit_kernel<TM, kTf32, Div, TapDiv><<<grid, kThreads, 0, stream()>>>(
       y, x, w, b, Geometry<typename Div::Int>(s), relu, Div(s.out_plane()), Div(s.ow),
       TapDiv(s.kw), TapDiv(s.kh));
   FC_LAUNCH_CHECK();
 }
 
-template <int TM>
+template <int TM, bool kTf32>
 void launch_sized(float* y, const float* x, const float* w, const float* b,
                   const Conv2dShape& s, bool relu) {
   const index_t pixels = s.n * s.out_plane();
@@ -228,11 +328,11 @@ void launch_sized(float* y, const float* x, const float* w, const float* b,
                                    s.k * s.col_rows(), pixels + kTileN, s.k + kSide * TM,
                                    s.col_rows() + kChunk, s.h + 2 * s.ph, s.w + 2 * s.pw});
   if (!fits || g_index64.load())
-    launch<TM, PlainDiv, PlainDiv>(y, x, w, b, s, relu);
+    launch<TM, kTf32, PlainDiv, PlainDiv>(y, x, w, b, s, relu);
   else if (s.kh == 3 && s.kw == 3)
-    launch<TM, FastDivU32, ConstDivU32<3>>(y, x, w, b, s, relu);
+    launch<TM, kTf32, FastDivU32, ConstDivU32<3>>(y, x, w, b, s, relu);
   else
-    launch<TM, FastDivU32, FastDivU32>(y, x, w, b, s, relu);
+    launch<TM, kTf32, FastDivU32, FastDivU32>(y, x, w, b, s, relu);
 }
 
 }  // namespace
@@ -245,10 +345,15 @@ bool conv2d_implicit_supported(const Conv2dShape& s) {
 void conv2d_forward_implicit(float* y, const float* x, const float* w, const float* b,
                              const Conv2dShape& s, bool relu) {
   if (s.n * s.out_plane() == 0 || s.k == 0) return;
-  if (tile_rows(s) == 2)
-    launch_sized<2>(y, x, w, b, s, relu);
+  const bool four = tile_rows(s) == 4;
+  if (tf32() && four)
+    launch_sized<4, true>(y, x, w, b, s, relu);
+  else if (tf32())
+    launch_sized<2, true>(y, x, w, b, s, relu);
+  else if (four)
+    launch_sized<4, false>(y, x, w, b, s, relu);
   else
-    launch_sized<4>(y, x, w, b, s, relu);
+    launch_sized<2, false>(y, x, w, b, s, relu);
 }
 
 void set_conv2d_implicit_index64(bool on) { g_index64.store(on); }

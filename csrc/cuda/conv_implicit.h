@@ -1,12 +1,13 @@
 // conv2d's forward as one implicit-GEMM kernel: y = conv(x, w) + b (then ReLU) computed tile by
 // tile straight from x, with the im2col index math done as the input tile is gathered into shared
 // memory, so no column matrix is materialised (the im2col + cuBLAS path of conv.cu stays the
-// reference). FP32 FMA throughout, also when TF32 is on. Layouts and arguments as conv.h's
-// conv2d_forward. Queued on stream(); nothing synchronises.
+// reference). FP32 FMA, or TF32 tensor cores (mma.sync m16n8k8, FP32 accumulation) when tf32()
+// is on. Layouts and arguments as conv.h's conv2d_forward. Queued on stream(); nothing
+// synchronises.
 //
 // Determinism: every output element is written by one thread, which sums its c*kh*kw products
-// from +0 in ascending (c, ki, kj) order, one fmaf each, then adds the bias: the same bits on
-// every run and every grid.
+// from +0 in ascending (c, ki, kj) order (one fmaf each; with TF32, one mma.sync per 8), then
+// adds the bias: the same bits on every run.
 #pragma once
 #include "fastconv/geometry.h"
 
