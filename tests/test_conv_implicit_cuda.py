@@ -129,23 +129,27 @@ def test_auto_picks_im2col_for_every_shape_today(case, kernel, tf32_off):
     assert out["auto"][1] == out["im2col"][1]
 
 
+@pytest.mark.parametrize("tf32", [False, True], ids=["fp32", "tf32"])
 @pytest.mark.parametrize("case", [CONV_CASES[1], CONV_CASES[3], CONV_CASES[14]] + BIG_CASES[:3])
-def test_the_int64_kernels_give_the_int32_kernels_bits(case, kernel):
+def test_the_int64_kernels_give_the_int32_kernels_bits(case, tf32, kernel, tf32_off):
     # Only sizes past 2**30 elements take the int64 (PlainDiv) kernels on their own; the hook
-    # runs them here, on the 3x3 and general filters and both tile heights. Same products in the
-    # same order: the same bits.
+    # runs them here, on the 3x3 and general filters, both tile heights, FP32 and TF32. Same
+    # products in the same order: the same bits.
     x, w, b, *geo = _data(case, seed=7)
     args = _gpu_args(x, w, b, *geo)
     kernel("implicit")
+    CUDA.set_tf32(tf32)
     y32 = host(CUDA.conv2d_forward(*args, True))
     try:
         CUDA._set_conv_implicit_index64(True)
         y64 = host(CUDA.conv2d_forward(*args, True))
     finally:
         CUDA._set_conv_implicit_index64(False)
+        CUDA.set_tf32(False)
     np.testing.assert_array_equal(y64, y32)
-    k, c, kh, kw = w.shape
-    assert_close(y64, C.conv2d_forward(x, w, b, *geo, True), reduction=c * kh * kw)
+    if not tf32:
+        k, c, kh, kw = w.shape
+        assert_close(y64, C.conv2d_forward(x, w, b, *geo, True), reduction=c * kh * kw)
 
 
 @pytest.mark.parametrize("relu", [False, True], ids=["linear", "relu"])
