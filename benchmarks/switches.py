@@ -1,4 +1,4 @@
-"""Two choices in fastconv's GPU path that only a GPU can judge, each timed both ways
+"""Three choices in fastconv's GPU path that only a GPU can judge, each timed both ways
 alternately in one process (medians, and the median of the paired ratios; ratio < 1: the default
 is faster):
 
@@ -7,6 +7,8 @@ is faster):
   how many GEMMs cuBLASLt took or refused a call (a refused one runs the own passes anyway);
 - conv_groups: the conv's im2col groups sized to half the L2 cache (the default) against the
   fixed 64 MiB budget they had before.
+- conv_kernel: the conv forward as im2col + cuBLAS (today's choice everywhere) against the
+  implicit-GEMM kernel (csrc/cuda/conv_implicit.cu), through _cuda._set_conv_forward_kernel.
 
     python benchmarks/switches.py [--quick] [--json FILE]
 
@@ -32,6 +34,8 @@ SWITCHES = {
                   "fused", "own"),
     "conv_groups": ("conv groups sized to half the L2 cache against a fixed 64 MiB",
                     "half L2", "64 MiB"),
+    "conv_kernel": ("the conv forward: im2col + cuBLAS against the implicit-GEMM kernel",
+                    "im2col", "implicit"),
 }
 
 
@@ -45,6 +49,8 @@ class _Device:
         _, default, _ = SWITCHES[self.switch]
         if self.switch == "epilogues":
             self.fc.set_gemm_epilogues(name == default)
+        elif self.switch == "conv_kernel":
+            self.fc._native.CUDA._set_conv_forward_kernel(name)
         else:
             self.fc._native.CUDA._set_conv_column_budget(0 if name == default else 64 << 20)
 
@@ -95,13 +101,15 @@ def _step(fc, device, n, rng):
 def works(fc, device, switch: str, quick: bool):
     """(name, fn) for each work the switch changes: the tutorial CNN's convs (and, for the
     epilogues, its dense layers) at batch 64 and 256, a larger conv, and the whole op-by-op
-    training step."""
+    training step (the conv kernel: the conv forwards alone)."""
     rng = np.random.default_rng(0)
     out = []
     for n in (4,) if quick else (64, 256):
         out += [(f"conv 1->32 3x3 28x28 + bias + ReLU, batch {n}", _conv(fc, n, 1, 32, 28, rng)),
                 (f"conv 32->64 3x3 28x28 + bias + ReLU, batch {n}",
                  _conv(fc, n, 32, 64, 28, rng))]
+        if switch == "conv_kernel":  # the forwards alone
+            continue
         if switch == "conv_groups":
             out.append((f"conv 32->64 backward, batch {n}", _conv(fc, n, 32, 64, 28, rng, True)))
         else:
@@ -173,6 +181,7 @@ def main(argv=None) -> int:
     finally:
         fc.set_gemm_epilogues(True)
         fc._native.CUDA._set_conv_column_budget(0)
+        fc._native.CUDA._set_conv_forward_kernel("auto")
     print(f"fastconv {fc.__version__}, {fc.cuda_status()}: medians of {repeat} alternating "
           "rounds\n")
     print(table(rows))

@@ -17,6 +17,7 @@
 #include "cuda/device_array.h"
 #include "cuda/dense.h"
 #include "cuda/context.h"
+#include "cuda/conv_implicit.h"
 #include "cuda/conv_layout.h"
 #include "cuda/kernels_common.cuh"
 #include "cuda/lt_gemm.h"
@@ -84,7 +85,18 @@ bool fused_gemm(float* y, const float* w, const float* col, const float* b,
   return lt_gemm(g);
 }
 
+std::atomic<ConvForwardKernel> g_forward_kernel{ConvForwardKernel::automatic};
+
+bool use_implicit(const Conv2dShape& s) {
+  const ConvForwardKernel kernel = g_forward_kernel.load();
+  if (kernel == ConvForwardKernel::im2col || !conv2d_implicit_supported(s)) return false;
+  return kernel == ConvForwardKernel::implicit || implicit_measured_faster(s);
+}
+
 }  // namespace
+
+void set_conv2d_forward_kernel(ConvForwardKernel kernel) { g_forward_kernel.store(kernel); }
+ConvForwardKernel conv2d_forward_kernel() { return g_forward_kernel.load(); }
 
 std::size_t conv2d_scratch_bytes(const Conv2dShape& s) {
   return static_cast<std::size_t>(conv2d_group(s) * per_sample_elems(s)) * sizeof(float);
@@ -98,11 +110,17 @@ std::size_t conv2d_scratch_bytes(const Conv2dShape& s) {
 // back through beta = 1: two passes over y more.) A one-sample group's GEMM layout already is
 // NCHW: it is written in place, and the pass runs in place where there is a bias or a ReLU.
 //
+// Where use_implicit says so, the implicit-GEMM kernel (conv_implicit.h) instead, in one launch.
+//
 // Scratch comes from the caching allocator and goes back when this function returns, while the
 // kernels that use it may still be queued: safe because the allocator hands memory out in stream
 // order on the one stream every launch uses.
 void conv2d_forward(float* y, const float* x, const float* w, const float* b,
                     const Conv2dShape& s, bool relu) {
+  if (use_implicit(s)) {
+    conv2d_forward_implicit(y, x, w, b, s, relu);
+    return;
+  }
   const index_t plane = s.out_plane(), rows = s.col_rows(), group = conv2d_group(s);
   const index_t in_sample = s.c * s.h * s.w, out_sample = s.k * plane;
   DeviceArray scratch({group * per_sample_elems(s)}, DType::f32);

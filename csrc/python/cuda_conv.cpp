@@ -1,8 +1,10 @@
 // Bindings of conv2d forward/backward and its scratch size on the GPU (the CPU twin: cpu_conv.cpp).
 // The checks on shapes are shared (shapes.h); device arrays and outputs: cuda_args.h.
 #include <optional>
+#include <string>
 
 #include "cuda/conv.h"
+#include "cuda/conv_implicit.h"
 #include "fastconv/text.h"
 #include "python/args.h"
 #include "python/bindings.h"
@@ -73,6 +75,22 @@ std::size_t conv2d_scratch_bytes(py::handle x_obj, py::handle w_obj, Pair stride
       checked_conv(x_obj, w_obj, stride, padding, dilation, &x, &w));
 }
 
+// The names of ConvForwardKernel, in its order.
+constexpr const char* kKernelNames[] = {"auto", "im2col", "implicit"};
+
+void set_conv_forward_kernel(py::handle name) {
+  if (!py::isinstance<py::str>(name))
+    throw py::type_error(text::cat("kernel must be a str; got ",
+                                   py::str(py::type::handle_of(name).attr("__name__"))
+                                       .cast<std::string>()));
+  const std::string s = name.cast<std::string>();
+  for (int i = 0; i < 3; ++i)
+    if (s == kKernelNames[i])
+      return cuda::set_conv2d_forward_kernel(static_cast<cuda::ConvForwardKernel>(i));
+  throw py::value_error(text::cat("kernel must be 'auto', 'im2col' or 'implicit'; got ",
+                                  py::repr(name).cast<std::string>()));
+}
+
 }  // namespace
 
 void bind_cuda_conv(py::module_& m) {
@@ -82,6 +100,15 @@ void bind_cuda_conv(py::module_& m) {
     if (v < 0) throw py::value_error(text::cat("bytes must be >= 0; got ", v));
     cuda::set_conv2d_column_budget(static_cast<std::size_t>(v));
   }, py::arg("bytes"), "Benchmark hook: a conv group's scratch budget in bytes (0: half the L2).");
+  m.def("_set_conv_forward_kernel", &set_conv_forward_kernel, py::arg("name"),
+        "Benchmark hook: conv2d's forward kernel, 'auto' (measured per shape), 'im2col' "
+        "(im2col + cuBLAS) or 'implicit' (the implicit-GEMM kernel where it supports the shape).");
+  m.def("_conv_forward_kernel", [] {
+    return std::string(kKernelNames[static_cast<int>(cuda::conv2d_forward_kernel())]);
+  }, "The conv2d forward kernel that _set_conv_forward_kernel chose.");
+  m.def("_set_conv_implicit_index64", [](py::handle on) {
+    cuda::set_conv2d_implicit_index64(bool_arg(on, "on"));
+  }, py::arg("on"), "Test hook: the implicit conv kernel's int64 index math for every shape.");
 }
 
 }  // namespace fastconv::bind
