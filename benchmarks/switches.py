@@ -1,4 +1,4 @@
-"""Three choices in fastconv's GPU path that only a GPU can judge, each timed both ways
+"""Choices in fastconv's GPU path that only a GPU can judge, each timed both ways
 alternately in one process (medians, and the median of the paired ratios; ratio < 1: the default
 is faster):
 
@@ -6,9 +6,11 @@ is faster):
   (fastconv.set_gemm_epilogues(True), the default) against fastconv's own passes (False); with
   how many GEMMs cuBLASLt took or refused a call (a refused one runs the own passes anyway);
 - conv_groups: the conv's im2col groups sized to half the L2 cache (the default) against the
-  fixed 64 MiB budget they had before.
+  fixed 64 MiB budget they had before;
 - conv_kernel: the conv forward as im2col + cuBLAS (today's choice everywhere) against the
-  implicit-GEMM kernel (csrc/cuda/conv_implicit.cu), through _cuda._set_conv_forward_kernel.
+  implicit-GEMM kernel (csrc/cuda/conv_implicit.cu), through _cuda._set_conv_forward_kernel;
+  conv_kernel_tf32 the same with TF32 on for both (cuBLAS's tensor cores against the kernel's
+  mma.sync path). Their rows fill the kernel's table (implicit_measured_faster).
 
     python benchmarks/switches.py [--quick] [--json FILE]
 
@@ -36,6 +38,7 @@ SWITCHES = {
                     "half L2", "64 MiB"),
     "conv_kernel": ("the conv forward: im2col + cuBLAS against the implicit-GEMM kernel",
                     "im2col", "implicit"),
+    "conv_kernel_tf32": ("the same with TF32 on for both", "im2col", "implicit"),
 }
 
 
@@ -49,8 +52,9 @@ class _Device:
         _, default, _ = SWITCHES[self.switch]
         if self.switch == "epilogues":
             self.fc.set_gemm_epilogues(name == default)
-        elif self.switch == "conv_kernel":
+        elif self.switch.startswith("conv_kernel"):
             self.fc._native.CUDA._set_conv_forward_kernel(name)
+            self.fc.set_tf32(self.switch == "conv_kernel_tf32")
         else:
             self.fc._native.CUDA._set_conv_column_budget(0 if name == default else 64 << 20)
 
@@ -108,7 +112,7 @@ def works(fc, device, switch: str, quick: bool):
         out += [(f"conv 1->32 3x3 28x28 + bias + ReLU, batch {n}", _conv(fc, n, 1, 32, 28, rng)),
                 (f"conv 32->64 3x3 28x28 + bias + ReLU, batch {n}",
                  _conv(fc, n, 32, 64, 28, rng))]
-        if switch == "conv_kernel":  # the forwards alone
+        if switch.startswith("conv_kernel"):  # the forwards alone
             continue
         if switch == "conv_groups":
             out.append((f"conv 32->64 backward, batch {n}", _conv(fc, n, 32, 64, 28, rng, True)))
@@ -172,7 +176,7 @@ def main(argv=None) -> int:
         print(f"switches: no usable GPU ({fc.cuda_status()})", file=sys.stderr)
         return 2
     warmup, repeat = (1, 2) if args.quick else (5, 30)
-    rows = []
+    rows, tf32 = [], fc.tf32()
     try:
         for switch in SWITCHES:
             device = _Device(fc, switch)
@@ -182,6 +186,7 @@ def main(argv=None) -> int:
         fc.set_gemm_epilogues(True)
         fc._native.CUDA._set_conv_column_budget(0)
         fc._native.CUDA._set_conv_forward_kernel("auto")
+        fc.set_tf32(tf32)
     print(f"fastconv {fc.__version__}, {fc.cuda_status()}: medians of {repeat} alternating "
           "rounds\n")
     print(table(rows))

@@ -36,7 +36,9 @@ def test_quick_run_times_every_work_both_ways(tmp_path, capsys):
         ("conv_groups", "conv 32->64 3x3 28x28 + bias + ReLU"),
         ("conv_groups", "conv 32->64 backward"), ("conv_groups", "training step"),
         ("conv_kernel", "conv 1->32 3x3 28x28 + bias + ReLU"),
-        ("conv_kernel", "conv 32->64 3x3 28x28 + bias + ReLU")]
+        ("conv_kernel", "conv 32->64 3x3 28x28 + bias + ReLU"),
+        ("conv_kernel_tf32", "conv 1->32 3x3 28x28 + bias + ReLU"),
+        ("conv_kernel_tf32", "conv 32->64 3x3 28x28 + bias + ReLU")]
     for r in rows:
         assert r["default_ms"] > 0 and r["other_ms"] > 0 and r["ratio"] > 0
     # Each conv forward (batch 4 is one group), the dense forward and the dense dW GEMM with its
@@ -47,7 +49,9 @@ def test_quick_run_times_every_work_both_ways(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "| training step, batch 4 |" in text and "| work | half L2 | 64 MiB |" in text
     assert "| work | im2col | implicit |" in text
+    assert "the same with TF32 on for both:" in text
     assert fc.gemm_epilogues() is True and CUDA._conv_forward_kernel() == "auto"  # restored
+    assert fc.tf32() is False
 
 
 def test_a_fixed_column_budget_regroups_the_conv_and_keeps_its_results(tf32_off):
