@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,10 @@ void check_rank(const Dims& shape, const char* name, int ndim, const char* layou
 // (numpy arrays) and the CUDA bindings (device arrays) word their errors alike.
 void check_dim(const Dims& shape, const char* name, int axis, index_t expected, const char* what);
 void check_shape_like(const Dims& shape, const char* name, const Dims& ref, const char* ref_name);
+// A fused ReLU's backward mask: relu_y, the forward's output, with dy's rank, dtype and shape;
+// nullopt where it is None.
+std::optional<py::array> relu_y_arg(py::handle obj, const py::array& dy, int ndim,
+                                    const char* layout);
 // Two buffers of one in-place update must not overlap, or one's update would feed the other's
 // (either backend: raw address ranges). The message says how many of a's bytes b shares.
 void check_disjoint(const void* a, std::size_t a_bytes, const char* a_name, const void* b,

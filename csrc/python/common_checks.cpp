@@ -129,6 +129,15 @@ void check_shape_like(const Dims& shape, const char* name, const Dims& ref,
                           dims_str(ref) + "; got " + dims_str(shape));
 }
 
+std::optional<py::array> relu_y_arg(py::handle obj, const py::array& dy, int ndim,
+                                    const char* layout) {
+  if (obj.is_none()) return std::nullopt;
+  py::array relu_y = float_array(obj, "relu_y", ndim, layout);
+  check_same_dtype(relu_y, "relu_y", dy, "dy");
+  check_shape_like(shape_of(relu_y), "relu_y", shape_of(dy), "dy");
+  return relu_y;
+}
+
 void check_disjoint(const void* a, std::size_t a_bytes, const char* a_name, const void* b,
                     std::size_t b_bytes, const char* b_name) {
   // Addresses as integers: comparing pointers into different objects is unspecified in C++.

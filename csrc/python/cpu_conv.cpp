@@ -50,18 +50,12 @@ py::tuple conv2d_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
   auto dy = float_array(dy_obj, "dy", 4, "(N, K, OH, OW)");
   check_same_dtype(dy, "dy", x, "x");
   check_conv_dy(shape_of(dy), s);
-  py::array relu_y;  // a default py::array is an empty array, not null: test relu_y_obj instead
-  const bool fused_relu = !relu_y_obj.is_none();
-  if (fused_relu) {
-    relu_y = float_array(relu_y_obj, "relu_y", 4, "(N, K, OH, OW)");
-    check_same_dtype(relu_y, "relu_y", dy, "dy");
-    check_shape_like(shape_of(relu_y), "relu_y", shape_of(dy), "dy");
-  }
+  const std::optional<py::array> relu_y = relu_y_arg(relu_y_obj, dy, 4, "(N, K, OH, OW)");
   return conv_grads_output(dtype_of(x), shape_of(x), shape_of(w), need_dx, need_db,
                            [&](auto* dx, auto* dw, auto* db) {
                              using T = std::remove_pointer_t<decltype(dw)>;
                              cpu::conv2d_backward(dx, dw, db, cptr<T>(x), cptr<T>(w), cptr<T>(dy),
-                                                  fused_relu ? cptr<T>(relu_y) : nullptr, s);
+                                                  relu_y ? cptr<T>(*relu_y) : nullptr, s);
                            });
 }
 

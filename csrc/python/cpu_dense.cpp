@@ -54,13 +54,7 @@ py::tuple dense_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
   const py::array dy = float_array(dy_obj, "dy", 2, "(N, Out)");
   check_same_dtype(dy, "dy", a.x, "x");
   check_dense_dy(shape_of(dy), s);
-  py::array relu_y;  // a default py::array is an empty array, not null: test relu_y_obj instead
-  const bool fused_relu = !relu_y_obj.is_none();
-  if (fused_relu) {
-    relu_y = float_array(relu_y_obj, "relu_y", 2, "(N, Out)");
-    check_same_dtype(relu_y, "relu_y", dy, "dy");
-    check_shape_like(shape_of(relu_y), "relu_y", shape_of(dy), "dy");
-  }
+  const std::optional<py::array> relu_y = relu_y_arg(relu_y_obj, dy, 2, "(N, Out)");
   return with_float(dtype_of(a.x), [&](auto tag) -> py::tuple {
     using T = decltype(tag);
     std::optional<py::array> dx, db;
@@ -72,7 +66,7 @@ py::tuple dense_backward(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
     {
       py::gil_scoped_release nogil;
       cpu::dense_backward(dxp, ptr<T>(dw), dbp, cptr<T>(a.x), cptr<T>(a.w), cptr<T>(dy),
-                          fused_relu ? cptr<T>(relu_y) : nullptr, s.n, s.in, s.out);
+                          relu_y ? cptr<T>(*relu_y) : nullptr, s.n, s.in, s.out);
     }
     py::object none = py::none();
     return py::make_tuple(dx ? py::object(*dx) : none, dw, db ? py::object(*db) : none);
