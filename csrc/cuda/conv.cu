@@ -18,6 +18,8 @@
 #include "cuda/dense.h"
 #include "cuda/context.h"
 #include "cuda/conv_implicit.h"
+#include "cuda/conv_choice.h"
+#include "cuda/conv_implicit_backward.h"
 #include "cuda/conv_layout.h"
 #include "cuda/kernels_common.cuh"
 #include "cuda/lt_gemm.h"
@@ -85,18 +87,21 @@ bool fused_gemm(float* y, const float* w, const float* col, const float* b,
   return lt_gemm(g);
 }
 
-std::atomic<ConvForwardKernel> g_forward_kernel{ConvForwardKernel::automatic};
+std::atomic<ConvKernel> g_forward_kernel{ConvKernel::automatic};
+std::atomic<ConvKernel> g_backward_kernel{ConvKernel::automatic};
 
-bool use_implicit(const Conv2dShape& s) {
-  const ConvForwardKernel kernel = g_forward_kernel.load();
-  if (kernel == ConvForwardKernel::im2col || !conv2d_implicit_supported(s)) return false;
-  return kernel == ConvForwardKernel::implicit || implicit_measured_faster(s);
+// Whether an implicit kernel runs: forced, or measured faster, and supported either way.
+bool implicit_chosen(ConvKernel kernel, bool supported, bool measured_faster) {
+  if (kernel == ConvKernel::im2col || !supported) return false;
+  return kernel == ConvKernel::implicit || measured_faster;
 }
 
 }  // namespace
 
-void set_conv2d_forward_kernel(ConvForwardKernel kernel) { g_forward_kernel.store(kernel); }
-ConvForwardKernel conv2d_forward_kernel() { return g_forward_kernel.load(); }
+void set_conv2d_forward_kernel(ConvKernel kernel) { g_forward_kernel.store(kernel); }
+ConvKernel conv2d_forward_kernel() { return g_forward_kernel.load(); }
+void set_conv2d_backward_kernel(ConvKernel kernel) { g_backward_kernel.store(kernel); }
+ConvKernel conv2d_backward_kernel() { return g_backward_kernel.load(); }
 
 std::size_t conv2d_scratch_bytes(const Conv2dShape& s) {
   return static_cast<std::size_t>(conv2d_group(s) * per_sample_elems(s)) * sizeof(float);
@@ -110,14 +115,15 @@ std::size_t conv2d_scratch_bytes(const Conv2dShape& s) {
 // back through beta = 1: two passes over y more.) A one-sample group's GEMM layout already is
 // NCHW: it is written in place, and the pass runs in place where there is a bias or a ReLU.
 //
-// Where use_implicit says so, the implicit-GEMM kernel (conv_implicit.h) instead, in one launch.
+// Where the forward kernel chosen (ConvKernel) is the implicit one, the implicit-GEMM kernel (conv_implicit.h) instead, in one launch.
 //
 // Scratch comes from the caching allocator and goes back when this function returns, while the
 // kernels that use it may still be queued: safe because the allocator hands memory out in stream
 // order on the one stream every launch uses.
 void conv2d_forward(float* y, const float* x, const float* w, const float* b,
                     const Conv2dShape& s, bool relu) {
-  if (use_implicit(s)) {
+  if (implicit_chosen(g_forward_kernel.load(), conv2d_implicit_supported(s),
+                      implicit_measured_faster(s))) {
     conv2d_forward_implicit(y, x, w, b, s, relu);
     return;
   }
@@ -142,10 +148,12 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b,
 // ReLU), that pass also sums it (nchw_to_gemm_sum: every group's chunks side by side in
 // `partial`, then one channel_totals), which saves bias_grad's separate read of dy and relu_y;
 // otherwise bias_grad reads dy itself. Either way the partition is fixed by the shape.
-// dW: dW = sum over groups of dy_g * col_g^T, the first group with beta = 0 and the rest with
-// beta = 1, in batch order. dX: per group dcol_g = W^T * dy_g, written over col_g (its last use
+// dW (unless dw is null: the implicit wgrad has taken it, and db with it): dW = sum over groups
+// of dy_g * col_g^T, the first group with beta = 0 and the rest with beta = 1, in batch order. dX: per group dcol_g = W^T * dy_g, written over col_g (its last use
 // was the dW GEMM), then the gather col2im.
-void conv2d_backward(float* dx, float* dw, float* db, const float* x, const float* w,
+namespace {
+
+void backward_im2col(float* dx, float* dw, float* db, const float* x, const float* w,
                      const float* dy, const float* relu_y, const Conv2dShape& s) {
   const index_t plane = s.out_plane(), rows = s.col_rows(), group = conv2d_group(s);
   const index_t in_sample = s.c * s.h * s.w, out_sample = s.k * plane;
@@ -170,15 +178,34 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* x, const floa
       nchw_to_gemm(mat, dyg, mask, nb, s.k, plane);
       dyg = mat;
     }
-    im2col(col, x + n0 * in_sample, s, nb);
-    gemm(false, true, s.k, rows, cols, 1.0f, dyg, cols, col, cols, n0 == 0 ? 0.0f : 1.0f, dw,
-         rows);
+    if (dw) {
+      im2col(col, x + n0 * in_sample, s, nb);
+      gemm(false, true, s.k, rows, cols, 1.0f, dyg, cols, col, cols, n0 == 0 ? 0.0f : 1.0f, dw,
+           rows);
+    }
     if (dx) {
       gemm(true, false, rows, cols, s.k, 1.0f, w, rows, dyg, cols, 0.0f, col, cols);
       col2im(dx + n0 * in_sample, col, s, nb);
     }
   }
   if (fold_db) channel_totals(db, partial.data<double>(), s.k, slots);
+}
+
+}  // namespace
+
+// Each half (dx; dw with db) by its implicit kernel where chosen, the rest by backward_im2col.
+void conv2d_backward(float* dx, float* dw, float* db, const float* x, const float* w,
+                     const float* dy, const float* relu_y, const Conv2dShape& s) {
+  const ConvKernel kernel = g_backward_kernel.load();
+  const bool wgrad = implicit_chosen(kernel, conv2d_wgrad_implicit_supported(s),
+                                     implicit_backward_measured_faster(s));
+  const bool dgrad = dx && implicit_chosen(kernel, conv2d_dgrad_implicit_supported(s),
+                                           implicit_backward_measured_faster(s));
+  if (wgrad) conv2d_wgrad_implicit(dw, db, x, dy, relu_y, s);
+  if (dgrad) conv2d_dgrad_implicit(dx, dy, w, relu_y, s);
+  if (wgrad && (dgrad || !dx)) return;
+  backward_im2col(dgrad ? nullptr : dx, wgrad ? nullptr : dw, wgrad ? nullptr : db, x, w, dy,
+                  relu_y, s);
 }
 
 }  // namespace fastconv::cuda

@@ -29,12 +29,15 @@ index_t conv2d_column_budget();
 // what sizing the groups to L2 is worth (benchmarks/switches.py). Not for graph-captured steps.
 void set_conv2d_column_budget(std::size_t bytes);
 
-// Which kernel conv2d_forward runs, process-wide: `automatic` takes the implicit-GEMM kernel
-// (conv_implicit.h) only where it has been measured faster for the shape, `im2col` always takes
-// im2col + cuBLAS, `implicit` takes the implicit kernel wherever it supports the shape. A
-// benchmark and test hook (benchmarks/switches.py); not for graph-captured steps.
-enum class ConvForwardKernel { automatic, im2col, implicit };
-void set_conv2d_forward_kernel(ConvForwardKernel kernel);
-ConvForwardKernel conv2d_forward_kernel();
+// Which kernels conv2d_forward and conv2d_backward run, process-wide, each set on its own:
+// `automatic` takes the implicit-GEMM kernels (conv_implicit.h, conv_implicit_backward.h) only
+// where they have been measured faster for the shape, `im2col` always takes im2col + cuBLAS,
+// `implicit` takes the implicit kernels wherever they support the shape. Benchmark and test hooks
+// (benchmarks/switches.py); not for graph-captured steps.
+enum class ConvKernel { automatic, im2col, implicit };
+void set_conv2d_forward_kernel(ConvKernel kernel);
+ConvKernel conv2d_forward_kernel();
+void set_conv2d_backward_kernel(ConvKernel kernel);
+ConvKernel conv2d_backward_kernel();
 
 }  // namespace fastconv::cuda

@@ -358,8 +358,4 @@ void conv2d_forward_implicit(float* y, const float* x, const float* w, const flo
 
 void set_conv2d_implicit_index64(bool on) { g_index64.store(on); }
 
-// To be filled from measurements on a GPU (benchmarks/switches.py's conv_kernel rows), shape by
-// shape; nothing has been measured yet, so im2col + cuBLAS stays the choice everywhere.
-bool implicit_measured_faster(const Conv2dShape&) { return false; }
-
 }  // namespace fastconv::cuda

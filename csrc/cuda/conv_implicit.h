@@ -25,8 +25,4 @@ void conv2d_forward_implicit(float* y, const float* x, const float* w, const flo
 // the tests, whose sizes all fit in int32, run them too.
 void set_conv2d_implicit_index64(bool on);
 
-// Whether the implicit kernel has been measured faster than im2col + cuBLAS for this shape (the
-// choice ConvForwardKernel::automatic makes). Empty until measured on a GPU: false everywhere.
-bool implicit_measured_faster(const Conv2dShape& s);
-
 }  // namespace fastconv::cuda

@@ -75,20 +75,23 @@ std::size_t conv2d_scratch_bytes(py::handle x_obj, py::handle w_obj, Pair stride
       checked_conv(x_obj, w_obj, stride, padding, dilation, &x, &w));
 }
 
-// The names of ConvForwardKernel, in its order.
+// The names of ConvKernel, in its order.
 constexpr const char* kKernelNames[] = {"auto", "im2col", "implicit"};
 
-void set_conv_forward_kernel(py::handle name) {
+cuda::ConvKernel conv_kernel_arg(py::handle name) {
   if (!py::isinstance<py::str>(name))
     throw py::type_error(text::cat("kernel must be a str; got ",
                                    py::str(py::type::handle_of(name).attr("__name__"))
                                        .cast<std::string>()));
   const std::string s = name.cast<std::string>();
   for (int i = 0; i < 3; ++i)
-    if (s == kKernelNames[i])
-      return cuda::set_conv2d_forward_kernel(static_cast<cuda::ConvForwardKernel>(i));
+    if (s == kKernelNames[i]) return static_cast<cuda::ConvKernel>(i);
   throw py::value_error(text::cat("kernel must be 'auto', 'im2col' or 'implicit'; got ",
                                   py::repr(name).cast<std::string>()));
+}
+
+std::string conv_kernel_name(cuda::ConvKernel kernel) {
+  return kKernelNames[static_cast<int>(kernel)];
 }
 
 }  // namespace
@@ -100,12 +103,21 @@ void bind_cuda_conv(py::module_& m) {
     if (v < 0) throw py::value_error(text::cat("bytes must be >= 0; got ", v));
     cuda::set_conv2d_column_budget(static_cast<std::size_t>(v));
   }, py::arg("bytes"), "Benchmark hook: a conv group's scratch budget in bytes (0: half the L2).");
-  m.def("_set_conv_forward_kernel", &set_conv_forward_kernel, py::arg("name"),
+  m.def("_set_conv_forward_kernel", [](py::handle name) {
+    cuda::set_conv2d_forward_kernel(conv_kernel_arg(name));
+  }, py::arg("name"),
         "Benchmark hook: conv2d's forward kernel, 'auto' (measured per shape), 'im2col' "
         "(im2col + cuBLAS) or 'implicit' (the implicit-GEMM kernel where it supports the shape).");
-  m.def("_conv_forward_kernel", [] {
-    return std::string(kKernelNames[static_cast<int>(cuda::conv2d_forward_kernel())]);
-  }, "The conv2d forward kernel that _set_conv_forward_kernel chose.");
+  m.def("_conv_forward_kernel", [] { return conv_kernel_name(cuda::conv2d_forward_kernel()); },
+        "The conv2d forward kernel that _set_conv_forward_kernel chose.");
+  m.def("_set_conv_backward_kernel", [](py::handle name) {
+    cuda::set_conv2d_backward_kernel(conv_kernel_arg(name));
+  }, py::arg("name"),
+        "Benchmark hook: conv2d's backward kernels (dx, and dw with db), 'auto' (measured per "
+        "shape), 'im2col' (im2col + cuBLAS + col2im) or 'implicit' (the implicit-GEMM kernels "
+        "where they support the shape).");
+  m.def("_conv_backward_kernel", [] { return conv_kernel_name(cuda::conv2d_backward_kernel()); },
+        "The conv2d backward kernels that _set_conv_backward_kernel chose.");
   m.def("_set_conv_implicit_index64", [](py::handle on) {
     cuda::set_conv2d_implicit_index64(bool_arg(on, "on"));
   }, py::arg("on"), "Test hook: the implicit conv kernel's int64 index math for every shape.");
