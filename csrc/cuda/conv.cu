@@ -115,7 +115,8 @@ std::size_t conv2d_scratch_bytes(const Conv2dShape& s) {
 // back through beta = 1: two passes over y more.) A one-sample group's GEMM layout already is
 // NCHW: it is written in place, and the pass runs in place where there is a bias or a ReLU.
 //
-// Where the forward kernel chosen (ConvKernel) is the implicit one, the implicit-GEMM kernel (conv_implicit.h) instead, in one launch.
+// Where the implicit-GEMM kernel (conv_implicit.h) is chosen (ConvKernel), it instead, in one
+// launch.
 //
 // Scratch comes from the caching allocator and goes back when this function returns, while the
 // kernels that use it may still be queued: safe because the allocator hands memory out in stream
@@ -149,8 +150,9 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b,
 // `partial`, then one channel_totals), which saves bias_grad's separate read of dy and relu_y;
 // otherwise bias_grad reads dy itself. Either way the partition is fixed by the shape.
 // dW (unless dw is null: the implicit wgrad has taken it, and db with it): dW = sum over groups
-// of dy_g * col_g^T, the first group with beta = 0 and the rest with beta = 1, in batch order. dX: per group dcol_g = W^T * dy_g, written over col_g (its last use
-// was the dW GEMM), then the gather col2im.
+// of dy_g * col_g^T, the first group with beta = 0 and the rest with beta = 1, in batch order.
+// dX: per group dcol_g = W^T * dy_g, written over col_g (its last use was the dW GEMM), then the
+// gather col2im.
 namespace {
 
 void backward_im2col(float* dx, float* dw, float* db, const float* x, const float* w,
