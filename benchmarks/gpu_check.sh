@@ -94,8 +94,8 @@ phases:
                --device cuda) --impls $BENCH_IMPLS --json bench.json$QUICK_FLAG;
                then, time allowing, --device cuda --tf32 --only 'conv|dense|step' --json bench_tf32.json,
                and benchmarks/switches.py (cuBLASLt's fused epilogues, L2-sized conv groups,
-               the implicit-GEMM conv forward, each against its alternative, alternately)
-               --json switches.json
+               the implicit-GEMM conv forward and backward, conv autotuning, each against its
+               alternative, alternately; then autotuning's choices) --json switches.json
   7 summary    benchmarks/gpucheck_summary.py: the card, tests passed/failed/crashed/skipped, CUDA
                tests passed, the key benchmark rows
                (training step CPU/GPU, epoch, conv rows), the helper kernels in GB/s and % of the
@@ -265,7 +265,7 @@ if [[ $DEVICE != cpu && $BENCH_RC == 0 ]] && (( $(left) > 75 )); then
 fi
 SWITCHES_RC=skipped
 if [[ $CUDA_OK == 1 ]] && (( $(left) > 45 )); then
-  echo "== fastconv's GPU switches both ways: cuBLASLt epilogues, L2-sized conv groups, conv kernel"
+  echo "== fastconv's GPU switches both ways: cuBLASLt epilogues, L2-sized conv groups, conv kernels, autotuning"
   set +e
   timeout -k 10 $(( $(left) - 20 )) "$VPY" benchmarks/switches.py --json "$LOG/switches.json" \
     ${QUICK_FLAG:+--quick} > "$WORK/switches.md"

@@ -18,7 +18,7 @@ import sys
 # Loaded by path (the tests) as well as run as a program: report and timing sit beside it.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from report import duration_text, is_number, ratio_text, value_text  # noqa: E402
-from switches import table as switches_table  # noqa: E402
+from switches import choices_table, table as switches_table  # noqa: E402
 from timing import paired_ratio  # noqa: E402
 
 # When one test has several reports (a failed call and a failed teardown), the worst one counts.
@@ -263,7 +263,8 @@ def summarize(log, phases_file, env) -> tuple[str, list]:
         problems.append(f"the TF32 benchmark exited {env['BENCH_TF32_RC']}")
     sw = load_json(log, "switches.json")
     if sw is not None:
-        out += ["", "## fastconv's GPU switches both ways", "", switches_table(sw)]
+        out += ["", "## fastconv's GPU switches both ways", "", switches_table(sw["rows"]), "",
+                choices_table(sw["autotune"])]
     elif env.get("SWITCHES_RC", "skipped") not in ("skipped", "0"):
         problems.append(f"benchmarks/switches.py exited {env['SWITCHES_RC']}")
     out.append("")

@@ -7,10 +7,16 @@ is faster):
   how many GEMMs cuBLASLt took or refused a call (a refused one runs the own passes anyway);
 - conv_groups: the conv's im2col groups sized to half the L2 cache (the default) against the
   fixed 64 MiB budget they had before;
-- conv_kernel: the conv forward as im2col + cuBLAS (today's choice everywhere) against the
-  implicit-GEMM kernel (csrc/cuda/conv_implicit.cu), through _cuda._set_conv_forward_kernel;
+- conv_kernel: the conv forward as im2col + cuBLAS (the choice while autotuning is off) against
+  the implicit-GEMM kernel (csrc/cuda/conv_implicit.cu), through _cuda._set_conv_forward_kernel;
   conv_kernel_tf32 the same with TF32 on for both (cuBLAS's tensor cores against the kernel's
-  mma.sync path). Their rows fill the kernel's table (implicit_measured_faster).
+  mma.sync path);
+- conv_backward_kernel (and _tf32): the conv backward as im2col + cuBLAS + col2im against the
+  implicit-GEMM dgrad and wgrad kernels (conv_implicit_backward.h), through
+  _cuda._set_conv_backward_kernel;
+- autotune: the training step with conv autotuning off (the default) against on
+  (fastconv.set_conv_autotune), and then the choices autotuning made, shape by shape, with each
+  candidate's median time (the table that says where the implicit kernels pay on this card).
 
     python benchmarks/switches.py [--quick] [--json FILE]
 
@@ -39,24 +45,39 @@ SWITCHES = {
     "conv_kernel": ("the conv forward: im2col + cuBLAS against the implicit-GEMM kernel",
                     "im2col", "implicit"),
     "conv_kernel_tf32": ("the same with TF32 on for both", "im2col", "implicit"),
+    "conv_backward_kernel": ("the conv backward: im2col + cuBLAS + col2im against the "
+                             "implicit-GEMM kernels", "im2col", "implicit"),
+    "conv_backward_kernel_tf32": ("the same with TF32 on for both", "im2col", "implicit"),
+    "autotune": ("the training step with conv autotuning off against on", "off", "on"),
 }
 
 
 class _Device:
-    """The timing's device: the switch set before each run, and a full wait around it."""
+    """The timing's device: the switch set before each run (every other setting at its default,
+    TF32 as the caller had it), and a full wait around it."""
 
-    def __init__(self, fc, switch):
-        self.fc, self.switch = fc, switch
+    def __init__(self, fc, switch, tf32):
+        self.fc, self.switch, self.tf32 = fc, switch, tf32
 
     def before(self, name: str) -> None:
+        fc, cuda = self.fc, self.fc._native.CUDA
         _, default, _ = SWITCHES[self.switch]
+        fc.set_gemm_epilogues(True)
+        cuda._set_conv_column_budget(0)
+        cuda._set_conv_forward_kernel("auto")
+        cuda._set_conv_backward_kernel("auto")
+        fc.set_conv_autotune(False)
+        fc.set_tf32(self.tf32 or self.switch.endswith("_tf32"))
         if self.switch == "epilogues":
-            self.fc.set_gemm_epilogues(name == default)
+            fc.set_gemm_epilogues(name == default)
         elif self.switch.startswith("conv_kernel"):
-            self.fc._native.CUDA._set_conv_forward_kernel(name)
-            self.fc.set_tf32(self.switch == "conv_kernel_tf32")
+            cuda._set_conv_forward_kernel(name)
+        elif self.switch.startswith("conv_backward_kernel"):
+            cuda._set_conv_backward_kernel(name)
+        elif self.switch == "autotune":
+            fc.set_conv_autotune(name == "on")
         else:
-            self.fc._native.CUDA._set_conv_column_budget(0 if name == default else 64 << 20)
+            cuda._set_conv_column_budget(0 if name == default else 64 << 20)
 
     def sync(self) -> None:
         self.fc.synchronize()
@@ -105,10 +126,20 @@ def _step(fc, device, n, rng):
 def works(fc, device, switch: str, quick: bool):
     """(name, fn) for each work the switch changes: the tutorial CNN's convs (and, for the
     epilogues, its dense layers) at batch 64 and 256, a larger conv, and the whole op-by-op
-    training step (the conv kernel: the conv forwards alone)."""
+    training step (the conv kernels: the conv forwards or backwards alone; autotuning: the step
+    alone)."""
     rng = np.random.default_rng(0)
     out = []
     for n in (4,) if quick else (64, 256):
+        if switch == "autotune":
+            out.append((f"training step, batch {n}", _step(fc, device, n, rng)))
+            continue
+        if switch.startswith("conv_backward_kernel"):
+            out += [(f"conv 1->32 3x3 28x28 backward, batch {n}",
+                     _conv(fc, n, 1, 32, 28, rng, True)),
+                    (f"conv 32->64 3x3 28x28 backward, batch {n}",
+                     _conv(fc, n, 32, 64, 28, rng, True))]
+            continue
         out += [(f"conv 1->32 3x3 28x28 + bias + ReLU, batch {n}", _conv(fc, n, 1, 32, 28, rng)),
                 (f"conv 32->64 3x3 28x28 + bias + ReLU, batch {n}",
                  _conv(fc, n, 32, 64, 28, rng))]
@@ -122,7 +153,10 @@ def works(fc, device, switch: str, quick: bool):
                     (f"dense 12544->128 backward, batch {n}",
                      _dense(fc, n, 12544, 128, rng, True))]
         out.append((f"training step, batch {n}", _step(fc, device, n, rng)))
-    if not quick:
+    if not quick and switch.startswith("conv_backward_kernel"):
+        out.append(("conv 64->128 3x3 56x56 backward, batch 32",
+                    _conv(fc, 32, 64, 128, 56, rng, True)))
+    elif not quick and switch != "autotune":
         out.append(("conv 64->128 3x3 56x56 + bias + ReLU, batch 32",
                     _conv(fc, 32, 64, 128, 56, rng)))
     return out
@@ -165,6 +199,23 @@ def table(rows) -> str:
     return "\n".join(out).rstrip()
 
 
+def choices_table(rows) -> str:
+    """What autotuning chose (fastconv._cuda._conv_autotune_table()), one line a shape and pass,
+    with each candidate's median time."""
+    names = ["im2col", "implicit", "implicit_dx", "implicit_both"]
+    out = ["conv autotuning's choices (median ms of each candidate; implicit: the forward's "
+           "kernel or the backward's wgrad, implicit_dx: the backward's dgrad):", "",
+           "| pass | x | w | stride, padding | TF32 | " + " | ".join(names) + " | chosen |",
+           "| --- | --- | --- | --- | --- |" + " --- |" * (len(names) + 1)]
+    for r in rows:
+        ms = [f"{r['median_ms'][n]:.3f}" if n in r["median_ms"] else "-" for n in names]
+        no_dx = r["pass"] == "backward" and not r["need_dx"]
+        out.append(f"| {r['pass']}{' (no dx)' if no_dx else ''} | {r['x']} | {r['w']} | "
+                   f"{r['stride']}, {r['padding']} | {'on' if r['tf32'] else 'off'} | "
+                   + " | ".join(ms) + f" | {r['chosen']} |")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes, few repetitions (a smoke run)")
@@ -177,21 +228,27 @@ def main(argv=None) -> int:
         return 2
     warmup, repeat = (1, 2) if args.quick else (5, 30)
     rows, tf32 = [], fc.tf32()
+    fc._native.CUDA._clear_conv_autotune()
     try:
         for switch in SWITCHES:
-            device = _Device(fc, switch)
+            device = _Device(fc, switch, tf32)
             rows += [measure(fc, switch, name, fn, device, warmup, repeat)
                      for name, fn in works(fc, device, switch, args.quick)]
     finally:
         fc.set_gemm_epilogues(True)
         fc._native.CUDA._set_conv_column_budget(0)
         fc._native.CUDA._set_conv_forward_kernel("auto")
+        fc._native.CUDA._set_conv_backward_kernel("auto")
+        fc.set_conv_autotune(False)
         fc.set_tf32(tf32)
+    choices = fc._native.CUDA._conv_autotune_table()
     print(f"fastconv {fc.__version__}, {fc.cuda_status()}: medians of {repeat} alternating "
           "rounds\n")
     print(table(rows))
+    print()
+    print(choices_table(choices))
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        args.json.write_text(json.dumps({"rows": rows, "autotune": choices}, indent=1))
     return 0
 
 

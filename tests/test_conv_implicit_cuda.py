@@ -115,9 +115,9 @@ def test_implicit_forward_is_one_kernel_and_no_gemm(kernel):
 
 
 @pytest.mark.parametrize("case", CONV_CASES + BIG_CASES)
-def test_auto_picks_im2col_for_every_shape_today(case, kernel, tf32_off):
-    # No shape has been measured faster on a GPU yet: 'auto' gives im2col's bits and asks
-    # cuBLASLt exactly as im2col does.
+def test_auto_without_autotuning_picks_im2col_for_every_shape(case, kernel, tf32_off):
+    # With autotuning off (the default), 'auto' gives im2col's bits and asks cuBLASLt exactly as
+    # im2col does.
     x, w, b, *geo = _data(case, seed=4)
     args = _gpu_args(x, w, b, *geo)
     out = {}

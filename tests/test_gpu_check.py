@@ -331,8 +331,12 @@ def test_summary_shows_the_switch_rows_or_says_their_run_failed(gpucheck, tmp_pa
     assert problems == ["benchmarks/switches.py exited 1"] and "switches both ways" not in text
     row = {"work": "training step, batch 64", "default_ms": 0.9, "other_ms": 1.0, "ratio": 0.91,
            "gemms_fused": 5, "gemms_refused": 1}
-    (tmp_path / "switches.json").write_text(json.dumps([
-        dict(row, switch="epilogues"), dict(row, switch="conv_groups", ratio=1.02)]))
+    choice = {"pass": "forward", "x": [64, 32, 28, 28], "w": [64, 32, 3, 3], "stride": [1, 1],
+              "padding": [1, 1], "dilation": [1, 1], "need_dx": False, "tf32": True,
+              "median_ms": {"im2col": 0.25, "implicit": 0.125}, "chosen": "implicit"}
+    (tmp_path / "switches.json").write_text(json.dumps({"rows": [
+        dict(row, switch="epilogues"), dict(row, switch="conv_groups", ratio=1.02)],
+        "autotune": [choice]}))
     env["SWITCHES_RC"] = "0"
     text, problems = summary.summarize(str(tmp_path), str(phases), env)
     assert problems == [] and "## fastconv's GPU switches both ways" in text
@@ -340,6 +344,8 @@ def test_summary_shows_the_switch_rows_or_says_their_run_failed(gpucheck, tmp_pa
     assert "| training step, batch 64 | 0.900 ms | 1.000 ms | 0.91 | 5, 1 |" in text
     assert "| work | half L2 | 64 MiB | half L2 / 64 MiB |" in text
     assert "| training step, batch 64 | 0.900 ms | 1.000 ms | 1.02 |" in text
+    assert ("| forward | [64, 32, 28, 28] | [64, 32, 3, 3] | [1, 1], [1, 1] | on | 0.250 | "
+            "0.125 | - | - | implicit |") in text
 
 
 def test_summary_program_exit_status(gpucheck, tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fastconv as fc
-from fastconv import train
+from fastconv import graphs, train
 from helpers import cuda_emulated, raises_exactly
 
 pytestmark = pytest.mark.cuda
@@ -84,7 +84,10 @@ OPTIMIZERS = {
 def test_replayed_steps_equal_eager_steps_bit_for_bit(on_gpu, name):
     eager_losses, eager_params, _ = run(OPTIMIZERS[name], graphed=False, lr_change_at=12)
     losses, params, step = run(OPTIMIZERS[name], graphed=True, lr_change_at=12)
-    assert step.graphs() == 2  # batch 8 and batch 5 were captured
+    # Batch 8 captured, and again after the lr change (its step 12 a warm-up); batch 5 captured
+    # at its second step, and its last (step 19, after the change) a warm-up again.
+    by_size = {key[0][0][0]: entry for key, entry in step._by_shape.items()}
+    assert isinstance(by_size[8], graphs._Captured) and by_size[5] is graphs._WARMED
     for j in range(len(SIZES)):
         np.testing.assert_array_equal(losses[j], eager_losses[j], err_msg=f"loss of step {j}")
         for k, (got, want) in enumerate(zip(params[j], eager_params[j])):
@@ -105,11 +108,14 @@ def captured():
 
 
 @pytest.mark.parametrize("switch, default", [(fc.set_tf32, False),
-                                             (fc.set_gemm_epilogues, True)])
-def test_switching_tf32_or_gemm_epilogues_captures_again(on_gpu, switch, default):
+                                             (fc.set_gemm_epilogues, True),
+                                             (fc.set_conv_autotune, False)])
+def test_switching_a_gpu_setting_warms_up_and_captures_again(on_gpu, switch, default):
     _, step, idx, first = captured()
     try:
         switch(not default)
+        step(idx)  # warmed up again, eagerly
+        assert step.graphs() == 0
         step(idx)
     finally:
         switch(default)

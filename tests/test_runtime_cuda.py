@@ -120,6 +120,22 @@ def test_gemm_epilogues_flag_round_trip_without_a_device():
         fc.set_gemm_epilogues("no")
 
 
+def test_conv_autotune_flag_round_trip_without_a_device():
+    before = fc.conv_autotune()
+    try:
+        assert before is False  # the kernels follow the shape alone, by default
+        fc.set_conv_autotune(True)
+        assert fc.conv_autotune() is True
+        if CUDA is not None:
+            assert CUDA.conv_autotune() is True
+        fc.set_conv_autotune(np.bool_(False))
+        assert fc.conv_autotune() is False
+    finally:
+        fc.set_conv_autotune(before)
+    with raises_exactly(TypeError, "on must be a bool; got float 1.0"):
+        fc.set_conv_autotune(1.0)
+
+
 @needs_module
 def test_argument_errors_name_the_argument():
     # The shape, dtype, index and DLPack checks: tests/test_device_array_cuda.py.

@@ -25,7 +25,8 @@ def test_quick_run_times_every_work_both_ways(tmp_path, capsys):
 
     out = tmp_path / "switches.json"
     assert switches.main(["--quick", "--json", str(out)]) == 0
-    rows = json.loads(out.read_text())
+    saved = json.loads(out.read_text())
+    rows = saved["rows"]
     names = [(r["switch"], r["work"].split(",")[0]) for r in rows]
     assert names == [
         ("epilogues", "conv 1->32 3x3 28x28 + bias + ReLU"),
@@ -38,7 +39,12 @@ def test_quick_run_times_every_work_both_ways(tmp_path, capsys):
         ("conv_kernel", "conv 1->32 3x3 28x28 + bias + ReLU"),
         ("conv_kernel", "conv 32->64 3x3 28x28 + bias + ReLU"),
         ("conv_kernel_tf32", "conv 1->32 3x3 28x28 + bias + ReLU"),
-        ("conv_kernel_tf32", "conv 32->64 3x3 28x28 + bias + ReLU")]
+        ("conv_kernel_tf32", "conv 32->64 3x3 28x28 + bias + ReLU"),
+        ("conv_backward_kernel", "conv 1->32 3x3 28x28 backward"),
+        ("conv_backward_kernel", "conv 32->64 3x3 28x28 backward"),
+        ("conv_backward_kernel_tf32", "conv 1->32 3x3 28x28 backward"),
+        ("conv_backward_kernel_tf32", "conv 32->64 3x3 28x28 backward"),
+        ("autotune", "training step")]
     for r in rows:
         assert r["default_ms"] > 0 and r["other_ms"] > 0 and r["ratio"] > 0
     # Each conv forward (batch 4 is one group), the dense forward and the dense dW GEMM with its
@@ -50,7 +56,14 @@ def test_quick_run_times_every_work_both_ways(tmp_path, capsys):
     assert "| training step, batch 4 |" in text and "| work | half L2 | 64 MiB |" in text
     assert "| work | im2col | implicit |" in text
     assert "the same with TF32 on for both:" in text
+    # Autotuning timed the step's two convs, forward and backward (conv1's without dx), once.
+    chosen = [(r["pass"], tuple(r["w"]), r["need_dx"]) for r in saved["autotune"]]
+    assert sorted(chosen) == [
+        ("backward", (32, 1, 3, 3), False), ("backward", (64, 32, 3, 3), True),
+        ("forward", (32, 1, 3, 3), False), ("forward", (64, 32, 3, 3), False)]
+    assert "conv autotuning's choices" in text
     assert fc.gemm_epilogues() is True and CUDA._conv_forward_kernel() == "auto"  # restored
+    assert CUDA._conv_backward_kernel() == "auto" and fc.conv_autotune() is False
     assert fc.tf32() is False
 
 

@@ -8,7 +8,7 @@
 // gradient is channel_sum.h's two fixed-order stages; dW accumulates group after group in batch
 // order through beta = 1. The grouping depends on the shape and the device's L2 size alone. So a
 // rerun gives the same bits (cuBLAS itself being deterministic on one stream with a fixed handle
-// and workspace).
+// and workspace), unless autotuning (conv_choice.h, off by default) chooses the kernels by time.
 #include "cuda/conv.h"
 
 #include <atomic>
@@ -90,10 +90,20 @@ bool fused_gemm(float* y, const float* w, const float* col, const float* b,
 std::atomic<ConvKernel> g_forward_kernel{ConvKernel::automatic};
 std::atomic<ConvKernel> g_backward_kernel{ConvKernel::automatic};
 
-// Whether an implicit kernel runs: forced, or measured faster, and supported either way.
-bool implicit_chosen(ConvKernel kernel, bool supported, bool measured_faster) {
-  if (kernel == ConvKernel::im2col || !supported) return false;
-  return kernel == ConvKernel::implicit || measured_faster;
+// The candidates (conv_choice.h) a call may run, as a mask over their bits: im2col always, and
+// the implicit kernels where they take the shape.
+unsigned candidate_mask(bool implicit, bool implicit_dx) {
+  unsigned mask = 1u << 0;
+  if (implicit) mask |= 1u << kImplicit;
+  if (implicit_dx) mask |= 1u << kImplicitDx;
+  if (implicit && implicit_dx) mask |= 1u << (kImplicit | kImplicitDx);
+  return mask;
+}
+
+// The candidate a forced kernel (ConvKernel::im2col or implicit) runs.
+unsigned forced(ConvKernel kernel, bool implicit, bool implicit_dx) {
+  if (kernel != ConvKernel::implicit) return 0;
+  return (implicit ? kImplicit : 0u) | (implicit_dx ? kImplicitDx : 0u);
 }
 
 }  // namespace
@@ -115,19 +125,13 @@ std::size_t conv2d_scratch_bytes(const Conv2dShape& s) {
 // back through beta = 1: two passes over y more.) A one-sample group's GEMM layout already is
 // NCHW: it is written in place, and the pass runs in place where there is a bias or a ReLU.
 //
-// Where the implicit-GEMM kernel (conv_implicit.h) is chosen (ConvKernel), it instead, in one
-// launch.
-//
 // Scratch comes from the caching allocator and goes back when this function returns, while the
 // kernels that use it may still be queued: safe because the allocator hands memory out in stream
 // order on the one stream every launch uses.
-void conv2d_forward(float* y, const float* x, const float* w, const float* b,
+namespace {
+
+void forward_im2col(float* y, const float* x, const float* w, const float* b,
                     const Conv2dShape& s, bool relu) {
-  if (implicit_chosen(g_forward_kernel.load(), conv2d_implicit_supported(s),
-                      implicit_measured_faster(s))) {
-    conv2d_forward_implicit(y, x, w, b, s, relu);
-    return;
-  }
   const index_t plane = s.out_plane(), rows = s.col_rows(), group = conv2d_group(s);
   const index_t in_sample = s.c * s.h * s.w, out_sample = s.k * plane;
   DeviceArray scratch({group * per_sample_elems(s)}, DType::f32);
@@ -142,6 +146,26 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b,
     gemm(false, false, s.k, cols, rows, 1.0f, w, rows, col, cols, 0.0f, dst, cols);
     if (nb > 1 || relu || b) gemm_to_nchw(yg, dst, b, nb, s.k, plane, relu);
   }
+}
+
+}  // namespace
+
+// im2col + cuBLAS, or the implicit-GEMM kernel (conv_implicit.h) in one launch, as ConvKernel and
+// autotuning (conv_choice.h) choose.
+void conv2d_forward(float* y, const float* x, const float* w, const float* b,
+                    const Conv2dShape& s, bool relu) {
+  const bool implicit = conv2d_implicit_supported(s);
+  const auto run = [&](unsigned c) {
+    if (c & kImplicit)
+      conv2d_forward_implicit(y, x, w, b, s, relu);
+    else
+      forward_im2col(y, x, w, b, s, relu);
+  };
+  const ConvKernel kernel = g_forward_kernel.load();
+  if (kernel == ConvKernel::automatic)
+    conv2d_run_autotuned(ConvPass::forward, s, false, candidate_mask(implicit, false), run);
+  else
+    run(forced(kernel, implicit, false));
 }
 
 // db: the bias gradient's two stages (channel_sum.h), through the ReLU mask when relu_y is
@@ -198,16 +222,21 @@ void backward_im2col(float* dx, float* dw, float* db, const float* x, const floa
 // Each half (dx; dw with db) by its implicit kernel where chosen, the rest by backward_im2col.
 void conv2d_backward(float* dx, float* dw, float* db, const float* x, const float* w,
                      const float* dy, const float* relu_y, const Conv2dShape& s) {
+  const bool wgrad = conv2d_wgrad_implicit_supported(s);
+  const bool dgrad = dx && conv2d_dgrad_implicit_supported(s);
+  const auto run = [&](unsigned c) {
+    const bool own_w = c & kImplicit, own_x = c & kImplicitDx;
+    if (own_w) conv2d_wgrad_implicit(dw, db, x, dy, relu_y, s);
+    if (own_x) conv2d_dgrad_implicit(dx, dy, w, relu_y, s);
+    if (!own_w || (dx && !own_x))
+      backward_im2col(own_x ? nullptr : dx, own_w ? nullptr : dw, own_w ? nullptr : db, x, w,
+                      dy, relu_y, s);
+  };
   const ConvKernel kernel = g_backward_kernel.load();
-  const bool wgrad = implicit_chosen(kernel, conv2d_wgrad_implicit_supported(s),
-                                     implicit_backward_measured_faster(s));
-  const bool dgrad = dx && implicit_chosen(kernel, conv2d_dgrad_implicit_supported(s),
-                                           implicit_backward_measured_faster(s));
-  if (wgrad) conv2d_wgrad_implicit(dw, db, x, dy, relu_y, s);
-  if (dgrad) conv2d_dgrad_implicit(dx, dy, w, relu_y, s);
-  if (wgrad && (dgrad || !dx)) return;
-  backward_im2col(dgrad ? nullptr : dx, wgrad ? nullptr : dw, wgrad ? nullptr : db, x, w, dy,
-                  relu_y, s);
+  if (kernel == ConvKernel::automatic)
+    conv2d_run_autotuned(ConvPass::backward, s, dx != nullptr, candidate_mask(wgrad, dgrad), run);
+  else
+    run(forced(kernel, wgrad, dgrad));
 }
 
 }  // namespace fastconv::cuda

@@ -31,9 +31,10 @@ void set_conv2d_column_budget(std::size_t bytes);
 
 // Which kernels conv2d_forward and conv2d_backward run, process-wide, each set on its own:
 // `automatic` takes the implicit-GEMM kernels (conv_implicit.h, conv_implicit_backward.h) only
-// where they have been measured faster for the shape, `im2col` always takes im2col + cuBLAS,
-// `implicit` takes the implicit kernels wherever they support the shape. Benchmark and test hooks
-// (benchmarks/switches.py); not for graph-captured steps.
+// where autotuning has timed them faster for the shape (conv_choice.h; im2col + cuBLAS while it
+// is off), `im2col` always takes im2col + cuBLAS, `implicit` takes the implicit kernels wherever
+// they support the shape. Benchmark and test hooks (benchmarks/switches.py); not for
+// graph-captured steps.
 enum class ConvKernel { automatic, im2col, implicit };
 void set_conv2d_forward_kernel(ConvKernel kernel);
 ConvKernel conv2d_forward_kernel();

@@ -14,6 +14,7 @@ struct CUstream_st {
 struct CUevent_st {
   unsigned flags;
   bool captured = false;  // last recorded in a capturing stream: no completion to wait for
+  double at_ms = -1.0;    // host clock at the last record (the work before it has run): < 0 never
 };
 
 namespace fc_emu {

@@ -1,6 +1,7 @@
 // The emulator's runtime API: one device whose memory is host memory, streams and events that
 // complete at once (every call runs to its end before it returns), and CUDA's error reporting.
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -291,6 +292,12 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (r == Route::Refused) return cudaPeekAtLastError();
   // Recorded in a capture, the event marks work that has not run: nothing may wait for it.
   event->captured = r == Route::Record;
+  // Every call runs to its end before returning, so the host clock now is when the work queued
+  // before the event finished: what a GPU's timing events measure.
+  event->at_ms = event->captured ? -1.0
+                                 : std::chrono::duration<double, std::milli>(
+                                       std::chrono::steady_clock::now().time_since_epoch())
+                                       .count();
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
@@ -303,6 +310,16 @@ cudaError_t cudaEventQuery(cudaEvent_t event) {
   if (fc_emu::refused_during_capture()) return cudaErrorStreamCaptureUnsupported;
   if (event && event->captured) return fail(cudaErrorCapturedEvent);
   return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
+}
+
+// As the runtime: both events recorded (outside a capture) and made with timing.
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  if (!ms) return fail(cudaErrorInvalidValue);
+  if (!start || !end || (start->flags | end->flags) & cudaEventDisableTiming)
+    return fail(cudaErrorInvalidResourceHandle);
+  if (start->at_ms < 0 || end->at_ms < 0) return fail(cudaErrorInvalidResourceHandle);
+  *ms = static_cast<float>(end->at_ms - start->at_ms);
+  return cudaSuccess;
 }
 
 cudaError_t cudaEventDestroy(cudaEvent_t event) {

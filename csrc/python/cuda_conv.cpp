@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cuda/conv.h"
+#include "cuda/conv_choice.h"
 #include "cuda/conv_implicit.h"
 #include "fastconv/text.h"
 #include "python/args.h"
@@ -94,6 +95,62 @@ std::string conv_kernel_name(cuda::ConvKernel kernel) {
   return kKernelNames[static_cast<int>(kernel)];
 }
 
+// One dict a measured shape: what was timed, the median milliseconds of each candidate that ran
+// (keys "im2col", "implicit", and for the backward with dx "implicit_dx", "implicit_both") and
+// the one chosen.
+constexpr const char* kCandidates[] = {"im2col", "implicit", "implicit_dx", "implicit_both"};
+
+py::list autotune_table() {
+  py::list rows;
+  for (const cuda::ConvTiming& t : cuda::conv2d_autotune_table()) {
+    const Conv2dShape& s = t.shape;
+    py::dict row, ms;
+    row["pass"] = t.pass == cuda::ConvPass::forward ? "forward" : "backward";
+    row["x"] = py::make_tuple(s.n, s.c, s.h, s.w);
+    row["w"] = py::make_tuple(s.k, s.c, s.kh, s.kw);
+    row["stride"] = py::make_tuple(s.sh, s.sw);
+    row["padding"] = py::make_tuple(s.ph, s.pw);
+    row["dilation"] = py::make_tuple(s.dh, s.dw);
+    row["need_dx"] = t.need_dx;
+    row["tf32"] = t.tf32;
+    for (std::size_t c = 0; c < t.median_ms.size(); ++c)
+      if (t.median_ms[c] >= 0) ms[kCandidates[c]] = t.median_ms[c];
+    row["median_ms"] = ms;
+    row["chosen"] = kCandidates[t.chosen];
+    rows.append(row);
+  }
+  return rows;
+}
+
+// A choice to remember, checked as a conv call checks its shapes.
+void remember_choice(py::handle pass, py::handle x_shape, py::handle w_shape, Pair stride,
+                     Pair padding, Pair dilation, py::handle need_dx, py::handle tf32,
+                     py::handle chosen) {
+  cuda::ConvTiming t{};
+  const std::string p = py::isinstance<py::str>(pass) ? pass.cast<std::string>() : "";
+  if (p != "forward" && p != "backward")
+    throw py::value_error(text::cat("pass must be 'forward' or 'backward'; got ",
+                                    py::repr(pass).cast<std::string>()));
+  t.pass = p == "forward" ? cuda::ConvPass::forward : cuda::ConvPass::backward;
+  t.shape = conv2d_shape(shape4_arg(x_shape, "x_shape", "(N, C, H, W)"),
+                         shape4_arg(w_shape, "w_shape", "(K, C, kh, kw)"), stride, padding,
+                         dilation);
+  t.need_dx = bool_arg(need_dx, "need_dx");
+  t.tf32 = bool_arg(tf32, "tf32");
+  const int count = t.pass == cuda::ConvPass::forward ? 2 : 4;
+  const std::string name = py::isinstance<py::str>(chosen) ? chosen.cast<std::string>() : "";
+  for (int c = 0; c < count; ++c)
+    if (name == kCandidates[c]) {
+      t.chosen = static_cast<unsigned>(c);
+      cuda::remember_conv2d_choice(t);
+      return;
+    }
+  throw py::value_error(text::cat(
+      "chosen must be a candidate of the ", p, " pass ('im2col', 'implicit'",
+      count == 4 ? ", 'implicit_dx', 'implicit_both'" : "", "); got ",
+      py::repr(chosen).cast<std::string>()));
+}
+
 }  // namespace
 
 void bind_cuda_conv(py::module_& m) {
@@ -118,6 +175,20 @@ void bind_cuda_conv(py::module_& m) {
         "where they support the shape).");
   m.def("_conv_backward_kernel", [] { return conv_kernel_name(cuda::conv2d_backward_kernel()); },
         "The conv2d backward kernels that _set_conv_backward_kernel chose.");
+  m.def("set_conv_autotune", [](py::handle on) { cuda::set_conv2d_autotune(bool_arg(on, "on")); },
+        py::arg("on"),
+        "Choose conv2d's kernels per shape by timing them (fastconv.set_conv_autotune).");
+  m.def("conv_autotune", &cuda::conv2d_autotune);
+  m.def("_conv_autotune_table", &autotune_table,
+        "What conv autotuning has timed: a dict per shape and pass, with each candidate's median "
+        "milliseconds and the one chosen.");
+  m.def("_clear_conv_autotune", &cuda::clear_conv2d_autotune_table,
+        "Test hook: forget every timed shape, so that each is timed again.");
+  m.def("_remember_conv_choice", &remember_choice, py::arg("pass_"), py::arg("x_shape"),
+        py::arg("w_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        py::arg("need_dx"), py::arg("tf32"), py::arg("chosen"),
+        "Remember a conv kernel choice as if autotuning had timed it (a row of "
+        "_conv_autotune_table: a saved table, or a test's).");
   m.def("_set_conv_implicit_index64", [](py::handle on) {
     cuda::set_conv2d_implicit_index64(bool_arg(on, "on"));
   }, py::arg("on"), "Test hook: the implicit conv kernel's int64 index math for every shape.");

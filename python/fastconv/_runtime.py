@@ -177,6 +177,29 @@ def gemm_epilogues() -> bool:
     return CUDA.gemm_epilogues() if CUDA is not None else _gemm_epilogues
 
 
+_conv_autotune = False
+
+
+def set_conv_autotune(on: bool) -> None:
+    """On the GPU, choose each conv2d shape's kernels (im2col + cuBLAS, or fastconv's
+    implicit-GEMM kernels) by timing them on the first call of that shape, and keep the fastest
+    for the rest of the process, as cuDNN's benchmark mode does. Off by default: the kernels then
+    depend on the shape alone, so reruns give the same bits; with it on, a near tie may go the
+    other way in another process, and results then differ in their last bits. A shape first met
+    inside a graph capture is not timed (im2col runs). Stored even where no GPU is usable."""
+    from ._validate import flag
+
+    global _conv_autotune
+    _conv_autotune = flag(on, "on")
+    if CUDA is not None:
+        CUDA.set_conv_autotune(_conv_autotune)
+
+
+def conv_autotune() -> bool:
+    """Whether conv2d's GPU kernels are chosen by timing (see set_conv_autotune)."""
+    return CUDA.conv_autotune() if CUDA is not None else _conv_autotune
+
+
 _cuda_active = False
 
 

@@ -15,13 +15,15 @@ What a replay does that the function would have done:
   bit for bit, dropout masks included;
 - the outputs (the loss) are copied out of the graph's buffers, so each call returns new arrays.
 
-Each argument shape gets its own graph (a smaller last batch is captured once more). If an
-optimiser's settings change (a new lr, other parameters or state arrays), a Variable the step
-reads is given a new array, or fastconv.set_tf32 or set_gemm_epilogues is switched, the step is
-captured again. A data error that a captured kernel finds (a label outside [0, C)) is raised at
-the next read from the device, as for eager ops. The function must not read from the device or copy host data to it while it is
-captured; that raises a RuntimeError saying so. Where CUDA itself refuses to capture the step
-(a CudaError), a RuntimeWarning says so and that shape's steps run op by op.
+Each argument shape gets its own graph (a smaller last batch is warmed up and captured once more).
+If an optimiser's settings change (a new lr, other parameters or state arrays), a Variable the step
+reads is given a new array, or fastconv.set_tf32, set_gemm_epilogues or set_conv_autotune is
+switched, the step is warmed up and captured again. A data error that a captured kernel finds (a
+label outside [0, C)) is raised at the next read from the device, as for eager ops. The function
+must not read from the device or copy host data to it while it is captured; that raises a
+RuntimeError saying so. Where CUDA itself refuses to capture the step (a CudaError), a
+RuntimeWarning says so and that shape's steps run op by op. With fastconv.set_conv_autotune on, the
+warm-ups time the step's convs (a capture never times), so the graph runs the kernels they chose.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ import warnings
 import numpy as np
 
 from . import _native
-from ._runtime import cuda_available, gemm_epilogues, is_cuda_active, tf32
+from ._runtime import conv_autotune, cuda_available, gemm_epilogues, is_cuda_active, tf32
 from .device import is_device_array, to_device
 
 __all__ = ["graph_step", "GraphStep"]
@@ -64,6 +66,7 @@ class _Capture:
         self._watched = set()
         self.guard(tf32)  # the captured GEMMs keep the math mode they were recorded with
         self.guard(gemm_epilogues)  # and the path (fused epilogue or own kernels) chosen then
+        self.guard(conv_autotune)  # and the conv kernels chosen then
 
     def dropout_seed(self):
         """A one-element device array that holds, at each replay, a seed drawn as
@@ -166,12 +169,14 @@ class GraphStep:
             return self.fn(*args)
         key = tuple((tuple(a.shape), np.dtype(a.dtype).str) for a in args)
         entry = self._by_shape.get(key)
+        if isinstance(entry, _Captured) and not entry.fits():
+            entry = None  # warmed up again, as a new shape is, then captured anew
         if entry is None or entry is _EAGER:
             if entry is None:
                 self._by_shape[key] = _WARMED
             outputs, shape_of_result = _flatten(self.fn(*[to_device(a) for a in args]))
             return _rebuild(shape_of_result, outputs)
-        if entry is _WARMED or not entry.fits():
+        if entry is _WARMED:
             self._by_shape[key] = None  # dropped first: a failed capture leaves nothing behind
             try:
                 entry = self._capture(args)

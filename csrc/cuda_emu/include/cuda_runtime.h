@@ -216,6 +216,7 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
 cudaError_t cudaEventSynchronize(cudaEvent_t event);
 cudaError_t cudaEventQuery(cudaEvent_t event);  // always complete: every call ran to its end
 cudaError_t cudaEventDestroy(cudaEvent_t event);
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 
 // Stream capture and graphs (capture.cpp, graph.cpp). While a stream captures, the work put on it
 // (kernels, cudaMemcpyAsync, cudaMemsetAsync, cuBLAS calls on a handle set to it) is recorded, not
