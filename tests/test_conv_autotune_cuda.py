@@ -20,7 +20,10 @@ from test_conv import CASES as CONV_CASES
 pytestmark = [pytest.mark.cuda, pytest.mark.usefixtures("poison_gpu_outputs")]
 
 ORDER = ["im2col", "implicit", "implicit_dx", "implicit_both"]  # ties go to the earlier
-SOME_CASES = [CONV_CASES[i] for i in (0, 1, 3, 12, 14)]
+# Where the kernels' sums are long enough to differ in their last bits (c*kh*kw of 144 and 600),
+# so that a result shows which kernel made it.
+LONG_CASES = [CONV_CASES[2], (2, 24, 9, 8, 20, 5, 5, 1, 2, 1, True)]
+SOME_CASES = [CONV_CASES[i] for i in (0, 1, 3, 12, 14)] + LONG_CASES
 
 
 @pytest.fixture
@@ -105,7 +108,9 @@ def test_the_forward_is_timed_once_and_runs_the_fastest(case, autotune):
     assert set(row["median_ms"]) == {"im2col", "implicit"}
     assert all(ms > 0 for ms in row["median_ms"].values())
     assert row["chosen"] == _fastest(row)
+    calls = _lt_calls()
     again = _forward(args)
+    assert (_lt_calls() > calls) == (row["chosen"] == "im2col")  # only im2col has a GEMM
     assert CUDA._conv_autotune_table() == rows  # not timed again
     chosen = _forced("forward", row["chosen"], lambda: _forward(args))
     np.testing.assert_array_equal(y, chosen)  # the timed call returns the chosen kernel's bits

@@ -59,3 +59,22 @@ def test_cli_writes_every_output(tmp_path, capsys):
     model = train.tutorial_cnn()
     model.load(out / "model.npz")
     assert model.l0.params.w.shape == (32, 1, 3, 3)
+
+
+def test_evaluate_reads_its_results_after_queueing_every_batch(digits, monkeypatch):
+    np.random.seed(0)
+    model = train.tutorial_cnn()
+    data = train.Dataset(digits.test_images[:50], digits.test_labels[:50], "cpu")
+    plain = train.evaluate(model, data, batch_size=16)
+    order = []
+    forward, to_host = type(model).__call__, fc.to_host
+    monkeypatch.setattr(type(model), "__call__",
+                        lambda self, x: order.append("batch") or forward(self, x))
+    monkeypatch.setattr(fc, "to_host", lambda a: order.append("read") or to_host(a))
+    # A read waits for the device: none before the last of the 4 batches (16, 16, 16, 2) is
+    # queued, then a loss and a count each, summed as before.
+    assert train.evaluate(model, data, batch_size=16) == plain
+    assert order == ["batch"] * 4 + ["read"] * 8
+    # Weighted by the batches' sizes: the same mean and accuracy as in one batch of 50.
+    with_all = train.evaluate(model, data, batch_size=50)
+    assert np.isclose(with_all[0], plain[0], rtol=1e-5) and with_all[1] == plain[1]
