@@ -39,6 +39,9 @@ BIG_CASES = [
     (3, 4, 41, 39, 12, 3, 3, 2, 1, 1, True),           # stride 2, K = 1260: 5 slices
     (2, 6, 15, 14, 67, 3, 3, 2, (1, 0), 2, True),      # stride 2 with dilation 2
     (1, 3, 12, 37, 5, 5, 3, (1, 2), 2, (2, 1), False),  # every pair mixed
+    (2, 3, 30, 30, 70, 3, 3, 1, 1, 1, True),           # 2 row tiles (64 + 6): 4 slices, last 408
+    (2, 8, 20, 20, 24, 3, 3, 1, 1, 1, True),           # 2 column tiles of the 32-row tile: 4
+                                                       # slices, the last 2 chunks
 ]
 CASES = CONV_CASES + BIG_CASES
 
@@ -170,9 +173,10 @@ def test_wgrad_with_tf32_within_its_tolerance(case, kernel, tf32_off):
 
 
 @pytest.mark.parametrize("case", [CONV_CASES[1], BIG_CASES[0], BIG_CASES[2], BIG_CASES[3]])
-def test_wgrad_is_one_kernel_or_two_and_no_gemm(case, kernel, tf32_off):
-    # One kernel where one slice covers the reduction; several slices add their sum kernel.
-    # No GEMM-layout copy of dy, no im2col, no separate bias-gradient pass.
+def test_wgrad_is_one_kernel_or_two(case, kernel, tf32_off):
+    # One kernel where one slice covers the reduction; several slices add their sum kernel. No
+    # GEMM-layout copy of dy, no im2col, no separate bias-gradient pass, all of which the im2col
+    # path launches (its cuBLAS GEMMs are not counted as launches).
     if not cuda_emulated():
         pytest.skip("launches are counted on the emulator")
     import launch_count
