@@ -200,3 +200,21 @@ def test_wgrad_is_one_kernel_or_two(case, kernel, tf32_off):
         assert [_slices(c) for c in (CONV_CASES[1], BIG_CASES[0], BIG_CASES[2],
                                      BIG_CASES[3])] == [1, 8, 1, 7]
 
+
+
+@pytest.mark.parametrize("case", [CONV_CASES[1], BIG_CASES[0]])
+def test_the_mask_drops_dy_where_relu_y_is_not_positive(case, kernel, tf32_off):
+    # As the im2col path and the CPU twin: a masked term is left out, not multiplied by 0, so a
+    # NaN or inf of dy there (or a NaN of relu_y) leaves no trace in dw and db.
+    x, w, dy, relu_y, geo = _data(case, seed=9)
+    masked = ~(relu_y > 0)
+    dy_bad = dy.copy()
+    dy_bad[masked] = np.where(np.arange(masked.sum()) % 2 == 0, np.nan, np.inf)
+    relu_bad = relu_y.copy()
+    relu_bad[tuple(i[0] for i in np.nonzero(masked))] = np.nan  # one masked position
+    kernel("implicit")
+    _, dw, db = _gpu(x, w, dy_bad, relu_bad, geo, need_dx=False)
+    _, want_dw, want_db = _gpu(x, w, np.where(masked, 0.0, dy), relu_y, geo, need_dx=False)
+    np.testing.assert_array_equal(dw, want_dw)
+    np.testing.assert_array_equal(db, want_db)
+    assert np.isfinite(dw).all() and np.isfinite(db).all()
