@@ -153,5 +153,6 @@ void conv2d_forward_implicit(float* y, const float* x, const float* w, const flo
 }
 
 void set_conv2d_implicit_index64(bool on) { g_index64.store(on); }
+bool conv2d_implicit_index64() { return g_index64.load(); }
 
 }  // namespace fastconv::cuda
