@@ -24,6 +24,6 @@ void conv2d_forward_implicit(float* y, const float* x, const float* w, const flo
 // Test hook: the int64 (PlainDiv) kernels for every shape, not only past index32_fits, so that
 // the tests, whose sizes all fit in int32, run them too.
 void set_conv2d_implicit_index64(bool on);
-bool conv2d_implicit_index64();  // the hook's state, for the backward kernels
+bool conv2d_implicit_index64();  // the hook's setting, for the backward kernels
 
 }  // namespace fastconv::cuda
