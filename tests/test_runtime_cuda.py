@@ -104,36 +104,30 @@ def test_tf32_flag_round_trip_without_a_device():
         fc.set_tf32(1)
 
 
-def test_gemm_epilogues_flag_round_trip_without_a_device():
-    before = fc.gemm_epilogues()
-    try:
-        assert before is True  # fused where cuBLASLt offers it, by default
-        fc.set_gemm_epilogues(False)
-        assert fc.gemm_epilogues() is False
-        if CUDA is not None:
-            assert CUDA.gemm_epilogues() is False
-        fc.set_gemm_epilogues(np.bool_(True))
-        assert fc.gemm_epilogues() is True
-    finally:
-        fc.set_gemm_epilogues(before)
-    with raises_exactly(TypeError, "on must be a bool; got str 'no'"):
-        fc.set_gemm_epilogues("no")
+# (name, default, a wrong value, its message): the GPU switches stored even without a device.
+GPU_SWITCHES = [
+    ("gemm_epilogues", True, "no", "on must be a bool; got str 'no'"),  # fused where offered
+    ("conv_autotune", False, 1.0, "on must be a bool; got float 1.0"),  # kernels by shape alone
+]
 
 
-def test_conv_autotune_flag_round_trip_without_a_device():
-    before = fc.conv_autotune()
+@pytest.mark.parametrize("name, default, wrong, message", GPU_SWITCHES,
+                         ids=[s[0] for s in GPU_SWITCHES])
+def test_gpu_switch_round_trips_without_a_device(name, default, wrong, message):
+    setter, getter = getattr(fc, "set_" + name), getattr(fc, name)
+    before = getter()
     try:
-        assert before is False  # the kernels follow the shape alone, by default
-        fc.set_conv_autotune(True)
-        assert fc.conv_autotune() is True
+        assert before is default
+        setter(not default)
+        assert getter() is (not default)
         if CUDA is not None:
-            assert CUDA.conv_autotune() is True
-        fc.set_conv_autotune(np.bool_(False))
-        assert fc.conv_autotune() is False
+            assert getattr(CUDA, name)() is (not default)
+        setter(np.bool_(default))
+        assert getter() is default
     finally:
-        fc.set_conv_autotune(before)
-    with raises_exactly(TypeError, "on must be a bool; got float 1.0"):
-        fc.set_conv_autotune(1.0)
+        setter(before)
+    with raises_exactly(TypeError, message):
+        setter(wrong)
 
 
 @needs_module
